@@ -1,0 +1,512 @@
+/*
+ * loadgen: short-TCP-connection load generator for superd's benchmark.
+ *
+ * Single thread, epoll, non-blocking sockets. Loopback targets only
+ * (127.0.0.0/8 and ::1); anything else is refused.
+ *
+ * Per connection: connect, send "hello\n", optionally shutdown(SHUT_WR)
+ * (-s), read until EOF (-E) or until 6 bytes arrived, optionally verify
+ * that exactly "hello\n" came back (-V), close. With -0 it only connects
+ * and closes. C connections are kept in flight; it stops after N attempts
+ * or when the hard time limit (-t) is reached, whichever comes first.
+ * Connections still in flight at the time limit are counted as
+ * "abandoned". Every connection also has its own timeout (-T).
+ *
+ * Latency is measured from just before connect() to EOF (or to the close
+ * in -0 mode), for successful connections only.
+ *
+ * Output: one line of key=value pairs on stdout (or one JSON object with
+ * -J). Without -q a human-readable summary also goes to stderr.
+ *
+ * Build: cc -O2 -Wall -o loadgen loadgen.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSG "hello\n"
+#define MSG_LEN 6
+#define BUF_CAP 64
+#define MAX_N 10000000L
+#define MAX_C 60000
+
+enum kind { K_REFUSED, K_RESET, K_TIMEOUT, K_SHORT, K_MISMATCH, K_OTHER, K_ABANDONED, K_COUNT };
+static const char *kind_name[K_COUNT] = {
+	"refused", "reset", "timeout", "short", "mismatch", "other", "abandoned"
+};
+
+enum state { S_FREE, S_CONNECTING, S_READING };
+
+struct conn {
+	int fd;
+	enum state st;
+	double t0;          /* seconds, CLOCK_MONOTONIC, just before connect() */
+	size_t got;         /* bytes received (may exceed BUF_CAP; only BUF_CAP kept) */
+	char buf[BUF_CAP];
+	struct conn *prev, *next;   /* in-flight list, oldest first */
+};
+
+/* options */
+static const char *opt_host = "127.0.0.1";
+static int opt_port = -1;
+static long opt_c = 1;
+static long opt_n = 1000;
+static double opt_tlim = 10.0;
+static double opt_ctimeout = 5.0;
+static int opt_shut = 0, opt_eof = 0, opt_verify = 0, opt_zero = 0, opt_quiet = 0, opt_json = 0;
+
+/* target */
+static struct sockaddr_storage target;
+static socklen_t target_len;
+static int target_family;
+
+/* state */
+static int ep = -1;
+static struct conn *conns;
+static struct conn *free_list;      /* singly linked through next */
+static struct conn *head, *tail;    /* in flight, by start time */
+static long inflight;
+static long attempts, ok;
+static long errs[K_COUNT];
+static int last_other_errno;
+static double *lat;                 /* ms, ok connections */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: loadgen -p PORT [-h 127.0.0.1|::1] [-c CONC] [-n ATTEMPTS] [-t SECONDS]\n"
+		"               [-T CONN_TIMEOUT_S] [-s] [-E] [-V] [-0] [-q] [-J]\n"
+		"  -s  shutdown(SHUT_WR) after sending \"hello\\n\"\n"
+		"  -E  read until EOF (otherwise until 6 bytes arrived)\n"
+		"  -V  verify that exactly \"hello\\n\" came back\n"
+		"  -0  connect and close only (no data)\n"
+		"  -q  no human-readable summary on stderr\n"
+		"  -J  print the result as JSON instead of key=value\n"
+		"Only loopback targets (127.0.0.0/8, ::1) are accepted.\n");
+	exit(2);
+}
+
+static int parse_target(const char *h, int port)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&target;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&target;
+	memset(&target, 0, sizeof target);
+	if (strcmp(h, "localhost") == 0)
+		h = "127.0.0.1";
+	if (inet_pton(AF_INET, h, &s4->sin_addr) == 1) {
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
+			return -1;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		target_len = sizeof *s4;
+		target_family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, h, &s6->sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+			return -1;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		target_len = sizeof *s6;
+		target_family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+static enum kind classify(int e)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		return K_REFUSED;
+	case ECONNRESET:
+	case EPIPE:
+	case ECONNABORTED:
+		return K_RESET;
+	case ETIMEDOUT:
+		return K_TIMEOUT;
+	default:
+		last_other_errno = e;
+		return K_OTHER;
+	}
+}
+
+static void list_remove(struct conn *c)
+{
+	if (c->prev) c->prev->next = c->next; else head = c->next;
+	if (c->next) c->next->prev = c->prev; else tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void list_append(struct conn *c)
+{
+	c->prev = tail;
+	c->next = NULL;
+	if (tail) tail->next = c; else head = c;
+	tail = c;
+}
+
+/* Close the connection and return its slot; kind < 0 means success. */
+static void finish(struct conn *c, int kind)
+{
+	if (c->fd >= 0)
+		close(c->fd);   /* also removes it from the epoll set */
+	c->fd = -1;
+	if (kind < 0) {
+		lat[ok++] = (now() - c->t0) * 1000.0;
+	} else {
+		errs[kind]++;
+	}
+	list_remove(c);
+	c->st = S_FREE;
+	c->next = free_list;
+	free_list = c;
+	inflight--;
+}
+
+static void connected(struct conn *c, int registered)
+{
+	struct epoll_event ev;
+	if (opt_zero) {
+		finish(c, -1);
+		return;
+	}
+	ssize_t w = send(c->fd, MSG, MSG_LEN, MSG_NOSIGNAL);
+	if (w != MSG_LEN) {
+		finish(c, w < 0 ? (int)classify(errno) : K_OTHER);
+		return;
+	}
+	if (opt_shut && shutdown(c->fd, SHUT_WR) < 0) {
+		finish(c, classify(errno));
+		return;
+	}
+	c->st = S_READING;
+	ev.events = EPOLLIN;
+	ev.data.ptr = c;
+	if (epoll_ctl(ep, registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		finish(c, classify(errno));
+		return;
+	}
+}
+
+static void start_one(void)
+{
+	struct conn *c = free_list;
+	struct epoll_event ev;
+	free_list = c->next;
+	c->next = c->prev = NULL;
+	c->got = 0;
+	c->st = S_CONNECTING;
+	inflight++;
+	attempts++;
+	list_append(c);
+	c->t0 = now();
+	c->fd = socket(target_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		finish(c, classify(errno));
+		return;
+	}
+	if (connect(c->fd, (struct sockaddr *)&target, target_len) == 0) {
+		connected(c, 0);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		finish(c, classify(errno));
+		return;
+	}
+	ev.events = EPOLLOUT;
+	ev.data.ptr = c;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+		finish(c, classify(errno));
+}
+
+static void verdict(struct conn *c)
+{
+	if (opt_verify) {
+		if (c->got < MSG_LEN)
+			finish(c, K_SHORT);
+		else if (c->got != MSG_LEN || memcmp(c->buf, MSG, MSG_LEN) != 0)
+			finish(c, K_MISMATCH);
+		else
+			finish(c, -1);
+	} else {
+		finish(c, c->got < MSG_LEN ? K_SHORT : -1);
+	}
+}
+
+static void on_readable(struct conn *c)
+{
+	for (;;) {
+		char tmp[512];
+		ssize_t r = recv(c->fd, tmp, sizeof tmp, 0);
+		if (r > 0) {
+			if (c->got < BUF_CAP) {
+				size_t k = (size_t)r;
+				if (k > BUF_CAP - c->got)
+					k = BUF_CAP - c->got;
+				memcpy(c->buf + c->got, tmp, k);
+			}
+			c->got += (size_t)r;
+			if (!opt_eof && c->got >= MSG_LEN) {
+				verdict(c);
+				return;
+			}
+			continue;
+		}
+		if (r == 0) {
+			verdict(c);
+			return;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		if (errno == EINTR)
+			continue;
+		finish(c, classify(errno));
+		return;
+	}
+}
+
+static void on_event(struct conn *c, uint32_t events)
+{
+	if (c->st == S_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof err;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err) {
+			finish(c, classify(err));
+			return;
+		}
+		if (!(events & EPOLLOUT)) {
+			/* HUP/ERR without a pending error: treat as reset */
+			finish(c, K_RESET);
+			return;
+		}
+		connected(c, 1);
+	} else if (c->st == S_READING) {
+		on_readable(c);
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double pct(const double *v, long n, double p)
+{
+	if (n == 0)
+		return NAN;
+	long k = (long)ceil(p / 100.0 * (double)n) - 1;
+	if (k < 0) k = 0;
+	if (k >= n) k = n - 1;
+	return v[k];
+}
+
+static void raise_nofile(long need)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if ((rlim_t)need > rl.rlim_cur) {
+		rl.rlim_cur = (rlim_t)need < rl.rlim_max ? (rlim_t)need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static long parse_long(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi) {
+		fprintf(stderr, "loadgen: bad %s '%s' (%ld..%ld)\n", what, s, lo, hi);
+		exit(2);
+	}
+	return v;
+}
+
+static double parse_secs(const char *s, const char *what)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (*end || !(v > 0) || v > 86400) {
+		fprintf(stderr, "loadgen: bad %s '%s'\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	int o;
+	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0qJ")) != -1) {
+		switch (o) {
+		case 'h': opt_host = optarg; break;
+		case 'p': opt_port = (int)parse_long(optarg, 1, 65535, "port"); break;
+		case 'c': opt_c = parse_long(optarg, 1, MAX_C, "concurrency"); break;
+		case 'n': opt_n = parse_long(optarg, 1, MAX_N, "attempts"); break;
+		case 't': opt_tlim = parse_secs(optarg, "time limit"); break;
+		case 'T': opt_ctimeout = parse_secs(optarg, "connection timeout"); break;
+		case 's': opt_shut = 1; break;
+		case 'E': opt_eof = 1; break;
+		case 'V': opt_verify = 1; break;
+		case '0': opt_zero = 1; break;
+		case 'q': opt_quiet = 1; break;
+		case 'J': opt_json = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc || opt_port < 0)
+		usage();
+	if (parse_target(opt_host, opt_port) < 0) {
+		fprintf(stderr, "loadgen: refusing target '%s': only 127.0.0.0/8 and ::1 are allowed\n", opt_host);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (opt_c > opt_n)
+		opt_c = opt_n;
+	raise_nofile(opt_c + 32);
+
+	conns = calloc((size_t)opt_c, sizeof *conns);
+	lat = malloc((size_t)opt_n * sizeof *lat);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!conns || !lat || ep < 0) {
+		perror("loadgen: setup");
+		return 1;
+	}
+	for (long i = opt_c - 1; i >= 0; i--) {
+		conns[i].fd = -1;
+		conns[i].next = free_list;
+		free_list = &conns[i];
+	}
+
+	struct epoll_event evs[256];
+	double t_start = now();
+	double t_hard = t_start + opt_tlim;
+	int hit_limit = 0;
+
+	for (;;) {
+		double t = now();
+		if (t >= t_hard) {
+			if (inflight > 0 || attempts < opt_n)
+				hit_limit = 1;
+			while (head)
+				finish(head, K_ABANDONED);
+			break;
+		}
+		while (inflight < opt_c && attempts < opt_n)
+			start_one();
+		if (inflight == 0)
+			break;   /* all N attempts done */
+
+		/* the oldest connection has the nearest per-connection deadline */
+		t = now();
+		double wake = head->t0 + opt_ctimeout;
+		if (wake > t_hard)
+			wake = t_hard;
+		int wait_ms = (int)ceil((wake - t) * 1000.0);
+		if (wait_ms < 0)
+			wait_ms = 0;
+
+		int n = epoll_wait(ep, evs, 256, wait_ms);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("loadgen: epoll_wait");
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			/* a slot finished earlier in this batch cannot get a new
+			 * fd before the batch ends, so a free slot means stale */
+			if (c->st != S_FREE)
+				on_event(c, evs[i].events);
+		}
+		t = now();
+		while (head && head->t0 + opt_ctimeout <= t && t < t_hard)
+			finish(head, K_TIMEOUT);
+	}
+
+	double elapsed = now() - t_start;
+	if (hit_limit && elapsed > opt_tlim)
+		elapsed = opt_tlim;
+
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu_user = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+	double cpu_sys = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+
+	double mean = 0;
+	for (long i = 0; i < ok; i++)
+		mean += lat[i];
+	if (ok)
+		mean /= (double)ok;
+	qsort(lat, (size_t)ok, sizeof *lat, cmp_double);
+	double p50 = pct(lat, ok, 50), p90 = pct(lat, ok, 90), p99 = pct(lat, ok, 99);
+	double pmax = ok ? lat[ok - 1] : NAN;
+	long nerr = 0;
+	for (int k = 0; k < K_COUNT; k++)
+		nerr += errs[k];
+	double cps = elapsed > 0 ? (double)ok / elapsed : 0;
+	const char *mode = opt_zero ? "connect-close" : "echo";
+
+	if (opt_json) {
+		printf("{\"port\":%d,\"conc\":%ld,\"n\":%ld,\"tlim_s\":%g,\"mode\":\"%s\",\"verify\":%s,"
+		       "\"attempts\":%ld,\"ok\":%ld,\"errors\":%ld",
+		       opt_port, opt_c, opt_n, opt_tlim, mode, opt_verify ? "true" : "false",
+		       attempts, ok, nerr);
+		for (int k = 0; k < K_COUNT; k++)
+			printf(",\"%s\":%ld", kind_name[k], errs[k]);
+		printf(",\"last_other_errno\":%d,\"time_limit_hit\":%s,\"elapsed_s\":%.4f,\"conn_per_s\":%.1f",
+		       last_other_errno, hit_limit ? "true" : "false", elapsed, cps);
+		if (ok)
+			printf(",\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"mean_ms\":%.3f",
+			       p50, p90, p99, pmax, mean);
+		else
+			printf(",\"p50_ms\":null,\"p90_ms\":null,\"p99_ms\":null,\"max_ms\":null,\"mean_ms\":null");
+		printf(",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"cpu_s\":%.3f}\n", cpu_user, cpu_sys, cpu_user + cpu_sys);
+	} else {
+		printf("port=%d conc=%ld n=%ld tlim_s=%g mode=%s verify=%d attempts=%ld ok=%ld errors=%ld",
+		       opt_port, opt_c, opt_n, opt_tlim, mode, opt_verify, attempts, ok, nerr);
+		for (int k = 0; k < K_COUNT; k++)
+			printf(" %s=%ld", kind_name[k], errs[k]);
+		printf(" last_other_errno=%d time_limit_hit=%d elapsed_s=%.4f conn_per_s=%.1f"
+		       " p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_ms=%.3f"
+		       " cpu_user_s=%.3f cpu_sys_s=%.3f cpu_s=%.3f\n",
+		       last_other_errno, hit_limit, elapsed, cps, p50, p90, p99, pmax, mean,
+		       cpu_user, cpu_sys, cpu_user + cpu_sys);
+	}
+	if (!opt_quiet) {
+		fprintf(stderr, "%ld/%ld ok in %.2f s = %.0f conn/s; p50 %.2f p99 %.2f max %.2f ms; errors %ld",
+			ok, attempts, elapsed, cps, p50, p99, pmax, nerr);
+		for (int k = 0; k < K_COUNT; k++)
+			if (errs[k])
+				fprintf(stderr, " %s=%ld", kind_name[k], errs[k]);
+		if (last_other_errno)
+			fprintf(stderr, " (other: %s)", strerror(last_other_errno));
+		fprintf(stderr, "%s; client CPU %.2f s\n", hit_limit ? " [time limit]" : "", cpu_user + cpu_sys);
+	}
+	return 0;
+}

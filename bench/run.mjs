@@ -1,0 +1,802 @@
+#!/usr/bin/env node
+// superd's short-TCP-connection benchmark: superd against the classic C super-servers.
+// Method and figures: bench/README.md. Plain Node 20 ESM, no dependencies.
+//
+//   npm run bench
+//   PEERS="superd tcpserver" CONCS="1 8" REPS=1 N=1000 npm run bench
+//
+// Safety: loopback only (loadgen refuses anything else), one daemon at a time, every child
+// process under a hard timeout, every daemon stopped by its recorded pid after checking
+// /proc/PID/exe.
+
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.dirname(BENCH);
+const BUILD = path.join(BENCH, '.build');
+const LOADGEN_SRC = path.join(BENCH, 'loadgen.c');
+const LOADGEN = path.join(BUILD, 'loadgen');
+const RESULTS = path.join(BENCH, 'results');
+
+// ---------------------------------------------------------------------------------------------
+// knobs
+
+function die(msg, code = 1) {
+  process.stderr.write(`bench: ${msg}\n`);
+  process.exit(code);
+}
+
+function envList(name, def) {
+  const v = process.env[name];
+  return (v !== undefined && v.trim() !== '' ? v : def).split(/[\s,]+/).filter(Boolean);
+}
+
+function envNum(name, def, min, max) {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < min || v > max) die(`${name}=${raw}: expected a number in ${min}..${max}`, 2);
+  return v;
+}
+
+const CONCS = envList('CONCS', '1 8 32').map((s) => {
+  const c = Number(s);
+  if (!Number.isInteger(c) || c < 1 || c > 10000) die(`CONCS: bad concurrency '${s}'`, 2);
+  return c;
+});
+const REPS = Math.trunc(envNum('REPS', 3, 1, 50));
+const N = Math.trunc(envNum('N', 5000, 1, 1e6));
+const TLIM = envNum('TLIM', 10, 1, 300);
+const WARMUP = Math.trunc(envNum('WARMUP', 200, 0, 1e5));
+const CONN_TIMEOUT = envNum('CONN_TIMEOUT', 5, 0.1, 60);
+const PEERS_ROOT = process.env.PEERS_ROOT || '/tmp/peers-root';
+const KEEP_TMP = process.env.KEEP_TMP === '1';
+
+const IS_ROOT = process.getuid() === 0;
+const USER = IS_ROOT ? 'root' : os.userInfo().username;
+const CLK_TCK = clockTicks();
+const LG_TIMEOUT_MS = (TLIM + CONN_TIMEOUT + 15) * 1000;
+// hard lifetime of one daemon instance (smoke test, warm-up and one run per concurrency)
+const DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + CONCS.length * (TLIM + CONN_TIMEOUT + 10));
+
+// ---------------------------------------------------------------------------------------------
+// service kinds and peers
+//
+// A service kind says how loadgen talks to it; each peer has one config generator per service
+// kind it can serve. A generator gets { dir, port, det } and returns
+//   { argv, exe, files: {name: text}, logs: [extra log files] }.
+// To add builtin echo later: add `echo` here and an `echo` generator to superd and xinetd.
+
+const SERVICES = {
+  cat: { title: 'exec /bin/cat per connection', loadgenArgs: ['-s', '-E', '-V'] },
+  echo: { title: 'builtin echo (no exec)', loadgenArgs: ['-s', '-E', '-V'] },
+};
+const DEFAULT_SERVICES = 'cat';
+
+function which(name, extra = []) {
+  for (const d of [...(process.env.PATH || '').split(':'), '/usr/sbin', '/sbin', ...extra]) {
+    if (!d) continue;
+    const p = path.join(d, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {}
+  }
+  return null;
+}
+
+function dpkgVersion(pkg) {
+  const r = spawnSync('dpkg-query', ['-W', '-f', '${Version}', pkg], { encoding: 'utf8', timeout: 10000 });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+}
+
+function missingLibs(bin) {
+  const r = spawnSync('ldd', [bin], { encoding: 'utf8', timeout: 10000 });
+  if (r.status !== 0) return [];
+  return r.stdout.split('\n').filter((l) => l.includes('not found')).map((l) => l.trim().split(/\s/)[0]);
+}
+
+function xinetdConf(port, name, body) {
+  return `# written by superd's bench/run.mjs
+# cps default (50 10) would switch the service off for 10 s after 50 conn/s: raised.
+# instances/per_source: no cap in Debian's defaults, set explicitly (some distros ship 60).
+defaults
+{
+\tcps        = 1000000 1
+\tinstances  = UNLIMITED
+\tper_source = UNLIMITED
+}
+
+service ${name}
+{
+${body}
+\tsocket_type = stream
+\tprotocol    = tcp
+\twait        = no
+\tuser        = ${USER}
+\tbind        = 127.0.0.1
+\tport        = ${port}
+\tcps         = 1000000 1
+\tinstances   = UNLIMITED
+\tper_source  = UNLIMITED
+}
+`;
+}
+
+const PEERS = [
+  {
+    name: 'superd',
+    detect() {
+      const bin = path.join(ROOT, 'bin', 'superd');
+      if (!fs.existsSync(bin)) return { reason: 'bin/superd does not exist yet' };
+      const v = spawnSync(process.execPath, [bin, '--version'], { cwd: ROOT, encoding: 'utf8', timeout: 15000 });
+      if (v.status !== 0) {
+        const why = (v.stderr || v.stdout || String(v.error || v.signal || '')).trim().split('\n').slice(-3).join(' | ');
+        return { reason: `\`node bin/superd --version\` failed (status ${v.status}): ${why.slice(0, 300)} — run \`npm run build\`?` };
+      }
+      const help = spawnSync(process.execPath, [bin, '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 15000 });
+      const warn = staleBuildWarning();
+      return {
+        bin,
+        exe: fs.realpathSync(process.execPath),
+        version: `${v.stdout.trim().split('\n')[0]} (node ${process.version})`,
+        // superd's control socket defaults to /run/superd.sock as root; a benchmark instance
+        // must not take over the machine's, so it gets one in its temp dir. This does not
+        // change the connection path.
+        controlSocketOpt: /--control-socket/.test(`${help.stdout}${help.stderr}`),
+        warn,
+      };
+    },
+    services: {
+      cat: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-cat]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n`),
+      echo: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-echo]\nport = ${port}\nbind = 127.0.0.1\nbuiltin = echo\n`),
+    },
+  },
+  {
+    name: 'tcpserver',
+    detect() {
+      const bin = which('tcpserver');
+      if (!bin) return { reason: 'tcpserver not found (apt-get install ucspi-tcp)' };
+      return { bin, exe: fs.realpathSync(bin), version: `ucspi-tcp ${dpkgVersion('ucspi-tcp') ?? '?'}` };
+    },
+    services: {
+      // -R no ident, -H no reverse DNS (its resolver ignores /etc/hosts), -l0 no local-name
+      // lookup, -c 10000 instead of 40, -b 1024 instead of 20.
+      cat: ({ port, det }) => ({
+        argv: [det.bin, '-RHl0', '-c', '10000', '-b', '1024', '127.0.0.1', String(port), '/bin/cat'],
+        exe: det.exe,
+      }),
+    },
+  },
+  {
+    name: 'xinetd',
+    detect() {
+      const bin = which('xinetd');
+      if (!bin) return { reason: 'xinetd not found (apt-get install xinetd)' };
+      const v = spawnSync(bin, ['-version'], { encoding: 'utf8', timeout: 10000 });
+      const ver = `${v.stdout}${v.stderr}`.match(/xinetd Version (\S+)/)?.[1] ?? dpkgVersion('xinetd') ?? '?';
+      return { bin, exe: fs.realpathSync(bin), version: `xinetd ${ver}` };
+    },
+    services: {
+      cat: ({ dir, port, det }) => ({
+        argv: [det.bin, '-dontfork', '-filelog', path.join(dir, 'xinetd.log'), '-f', path.join(dir, 'xinetd.conf')],
+        exe: det.exe,
+        files: { 'xinetd.conf': xinetdConf(port, 'bench-cat', '\ttype        = UNLISTED\n\tserver      = /bin/cat') },
+        logs: [path.join(dir, 'xinetd.log')],
+      }),
+      echo: ({ dir, port, det }) => ({
+        argv: [det.bin, '-dontfork', '-filelog', path.join(dir, 'xinetd.log'), '-f', path.join(dir, 'xinetd.conf')],
+        exe: det.exe,
+        files: { 'xinetd.conf': xinetdConf(port, 'bench-echo', '\ttype        = INTERNAL UNLISTED\n\tid          = echo-stream') },
+        logs: [path.join(dir, 'xinetd.log')],
+      }),
+    },
+  },
+  {
+    name: 'openbsd-inetd',
+    detect() {
+      const unpacked = path.join(PEERS_ROOT, 'openbsd-inetd', 'usr', 'sbin', 'inetd');
+      const hint = `apt-get download openbsd-inetd && dpkg-deb -x openbsd-inetd_*.deb ${PEERS_ROOT}/openbsd-inetd`;
+      let bin = fs.existsSync(unpacked) ? unpacked : which('inetd');
+      if (!bin) return { reason: `openbsd-inetd not found in PATH or ${unpacked} (${hint})` };
+      // only the openbsd-inetd binary understands the options and config used here
+      let image = '';
+      try { image = fs.readFileSync(bin, 'latin1'); } catch {}
+      if (!image.includes('usage: inetd [-dEil]')) return { reason: `${bin} is not openbsd-inetd (${hint})` };
+      const miss = missingLibs(bin);
+      if (miss.length) return { reason: `${bin}: missing libraries ${miss.join(', ')}` };
+      let ver = null;
+      if (bin === unpacked) {
+        try {
+          const ch = zlib.gunzipSync(fs.readFileSync(path.join(PEERS_ROOT, 'openbsd-inetd', 'usr/share/doc/openbsd-inetd/changelog.Debian.gz'))).toString();
+          ver = ch.match(/^openbsd-inetd \(([^)]+)\)/)?.[1] ?? null;
+        } catch {}
+      } else ver = dpkgVersion('openbsd-inetd');
+      return { bin, exe: fs.realpathSync(bin), version: `openbsd-inetd ${ver ?? '?'}${bin === unpacked ? ' (unpacked)' : ''}` };
+    },
+    services: {
+      // -i: stay in the foreground. -R: invocations/min before the service is switched off
+      // for 10 minutes (default 256). -q: listen backlog (default 128).
+      // Its builtin echo is only found by /etc/services name (port 7), so no `echo` here.
+      cat: ({ dir, port, det }) => ({
+        argv: [det.bin, '-i', '-R', '100000000', '-q', '1024', path.join(dir, 'inetd.conf')],
+        exe: det.exe,
+        files: { 'inetd.conf': `# written by superd's bench/run.mjs\n127.0.0.1:${port}\tstream\ttcp\tnowait.100000000\t${USER}\t/bin/cat\tcat\n` },
+      }),
+    },
+  },
+];
+const PEER_NAMES = PEERS.map((p) => p.name);
+
+function serviceFileSuperd(dir, det, text) {
+  // exactly what a user would write; superd runs with default options (log level, format,
+  // stderr logging), except the control socket, which goes to the temp dir (see detect()).
+  const sdir = path.join(dir, 'services.d');
+  const argv = [process.execPath, det.bin, 'run', '--services-dir', sdir];
+  if (det.controlSocketOpt) argv.push('--control-socket', path.join(dir, 'superd.sock'));
+  return { argv, exe: det.exe, cwd: ROOT, files: { 'services.d/bench.conf': text }, dropEnv: /^SUPERD_/ };
+}
+
+function newestMtime(dir, ext) {
+  let best = 0;
+  const walk = (d) => {
+    let ents = [];
+    try { ents = fs.readdirSync(d, { withFileTypes: true }); } catch { return; }
+    for (const e of ents) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith(ext)) best = Math.max(best, fs.statSync(p).mtimeMs);
+    }
+  };
+  walk(dir);
+  return best;
+}
+
+function staleBuildWarning() {
+  const src = newestMtime(path.join(ROOT, 'src'), '.ts');
+  const dist = newestMtime(path.join(ROOT, 'dist'), '.js');
+  if (src && dist && src > dist) return 'src/ has files newer than dist/: `npm run build` first, or the old build is measured';
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc helpers
+
+function clockTicks() {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 });
+  const v = Number(r.stdout);
+  return Number.isFinite(v) && v > 0 ? v : 100;
+}
+
+function readProcStat(pid) {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    // f[0] = field 3 (state); utime = field 14 -> f[11]
+    return {
+      state: f[0],
+      ppid: Number(f[1]),
+      self: (Number(f[11]) + Number(f[12])) / CLK_TCK,
+      children: (Number(f[13]) + Number(f[14])) / CLK_TCK,
+    };
+  } catch {
+    return null;
+  }
+}
+
+function exeOf(pid) {
+  try { return fs.readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''); } catch { return null; }
+}
+
+function rssKb(pid) {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m);
+    return m ? Number(m[1]) : null;
+  } catch { return null; }
+}
+
+function fdCount(pid) {
+  try { return fs.readdirSync(`/proc/${pid}/fd`).length; } catch { return null; }
+}
+
+function snapshot(pid) {
+  return { stat: readProcStat(pid), rss: rssKb(pid), fds: fdCount(pid) };
+}
+
+function childrenOf(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // fallback: scan /proc
+    const out = [];
+    for (const e of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(e)) continue;
+      const st = readProcStat(e);
+      if (st && st.ppid === pid) out.push(Number(e));
+    }
+    return out;
+  }
+}
+
+/** Children of pid as `ps --ppid PID -o stat=` sees them: { total, zombies }. */
+function psChildren(pid) {
+  const r = spawnSync('ps', ['--ppid', String(pid), '-o', 'stat='], { encoding: 'utf8', timeout: 5000 });
+  const lines = (r.stdout || '').split('\n').map((l) => l.trim()).filter(Boolean);
+  return { total: lines.length, zombies: lines.filter((l) => l.includes('Z')).length };
+}
+
+function cpuTimes() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { total, idle: f[3] + f[4] };
+}
+
+function listenOverflows() {
+  try {
+    const lines = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    for (let i = 0; i + 1 < lines.length; i++) {
+      if (lines[i].startsWith('TcpExt:') && lines[i + 1].startsWith('TcpExt:')) {
+        const k = lines[i].split(/\s+/), v = lines[i + 1].split(/\s+/);
+        const j = k.indexOf('ListenOverflows');
+        return j > 0 ? Number(v[j]) : null;
+      }
+    }
+  } catch {}
+  return null;
+}
+
+function isListening(port) {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const p = line.trim().split(/\s+/);
+      if (p.length > 3 && p[1].endsWith(hex) && p[3] === '0A') return true;
+    }
+  }
+  return false;
+}
+
+function countLines(file) {
+  try {
+    const b = fs.readFileSync(file);
+    let n = 0;
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) n++;
+    return { lines: n, bytes: b.length };
+  } catch { return { lines: 0, bytes: 0 }; }
+}
+
+function tail(file, n = 5) {
+  try { return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-n).join('\n'); } catch { return ''; }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// loadgen
+
+function buildLoadgen() {
+  let need = true;
+  try { need = fs.statSync(LOADGEN).mtimeMs < fs.statSync(LOADGEN_SRC).mtimeMs; } catch {}
+  if (!need) return;
+  const cc = which('cc') ?? which('gcc') ?? which('clang');
+  if (!cc) die('no C compiler found (cc) to build bench/loadgen.c. Hint: apt-get install gcc');
+  fs.mkdirSync(BUILD, { recursive: true });
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', LOADGEN, LOADGEN_SRC, '-lm'], { encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) die(`compiling loadgen failed:\n${r.stderr}${r.error ?? ''}`);
+  process.stderr.write(`bench: built ${path.relative(ROOT, LOADGEN)} with ${cc} -O2\n`);
+}
+
+function loadgen(port, c, n, extra) {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-c', String(c), '-n', String(n), '-t', String(TLIM),
+    '-T', String(CONN_TIMEOUT), ...extra, '-q', '-J'];
+  return new Promise((resolve, reject) => {
+    execFile(LOADGEN, args, { timeout: LG_TIMEOUT_MS, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`loadgen ${args.join(' ')}: ${err.message} ${stderr}`));
+      try { resolve(JSON.parse(stdout)); } catch (e) { reject(new Error(`loadgen output: ${stdout} ${stderr}`)); }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// daemons
+
+let current = null; // the one daemon that may be running, for the signal/exit handlers
+
+async function startDaemon({ argv, exe, cwd, env, logFile }) {
+  const fd = fs.openSync(logFile, 'a');
+  // `timeout` bounds the daemon's life even if this script dies; it becomes its own process
+  // group, so a terminal's ^C reaches only us and we stop the daemon ourselves.
+  const child = spawn('timeout', ['-k', '5', String(DAEMON_LIFETIME), ...argv], { cwd, env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  child.on('error', () => {});
+  const d = { pid: null, tpid: child.pid, exe, child, exited, logFile };
+  current = d;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 5000 && child.exitCode === null && child.signalCode === null) {
+    for (const k of childrenOf(child.pid)) {
+      if (exeOf(k) === exe) {
+        d.pid = k;
+        return d;
+      }
+    }
+    await sleep(10);
+  }
+  await stopDaemon(d);
+  throw new Error(`daemon did not start: ${argv.join(' ')}\n${tail(logFile)}`);
+}
+
+function alive(pid) {
+  const st = readProcStat(pid);
+  return st !== null && st.state !== 'Z' && st.state !== 'X';
+}
+
+async function stopDaemon(d) {
+  if (d.pid && alive(d.pid)) {
+    if (exeOf(d.pid) !== d.exe) {
+      process.stderr.write(`bench: pid ${d.pid} is no longer ${d.exe}; not signalling it\n`);
+    } else {
+      process.kill(d.pid, 'SIGTERM');
+      const t0 = Date.now();
+      while (alive(d.pid) && Date.now() - t0 < 5000) await sleep(20);
+      if (alive(d.pid) && exeOf(d.pid) === d.exe) {
+        process.stderr.write(`bench: pid ${d.pid} ignored SIGTERM for 5 s; SIGKILL\n`);
+        process.kill(d.pid, 'SIGKILL');
+      }
+    }
+  }
+  // the `timeout` wrapper exits as soon as its child has
+  const done = await Promise.race([d.exited, sleep(7000).then(() => null)]);
+  if (done === null && d.child.exitCode === null && exeOf(d.tpid) === fs.realpathSync(which('timeout') ?? '/usr/bin/timeout')) {
+    process.kill(d.tpid, 'SIGKILL');
+  }
+  if (current === d) current = null;
+}
+
+function stopCurrentSync() {
+  const d = current;
+  if (!d) return;
+  for (const pid of [d.pid, d.tpid]) {
+    if (!pid || !alive(pid)) continue;
+    const exe = exeOf(pid);
+    if (pid === d.pid ? exe === d.exe : exe && path.basename(exe) === 'timeout') {
+      try { process.kill(pid, 'SIGKILL'); } catch {}
+    }
+  }
+  current = null;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench: ${sig}: stopping\n`);
+    stopCurrentSync();
+    process.exit(130);
+  });
+}
+process.on('exit', stopCurrentSync);
+
+// ---------------------------------------------------------------------------------------------
+// one daemon instance: start, smoke test, idle state, warm-up, one run per concurrency, stop
+
+async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
+  const svc = SERVICES[svcName];
+  const dir = path.join(tmpRoot, `r${rep}-${peer.name}-${svcName}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
+  const port = await freePort();
+  const cfg = peer.services[svcName]({ dir, port, det: peer.det });
+  for (const [name, text] of Object.entries(cfg.files ?? {})) {
+    const f = path.join(dir, name);
+    fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(f, text, { mode: 0o644 });
+  }
+  const env = { ...process.env };
+  if (cfg.dropEnv) for (const k of Object.keys(env)) if (cfg.dropEnv.test(k)) delete env[k];
+  const logFile = path.join(dir, 'daemon.log');
+  const logs = [logFile, ...(cfg.logs ?? [])];
+  const st = {
+    rep, service: svcName, peer: peer.name, version: peer.det.version, port, pid: null,
+    smoke: 'not run', idle_rss_kb: null, idle_fds: null, conns: 0, end_rss_kb: null, end_fds: null,
+    children_end: null, alive_end: null, log_lines: 0, log_bytes: 0, dir,
+  };
+  states.push(st);
+  const tag = `[rep ${rep}/${REPS}] ${peer.name} ${svcName}`;
+  let d;
+  try {
+    d = await startDaemon({ argv: cfg.argv, exe: cfg.exe, cwd: cfg.cwd ?? dir, env, logFile });
+  } catch (e) {
+    st.smoke = `FAILED(start)`;
+    process.stderr.write(`${tag}: ${e.message}\n`);
+    return;
+  }
+  st.pid = d.pid;
+  try {
+    const t0 = Date.now();
+    while (!isListening(port) && alive(d.pid) && Date.now() - t0 < 15000) await sleep(20);
+    if (!isListening(port)) {
+      st.smoke = alive(d.pid) ? 'FAILED(not listening after 15 s)' : 'FAILED(daemon died)';
+      process.stderr.write(`${tag}: ${st.smoke}\n${tail(logFile)}\n`);
+      return;
+    }
+    const smoke = await loadgen(port, 1, 3, svc.loadgenArgs);
+    st.conns += smoke.attempts;
+    if (smoke.ok !== 3) {
+      st.smoke = `FAILED(ok=${smoke.ok}${errorText(smoke)})${alive(d.pid) ? '' : ';daemon-died'}`;
+      process.stderr.write(`${tag}: smoke test ${st.smoke}\n${tail(logFile)}\n`);
+      return;
+    }
+    st.smoke = 'ok';
+    await sleep(200);
+    const idle = snapshot(d.pid);
+    st.idle_rss_kb = idle.rss;
+    st.idle_fds = idle.fds;
+    if (WARMUP > 0) {
+      const w = await loadgen(port, Math.min(8, WARMUP), WARMUP, svc.loadgenArgs);
+      st.conns += w.attempts;
+      if (w.errors) process.stderr.write(`${tag}: warm-up: ${w.errors} errors${errorText(w)}\n`);
+    }
+    for (const c of CONCS) {
+      if (!alive(d.pid)) {
+        process.stderr.write(`${tag}: daemon is gone before C=${c}\n`);
+        break;
+      }
+      const before = snapshot(d.pid);
+      const cpu0 = cpuTimes();
+      const ovf0 = listenOverflows();
+      const lg = await loadgen(port, c, N, svc.loadgenArgs);
+      const cpu1 = cpuTimes();
+      const ovf1 = listenOverflows();
+      const after = snapshot(d.pid);
+      const z0 = psChildren(d.pid);
+      await sleep(1000);
+      const z1 = psChildren(d.pid);
+      st.conns += lg.attempts;
+      const dSelf = after.stat && before.stat ? after.stat.self - before.stat.self : null;
+      const dKids = after.stat && before.stat ? after.stat.children - before.stat.children : null;
+      const row = {
+        rep, service: svcName, peer: peer.name, conc: c, n: N, port,
+        attempts: lg.attempts, ok: lg.ok, errors: lg.errors,
+        refused: lg.refused, reset: lg.reset, timeout: lg.timeout, short: lg.short, mismatch: lg.mismatch,
+        other: lg.other, abandoned: lg.abandoned, time_limit_hit: lg.time_limit_hit ? 1 : 0,
+        elapsed_s: lg.elapsed_s, conn_per_s: lg.conn_per_s,
+        p50_ms: lg.p50_ms, p90_ms: lg.p90_ms, p99_ms: lg.p99_ms, max_ms: lg.max_ms, mean_ms: lg.mean_ms,
+        client_cpu_s: lg.cpu_s,
+        daemon_cpu_s: round(dSelf, 3), children_cpu_s: round(dKids, 3),
+        server_cpu_us_per_conn: dSelf !== null && lg.ok > 0 ? Math.round(((dSelf + dKids) * 1e6) / lg.ok) : null,
+        cpu_busy_pct: Math.round(100 * (1 - (cpu1.idle - cpu0.idle) / Math.max(1, cpu1.total - cpu0.total))),
+        listen_ovf: ovf0 !== null && ovf1 !== null ? ovf1 - ovf0 : null,
+        rss_before_kb: before.rss, rss_after_kb: after.rss, fds_before: before.fds, fds_after: after.fds,
+        children_after: z0.total, zombies_after: z0.zombies, zombies_1s: z1.zombies,
+      };
+      rows.push(row);
+      process.stderr.write(`${tag} C=${c}: ${Math.round(lg.conn_per_s)} conn/s, p50 ${fmtMs(lg.p50_ms)} p99 ${fmtMs(lg.p99_ms)} ms, ` +
+        `errors ${lg.errors}/${lg.attempts}${errorText(lg)}${lg.time_limit_hit ? ' [time limit]' : ''}, ` +
+        `server ${row.server_cpu_us_per_conn ?? '?'} µs/conn, rss ${after.rss} kB, fds ${after.fds}, zombies ${z0.zombies}/${z1.zombies}\n`);
+    }
+  } finally {
+    if (alive(d.pid)) {
+      const end = snapshot(d.pid);
+      st.end_rss_kb = end.rss;
+      st.end_fds = end.fds;
+      st.children_end = psChildren(d.pid).total;
+      st.alive_end = 'yes';
+    } else st.alive_end = 'no';
+    await stopDaemon(d);
+    for (const f of logs) {
+      const c = countLines(f);
+      st.log_lines += c.lines;
+      st.log_bytes += c.bytes;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// formatting
+
+function round(v, d) { return v === null || v === undefined ? null : Number(v.toFixed(d)); }
+function median(a) {
+  const s = a.filter((x) => x !== null && x !== undefined && !Number.isNaN(x)).sort((x, y) => x - y);
+  if (!s.length) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+function fmtMs(v) {
+  if (v === null || v === undefined) return 'NA';
+  return v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0);
+}
+function fmtRange(vals, f = (x) => String(x)) {
+  const s = vals.filter((x) => x !== null && x !== undefined);
+  if (!s.length) return 'NA';
+  const lo = Math.min(...s), hi = Math.max(...s);
+  return lo === hi ? f(lo) : `${f(lo)}–${f(hi)}`;
+}
+const KINDS = ['refused', 'reset', 'timeout', 'short', 'mismatch', 'other', 'abandoned'];
+function errorText(r) {
+  const parts = KINDS.filter((k) => r[k]).map((k) => `${k} ${r[k]}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+function summarize(rows, states, peersRun) {
+  const out = [];
+  const bySvc = [...new Set(rows.map((r) => r.service).concat(states.map((s) => s.service)))];
+  for (const svc of bySvc) {
+    out.push(`### service: ${SERVICES[svc].title}`, '');
+    out.push('| peer | C | conn/s median (min–max) | p50 ms | p99 ms | max ms | errors/attempts | server CPU µs/conn | client CPU s | CPU busy % | RSS idle kB | RSS after kB | fds idle | fds after | zombies after / +1 s | listen ovf |');
+    out.push('|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const peer of peersRun) {
+      const inst = states.filter((s) => s.service === svc && s.peer === peer);
+      if (!inst.length) continue;
+      const pr = rows.filter((r) => r.service === svc && r.peer === peer);
+      if (!pr.length) {
+        out.push(`| ${peer} | – | not measured: ${[...new Set(inst.map((s) => s.smoke))].join('; ')} |||||||||||||`);
+        continue;
+      }
+      for (const c of CONCS) {
+        const rr = pr.filter((r) => r.conc === c);
+        if (!rr.length) continue;
+        const cps = rr.map((r) => r.conn_per_s);
+        const sum = (k) => rr.reduce((a, r) => a + (r[k] ?? 0), 0);
+        const errs = KINDS.filter((k) => sum(k)).map((k) => `${k} ${sum(k)}`);
+        const tl = rr.some((r) => r.time_limit_hit) ? ' ⏱' : '';
+        out.push(`| ${peer} | ${c} | **${Math.round(median(cps))}** (${Math.round(Math.min(...cps))}–${Math.round(Math.max(...cps))})${tl} ` +
+          `| ${fmtMs(median(rr.map((r) => r.p50_ms)))} | ${fmtMs(median(rr.map((r) => r.p99_ms)))} | ${fmtMs(Math.max(...rr.map((r) => r.max_ms ?? 0)))} ` +
+          `| ${sum('errors')}/${sum('attempts')}${errs.length ? ` (${errs.join(', ')})` : ''} ` +
+          `| ${median(rr.map((r) => r.server_cpu_us_per_conn)) ?? 'NA'} | ${round(median(rr.map((r) => r.client_cpu_s)), 2)} ` +
+          `| ${median(rr.map((r) => r.cpu_busy_pct))} | ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(rr.map((r) => r.rss_after_kb))} ` +
+          `| ${fmtRange(inst.map((s) => s.idle_fds))} | ${fmtRange(rr.map((r) => r.fds_after))} ` +
+          `| ${Math.max(...rr.map((r) => r.zombies_after))} / ${Math.max(...rr.map((r) => r.zombies_1s))} | ${sum('listen_ovf')} |`);
+      }
+    }
+    out.push('');
+    // superd against the best other peer
+    const med = (peer, c, k) => median(rows.filter((r) => r.service === svc && r.peer === peer && r.conc === c).map((r) => r[k]));
+    const others = peersRun.filter((p) => p !== 'superd' && rows.some((r) => r.service === svc && r.peer === p));
+    if (rows.some((r) => r.service === svc && r.peer === 'superd') && others.length) {
+      const parts = [];
+      for (const c of CONCS) {
+        const s = med('superd', c, 'conn_per_s');
+        let best = null;
+        for (const p of others) {
+          const v = med(p, c, 'conn_per_s');
+          if (v !== null && (best === null || v > best.v)) best = { p, v };
+        }
+        if (s !== null && best) parts.push(`C=${c}: **${(s / best.v).toFixed(2)}×** (${Math.round(s)} vs ${best.p} ${Math.round(best.v)})`);
+      }
+      out.push(`superd / best peer by median conn/s — ${parts.join('; ')}.`, '');
+      if (CONCS.includes(1)) {
+        const s = med('superd', 1, 'p50_ms'), t = med('tcpserver', 1, 'p50_ms');
+        if (s !== null && t !== null) out.push(`superd p50 at C=1: **${fmtMs(s)} ms** vs tcpserver ${fmtMs(t)} ms (${(s / t).toFixed(2)}×, +${(s - t).toFixed(2)} ms).`, '');
+      }
+    } else if (!rows.some((r) => r.service === svc && r.peer === 'superd')) {
+      out.push('superd: not measured in this run.', '');
+    }
+  }
+  out.push('### daemon instances (one per peer, service and repetition)', '');
+  out.push('| peer | service | version | instances | smoke test | idle RSS kB | RSS at end kB | fds idle | fds at end | children at end | alive at end | connections | log lines (per connection) |');
+  out.push('|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|');
+  for (const svc of bySvc) {
+    for (const peer of peersRun) {
+      const inst = states.filter((s) => s.service === svc && s.peer === peer);
+      if (!inst.length) continue;
+      const conns = inst.reduce((a, s) => a + s.conns, 0);
+      const lines = inst.reduce((a, s) => a + s.log_lines, 0);
+      const bytes = inst.reduce((a, s) => a + s.log_bytes, 0);
+      out.push(`| ${peer} | ${svc} | ${inst[0].version} | ${inst.length} | ${[...new Set(inst.map((s) => s.smoke))].join('; ')} ` +
+        `| ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(inst.map((s) => s.end_rss_kb))} | ${fmtRange(inst.map((s) => s.idle_fds))} ` +
+        `| ${fmtRange(inst.map((s) => s.end_fds))} | ${fmtRange(inst.map((s) => s.children_end))} | ${[...new Set(inst.map((s) => s.alive_end))].join('/')} ` +
+        `| ${conns} | ${lines} (${conns ? (lines / conns).toFixed(2) : 'NA'}; ${(bytes / 1024).toFixed(0)} KiB) |`);
+    }
+  }
+  out.push('');
+  return out.join('\n');
+}
+
+function toTsv(objs) {
+  if (!objs.length) return '';
+  const keys = Object.keys(objs[0]);
+  const cell = (v) => (v === null || v === undefined ? 'NA' : String(v).replace(/[\t\n]/g, ' '));
+  return [keys.join('\t'), ...objs.map((o) => keys.map((k) => cell(o[k])).join('\t'))].join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main() {
+  if (process.platform !== 'linux') die('Linux only (/proc, epoll)');
+  const svcSel = envList('SERVICES', DEFAULT_SERVICES);
+  for (const s of svcSel) if (!SERVICES[s]) die(`SERVICES: unknown service '${s}' (known: ${Object.keys(SERVICES).join(', ')})`, 2);
+  const peerSel = envList('PEERS', PEER_NAMES.join(' '));
+  for (const p of peerSel) if (!PEER_NAMES.includes(p)) die(`PEERS: unknown peer '${p}' (known: ${PEER_NAMES.join(', ')})`, 2);
+  if (!which('timeout')) die('`timeout` (coreutils) is needed');
+
+  buildLoadgen();
+
+  const peers = [];
+  const skipped = [];
+  for (const name of peerSel) {
+    const peer = PEERS.find((p) => p.name === name);
+    const det = peer.detect();
+    if (det.reason) {
+      skipped.push(`${name}: ${det.reason}`);
+      process.stderr.write(`bench: skipping ${name}: ${det.reason}\n`);
+      continue;
+    }
+    if (det.warn) process.stderr.write(`bench: warning: ${name}: ${det.warn}\n`);
+    const svcs = svcSel.filter((s) => peer.services[s]);
+    if (!svcs.length) continue;
+    peers.push({ ...peer, det, svcs });
+  }
+  if (!peers.length) die('no peer available');
+
+  const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'superd-bench-'));
+  fs.chmodSync(tmpRoot, 0o755);
+  const started = new Date();
+  process.stderr.write(`bench: peers ${peers.map((p) => p.name).join(', ')}; services ${svcSel.join(', ')}; C ${CONCS.join(',')}; ` +
+    `${REPS} reps × N=${N} (time limit ${TLIM} s); scratch ${tmpRoot}\n`);
+
+  const rows = [];
+  const states = [];
+  // Interleaved: each repetition runs every peer once, each in a fresh daemon, the peer order
+  // rotating by one per repetition, so slow drifts in the machine hit all peers alike.
+  for (let rep = 1; rep <= REPS; rep++) {
+    const k = (rep - 1) % peers.length;
+    const order = [...peers.slice(k), ...peers.slice(0, k)];
+    for (const peer of order) {
+      for (const svc of peer.svcs) await runInstance(peer, svc, rep, tmpRoot, rows, states);
+    }
+  }
+  const secs = Math.round((Date.now() - started.getTime()) / 1000);
+
+  const cpu = os.cpus();
+  const sysctl = (p) => { try { return fs.readFileSync(p, 'utf8').trim(); } catch { return '?'; } };
+  const peersRun = PEER_NAMES.filter((n) => peers.some((p) => p.name === n));
+  const head = [
+    '## Latest figures',
+    '',
+    `Generated by \`npm run bench\` (bench/run.mjs) on ${started.toISOString()} in ${secs} s. ` +
+      `Machine: ${cpu.length} CPU (${cpu[0]?.model ?? '?'}), Linux ${os.release()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ` +
+      `node ${process.version}; somaxconn ${sysctl('/proc/sys/net/core/somaxconn')}, tcp_tw_reuse ${sysctl('/proc/sys/net/ipv4/tcp_tw_reuse')}; running as ${USER}.`,
+    '',
+    `Parameters: CONCS="${CONCS.join(' ')}" REPS=${REPS} N=${N} TLIM=${TLIM} WARMUP=${WARMUP} CONN_TIMEOUT=${CONN_TIMEOUT}. ` +
+      `Each run: \`loadgen -p PORT -c C -n ${N} -t ${TLIM} -s -E -V\`. Median of ${REPS} run(s), min–max in brackets; ` +
+      `p50/p99 are medians over the runs, max the maximum; errors summed. ` +
+      'server CPU = (daemon utime+stime + reaped children cutime+cstime) / connections ok. ' +
+      'CPU busy % is the whole machine (100 % = all cores). ⏱ = a run hit the time limit.',
+    '',
+    `Peers: ${peers.map((p) => `${p.name} = ${p.det.version}`).join('; ')}.` + (skipped.length ? ` Not run: ${skipped.join('; ')}.` : ''),
+    '',
+  ];
+  const md = head.join('\n') + summarize(rows, states, peersRun);
+  process.stdout.write(`\n${md}`);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
+  fs.writeFileSync(path.join(RESULTS, 'latest.tsv'), toTsv(rows));
+  fs.writeFileSync(path.join(RESULTS, 'latest-state.tsv'), toTsv(states.map(({ dir, ...s }) => s)));
+  process.stderr.write(`bench: wrote bench/results/latest.md, latest.tsv, latest-state.tsv\n`);
+  const failed = states.some((s) => s.smoke !== 'ok');
+  if (KEEP_TMP || failed) process.stderr.write(`bench: scratch kept in ${tmpRoot}${failed ? ' (a smoke test failed; see the logs there)' : ''}\n`);
+  else fs.rmSync(tmpRoot, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  stopCurrentSync();
+  die(e.stack || String(e));
+});

@@ -1,0 +1,88 @@
+// The command line (SPEC §1): parse options, then hand over to one command.
+import { readFileSync } from 'node:fs';
+import yargs, { type Argv } from 'yargs';
+import { runCheck } from './commands/check.js';
+import { runDaemon } from './commands/run.js';
+import { runReload } from './commands/reload.js';
+import { runStatus } from './commands/status.js';
+import { defaultControlSocket } from './control/path.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function common(y: Argv): Argv<CommonOptions> {
+  return y
+    .option('services-dir', {
+      alias: 'd',
+      type: 'string',
+      default: '/etc/superd/services.d',
+      describe: 'where service files are read',
+    })
+    .option('pid-file', { type: 'string', describe: 'written once the listeners are up, removed at exit' })
+    .option('watch', { type: 'boolean', default: false, describe: 'also reload when a file in the services dir changes' })
+    .option('log-level', {
+      choices: ['error', 'warn', 'info', 'debug'] as const,
+      default: 'info' as const,
+      describe: 'least severe level logged',
+    })
+    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'log line format' })
+    .option('log-file', { type: 'string', describe: 'append log lines to FILE (reopened on SIGUSR2) instead of stderr' })
+    .option('shutdown-grace', {
+      type: 'number',
+      default: 10,
+      describe: 'seconds handlers may run on after SIGTERM before they are sent SIGTERM',
+    })
+    .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'unix socket for `superd status`' })
+    .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
+    .option('json', { type: 'boolean', default: false, describe: 'status: print JSON' }) as unknown as Argv<CommonOptions>;
+}
+
+export interface CommonOptions {
+  servicesDir: string;
+  pidFile: string | undefined;
+  watch: boolean;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  logFormat: 'text' | 'json';
+  logFile: string | undefined;
+  shutdownGrace: number;
+  controlSocket: string;
+  json: boolean;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const parser = common(yargs(argv))
+    .scriptName('superd')
+    .env('SUPERD')
+    .usage('$0 [command] [options]\n\nAn inetd-style super-server: one daemon listens on every port the files in the services dir declare and starts a handler program for each connection.')
+    .command(['run', '$0'], 'run the daemon in the foreground', {}, async (o) => {
+      exitCode = await runDaemon(o as unknown as CommonOptions);
+    })
+    .command('check', 'validate the services dir: one line per valid service, every problem on stderr', {}, async (o) => {
+      exitCode = await runCheck(o as unknown as CommonOptions);
+    })
+    .command('reload', 'send SIGHUP to the daemon named by --pid-file', {}, async (o) => {
+      exitCode = await runReload(o as unknown as CommonOptions);
+    })
+    .command('status', "print the running daemon's services and figures", {}, async (o) => {
+      exitCode = await runStatus(o as unknown as CommonOptions);
+    })
+    .check((o) => {
+      const grace = (o as unknown as CommonOptions).shutdownGrace;
+      if (!Number.isFinite(grace) || grace < 0) throw new Error(`--shutdown-grace must be a number of seconds >= 0, got '${String(grace)}'`);
+      return true;
+    })
+    .example('$0 -d /etc/superd/services.d', 'serve the services in that directory')
+    .example('$0 check -d ./services.d', 'validate service files before a reload')
+    .example('$0 reload --pid-file /run/superd.pid', 'reload a running daemon')
+    .strict()
+    .version(pkg.version)
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      process.stderr.write(`superd: ${err?.message ?? msg}\nTry 'superd --help'.\n`);
+      exitCode = 1;
+    });
+  await parser.parseAsync();
+  return exitCode;
+}

@@ -1,0 +1,97 @@
+// `superd [run]`: the daemon in the foreground, wired to its signals.
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { watch } from 'chokidar';
+import type { CommonOptions } from '../cli.js';
+import { closeControl, serveControl } from '../control/server.js';
+import { Daemon } from '../daemon.js';
+import { formatConfigError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { HandlerSpawner } from '../spawn/spawner.js';
+
+/** An editor's save (write temp, rename, chmod) is one reload. */
+const WATCH_DEBOUNCE_MS = 300;
+
+/**
+ * A service manager may start us with fd 0, 1 or 2 closed; the next socket
+ * would then take that number and be dup2'ed onto itself in a handler. Fill
+ * the gaps with /dev/null first.
+ */
+function ensureStandardFds(): void {
+  for (let fd = 0; fd <= 2; fd++) {
+    try {
+      fstatSync(fd);
+    } catch {
+      const opened = openSync('/dev/null', fd === 0 ? 'r' : 'w');
+      if (opened > 2) closeSync(opened);
+    }
+  }
+}
+
+export async function runDaemon(o: CommonOptions & { spawner?: string }): Promise<number> {
+  ensureStandardFds();
+  const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
+  const spawner = new HandlerSpawner({ usePosixSpawn: o.spawner !== 'node' });
+  if (spawner.fallbackReason !== null && o.spawner !== 'node') {
+    logger.log('warn', 'spawner', { message: `posix_spawn unavailable, using child_process: ${spawner.fallbackReason}` });
+  }
+  const daemon = new Daemon({
+    servicesDir: o.servicesDir,
+    pidFile: o.pidFile ?? null,
+    shutdownGraceSeconds: o.shutdownGrace,
+    context: { spawner, logger, environment: process.env },
+  });
+
+  // Signals only ask; the daemon does the work from the event loop.
+  process.on('SIGHUP', () => daemon.requestReload());
+  process.on('SIGUSR2', () => logger.reopen());
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+
+  const fatal = await daemon.start();
+  if (fatal !== null) {
+    logger.log('error', 'config_error', { file: fatal.file, line: fatal.line, message: fatal.message });
+    await logger.close();
+    process.stderr.write(`superd: cannot start: ${formatConfigError(fatal)}\n`);
+    return 1;
+  }
+
+  let control: Server | null = null;
+  const served = await serveControl(o.controlSocket, () => daemon.snapshot());
+  if (served instanceof Error) {
+    logger.log('warn', 'control_socket', { path: o.controlSocket, error: served.message, message: '`superd status` will not reach this daemon' });
+  } else {
+    control = served;
+  }
+
+  const watcher = o.watch ? startWatch(o.servicesDir, () => daemon.requestReload()) : null;
+
+  const signal = await stopped;
+  await watcher?.close();
+  if (control !== null) await closeControl(control, o.controlSocket);
+  await daemon.shutdown(signal);
+  logger.log('info', 'stopped', { signal });
+  await logger.close();
+  return 0;
+}
+
+function startWatch(dir: string, reload: () => void): { close(): Promise<void> } {
+  let timer: NodeJS.Timeout | null = null;
+  const watcher = watch(dir, { ignoreInitial: true, depth: 0 });
+  watcher.on('all', (_event, path) => {
+    if (!path.endsWith('.conf')) return;
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      reload();
+    }, WATCH_DEBOUNCE_MS);
+  });
+  return {
+    close: async () => {
+      if (timer !== null) clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// The validated form of one [section] of a service file. Everything the daemon
+// needs to serve a service is here, already parsed: later stages never look at
+// raw strings from the file again.
+
+export type Protocol = 'tcp' | 'tcp4' | 'tcp6' | 'udp' | 'udp4' | 'udp6' | 'unix';
+export type StderrMode = 'log' | 'socket' | 'null';
+export type BuiltinName = 'echo' | 'discard' | 'chargen' | 'daytime' | 'time';
+
+/** Where a definition came from: the file and the line of its `[section]`. */
+export interface Origin {
+  file: string;
+  line: number;
+}
+
+export type Handler =
+  | { kind: 'server'; program: string; argv: string[] }
+  | { kind: 'builtin'; name: BuiltinName };
+
+/** Resolved when the file is read, so an unknown user is a config error. */
+export interface Credentials {
+  uid: number;
+  gid: number;
+  /** For logs and `check`: `name(uid)` or just the uid. */
+  label: string;
+}
+
+export interface ServiceDefinition {
+  name: string;
+  origin: Origin;
+  protocol: Protocol;
+  /** tcp/udp only. */
+  port: number | null;
+  /** tcp/udp only; null = all addresses. */
+  bind: string | null;
+  /** unix only. */
+  path: string | null;
+  socketMode: number;
+  wait: boolean;
+  handler: Handler;
+  /** null = superd's own user. */
+  credentials: Credentials | null;
+  maxChildren: number;
+  queue: number;
+  maxPerSource: number | null;
+  rate: number | null;
+  ratePerSource: number | null;
+  /** Addresses and CIDR blocks as written; null = everyone. */
+  onlyFrom: string[] | null;
+  noAccess: string[];
+  /** `env` key, in order, as NAME=value strings. */
+  env: string[];
+  passEnv: string[];
+  /** Seconds; null = none. */
+  timeout: number | null;
+  stderr: StderrMode;
+  disabled: boolean;
+}
+
+/** The part of a definition that decides which socket it needs. */
+export function listenKey(def: ServiceDefinition): string {
+  return def.protocol === 'unix'
+    ? `unix:${def.path ?? ''}`
+    : `${def.protocol}:${def.bind ?? '*'}:${def.port ?? 0}`;
+}
+
+/** `127.0.0.1:7000/tcp`, `*:7000/tcp`, `[::1]:7000/tcp6`, `/run/x.sock/unix`. */
+export function describeAddress(def: ServiceDefinition): string {
+  if (def.protocol === 'unix') return `${def.path ?? ''}/unix`;
+  const host = def.bind === null ? '*' : def.bind.includes(':') ? `[${def.bind}]` : def.bind;
+  return `${host}:${def.port ?? 0}/${def.protocol}`;
+}

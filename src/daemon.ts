@@ -1,0 +1,201 @@
+// Owns the running state: the set of service runtimes. Signal handlers only
+// record what was asked; the work (reload, shutdown) runs from the event loop,
+// one at a time, like OpenBSD inetd's flag-and-loop design.
+import { unlink, writeFile } from 'node:fs/promises';
+import { loadServicesDir } from './config/load.js';
+import { planReload, type ReloadPlan } from './config/plan.js';
+import { describeAddress, type ServiceDefinition } from './config/types.js';
+import type { DaemonStatus } from './control/status.js';
+import type { ConfigError } from './errors.js';
+import type { Logger } from './log.js';
+import { ServiceRuntime, type RuntimeContext } from './service/runtime.js';
+
+/** After the grace period handlers get SIGTERM, and this long after that SIGKILL (SPEC §5). */
+const KILL_AFTER_MS = 5000;
+
+export interface DaemonOptions {
+  servicesDir: string;
+  pidFile: string | null;
+  shutdownGraceSeconds: number;
+  context: RuntimeContext;
+}
+
+export class Daemon {
+  /** Active services by name. */
+  private readonly services = new Map<string, ServiceRuntime>();
+  /** Retired runtimes whose handlers are still running. */
+  private readonly draining = new Set<ServiceRuntime>();
+  private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
+  private stopping = false;
+  private readonly startedAt = new Date().toISOString();
+  private readonly logger: Logger;
+  // Signal handlers keep no event loop alive; an idle superd with nothing bound must not exit.
+  private readonly keepAlive = setInterval(() => undefined, 1 << 30);
+
+  constructor(private readonly options: DaemonOptions) {
+    this.logger = options.context.logger;
+  }
+
+  /** The first load. Returns the fatal error when the services dir cannot be read at all. */
+  async start(): Promise<ConfigError | null> {
+    const load = await loadServicesDir(this.options.servicesDir);
+    if (load.fatal !== null) {
+      clearInterval(this.keepAlive);
+      return load.fatal;
+    }
+    const plan = planReload(new Map(), load);
+    this.logErrors(plan.errors);
+    await this.apply(plan);
+    if (this.options.pidFile !== null) await writeFile(this.options.pidFile, `${process.pid}\n`);
+    this.logger.log('info', 'started', {
+      pid: process.pid,
+      services: this.services.size,
+      errors: plan.errors.length,
+      spawner: this.options.context.spawner.name,
+    });
+    return null;
+  }
+
+  /** SIGHUP. Reloads never overlap; one asked for during a reload runs right after it. */
+  requestReload(): void {
+    if (this.stopping) return;
+    if (this.reloading !== null) {
+      this.reloadAgain = true;
+      return;
+    }
+    this.reloading = this.reload().finally(() => {
+      this.reloading = null;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        this.requestReload();
+      }
+    });
+  }
+
+  private async reload(): Promise<void> {
+    const current = new Map<string, ServiceDefinition>();
+    for (const [name, rt] of this.services) current.set(name, rt.definition);
+    const load = await loadServicesDir(this.options.servicesDir);
+    if (this.stopping) return;
+    const plan = planReload(current, load);
+    this.logErrors(plan.errors);
+    await this.apply(plan);
+    this.logger.log(plan.errors.length > 0 ? 'warn' : 'info', 'reload', {
+      added: plan.add.length,
+      changed: plan.change.length,
+      removed: plan.remove.length,
+      unchanged: plan.unchanged.length,
+      errors: plan.errors.length,
+    });
+  }
+
+  private logErrors(errors: ConfigError[]): void {
+    for (const e of errors) {
+      this.logger.log('error', 'config_error', {
+        service: e.service ?? undefined,
+        file: e.file,
+        line: e.line,
+        kind: e.code,
+        message: e.message,
+      });
+    }
+  }
+
+  /** Removed first, so a port handed from one service to another is free to bind. */
+  private async apply(plan: ReloadPlan): Promise<void> {
+    for (const def of plan.remove) {
+      const rt = this.services.get(def.name);
+      if (rt === undefined) continue;
+      this.services.delete(def.name);
+      this.retire(rt);
+      this.logger.log('info', 'removed', { service: def.name });
+    }
+    const binds: Promise<boolean>[] = [];
+    for (const { to, rebind } of plan.change) {
+      const old = this.services.get(to.name);
+      if (old === undefined) continue;
+      if (!rebind) {
+        old.update(to);
+        continue;
+      }
+      // The new socket opens before the old one closes: no moment without a listener.
+      const next = this.createRuntime(to);
+      this.services.set(to.name, next);
+      this.draining.add(old);
+      binds.push(next.listen(() => this.retire(old)));
+    }
+    for (const def of plan.add) {
+      const rt = this.createRuntime(def);
+      this.services.set(def.name, rt);
+      binds.push(rt.listen());
+    }
+    await Promise.all(binds);
+  }
+
+  private createRuntime(def: ServiceDefinition): ServiceRuntime {
+    return new ServiceRuntime(def, this.options.context);
+  }
+
+  private retire(rt: ServiceRuntime): void {
+    this.draining.add(rt);
+    rt.onDrained = () => this.draining.delete(rt);
+    rt.retire();
+  }
+
+  snapshot(): DaemonStatus {
+    return {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      servicesDir: this.options.servicesDir,
+      services: [...this.services.values()].map((rt) => {
+        const def = rt.definition;
+        return {
+          name: def.name,
+          address: describeAddress(def),
+          listening: rt.listening,
+          mode: def.wait ? 'wait' : 'nowait',
+          handler: def.handler.kind === 'server' ? def.handler.program : `builtin:${def.handler.name}`,
+          running: rt.runningCount,
+          queued: rt.queuedCount,
+          accepted: rt.stats.accepted,
+          failed: rt.stats.failed,
+          refused: { ...rt.stats.refused },
+        };
+      }),
+    };
+  }
+
+  /** SIGTERM/SIGINT: stop accepting, give handlers the grace period, then end them. */
+  async shutdown(signal: string): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const all = [...this.services.values(), ...this.draining];
+    const running = (): number => all.reduce((n, rt) => n + rt.runningCount, 0);
+    this.logger.log('info', 'shutdown', { signal, running: running(), grace_s: this.options.shutdownGraceSeconds });
+    for (const rt of all) {
+      rt.retire();
+      rt.dropQueue();
+    }
+    const deadline = Date.now() + this.options.shutdownGraceSeconds * 1000;
+    await waitUntil(() => running() === 0, deadline);
+    if (running() > 0) {
+      for (const rt of all) rt.signalAll('SIGTERM');
+      await waitUntil(() => running() === 0, Date.now() + KILL_AFTER_MS);
+      for (const rt of all) rt.signalAll('SIGKILL');
+      await waitUntil(() => running() === 0, Date.now() + 1000);
+    }
+    if (this.options.pidFile !== null) await unlink(this.options.pidFile).catch(() => undefined);
+    clearInterval(this.keepAlive);
+  }
+}
+
+function waitUntil(done: () => boolean, deadline: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => {
+      if (done() || Date.now() >= deadline) resolve();
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}

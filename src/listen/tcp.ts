@@ -1,0 +1,82 @@
+// Opens a TCP listening socket for a service. Connections arrive paused
+// (pauseOnConnect): superd never reads a byte of them, the handler gets all.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ServiceDefinition } from '../config/types.js';
+import type { SuperdError } from '../errors.js';
+
+/** The kernel caps this at net.core.somaxconn. */
+const BACKLOG = 1024;
+
+export interface Listener {
+  /** `127.0.0.1:7000`, `[::]:7000`: what it is bound to. */
+  readonly address: string;
+  /** A note worth logging (e.g. no IPv6 on this host), or null. */
+  readonly note: string | null;
+  close(): void;
+}
+
+interface ListenTarget {
+  host: string;
+  ipv6Only: boolean;
+}
+
+function targets(def: ServiceDefinition): ListenTarget[] {
+  if (def.bind !== null) return [{ host: def.bind, ipv6Only: def.protocol === 'tcp6' }];
+  if (def.protocol === 'tcp4') return [{ host: '0.0.0.0', ipv6Only: false }];
+  if (def.protocol === 'tcp6') return [{ host: '::', ipv6Only: true }];
+  // One dual-stack socket serves both families; without IPv6, plain IPv4.
+  return [
+    { host: '::', ipv6Only: false },
+    { host: '0.0.0.0', ipv6Only: false },
+  ];
+}
+
+function listenOnce(server: Server, port: number, target: ListenTarget): Promise<NodeJS.ErrnoException | null> {
+  return new Promise((resolve) => {
+    const onError = (err: NodeJS.ErrnoException): void => resolve(err);
+    server.once('error', onError);
+    server.listen({ port, host: target.host, ipv6Only: target.ipv6Only, backlog: BACKLOG }, () => {
+      server.off('error', onError);
+      resolve(null);
+    });
+  });
+}
+
+function describe(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'address already in use (another program listens on this port)';
+    case 'EACCES':
+      return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this host';
+    default:
+      return err.message;
+  }
+}
+
+export async function listenTcp(
+  def: ServiceDefinition,
+  onConnection: (socket: Socket) => void,
+): Promise<Listener | SuperdError> {
+  const port = def.port ?? 0;
+  const candidates = targets(def);
+  let lastError: NodeJS.ErrnoException | null = null;
+  for (const [i, target] of candidates.entries()) {
+    const server = createServer({ pauseOnConnect: true });
+    const err = await listenOnce(server, port, target);
+    if (err === null) {
+      server.on('connection', onConnection);
+      // Errors after listen (EMFILE on accept) are reported by libuv per accept; keep serving.
+      server.on('error', () => undefined);
+      const note = i > 0 ? `no IPv6 on this host (${lastError?.code ?? 'unknown'}): serving IPv4 only` : null;
+      const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+      return { address: `${host}:${port}`, note, close: () => server.close() };
+    }
+    server.close();
+    lastError = err;
+    // Only a missing IPv6 stack moves on to the IPv4 fallback.
+    if (err.code !== 'EAFNOSUPPORT' && err.code !== 'EADDRNOTAVAIL') break;
+  }
+  return { code: 'bind_failed', message: lastError === null ? 'cannot listen' : describe(lastError) };
+}

@@ -1,0 +1,41 @@
+// Starts handlers with Node's child_process (libuv: fork + exec). Slower than
+// posix_spawn, but it can switch uid/gid (and drops supplementary groups when
+// it does), which posix_spawn cannot; it is also the fallback where koffi
+// cannot load.
+import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
+import type { SuperdError } from '../errors.js';
+import type { ExitStatus, SpawnedHandler, Spawner, SpawnRequest } from './types.js';
+
+export class NodeSpawner implements Spawner {
+  readonly name = 'child_process';
+
+  spawn(req: SpawnRequest, onExit: (status: ExitStatus) => void): SpawnedHandler | SuperdError {
+    const env: NodeJS.ProcessEnv = {};
+    for (const entry of req.env) {
+      const eq = entry.indexOf('=');
+      env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+    const stderr = req.stderr === 'log' ? 'pipe' : req.stderr === 'socket' ? req.fd : 'ignore';
+    const stdio: StdioOptions = [req.fd, req.fd, stderr];
+    try {
+      const child = spawnChild(req.program, req.argv.slice(1), {
+        argv0: req.argv[0] ?? req.program,
+        env,
+        cwd: '/',
+        stdio,
+        detached: true, // setsid(): its own session and process group
+        ...(req.credentials === null ? {} : { uid: req.credentials.uid, gid: req.credentials.gid }),
+      });
+      if (child.pid === undefined) {
+        // libuv reports exec failures asynchronously as 'error'; nothing runs.
+        child.on('error', () => undefined);
+        return { code: 'spawn_failed', message: `cannot execute ${req.program}` };
+      }
+      child.on('error', () => undefined);
+      child.on('exit', (code, signal) => onExit({ code, signal }));
+      return { pid: child.pid, stderr: child.stderr };
+    } catch (err) {
+      return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${(err as Error).message}` };
+    }
+  }
+}
