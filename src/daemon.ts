@@ -111,6 +111,9 @@ export class Daemon {
       this.retire(rt);
       this.logger.log('info', 'removed', { service: def.name });
     }
+    // Unchanged in effect, but the origin may have moved (another file, another
+    // line): keep it current so a later error in that file keeps the right services.
+    for (const def of plan.unchanged) this.services.get(def.name)?.update(def);
     const binds: Promise<boolean>[] = [];
     for (const { to, rebind } of plan.change) {
       const old = this.services.get(to.name);

@@ -1,7 +1,6 @@
 // `superd [run]`: the daemon in the foreground, wired to its signals.
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { watch } from 'chokidar';
 import type { CommonOptions } from '../cli.js';
 import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
@@ -66,7 +65,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     control = served;
   }
 
-  const watcher = o.watch ? startWatch(o.servicesDir, () => daemon.requestReload()) : null;
+  const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload()) : null;
 
   const signal = await stopped;
   await watcher?.close();
@@ -77,7 +76,9 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   return 0;
 }
 
-function startWatch(dir: string, reload: () => void): { close(): Promise<void> } {
+async function startWatch(dir: string, reload: () => void): Promise<{ close(): Promise<void> }> {
+  // Loaded only when asked for: an idle daemon should not carry a file watcher.
+  const { watch } = await import('chokidar');
   let timer: NodeJS.Timeout | null = null;
   const watcher = watch(dir, { ignoreInitial: true, depth: 0 });
   watcher.on('all', (_event, path) => {

@@ -58,13 +58,12 @@ export async function loadServicesDir(dir: string, opts: LoadOptions = {}): Prom
     return fatal('unreadable', `cannot read services dir '${dir}': ${errnoText(e)}`);
   }
 
-  const candidates = names.filter(isServiceFileName).sort(byCodePoint).map((n) => path.join(dir, n));
-  const texts = await Promise.all(candidates.map((file) => readServiceFile(file, selfUid)));
-
   const files: FileResult[] = [];
   const claims = new Claims();
-  for (const [i, file] of candidates.entries()) {
-    const text = texts[i] ?? null;
+  // One file at a time: a large directory must not cost one descriptor per file.
+  for (const name of names.filter(isServiceFileName).sort(byCodePoint)) {
+    const file = path.join(dir, name);
+    const text = await readServiceFile(file, selfUid);
     if (text === null) continue; // not a regular file
     files.push(typeof text === 'string' ? loadFile(file, text, ctx, claims) : { file, services: [], errors: [text] });
   }

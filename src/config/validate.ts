@@ -213,7 +213,7 @@ export function unknownKeyMessage(key: string): string {
   const syn = SYNONYMS.get(guess);
   if (syn === undefined) return head;
   if (syn.key === null) {
-    return `${head} ('${guess}' of other inetds has no equivalent in superd${syn.note ? `: ${syn.note}` : ''})`;
+    return `${head} (superd has no equivalent of '${guess}'${syn.note ? `: ${syn.note}` : ''})`;
   }
   return `${head} (did you mean '${syn.key}'?${syn.note ? ` ${syn.note}` : ''})`;
 }
@@ -419,121 +419,79 @@ const PROCESS_KEYS: readonly Key[] = ['args', 'user', 'group', 'env', 'pass_env'
 /** Their quotes belong to word splitting, not to the INI convention. */
 const WORD_KEYS: readonly Key[] = ['args', 'env', 'pass_env'];
 
+/** Access to one section's known keys, recording errors as it goes. */
+interface Reader {
+  raw: ReadonlyMap<Key, string>;
+  has(key: Key): boolean;
+  /** The parsed value, the default when absent, or the default after reporting a bad value. */
+  field<T>(key: Key, fallback: T, parse: (v: string) => Parsed<T>): T;
+  /** At the key's line, or the section's line when key is null (a missing key). */
+  report(code: string, key: Key | null, message: string): void;
+}
+
 /** SPEC §2 and nothing else: whether the daemon supports it yet is `validateSection`'s concern. */
 export function parseSection(file: string, section: ScannedSection, ctx: ValidateContext): SectionResult {
-  const service = section.name;
   const errors: ConfigError[] = [];
   const keyLines = new Map<string, number>();
   const raw = new Map<Key, string>();
-
   for (const e of section.entries) {
     if (isKey(e.key)) {
       raw.set(e.key, WORD_KEYS.includes(e.key) ? e.value : unquote(e.value));
       keyLines.set(e.key, e.line);
     } else {
-      errors.push(configError('unknown_key', file, e.line, service, unknownKeyMessage(e.key)));
+      errors.push(configError('unknown_key', file, e.line, section.name, unknownKeyMessage(e.key)));
     }
   }
 
-  const report = (code: string, key: Key | null, message: string): void => {
-    const line = key === null ? section.line : (keyLines.get(key) ?? section.line);
-    errors.push(configError(code, file, line, service, message));
+  const r: Reader = {
+    raw,
+    has: (key) => raw.has(key),
+    report(code, key, message) {
+      const line = key === null ? section.line : (keyLines.get(key) ?? section.line);
+      errors.push(configError(code, file, line, section.name, message));
+    },
+    field(key, fallback, parse) {
+      const v = raw.get(key);
+      if (v === undefined) return fallback;
+      const parsed = parse(v);
+      if (parsed.ok) return parsed.value;
+      r.report('bad_value', key, parsed.error);
+      return fallback;
+    },
   };
-  /** The parsed value of a key, its default when absent, or the default after reporting a bad value. */
-  const field = <T>(key: Key, fallback: T, parse: (v: string) => Parsed<T>): T => {
-    const v = raw.get(key);
-    if (v === undefined) return fallback;
-    const r = parse(v);
-    if (r.ok) return r.value;
-    report('bad_value', key, r.error);
-    return fallback;
-  };
-  const has = (key: Key): boolean => raw.has(key);
 
-  // Where it listens.
-  const protocolText = raw.get('protocol');
-  const protocolParsed = protocolText === undefined ? ok<Protocol>('tcp') : parseEnum('protocol', protocolText, PROTOCOLS);
-  if (!protocolParsed.ok) report('bad_value', 'protocol', protocolParsed.error);
-  const protocolValid = protocolParsed.ok;
-  const protocol: Protocol = protocolParsed.ok ? protocolParsed.value : 'tcp';
-  const transport: Transport = protocol.startsWith('udp') ? 'udp' : 'tcp';
-  let port: number | null = null;
-  let bind: string | null = null;
-  let socketPath: string | null = null;
-  let socketMode = 0o666;
-  // With an unknown protocol we cannot tell which of these keys belong, so we
-  // do not pile guesses on top of that one error.
-  if (protocolValid && protocol === 'unix') {
-    for (const k of ['port', 'bind'] as const) {
-      if (has(k)) report('bad_combination', k, `${k} is for tcp and udp services; a unix service listens on path`);
-    }
-    if (has('path')) socketPath = field<string | null>('path', null, parseSocketPath);
-    else report('missing_key', null, 'protocol = unix needs path = /absolute/path/of/the.sock');
-    socketMode = field('socket_mode', socketMode, parseSocketMode);
-  } else if (protocolValid) {
-    if (has('path')) report('bad_combination', 'path', `path is for protocol = unix; a ${protocol} service listens on port`);
-    if (has('socket_mode')) report('bad_combination', 'socket_mode', 'socket_mode is for protocol = unix only');
-    if (has('port')) port = field<number | null>('port', null, (v) => parsePort(v, transport, ctx.ports));
-    else report('missing_key', null, `a ${protocol} service needs port = 1-65535 or a service name from /etc/services`);
-    bind = field<string | null>('bind', null, (v) => parseBind(v, protocol));
+  const listen = readListen(r, ctx.ports);
+  const handler = readHandler(r, listen.protocol);
+  const wait = r.field('wait', listen.transport === 'udp', (v) => parseBool('wait', v));
+  if (listen.transport === 'udp' && r.has('server') && !wait) {
+    r.report('bad_combination', 'wait',
+      'a udp service with a server must be wait = yes: a nowait datagram handler would be started for every datagram');
   }
-
-  // What serves it.
-  let handler: Handler | null = null;
-  if (has('server') && has('builtin')) {
-    report('bad_combination', 'builtin', 'set exactly one of server and builtin, not both');
-  } else if (has('server')) {
-    const program = field<string | null>('server', null, parseProgram);
-    const args = field<string[]>('args', [], (v) => parseWordList('args', v, () => null));
-    if (program !== null) handler = { kind: 'server', program, argv: [path.basename(program), ...args] };
-  } else if (has('builtin')) {
-    const name = field<BuiltinName | null>('builtin', null, (v) => parseEnum('builtin', v, BUILTINS));
-    if (name !== null) handler = { kind: 'builtin', name };
-    for (const k of PROCESS_KEYS) {
-      if (has(k)) report('bad_combination', k, `${k} has no effect with builtin: builtins run inside superd, no program is started`);
-    }
-    if (protocolValid && protocol === 'unix') {
-      report('bad_combination', 'builtin', 'builtins are served over tcp and udp only');
-    }
-  } else {
-    report('missing_key', null, `set server = /absolute/path/of/program or builtin = ${BUILTINS.join('|')}`);
-  }
-
-  const wait = field('wait', transport === 'udp', (v) => parseBool('wait', v));
-  if (protocolValid && transport === 'udp' && has('server') && !wait) {
-    report(
-      'bad_combination',
-      has('wait') ? 'wait' : 'protocol',
-      'a udp service with a server must be wait = yes: a nowait datagram handler would be started for every datagram',
-    );
-  }
-
-  const credentials = resolveCredentials(raw, ctx, report);
-
+  const credentials = resolveCredentials(r, ctx);
   const rest = {
-    maxChildren: field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
-    queue: field('queue', 128, (v) => parseInteger('queue', v, 0)),
-    maxPerSource: field<number | null>('max_per_source', null, (v) => parseInteger('max_per_source', v, 1)),
-    rate: field<number | null>('rate', null, (v) => parseInteger('rate', v, 1)),
-    ratePerSource: field<number | null>('rate_per_source', null, (v) => parseInteger('rate_per_source', v, 1)),
-    onlyFrom: field<string[] | null>('only_from', null, (v) => parseAddressList('only_from', v)),
-    noAccess: field<string[]>('no_access', [], (v) => (v === '' ? ok([]) : parseAddressList('no_access', v))),
-    env: field<string[]>('env', [], (v) => parseWordList('env', v, checkEnvAssignment)),
-    passEnv: field<string[]>('pass_env', [], (v) => parseWordList('pass_env', v, checkEnvName)),
-    timeout: field<number | null>('timeout', null, (v) => parseSeconds('timeout', v)),
-    stderr: field<StderrMode>('stderr', 'log', (v) => parseEnum('stderr', v, STDERR_MODES)),
-    disabled: field('disabled', false, (v) => parseBool('disabled', v)),
+    maxChildren: r.field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
+    queue: r.field('queue', 128, (v) => parseInteger('queue', v, 0)),
+    maxPerSource: r.field<number | null>('max_per_source', null, (v) => parseInteger('max_per_source', v, 1)),
+    rate: r.field<number | null>('rate', null, (v) => parseInteger('rate', v, 1)),
+    ratePerSource: r.field<number | null>('rate_per_source', null, (v) => parseInteger('rate_per_source', v, 1)),
+    onlyFrom: r.field<string[] | null>('only_from', null, (v) => parseAddressList('only_from', v)),
+    noAccess: r.field<string[]>('no_access', [], (v) => (v === '' ? ok([]) : parseAddressList('no_access', v))),
+    env: r.field<string[]>('env', [], (v) => parseWordList('env', v, checkEnvAssignment)),
+    passEnv: r.field<string[]>('pass_env', [], (v) => parseWordList('pass_env', v, checkEnvName)),
+    timeout: r.field<number | null>('timeout', null, (v) => parseSeconds('timeout', v)),
+    stderr: r.field<StderrMode>('stderr', 'log', (v) => parseEnum('stderr', v, STDERR_MODES)),
+    disabled: r.field('disabled', false, (v) => parseBool('disabled', v)),
   };
 
-  if (errors.length > 0 || handler === null) return { definition: null, errors, keyLines };
+  if (errors.length > 0 || listen.protocol === null || handler === null) return { definition: null, errors, keyLines };
   const definition: ServiceDefinition = {
-    name: service,
+    name: section.name,
     origin: { file, line: section.line },
-    protocol,
-    port,
-    bind,
-    path: socketPath,
-    socketMode,
+    protocol: listen.protocol,
+    port: listen.port,
+    bind: listen.bind,
+    path: listen.path,
+    socketMode: listen.socketMode,
     wait,
     handler,
     credentials,
@@ -542,41 +500,100 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
   return { definition, errors, keyLines };
 }
 
-function resolveCredentials(
-  raw: ReadonlyMap<Key, string>,
-  ctx: ValidateContext,
-  report: (code: string, key: Key | null, message: string) => void,
-): Credentials | null {
-  const userText = raw.get('user');
-  const groupText = raw.get('group');
+interface Listen {
+  /** null when the protocol itself is bad. */
+  protocol: Protocol | null;
+  transport: Transport | 'unix' | null;
+  port: number | null;
+  bind: string | null;
+  path: string | null;
+  socketMode: number;
+}
+
+function readListen(r: Reader, ports: PortDb): Listen {
+  const listen: Listen = { protocol: null, transport: null, port: null, bind: null, path: null, socketMode: 0o666 };
+  const protocol = r.field<Protocol | null>('protocol', 'tcp', (v) => parseEnum('protocol', v, PROTOCOLS));
+  // With an unknown protocol we cannot tell which keys belong, so we do not
+  // pile guesses on top of that one error.
+  if (protocol === null) return listen;
+  listen.protocol = protocol;
+
+  if (protocol === 'unix') {
+    listen.transport = 'unix';
+    for (const k of ['port', 'bind'] as const) {
+      if (r.has(k)) r.report('bad_combination', k, `${k} is for tcp and udp services; a unix service listens on path`);
+    }
+    if (r.has('path')) listen.path = r.field<string | null>('path', null, parseSocketPath);
+    else r.report('missing_key', null, 'protocol = unix needs path = /absolute/path/of/the.sock');
+    listen.socketMode = r.field('socket_mode', listen.socketMode, parseSocketMode);
+    return listen;
+  }
+
+  const transport: Transport = protocol.startsWith('udp') ? 'udp' : 'tcp';
+  listen.transport = transport;
+  if (r.has('path')) r.report('bad_combination', 'path', `path is for protocol = unix; a ${protocol} service listens on port`);
+  if (r.has('socket_mode')) r.report('bad_combination', 'socket_mode', 'socket_mode is for protocol = unix only');
+  if (r.has('port')) listen.port = r.field<number | null>('port', null, (v) => parsePort(v, transport, ports));
+  else r.report('missing_key', null, `a ${protocol} service needs port = 1-65535 or a service name from /etc/services`);
+  listen.bind = r.field<string | null>('bind', null, (v) => parseBind(v, protocol));
+  return listen;
+}
+
+function readHandler(r: Reader, protocol: Protocol | null): Handler | null {
+  if (r.has('server') && r.has('builtin')) {
+    r.report('bad_combination', 'builtin', 'set exactly one of server and builtin, not both');
+    return null;
+  }
+  if (r.has('server')) {
+    const program = r.field<string | null>('server', null, parseProgram);
+    const args = r.field<string[]>('args', [], (v) => parseWordList('args', v, () => null));
+    return program === null ? null : { kind: 'server', program, argv: [path.basename(program), ...args] };
+  }
+  if (r.has('builtin')) {
+    for (const k of PROCESS_KEYS) {
+      if (r.has(k)) {
+        r.report('bad_combination', k, `${k} has no effect with builtin: builtins run inside superd, no program is started`);
+      }
+    }
+    if (protocol === 'unix') r.report('bad_combination', 'builtin', 'builtins are served over tcp and udp only');
+    const name = r.field<BuiltinName | null>('builtin', null, (v) => parseEnum('builtin', v, BUILTINS));
+    return name === null ? null : { kind: 'builtin', name };
+  }
+  r.report('missing_key', null, `set server = /absolute/path/of/program or builtin = ${BUILTINS.join('|')}`);
+  return null;
+}
+
+function resolveCredentials(r: Reader, ctx: ValidateContext): Credentials | null {
+  const userText = r.raw.get('user');
+  const groupText = r.raw.get('group');
   if (userText === undefined && groupText === undefined) return null;
 
   let user: ResolvedUser | null = null;
   if (userText !== undefined) {
-    const r = resolveUser(userText, ctx.passwd);
-    if (!r.ok) {
-      report('bad_value', 'user', r.error);
+    const resolved = resolveUser(userText, ctx.passwd);
+    if (!resolved.ok) {
+      r.report('bad_value', 'user', resolved.error);
       return null;
     }
-    user = r.value;
+    user = resolved.value;
   }
   let gid: number | null = null;
   if (groupText !== undefined) {
-    const r = resolveGroup(groupText, ctx.passwd);
-    if (!r.ok) {
-      report('bad_value', 'group', r.error);
+    const resolved = resolveGroup(groupText, ctx.passwd);
+    if (!resolved.ok) {
+      r.report('bad_value', 'group', resolved.error);
       return null;
     }
-    gid = r.value;
+    gid = resolved.value;
   }
 
   const root = ctx.selfUid === 0;
   if (!root && user !== null && user.uid !== ctx.selfUid) {
-    report('needs_root', 'user', `user '${userText}' needs superd to run as root (it runs as uid ${ctx.selfUid})`);
+    r.report('needs_root', 'user', `user '${userText}' needs superd to run as root (it runs as uid ${ctx.selfUid})`);
     return null;
   }
   if (!root && gid !== null && gid !== ctx.selfGid) {
-    report('needs_root', 'group', `group '${groupText}' needs superd to run as root (it runs as gid ${ctx.selfGid})`);
+    r.report('needs_root', 'group', `group '${groupText}' needs superd to run as root (it runs as gid ${ctx.selfGid})`);
     return null;
   }
 
@@ -585,7 +602,7 @@ function resolveCredentials(
   const primary = root ? user.gid : ctx.selfGid;
   const finalGid = gid ?? primary;
   if (finalGid === null) {
-    report('missing_key', 'user', `uid ${user.uid} is not in /etc/passwd, so it has no primary group: set group too`);
+    r.report('missing_key', 'user', `uid ${user.uid} is not in /etc/passwd, so it has no primary group: set group too`);
     return null;
   }
   return { uid: user.uid, gid: finalGid, label: user.label };

@@ -28,18 +28,21 @@ export function splitWords(text: string): Result<string[], { message: string }> 
       continue;
     }
 
-    inWord = true;
-
     if (c === '\\') {
       if (i + 1 >= text.length) {
         return fail({ message: 'trailing backslash: escape it as \\\\ or quote it as \'\\\'' });
       }
       const next = text[i + 1] as string;
-      // Backslash-newline is a line continuation in sh: both vanish.
-      if (next !== '\n') word += next;
+      // Backslash-newline is a line continuation in sh: both vanish, and start no word.
+      if (next !== '\n') {
+        word += next;
+        inWord = true;
+      }
       i += 2;
       continue;
     }
+
+    inWord = true;
 
     if (c === "'") {
       const end = text.indexOf("'", i + 1);

@@ -58,6 +58,11 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Wait for `started` (default true). */
   waitStarted?: boolean;
+  /**
+   * Descriptors of the test process that superd inherits as its fds 3, 4, …
+   * without close-on-exec, as from a careless parent: they must never reach a handler.
+   */
+  inheritFds?: number[];
 }
 
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
@@ -72,7 +77,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   const proc = spawn(
     process.execPath,
     [SUPERD, 'run', '--services-dir', servicesDir, '--log-format', 'json', '--pid-file', pidFile, '--control-socket', controlSocket, ...(opts.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    { stdio: ['ignore', 'pipe', 'pipe', ...(opts.inheritFds ?? [])], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   );
   const logs: LogRecord[] = [];
   const otherStderr: string[] = [];
@@ -238,4 +243,376 @@ export async function eventually(cond: () => boolean | Promise<boolean>, timeout
 /** A service file body from key/values. */
 export function serviceFile(name: string, keys: Record<string, string | number>): string {
   return `[${name}]\n${Object.entries(keys).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------------------
+// Additions for the reload, lifecycle and CLI tests.
+
+/** `count` distinct ports that were free a moment ago (all held open until every one is known). */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<import('node:net').Server>((resolve, reject) => {
+        const srv = createServer();
+        srv.once('error', reject);
+        srv.listen(0, host, () => resolve(srv));
+      }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const addr = s.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : 0;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  return ports;
+}
+
+export interface CliResult {
+  /** null when the process was killed (by the timeout or otherwise). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs `node bin/superd ARGS` to completion (killed with SIGKILL after timeoutMs). */
+export function runSuperd(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SUPERD, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      cwd: opts.cwd ?? ROOT,
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 10000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** 'connected' when a TCP connection could be opened (it is closed again at once), else the error code. */
+export function tryConnect(port: number, host = '127.0.0.1', timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ port, host });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve('ETIMEDOUT');
+    }, timeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve('connected');
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve(err.code ?? err.message);
+    });
+  });
+}
+
+/** A client connection kept open across whatever the test does to superd. */
+export interface HeldConnection {
+  socket: import('node:net').Socket;
+  /** Everything received so far. */
+  received(): Buffer;
+  /** Resolves once the bytes received contain `text` (bounded). */
+  waitForData(text: string, timeoutMs?: number): Promise<void>;
+  send(data: string | Buffer): void;
+  /** 'end' once the server closed its side, or the error code. */
+  closed: Promise<string>;
+  destroy(): void;
+}
+
+/** Opens a connection and resolves once it is connected; rejects on error or timeout. */
+export function holdConnection(port: number, host = '127.0.0.1', timeoutMs = 5000): Promise<HeldConnection> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const listeners = new Set<() => void>();
+    const sock = createConnection({ port, host });
+    let closedResolve: (how: string) => void = () => undefined;
+    const closed = new Promise<string>((r) => (closedResolve = r));
+    let isClosed = false;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`could not connect to ${host}:${port} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      for (const l of listeners) l();
+    });
+    sock.on('end', () => {
+      isClosed = true;
+      closedResolve('end');
+      for (const l of listeners) l();
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      isClosed = true;
+      closedResolve(err.code ?? err.message);
+      for (const l of listeners) l();
+      reject(err);
+    });
+    sock.on('close', () => {
+      isClosed = true;
+      closedResolve('closed');
+      for (const l of listeners) l();
+    });
+    const received = (): Buffer => Buffer.concat(chunks);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      resolve({
+        socket: sock,
+        received,
+        closed,
+        send: (data) => void sock.write(data),
+        destroy: () => sock.destroy(),
+        waitForData: (text, waitMs = 5000) =>
+          new Promise<void>((res, rej) => {
+            const check = (): boolean => {
+              if (received().includes(text)) {
+                done();
+                res();
+                return true;
+              }
+              if (isClosed) {
+                done();
+                rej(new Error(`connection closed before ${JSON.stringify(text)} arrived; got ${JSON.stringify(received().toString())}`));
+                return true;
+              }
+              return false;
+            };
+            const t = setTimeout(() => {
+              done();
+              rej(new Error(`no ${JSON.stringify(text)} within ${waitMs} ms; got ${JSON.stringify(received().toString())}`));
+            }, waitMs);
+            const done = (): void => {
+              clearTimeout(t);
+              listeners.delete(onData);
+            };
+            const onData = (): void => void check();
+            if (!check()) listeners.add(onData);
+          }),
+      });
+    });
+  });
+}
+
+/** Whether a process (or, with a negative pid, a process group) exists. */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Helpers for the serve-* and inetd-programs tests: a client that can hold a
+// connection open, a bounded child-process runner, /proc readers.
+
+/** Rejects with a clear message if `p` has not settled within `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+export interface Client {
+  /** The client side's own port: what superd logs as remote_port. */
+  localPort: number;
+  /** Everything received so far. */
+  received(): Buffer;
+  write(data: Buffer | string): void;
+  /** Half-close (FIN), optionally after a last write. */
+  end(data?: Buffer | string): void;
+  destroy(): void;
+  /** Resolves once at least `bytes` bytes arrived (or rejects on timeout / close before). */
+  waitForBytes(bytes: number, timeoutMs?: number): Promise<Buffer>;
+  /** Resolves with 'end' (server FIN) or the error code once the server closed; rejects on timeout. */
+  waitClosed(timeoutMs?: number): Promise<string>;
+  /** How the connection ended so far, or null while it is open. */
+  closedHow(): string | null;
+}
+
+/** Connects (bounded) and collects what the server sends; the caller decides when to write and end. */
+export function connectClient(port: number, opts: { host?: string; timeoutMs?: number } = {}): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let how: string | null = null;
+    const notify = new Set<() => void>();
+    const sock = createConnection({ port, host: opts.host ?? '127.0.0.1' });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`could not connect to port ${port} within ${opts.timeoutMs ?? 5000} ms`));
+    }, opts.timeoutMs ?? 5000);
+    const settle = (h: string): void => {
+      if (how === null) how = h;
+      for (const n of notify) n();
+    };
+    sock.on('data', (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+      for (const n of notify) n();
+    });
+    sock.on('end', () => {
+      settle('end');
+      sock.destroy();
+    });
+    sock.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (how === null && sock.localPort === undefined) {
+        reject(err);
+        return;
+      }
+      settle(err.code ?? err.message);
+    });
+    sock.on('close', () => settle('close'));
+    const waitUntil = <T>(cond: () => T | undefined, timeoutMs: number, what: () => string): Promise<T> =>
+      new Promise<T>((res, rej) => {
+        const check = (): boolean => {
+          let v: T | undefined;
+          try {
+            v = cond();
+          } catch (e) {
+            done();
+            rej(e instanceof Error ? e : new Error(String(e)));
+            return true;
+          }
+          if (v !== undefined) {
+            done();
+            res(v);
+            return true;
+          }
+          return false;
+        };
+        const t = setTimeout(() => {
+          done();
+          rej(new Error(`timed out after ${timeoutMs} ms: ${what()}`));
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(t);
+          notify.delete(onEvent);
+        };
+        const onEvent = (): void => void check();
+        if (!check()) notify.add(onEvent);
+      });
+    sock.on('connect', () => {
+      clearTimeout(timer);
+      const client: Client = {
+        localPort: sock.localPort ?? 0,
+        received: () => Buffer.concat(chunks),
+        write: (d) => void sock.write(d),
+        end: (d) => void (d === undefined ? sock.end() : sock.end(d)),
+        destroy: () => sock.destroy(),
+        waitForBytes: (bytes, timeoutMs = 5000) =>
+          waitUntil(
+            () => {
+              if (size >= bytes) return Buffer.concat(chunks);
+              if (how !== null) throw new Error(`connection closed (${how}) after ${size} of ${bytes} bytes: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 200))}`);
+              return undefined;
+            },
+            timeoutMs,
+            () => `waiting for ${bytes} bytes on port ${port}, got ${size}: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 200))}`,
+          ),
+        waitClosed: (timeoutMs = 5000) =>
+          waitUntil(() => how ?? undefined, timeoutMs, () => `waiting for the server to close the connection on port ${port} (got ${size} bytes)`),
+        closedHow: () => how,
+      };
+      resolve(client);
+    });
+  });
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion; kills it (SIGKILL) and rejects past timeoutMs. */
+export function runProgram(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (c: string) => (stdout += c));
+    child.stderr?.on('data', (c: string) => (stderr += c));
+    const ms = opts.timeoutMs ?? 15000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${ms} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, ms);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Whether this host can listen and connect on ::1. */
+export function hasIPv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(0, '::1', () => srv.close(() => resolve(true)));
+  });
+}
+
+export interface ProcStat {
+  pid: number;
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+}
+
+/** Parses the text of /proc/PID/stat. */
+export function parseProcStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).trim().split(' ');
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    state: rest[0] ?? '?',
+    ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
+    session: Number(rest[3]),
+  };
+}
+
+export async function procStat(pid: number): Promise<ProcStat> {
+  return parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
 }
