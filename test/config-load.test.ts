@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ServiceDefinition } from '../src/config/types.js';
 import { isServiceFileName, listenConflict, loadServicesDir, type LoadOptions, type LoadResult } from '../src/config/load.js';
-import { parseServices } from '../src/config/validate.js';
+import { parseServices } from '../src/config/systemdb.js';
 
 const isRoot = process.getuid?.() === 0;
 

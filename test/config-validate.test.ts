@@ -6,19 +6,9 @@ import path from 'node:path';
 import type { ConfigError } from '../src/errors.js';
 import type { ServiceDefinition } from '../src/config/types.js';
 import { scanIni } from '../src/config/scan.js';
-import {
-  checkProgram,
-  editDistance,
-  loadPortDb,
-  loadUserDb,
-  parseGroup,
-  parsePasswd,
-  parseSection,
-  parseServices,
-  unknownKeyMessage,
-  validateSection,
-  type ValidateContext,
-} from '../src/config/validate.js';
+import { editDistance, unknownKeyMessage } from '../src/config/suggest.js';
+import { loadPortDb, loadUserDb, parseGroup, parsePasswd, parseServices } from '../src/config/systemdb.js';
+import { checkProgram, parseSection, validateSection, type ValidateContext } from '../src/config/validate.js';
 
 const FILE = '/etc/superd/services.d/svc.conf';
 

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { configError, type ConfigError } from '../errors.js';
 import { describeAddress, type ServiceDefinition } from './types.js';
 import { scanIni } from './scan.js';
-import { loadPortDb, loadUserDb, validateSection, type PortDb, type UserDb, type ValidateContext } from './validate.js';
+import { loadPortDb, loadUserDb, type PortDb, type UserDb } from './systemdb.js';
+import { validateSection, type ValidateContext } from './validate.js';
 
 export interface FileResult {
   file: string;

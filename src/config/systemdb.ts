@@ -1,0 +1,81 @@
+// System databases: users and groups from /etc/passwd and /etc/group, port
+// names from /etc/services. Read once per load and passed to validation, so
+// validation stays synchronous and tests can inject their own.
+
+import { readFile } from 'node:fs/promises';
+
+export interface UserEntry {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+export interface GroupEntry {
+  name: string;
+  gid: number;
+}
+
+export interface UserDb {
+  users: UserEntry[];
+  groups: GroupEntry[];
+}
+
+/** `name/tcp` or `name/udp` (aliases included) -> port, as in /etc/services. */
+export type PortDb = ReadonlyMap<string, number>;
+
+export const isId = (s: string): boolean => /^\d+$/.test(s);
+
+export function parsePasswd(text: string): UserEntry[] {
+  const users: UserEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    // Skips comments, blank lines and NIS `+`/`-` entries alike.
+    if (name && uid !== undefined && gid !== undefined && isId(uid) && isId(gid)) {
+      users.push({ name, uid: Number(uid), gid: Number(gid) });
+    }
+  }
+  return users;
+}
+
+export function parseGroup(text: string): GroupEntry[] {
+  const groups: GroupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name && gid !== undefined && isId(gid)) groups.push({ name, gid: Number(gid) });
+  }
+  return groups;
+}
+
+export function parseServices(text: string): Map<string, number> {
+  const ports = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const fields = line.replace(/#.*/, '').trim().split(/\s+/);
+    const [name, portProto, ...aliases] = fields;
+    const m = /^(\d+)\/(tcp|udp)$/.exec(portProto ?? '');
+    if (!name || !m) continue;
+    for (const n of [name, ...aliases]) {
+      const k = `${n}/${m[2]}`;
+      // getservbyname returns the first match; so do we.
+      if (!ports.has(k)) ports.set(k, Number(m[1]));
+    }
+  }
+  return ports;
+}
+
+/** A missing file reads as empty: every name is then unknown, which is reported per key. */
+async function readOrEmpty(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+export async function loadUserDb(passwdFile = '/etc/passwd', groupFile = '/etc/group'): Promise<UserDb> {
+  const [p, g] = await Promise.all([readOrEmpty(passwdFile), readOrEmpty(groupFile)]);
+  return { users: parsePasswd(p), groups: parseGroup(g) };
+}
+
+export async function loadPortDb(servicesFile = '/etc/services'): Promise<PortDb> {
+  return parseServices(await readOrEmpty(servicesFile));
+}
