@@ -48,11 +48,33 @@ export interface CommonOptions {
   json: boolean;
 }
 
+/** Options that may also come from SUPERD_<OPTION> (SPEC §1). */
+const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner'];
+
+/**
+ * SUPERD_<OPTION> variables as extra arguments, for options not given on the
+ * command line. Done here rather than with yargs' .env(): that treats every
+ * SUPERD_* variable as an option, and strict parsing then rejects the
+ * SUPERD_SERVICE every handler has in its environment.
+ */
+export function optionsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): string[] {
+  const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
+  if (argv.some((a) => a === '-d' || a.startsWith('-d'))) given.add('services-dir');
+  const extra: string[] = [];
+  for (const name of ENV_OPTIONS) {
+    const value = env[`SUPERD_${name.toUpperCase().replace(/-/g, '_')}`];
+    if (value !== undefined && !given.has(name)) extra.push(`--${name}=${value}`);
+  }
+  return extra;
+}
+
+class UsageError extends Error {}
+
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
-  const parser = common(yargs(argv))
+  const args = [...argv, ...optionsFromEnvironment(argv, process.env)];
+  const parser = common(yargs(args))
     .scriptName('superd')
-    .env('SUPERD')
     .usage('$0 [command] [options]\n\nAn inetd-style super-server: one daemon listens on every port the files in the services dir declare and starts a handler program for each connection.')
     .command(['run', '$0'], 'run the daemon in the foreground', {}, async (o) => {
       exitCode = await runDaemon(o as unknown as CommonOptions);
@@ -80,9 +102,15 @@ export async function main(argv: string[]): Promise<number> {
     .alias('h', 'help')
     .wrap(Math.min(100, process.stdout.columns ?? 100))
     .fail((msg, err) => {
-      process.stderr.write(`superd: ${err?.message ?? msg}\nTry 'superd --help'.\n`);
-      exitCode = 1;
+      // Throwing stops yargs from running the command after a usage error.
+      throw new UsageError(err?.message ?? msg);
     });
-  await parser.parseAsync();
+  try {
+    await parser.parseAsync();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`superd: ${err.message}\nTry 'superd --help'.\n`);
+    return 1;
+  }
   return exitCode;
 }

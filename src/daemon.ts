@@ -6,7 +6,7 @@ import { loadServicesDir } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/plan.js';
 import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus } from './control/status.js';
-import type { ConfigError } from './errors.js';
+import type { ConfigError, SuperdError } from './errors.js';
 import type { Logger } from './log.js';
 import { ServiceRuntime, type RuntimeContext } from './service/runtime.js';
 
@@ -33,12 +33,12 @@ export class Daemon {
   // Signal handlers keep no event loop alive; an idle superd with nothing bound must not exit.
   private readonly keepAlive = setInterval(() => undefined, 1 << 30);
 
-  constructor(private readonly options: DaemonOptions) {
+  constructor(private options: DaemonOptions) {
     this.logger = options.context.logger;
   }
 
   /** The first load. Returns the fatal error when the services dir cannot be read at all. */
-  async start(): Promise<ConfigError | null> {
+  async start(): Promise<ConfigError | SuperdError | null> {
     const load = await loadServicesDir(this.options.servicesDir);
     if (load.fatal !== null) {
       clearInterval(this.keepAlive);
@@ -47,7 +47,14 @@ export class Daemon {
     const plan = planReload(new Map(), load);
     this.logErrors(plan.errors);
     await this.apply(plan);
-    if (this.options.pidFile !== null) await writeFile(this.options.pidFile, `${process.pid}\n`);
+    if (this.options.pidFile !== null) {
+      try {
+        await writeFile(this.options.pidFile, `${process.pid}\n`);
+      } catch (err) {
+        this.options.pidFile = null; // not ours to remove
+        return { code: 'pid_file', message: `cannot write pid file: ${(err as Error).message}` };
+      }
+    }
     this.logger.log('info', 'started', {
       pid: process.pid,
       services: this.services.size,
@@ -122,11 +129,7 @@ export class Daemon {
         old.update(to);
         continue;
       }
-      // The new socket opens before the old one closes: no moment without a listener.
-      const next = this.createRuntime(to);
-      this.services.set(to.name, next);
-      this.draining.add(old);
-      binds.push(next.listen(() => this.retire(old)));
+      binds.push(this.rebind(old, to));
     }
     for (const def of plan.add) {
       const rt = this.createRuntime(def);
@@ -134,6 +137,20 @@ export class Daemon {
       binds.push(rt.listen());
     }
     await Promise.all(binds);
+  }
+
+  /**
+   * The new socket opens before the old one closes, so there is no moment
+   * without a listener. When the two addresses overlap (127.0.0.1:P becoming
+   * 0.0.0.0:P) the kernel refuses that order: then the old one closes first.
+   */
+  private async rebind(old: ServiceRuntime, to: ServiceDefinition): Promise<boolean> {
+    const next = this.createRuntime(to);
+    this.services.set(to.name, next);
+    this.draining.add(old);
+    if (await next.listen(() => this.retire(old), true)) return true;
+    this.retire(old);
+    return next.listen();
   }
 
   private createRuntime(def: ServiceDefinition): ServiceRuntime {

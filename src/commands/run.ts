@@ -27,8 +27,18 @@ function ensureStandardFds(): void {
   }
 }
 
+/**
+ * As root, drop supplementary groups once for good: handlers started by
+ * posix_spawn inherit them, and SPEC §3 promises none (root needs none to read
+ * its own files).
+ */
+function dropSupplementaryGroups(): void {
+  if (process.getuid?.() === 0) process.setgroups?.([]);
+}
+
 export async function runDaemon(o: CommonOptions & { spawner?: string }): Promise<number> {
   ensureStandardFds();
+  dropSupplementaryGroups();
   const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
   const spawner = new HandlerSpawner({ usePosixSpawn: o.spawner !== 'node' });
   if (spawner.fallbackReason !== null && o.spawner !== 'node') {
@@ -45,15 +55,22 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   process.on('SIGHUP', () => daemon.requestReload());
   process.on('SIGUSR2', () => logger.reopen());
   const stopped = new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    // `on`, not `once`: a second SIGTERM during the grace period must not kill
+    // superd with its default action and leave handlers and the pid file behind.
+    process.on('SIGTERM', () => resolve('SIGTERM'));
+    process.on('SIGINT', () => resolve('SIGINT'));
   });
 
   const fatal = await daemon.start();
   if (fatal !== null) {
-    logger.log('error', 'config_error', { file: fatal.file, line: fatal.line, message: fatal.message });
+    const message = 'line' in fatal ? formatConfigError(fatal) : fatal.message;
+    logger.log('error', 'line' in fatal ? 'config_error' : 'startup_failed', {
+      ...('file' in fatal ? { file: fatal.file, line: fatal.line } : {}),
+      message,
+    });
+    await daemon.shutdown('startup_failed');
     await logger.close();
-    process.stderr.write(`superd: cannot start: ${formatConfigError(fatal)}\n`);
+    process.stderr.write(`superd: cannot start: ${message}\n`);
     return 1;
   }
 

@@ -84,8 +84,14 @@ export class ServiceRuntime {
     this.baseEnv = baseEnvironment(def, this.ctx.environment);
   }
 
-  /** Binds now, or logs and tries again every 30 s until it binds or is retired. */
-  async listen(onBound?: () => void): Promise<boolean> {
+  /**
+   * Binds now, or logs and tries again every 30 s until it binds or is
+   * retired. `quiet` skips the bind_failed line (a first try that is expected
+   * to fail and will be repeated at once).
+   */
+  async listen(onBound?: () => void, quiet = false): Promise<boolean> {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
     const result = await listenTcp(this.def, (socket) => this.accept(socket));
     if (this.retired) {
       if ('close' in result) result.close();
@@ -94,21 +100,21 @@ export class ServiceRuntime {
     if ('close' in result) {
       this.listener = result;
       const { logger } = this.ctx;
-      if (result.note !== null) logger.log('warn', 'listening', { service: this.def.name, address: result.address, message: result.note });
-      else logger.log('info', 'listening', { service: this.def.name, address: result.address });
+      const fields = { service: this.def.name, address: `${result.address}/${this.def.protocol}` };
+      if (result.note !== null) logger.log('warn', 'listening', { ...fields, message: result.note });
+      else logger.log('info', 'listening', fields);
       onBound?.();
       return true;
     }
-    this.ctx.logger.log('error', 'bind_failed', {
-      service: this.def.name,
-      address: describeAddress(this.def),
-      error: result.message,
-      retry_in: BIND_RETRY_SECONDS,
-    });
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.listen(onBound);
-    }, BIND_RETRY_SECONDS * 1000);
+    if (!quiet) {
+      this.ctx.logger.log('error', 'bind_failed', {
+        service: this.def.name,
+        address: describeAddress(this.def),
+        error: result.message,
+        retry_in: BIND_RETRY_SECONDS,
+      });
+    }
+    this.retryTimer = setTimeout(() => void this.listen(onBound), BIND_RETRY_SECONDS * 1000);
     return false;
   }
 

@@ -15,7 +15,7 @@ export class HandlerSpawner implements Spawner {
   readonly fallbackReason: string | null;
 
   constructor(options: { usePosixSpawn: boolean }) {
-    const libc = options.usePosixSpawn ? loadLibc() : new Error('disabled by SUPERD_SPAWN=node');
+    const libc = options.usePosixSpawn ? loadLibc() : new Error('disabled by --spawner node');
     if (libc instanceof Error) {
       this.fast = null;
       this.fallbackReason = libc.message;
