@@ -49,7 +49,7 @@ export interface CommonOptions {
 }
 
 /** Options that may also come from SUPERD_<OPTION> (SPEC §1). */
-const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner'];
+const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'json'];
 
 /**
  * SUPERD_<OPTION> variables as extra arguments, for options not given on the

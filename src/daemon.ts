@@ -7,7 +7,7 @@ import { planReload, type ReloadPlan } from './config/plan.js';
 import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';
-import type { Logger } from './log.js';
+import type { LogFields, Logger } from './log.js';
 import { ServiceRuntime, type RuntimeContext } from './service/runtime.js';
 
 /** After the grace period handlers get SIGTERM, and this long after that SIGKILL (SPEC §5). */
@@ -28,6 +28,7 @@ export class Daemon {
   private reloading: Promise<void> | null = null;
   private reloadAgain = false;
   private stopping = false;
+  private startErrors = 0;
   private readonly startedAt = new Date().toISOString();
   private readonly logger: Logger;
   // Signal handlers keep no event loop alive; an idle superd with nothing bound must not exit.
@@ -38,7 +39,7 @@ export class Daemon {
   }
 
   /** The first load. Returns the fatal error when the services dir cannot be read at all. */
-  async start(): Promise<ConfigError | SuperdError | null> {
+  async start(): Promise<ConfigError | null> {
     const load = await loadServicesDir(this.options.servicesDir);
     if (load.fatal !== null) {
       clearInterval(this.keepAlive);
@@ -46,7 +47,13 @@ export class Daemon {
     }
     const plan = planReload(new Map(), load);
     this.logErrors(plan.errors);
+    this.startErrors = plan.errors.length;
     await this.apply(plan);
+    return null;
+  }
+
+  /** Everything is up: write the pid file and say so. */
+  async ready(extra: LogFields): Promise<SuperdError | null> {
     if (this.options.pidFile !== null) {
       try {
         await writeFile(this.options.pidFile, `${process.pid}\n`);
@@ -58,8 +65,9 @@ export class Daemon {
     this.logger.log('info', 'started', {
       pid: process.pid,
       services: this.services.size,
-      errors: plan.errors.length,
+      errors: this.startErrors,
       spawner: this.options.context.spawner.name,
+      ...extra,
     });
     return null;
   }

@@ -5,7 +5,7 @@ import type { CommonOptions } from '../cli.js';
 import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
 import { formatConfigError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, type LogFields } from '../log.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 
 /** An editor's save (write temp, rename, chmod) is one reload. */
@@ -52,6 +52,14 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   });
 
   // Signals only ask; the daemon does the work from the event loop.
+  const failStart = async (message: string, where: LogFields, event: string): Promise<number> => {
+    logger.log('error', event, { ...where, message });
+    await daemon.shutdown('startup_failed');
+    await logger.close();
+    process.stderr.write(`superd: cannot start: ${message}\n`);
+    return 1;
+  };
+
   process.on('SIGHUP', () => daemon.requestReload());
   process.on('SIGUSR2', () => logger.reopen());
   const stopped = new Promise<string>((resolve) => {
@@ -62,17 +70,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   });
 
   const fatal = await daemon.start();
-  if (fatal !== null) {
-    const message = 'line' in fatal ? formatConfigError(fatal) : fatal.message;
-    logger.log('error', 'line' in fatal ? 'config_error' : 'startup_failed', {
-      ...('file' in fatal ? { file: fatal.file, line: fatal.line } : {}),
-      message,
-    });
-    await daemon.shutdown('startup_failed');
-    await logger.close();
-    process.stderr.write(`superd: cannot start: ${message}\n`);
-    return 1;
-  }
+  if (fatal !== null) return failStart(formatConfigError(fatal), { file: fatal.file, line: fatal.line }, 'config_error');
 
   let control: Server | null = null;
   const served = await serveControl(o.controlSocket, () => daemon.snapshot());
@@ -81,8 +79,14 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   } else {
     control = served;
   }
-
   const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload()) : null;
+
+  const notReady = await daemon.ready({ watch: o.watch });
+  if (notReady !== null) {
+    await watcher?.close();
+    if (control !== null) await closeControl(control, o.controlSocket);
+    return failStart(notReady.message, {}, 'startup_failed');
+  }
 
   const signal = await stopped;
   await watcher?.close();
@@ -98,6 +102,7 @@ async function startWatch(dir: string, reload: () => void): Promise<{ close(): P
   const { watch } = await import('chokidar');
   let timer: NodeJS.Timeout | null = null;
   const watcher = watch(dir, { ignoreInitial: true, depth: 0 });
+  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   watcher.on('all', (_event, path) => {
     if (!path.endsWith('.conf')) return;
     if (timer !== null) clearTimeout(timer);

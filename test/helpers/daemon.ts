@@ -1,6 +1,7 @@
 // Starts the real bin/superd on loopback and watches its JSON log, so tests
 // assert on what an operator would see. Every wait here is bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,10 +60,11 @@ export interface StartOptions {
   /** Wait for `started` (default true). */
   waitStarted?: boolean;
   /**
-   * Descriptors of the test process that superd inherits as its fds 3, 4, …
-   * without close-on-exec, as from a careless parent: they must never reach a handler.
+   * superd inherits a stray descriptor (fd 9, /dev/null, no close-on-exec), as
+   * from a careless parent: it must never reach a handler. superd is then
+   * started through `/bin/sh -c 'exec 9</dev/null; exec …'` (same pid).
    */
-  inheritFds?: number[];
+  strayFd?: boolean;
 }
 
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
@@ -74,10 +76,11 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   }
   const pidFile = join(dir, 'superd.pid');
   const controlSocket = join(dir, 'control.sock');
+  const superdArgv = [SUPERD, 'run', '--services-dir', servicesDir, '--log-format', 'json', '--pid-file', pidFile, '--control-socket', controlSocket, ...(opts.args ?? [])];
   const proc = spawn(
-    process.execPath,
-    [SUPERD, 'run', '--services-dir', servicesDir, '--log-format', 'json', '--pid-file', pidFile, '--control-socket', controlSocket, ...(opts.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe', ...(opts.inheritFds ?? [])], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    opts.strayFd === true ? '/bin/sh' : process.execPath,
+    opts.strayFd === true ? ['-c', 'exec 9</dev/null; exec "$@"', 'sh', process.execPath, ...superdArgv] : superdArgv,
+    { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   );
   const logs: LogRecord[] = [];
   const otherStderr: string[] = [];
@@ -248,22 +251,52 @@ export function serviceFile(name: string, keys: Record<string, string | number>)
 // ---------------------------------------------------------------------------
 // Additions for the reload, lifecycle and CLI tests.
 
-/** `count` distinct ports that were free a moment ago (all held open until every one is known). */
-export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<import('node:net').Server>((resolve, reject) => {
-        const srv = createServer();
-        srv.once('error', reject);
-        srv.listen(0, host, () => resolve(srv));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const addr = s.address();
-    return typeof addr === 'object' && addr !== null ? addr.port : 0;
+/** The kernel's ephemeral port range (client sockets take their local port from it). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (lo !== undefined && hi !== undefined && Number.isInteger(lo) && Number.isInteger(hi)) return [lo, hi];
+  } catch {
+    // Not Linux, or no /proc: assume the default.
+  }
+  return [32768, 60999];
+}
+
+function tryListen(port: number, host: string): Promise<import('node:net').Server | null> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(null));
+    srv.listen(port, host, () => resolve(srv));
   });
-  await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+}
+
+/**
+ * `count` distinct ports that were free a moment ago (all held open until
+ * every one is known). They are picked at random below the kernel's ephemeral
+ * range: the thousands of client connections of tests running in parallel
+ * take their local ports from that range, and one of them could otherwise
+ * take a port between this call and superd's bind.
+ */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const [ephemeralLow] = ephemeralRange();
+  const low = 10000;
+  const high = ephemeralLow - 1;
+  const servers: import('node:net').Server[] = [];
+  const ports: number[] = [];
+  try {
+    for (let tries = 0; ports.length < count && tries < count * 50; tries++) {
+      const port = high > low + 1000 ? low + Math.floor(Math.random() * (high - low)) : 0;
+      if (port !== 0 && ports.includes(port)) continue;
+      const srv = await tryListen(port, host);
+      if (srv === null) continue;
+      const addr = srv.address();
+      servers.push(srv);
+      ports.push(typeof addr === 'object' && addr !== null ? addr.port : 0);
+    }
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+  if (ports.length < count) throw new Error(`could not find ${count} free ports on ${host}`);
   return ports;
 }
 
@@ -615,4 +648,95 @@ export function parseProcStat(text: string): ProcStat {
 
 export async function procStat(pid: number): Promise<ProcStat> {
   return parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** The processes of a process group, with their state letters (Z = zombie). */
+export async function processGroup(pgid: number): Promise<{ pid: number; state: string }[]> {
+  const out: { pid: number; state: string }[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[2]) === pgid) out.push({ pid: Number(name), state: rest[0] ?? '?' });
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return out;
+}
+
+/** Rejects when `promise` has not settled within `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The JSON records of a log file written with --log-format json (unparsable lines are skipped). */
+export async function readJsonLog(file: string): Promise<LogRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: LogRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      out.push(JSON.parse(line) as LogRecord);
+    } catch {
+      // A line being written right now.
+    }
+  }
+  return out;
+}
+
+export interface Served {
+  d: DaemonHandle;
+  /** service name -> the port it listens on */
+  port: Record<string, number>;
+}
+
+/**
+ * Starts superd with one file per service (`NAME.conf`), each on a fresh port,
+ * and waits until every service is listening. Test files run in parallel and
+ * open thousands of client connections, whose ephemeral ports come from the
+ * same range as freePorts(): if a port was taken before superd could bind it
+ * (bind_failed), the daemon is stopped and started again on new ports.
+ */
+export async function startServices(
+  defs: Record<string, Record<string, string | number>>,
+  opts: StartOptions & { attempts?: number; timeoutMs?: number } = {},
+): Promise<Served> {
+  const names = Object.keys(defs);
+  const attempts = opts.attempts ?? 4;
+  let lastError: Error | null = null;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const ports = await freePorts(names.length);
+    const port: Record<string, number> = {};
+    const services: Record<string, string> = { ...(opts.services ?? {}) };
+    for (const [i, name] of names.entries()) {
+      port[name] = ports[i] ?? 0;
+      services[`${name}.conf`] = serviceFile(name, { ...defs[name], port: port[name] ?? 0 });
+    }
+    const d = await startDaemon({ ...opts, services });
+    const settled = (r: LogRecord): boolean =>
+      (r.event === 'listening' || r.event === 'bind_failed') && typeof r.service === 'string' && names.includes(r.service);
+    let recs: LogRecord[];
+    try {
+      recs = await d.waitForCount(settled, names.length, 'every service listening', opts.timeoutMs ?? 10000);
+    } catch (err) {
+      await d.stop();
+      throw err;
+    }
+    const failed = recs.filter((r) => r.event === 'bind_failed');
+    if (failed.length === 0) return { d, port };
+    lastError = new Error(`attempt ${attempt}: bind_failed: ${failed.map((r) => JSON.stringify(r)).join('\n')}`);
+    await d.stop();
+  }
+  throw lastError ?? new Error('startServices failed');
 }
