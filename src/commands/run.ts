@@ -6,6 +6,7 @@ import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
 import { formatConfigError } from '../errors.js';
 import { createLogger, type LogFields } from '../log.js';
+import { loadLibc } from '../spawn/libc.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 
 /** An editor's save (write temp, rename, chmod) is one reload. */
@@ -28,6 +29,16 @@ function ensureStandardFds(): void {
 }
 
 /**
+ * Descriptors superd inherited without close-on-exec (a shell's or test
+ * runner's stray pipes) must not reach handlers. posix_spawn closes them in
+ * the child itself; child_process does not, so mark them all once here.
+ */
+function closeInheritedOnExec(): void {
+  const libc = loadLibc();
+  if (!(libc instanceof Error)) libc.cloexecRange(3, 0xffffffff);
+}
+
+/**
  * As root, drop supplementary groups once for good: handlers started by
  * posix_spawn inherit them, and SPEC §3 promises none (root needs none to read
  * its own files).
@@ -38,6 +49,7 @@ function dropSupplementaryGroups(): void {
 
 export async function runDaemon(o: CommonOptions & { spawner?: string }): Promise<number> {
   ensureStandardFds();
+  closeInheritedOnExec();
   dropSupplementaryGroups();
   const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
   const spawner = new HandlerSpawner({ usePosixSpawn: o.spawner !== 'node' });

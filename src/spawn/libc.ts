@@ -25,6 +25,8 @@ export interface Libc {
   close(fd: number): number;
   getFlags(fd: number): number;
   setFlags(fd: number, flags: number): number;
+  /** close_range(2) with CLOSE_RANGE_CLOEXEC: marks fds first..last close-on-exec. */
+  cloexecRange(first: number, last: number): number;
   errno(): number;
 }
 
@@ -37,6 +39,7 @@ export const O_NONBLOCK = 0o4000;
 export const O_WRONLY = 1;
 export const O_CLOEXEC = 0o2000000;
 const F_GETFL = 3;
+const CLOSE_RANGE_CLOEXEC = 4;
 const F_SETFL = 4;
 
 /** Opaque glibc types, given generous room: the real sizes are 80, 336 and 128 bytes. */
@@ -81,6 +84,7 @@ export function loadLibc(): Libc | Error {
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
     const fcntl = fn('int fcntl(int fd, int cmd, ...)');
+    const closeRange = fn('int close_range(uint32_t first, uint32_t last, int flags)');
     cached = {
       posixSpawn: (pid, path, actions, attr, argv, envp) => spawn(pid, path, actions, attr, argv, envp) as number,
       actionsInit: (a) => aInit(a) as number,
@@ -100,6 +104,7 @@ export function loadLibc(): Libc | Error {
       close: (fd) => close(fd) as number,
       getFlags: (fd) => fcntl(fd, F_GETFL) as number,
       setFlags: (fd, flags) => fcntl(fd, F_SETFL, 'int', flags) as number,
+      cloexecRange: (first, last) => closeRange(first, last, CLOSE_RANGE_CLOEXEC) as number,
       errno: () => koffi.errno(),
     };
   } catch (err) {

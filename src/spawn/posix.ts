@@ -37,6 +37,10 @@ export class PosixSpawner implements Spawner {
     const full = Buffer.alloc(SIZEOF_SIGSET);
     libc.sigEmptySet(empty);
     libc.sigFillSet(full);
+    // glibc's sigfillset leaves out its two internal signals (32, 33), and its
+    // posix_spawn then sets them to SIG_IGN in the child, which survives exec.
+    // Ask for the default on every signal 1..64 instead.
+    full.fill(0xff, 0, 8);
     libc.attrInit(this.attr);
     libc.attrSetSigMask(this.attr, empty);
     libc.attrSetSigDefault(this.attr, full);
