@@ -172,7 +172,16 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
       return result;
     },
   };
-  if (opts.waitStarted !== false) await waitFor((r) => r.event === 'started', 'started');
+  if (opts.waitStarted !== false) {
+    try {
+      await waitFor((r) => r.event === 'started', 'started');
+    } catch (err) {
+      // Never leave a daemon behind that no test holds a handle to: it would
+      // keep the test process (and the whole run) alive forever.
+      await handle.stop('SIGKILL', 5000);
+      throw err;
+    }
+  }
   return handle;
 }
 

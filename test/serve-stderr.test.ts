@@ -1,0 +1,128 @@
+// Where a handler's standard error goes (SPEC §2 `stderr`): `log` (the
+// default) logs each line with the service and pid, `socket` sends it to the
+// client, `null` discards it.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  connectClient,
+  exchange,
+  startServices,
+  type DaemonHandle,
+  type LogRecord,
+} from './helpers/daemon.js';
+
+const OOPS = `-c 'echo oops >&2; echo out'`;
+
+describe('serve: handler stderr', () => {
+  let d: DaemonHandle | undefined;
+  const port: Record<string, number> = {};
+  const defs: Record<string, Record<string, string>> = {
+    deflog: { server: '/bin/sh', args: OOPS },
+    explog: { server: '/bin/sh', args: OOPS, stderr: 'log' },
+    tosock: { server: '/bin/sh', args: OOPS, stderr: 'socket' },
+    tonull: { server: '/bin/sh', args: `-c 'echo oops >&2; readlink /proc/$$/fd/2; echo out'`, stderr: 'null' },
+    lines: { server: '/bin/sh', args: `-c 'printf "first\\nsecond line\\n\\nlast, no newline" >&2'` },
+    // 300000 bytes of 'a' on stderr with no newline at all, then a line on stdout.
+    longline: { server: '/bin/sh', args: `-c 'head -c 300000 /dev/zero | tr "\\000" a >&2; echo out'` },
+    cat: { server: '/bin/cat' },
+    // The same as another user: superd may start such a handler another way.
+    deflog_nobody: { server: '/bin/sh', args: OOPS, user: 'nobody' },
+    tosock_nobody: { server: '/bin/sh', args: OOPS, stderr: 'socket', user: 'nobody' },
+    tonull_nobody: { server: '/bin/sh', args: `-c 'echo oops >&2; readlink /proc/$$/fd/2; echo out'`, stderr: 'null', user: 'nobody' },
+  };
+
+  before(async () => {
+    const served = await startServices(Object.fromEntries(Object.entries(defs).map(([n, k]) => [n, { bind: '127.0.0.1', ...k }])));
+    d = served.d;
+    Object.assign(port, served.port);
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  /** Runs one connection (no input) and returns what the client got and the handler's pid, after it exited. */
+  async function run(name: string): Promise<{ out: string; pid: number; exited: LogRecord }> {
+    const c = await connectClient(port[name] ?? 0);
+    c.end();
+    const how = await c.waitClosed(10000);
+    assert.equal(how, 'end');
+    const accepted = await d!.waitFor(
+      (r) => r.event === 'accepted' && r.service === name && r.remote_port === c.localPort,
+      `accepted for ${name}`,
+    );
+    const pid = accepted.pid as number;
+    assert.equal(typeof pid, 'number');
+    const exited = await d!.waitFor((r) => r.event === 'exited' && r.pid === pid, `exited for ${name} pid ${pid}`);
+    return { out: c.received().toString('utf8'), pid, exited };
+  }
+
+  const stderrOf = (pid: number): LogRecord[] => d!.logs.filter((r) => r.event === 'stderr' && r.pid === pid);
+
+  for (const name of ['deflog', 'explog', 'deflog_nobody']) {
+    test(`${name}: stderr = log${name !== 'explog' ? ' (the default)' : ''}: each line is logged with service and pid; the client gets only stdout`, async () => {
+      const { out, pid } = await run(name);
+      assert.equal(out, 'out\n');
+      const rec = await d!.waitFor((r) => r.event === 'stderr' && r.pid === pid, `stderr record of pid ${pid}`);
+      assert.equal(rec.service, name);
+      assert.equal(rec.message, 'oops');
+      assert.equal(typeof rec.level, 'string');
+      // Give any stray duplicate a moment to show up, then count.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(stderrOf(pid).length, 1, JSON.stringify(stderrOf(pid)));
+    });
+  }
+
+  test('stderr = log: several lines become several records, in order, and an unterminated last line is not lost', async () => {
+    const { out, pid } = await run('lines');
+    assert.equal(out, '');
+    const recs = await d!.waitForCount((r) => r.event === 'stderr' && r.pid === pid, 3, 'three stderr records');
+    await new Promise((r) => setTimeout(r, 100));
+    const messages = stderrOf(pid).map((r) => r.message);
+    // An empty line may be logged or skipped; the others must all be there, in order.
+    assert.deepEqual(
+      messages.filter((m) => m !== ''),
+      ['first', 'second line', 'last, no newline'],
+    );
+    assert.ok(recs.every((r) => r.service === 'lines'));
+  });
+
+  for (const name of ['tosock', 'tosock_nobody']) {
+    test(`${name}: stderr = socket: the client gets stderr and stdout, nothing is logged`, async () => {
+      const { out, pid } = await run(name);
+      assert.equal(out, 'oops\nout\n');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(stderrOf(pid).length, 0);
+    });
+  }
+
+  for (const name of ['tonull', 'tonull_nobody']) {
+    test(`${name}: stderr = null: neither the client nor the log gets it; fd 2 is /dev/null`, async () => {
+      const { out, pid } = await run(name);
+      assert.equal(out, '/dev/null\nout\n');
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(stderrOf(pid).length, 0);
+    });
+  }
+
+  test('a 300000-byte stderr line without a newline is logged in bounded pieces and breaks nothing', { timeout: 20000 }, async () => {
+    const { out, pid, exited } = await run('longline');
+    assert.equal(out, 'out\n');
+    assert.equal(exited.code, 0);
+    // Wait until every byte has been logged (the pipe is drained to EOF).
+    const total = (): number => stderrOf(pid).reduce((n, r) => n + String(r.message).length, 0);
+    const deadline = Date.now() + 5000;
+    while (total() < 300000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const recs = stderrOf(pid);
+    assert.ok(recs.length >= 2, `a 300000-char line should be split into several records, got ${recs.length}`);
+    for (const r of recs) {
+      assert.equal(r.service, 'longline');
+      const m = String(r.message);
+      assert.ok(m.length <= 65536, `a record of ${m.length} chars is not bounded`);
+      assert.match(m, /^a+$/);
+    }
+    assert.equal(total(), 300000, 'every byte of the long line is logged');
+    // superd still serves.
+    const r = await exchange(port.cat ?? 0, 'still here');
+    assert.equal(r.data.toString(), 'still here');
+  });
+});
