@@ -58,13 +58,19 @@ const WARMUP = Math.trunc(envNum('WARMUP', 200, 0, 1e5));
 const CONN_TIMEOUT = envNum('CONN_TIMEOUT', 5, 0.1, 60);
 const PEERS_ROOT = process.env.PEERS_ROOT || '/tmp/peers-root';
 const KEEP_TMP = process.env.KEEP_TMP === '1';
+const QUIET_PCT = envNum('QUIET_PCT', 15, 0, 100);
+const QUIET_MAX = envNum('QUIET_MAX', 20, 0, 600);
+const NCPU = os.cpus().length || 1;
+const NOISY_PCT = envNum('NOISY_PCT', 30, 0, 100);
+const RETRY_NOISY = Math.trunc(envNum('RETRY_NOISY', 1, 0, 5));
 
 const IS_ROOT = process.getuid() === 0;
 const USER = IS_ROOT ? 'root' : os.userInfo().username;
 const CLK_TCK = clockTicks();
 const LG_TIMEOUT_MS = (TLIM + CONN_TIMEOUT + 15) * 1000;
 // hard lifetime of one daemon instance (smoke test, warm-up and one run per concurrency)
-const DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + CONCS.length * (TLIM + CONN_TIMEOUT + 10));
+// (each run may be repeated RETRY_NOISY times after waiting up to QUIET_MAX s for quiet)
+const DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + CONCS.length * (1 + RETRY_NOISY) * (TLIM + CONN_TIMEOUT + QUIET_MAX + 10));
 
 // ---------------------------------------------------------------------------------------------
 // service kinds and peers
@@ -103,6 +109,8 @@ function missingLibs(bin) {
   return r.stdout.split('\n').filter((l) => l.includes('not found')).map((l) => l.trim().split(/\s/)[0]);
 }
 
+// xinetd finds an INTERNAL service by its service name (`echo`), so the name is the builtin's
+// and `id` tells it apart.
 function xinetdConf(port, name, body) {
   return `# written by superd's bench/run.mjs
 # cps default (50 10) would switch the service off for 10 s after 50 conn/s: raised.
@@ -194,7 +202,7 @@ const PEERS = [
       echo: ({ dir, port, det }) => ({
         argv: [det.bin, '-dontfork', '-filelog', path.join(dir, 'xinetd.log'), '-f', path.join(dir, 'xinetd.conf')],
         exe: det.exe,
-        files: { 'xinetd.conf': xinetdConf(port, 'bench-echo', '\ttype        = INTERNAL UNLISTED\n\tid          = echo-stream') },
+        files: { 'xinetd.conf': xinetdConf(port, 'echo', '\ttype        = INTERNAL UNLISTED\n\tid          = bench-echo') },
         logs: [path.join(dir, 'xinetd.log')],
       }),
     },
@@ -408,10 +416,12 @@ function loadgen(port, c, n, extra) {
   const args = ['-h', '127.0.0.1', '-p', String(port), '-c', String(c), '-n', String(n), '-t', String(TLIM),
     '-T', String(CONN_TIMEOUT), ...extra, '-q', '-J'];
   return new Promise((resolve, reject) => {
-    execFile(LOADGEN, args, { timeout: LG_TIMEOUT_MS, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(LOADGEN, args, { timeout: LG_TIMEOUT_MS, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`loadgen ${args.join(' ')}: ${err.message} ${stderr}`));
       try { resolve(JSON.parse(stdout)); } catch (e) { reject(new Error(`loadgen output: ${stdout} ${stderr}`)); }
     });
+    runningLoadgens.add(child);
+    child.on('exit', () => runningLoadgens.delete(child));
   });
 }
 
@@ -419,6 +429,7 @@ function loadgen(port, c, n, extra) {
 // daemons
 
 let current = null; // the one daemon that may be running, for the signal/exit handlers
+const runningLoadgens = new Set();
 
 async function startDaemon({ argv, exe, cwd, env, logFile }) {
   const fd = fs.openSync(logFile, 'a');
@@ -472,6 +483,9 @@ async function stopDaemon(d) {
 }
 
 function stopCurrentSync() {
+  for (const lg of runningLoadgens) {
+    try { lg.kill('SIGKILL'); } catch {}
+  }
   const d = current;
   if (!d) return;
   for (const pid of [d.pid, d.tpid]) {
@@ -493,6 +507,18 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 process.on('exit', stopCurrentSync);
 
+/** Wait up to QUIET_MAX s for the machine to be at most QUIET_PCT % busy; returns the last busy %. */
+async function waitQuiet() {
+  let busy = 100;
+  for (const t0 = Date.now(); ; ) {
+    const b0 = cpuTimes();
+    await sleep(500);
+    const b1 = cpuTimes();
+    busy = Math.round(100 * (1 - (b1.idle - b0.idle) / Math.max(1, b1.total - b0.total)));
+    if (busy <= QUIET_PCT || Date.now() - t0 >= QUIET_MAX * 1000) return busy;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // one daemon instance: start, smoke test, idle state, warm-up, one run per concurrency, stop
 
@@ -502,6 +528,8 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
   const port = await freePort();
+  // What the rest of the machine is doing with no daemon running: other jobs skew everything.
+  const bgBusy = await waitQuiet();
   const cfg = peer.services[svcName]({ dir, port, det: peer.det });
   for (const [name, text] of Object.entries(cfg.files ?? {})) {
     const f = path.join(dir, name);
@@ -513,12 +541,13 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
   const logFile = path.join(dir, 'daemon.log');
   const logs = [logFile, ...(cfg.logs ?? [])];
   const st = {
-    rep, service: svcName, peer: peer.name, version: peer.det.version, port, pid: null,
+    rep, service: svcName, peer: peer.name, version: peer.det.version, port, pid: null, background_busy_pct: bgBusy,
     smoke: 'not run', idle_rss_kb: null, idle_fds: null, conns: 0, end_rss_kb: null, end_fds: null,
     children_end: null, alive_end: null, log_lines: 0, log_bytes: 0, dir,
   };
   states.push(st);
   const tag = `[rep ${rep}/${REPS}] ${peer.name} ${svcName}`;
+  if (bgBusy > 10) process.stderr.write(`${tag}: warning: the machine is ${bgBusy} % busy before the daemon starts; figures will be low\n`);
   let d;
   try {
     d = await startDaemon({ argv: cfg.argv, exe: cfg.exe, cwd: cfg.cwd ?? dir, env, logFile });
@@ -530,9 +559,9 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
   st.pid = d.pid;
   try {
     const t0 = Date.now();
-    while (!isListening(port) && alive(d.pid) && Date.now() - t0 < 15000) await sleep(20);
+    while (!isListening(port) && alive(d.pid) && Date.now() - t0 < 10000) await sleep(20);
     if (!isListening(port)) {
-      st.smoke = alive(d.pid) ? 'FAILED(not listening after 15 s)' : 'FAILED(daemon died)';
+      st.smoke = alive(d.pid) ? 'FAILED(not listening after 10 s)' : 'FAILED(daemon died)';
       process.stderr.write(`${tag}: ${st.smoke}\n${tail(logFile)}\n`);
       return;
     }
@@ -553,7 +582,8 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
       st.conns += w.attempts;
       if (w.errors) process.stderr.write(`${tag}: warm-up: ${w.errors} errors${errorText(w)}\n`);
     }
-    for (const c of CONCS) {
+    for (let ci = 0, attempt = 0; ci < CONCS.length; ) {
+      const c = CONCS[ci];
       if (!alive(d.pid)) {
         process.stderr.write(`${tag}: daemon is gone before C=${c}\n`);
         break;
@@ -582,14 +612,29 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
         daemon_cpu_s: round(dSelf, 3), children_cpu_s: round(dKids, 3),
         server_cpu_us_per_conn: dSelf !== null && lg.ok > 0 ? Math.round(((dSelf + dKids) * 1e6) / lg.ok) : null,
         cpu_busy_pct: Math.round(100 * (1 - (cpu1.idle - cpu0.idle) / Math.max(1, cpu1.total - cpu0.total))),
+        // busy CPU time of the whole machine not spent by the daemon, its children or loadgen:
+        // other jobs on the machine (and a little kernel/harness work), in % of all cores
+        other_cpu_pct: dSelf === null ? null : Math.max(0, Math.round((100 * (((cpu1.total - cpu1.idle) - (cpu0.total - cpu0.idle)) / CLK_TCK - dSelf - dKids - lg.cpu_s)) / (lg.elapsed_s * NCPU))),
         listen_ovf: ovf0 !== null && ovf1 !== null ? ovf1 - ovf0 : null,
         rss_before_kb: before.rss, rss_after_kb: after.rss, fds_before: before.fds, fds_after: after.fds,
         children_after: z0.total, zombies_after: z0.zombies, zombies_1s: z1.zombies,
+        attempt, superseded: 0,
       };
       rows.push(row);
       process.stderr.write(`${tag} C=${c}: ${Math.round(lg.conn_per_s)} conn/s, p50 ${fmtMs(lg.p50_ms)} p99 ${fmtMs(lg.p99_ms)} ms, ` +
         `errors ${lg.errors}/${lg.attempts}${errorText(lg)}${lg.time_limit_hit ? ' [time limit]' : ''}, ` +
-        `server ${row.server_cpu_us_per_conn ?? '?'} µs/conn, rss ${after.rss} kB, fds ${after.fds}, zombies ${z0.zombies}/${z1.zombies}\n`);
+        `server ${row.server_cpu_us_per_conn ?? '?'} µs/conn, other CPU ${row.other_cpu_pct} %, rss ${after.rss} kB, fds ${after.fds}, zombies ${z0.zombies}/${z1.zombies}\n`);
+      // Another job took a large share of the machine during this run: measure it again (once by
+      // default). The superseded row stays in latest.tsv but not in the tables.
+      if (row.other_cpu_pct !== null && row.other_cpu_pct > NOISY_PCT && attempt < RETRY_NOISY) {
+        row.superseded = 1;
+        attempt++;
+        process.stderr.write(`${tag} C=${c}: other jobs used ${row.other_cpu_pct} % of the CPU; running it again\n`);
+        await waitQuiet();
+        continue;
+      }
+      ci++;
+      attempt = 0;
     }
   } finally {
     if (alive(d.pid)) {
@@ -634,19 +679,20 @@ function errorText(r) {
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
-function summarize(rows, states, peersRun) {
+function summarize(allRows, states, peersRun) {
+  const rows = allRows.filter((r) => !r.superseded);
   const out = [];
   const bySvc = [...new Set(rows.map((r) => r.service).concat(states.map((s) => s.service)))];
   for (const svc of bySvc) {
     out.push(`### service: ${SERVICES[svc].title}`, '');
-    out.push('| peer | C | conn/s median (min–max) | p50 ms | p99 ms | max ms | errors/attempts | server CPU µs/conn | client CPU s | CPU busy % | RSS idle kB | RSS after kB | fds idle | fds after | zombies after / +1 s | listen ovf |');
-    out.push('|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| peer | C | conn/s median (min–max) | p50 ms | p99 ms | max ms | errors/attempts | server CPU µs/conn | client CPU s | CPU busy % | other jobs CPU % | RSS idle kB | RSS after kB | fds idle | fds after | zombies after / +1 s | listen ovf |');
+    out.push('|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const peer of peersRun) {
       const inst = states.filter((s) => s.service === svc && s.peer === peer);
       if (!inst.length) continue;
       const pr = rows.filter((r) => r.service === svc && r.peer === peer);
       if (!pr.length) {
-        out.push(`| ${peer} | – | not measured: ${[...new Set(inst.map((s) => s.smoke))].join('; ')} |||||||||||||`);
+        out.push(`| ${peer} | – | not measured: ${[...new Set(inst.map((s) => s.smoke))].join('; ')} ||||||||||||||`);
         continue;
       }
       for (const c of CONCS) {
@@ -654,13 +700,14 @@ function summarize(rows, states, peersRun) {
         if (!rr.length) continue;
         const cps = rr.map((r) => r.conn_per_s);
         const sum = (k) => rr.reduce((a, r) => a + (r[k] ?? 0), 0);
-        const errs = KINDS.filter((k) => sum(k)).map((k) => `${k} ${sum(k)}`);
+        const errs = KINDS.filter((k) => k !== 'abandoned' && sum(k)).map((k) => `${k} ${sum(k)}`);
+        const cut = sum('abandoned');
         const tl = rr.some((r) => r.time_limit_hit) ? ' ⏱' : '';
         out.push(`| ${peer} | ${c} | **${Math.round(median(cps))}** (${Math.round(Math.min(...cps))}–${Math.round(Math.max(...cps))})${tl} ` +
           `| ${fmtMs(median(rr.map((r) => r.p50_ms)))} | ${fmtMs(median(rr.map((r) => r.p99_ms)))} | ${fmtMs(Math.max(...rr.map((r) => r.max_ms ?? 0)))} ` +
-          `| ${sum('errors')}/${sum('attempts')}${errs.length ? ` (${errs.join(', ')})` : ''} ` +
+          `| ${sum('errors') - cut}/${sum('attempts') - cut}${errs.length ? ` (${errs.join(', ')})` : ''}${cut ? ` (+${cut} cut off)` : ''} ` +
           `| ${median(rr.map((r) => r.server_cpu_us_per_conn)) ?? 'NA'} | ${round(median(rr.map((r) => r.client_cpu_s)), 2)} ` +
-          `| ${median(rr.map((r) => r.cpu_busy_pct))} | ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(rr.map((r) => r.rss_after_kb))} ` +
+          `| ${median(rr.map((r) => r.cpu_busy_pct))} | ${fmtRange(rr.map((r) => r.other_cpu_pct))} | ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(rr.map((r) => r.rss_after_kb))} ` +
           `| ${fmtRange(inst.map((s) => s.idle_fds))} | ${fmtRange(rr.map((r) => r.fds_after))} ` +
           `| ${Math.max(...rr.map((r) => r.zombies_after))} / ${Math.max(...rr.map((r) => r.zombies_1s))} | ${sum('listen_ovf')} |`);
       }
@@ -683,15 +730,15 @@ function summarize(rows, states, peersRun) {
       out.push(`superd / best peer by median conn/s — ${parts.join('; ')}.`, '');
       if (CONCS.includes(1)) {
         const s = med('superd', 1, 'p50_ms'), t = med('tcpserver', 1, 'p50_ms');
-        if (s !== null && t !== null) out.push(`superd p50 at C=1: **${fmtMs(s)} ms** vs tcpserver ${fmtMs(t)} ms (${(s / t).toFixed(2)}×, +${(s - t).toFixed(2)} ms).`, '');
+        if (s !== null && t !== null) out.push(`superd p50 at C=1: **${fmtMs(s)} ms** vs tcpserver ${fmtMs(t)} ms (${(s / t).toFixed(2)}×, ${s >= t ? '+' : '−'}${Math.abs(s - t).toFixed(2)} ms).`, '');
       }
     } else if (!rows.some((r) => r.service === svc && r.peer === 'superd')) {
       out.push('superd: not measured in this run.', '');
     }
   }
   out.push('### daemon instances (one per peer, service and repetition)', '');
-  out.push('| peer | service | version | instances | smoke test | idle RSS kB | RSS at end kB | fds idle | fds at end | children at end | alive at end | connections | log lines (per connection) |');
-  out.push('|---|---|---|---:|---|---:|---:|---:|---:|---:|---|---:|---|');
+  out.push('| peer | service | version | instances | smoke test | machine busy before start % | idle RSS kB | RSS at end kB | fds idle | fds at end | children at end | alive at end | connections | log lines (per connection) |');
+  out.push('|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|');
   for (const svc of bySvc) {
     for (const peer of peersRun) {
       const inst = states.filter((s) => s.service === svc && s.peer === peer);
@@ -700,7 +747,7 @@ function summarize(rows, states, peersRun) {
       const lines = inst.reduce((a, s) => a + s.log_lines, 0);
       const bytes = inst.reduce((a, s) => a + s.log_bytes, 0);
       out.push(`| ${peer} | ${svc} | ${inst[0].version} | ${inst.length} | ${[...new Set(inst.map((s) => s.smoke))].join('; ')} ` +
-        `| ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(inst.map((s) => s.end_rss_kb))} | ${fmtRange(inst.map((s) => s.idle_fds))} ` +
+        `| ${fmtRange(inst.map((s) => s.background_busy_pct))} | ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(inst.map((s) => s.end_rss_kb))} | ${fmtRange(inst.map((s) => s.idle_fds))} ` +
         `| ${fmtRange(inst.map((s) => s.end_fds))} | ${fmtRange(inst.map((s) => s.children_end))} | ${[...new Set(inst.map((s) => s.alive_end))].join('/')} ` +
         `| ${conns} | ${lines} (${conns ? (lines / conns).toFixed(2) : 'NA'}; ${(bytes / 1024).toFixed(0)} KiB) |`);
     }
@@ -775,11 +822,15 @@ async function main() {
       `Machine: ${cpu.length} CPU (${cpu[0]?.model ?? '?'}), Linux ${os.release()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB; ` +
       `node ${process.version}; somaxconn ${sysctl('/proc/sys/net/core/somaxconn')}, tcp_tw_reuse ${sysctl('/proc/sys/net/ipv4/tcp_tw_reuse')}; running as ${USER}.`,
     '',
-    `Parameters: CONCS="${CONCS.join(' ')}" REPS=${REPS} N=${N} TLIM=${TLIM} WARMUP=${WARMUP} CONN_TIMEOUT=${CONN_TIMEOUT}. ` +
+    `Parameters: CONCS="${CONCS.join(' ')}" REPS=${REPS} N=${N} TLIM=${TLIM} WARMUP=${WARMUP} CONN_TIMEOUT=${CONN_TIMEOUT} QUIET_PCT=${QUIET_PCT} QUIET_MAX=${QUIET_MAX} NOISY_PCT=${NOISY_PCT} RETRY_NOISY=${RETRY_NOISY}. ` +
       `Each run: \`loadgen -p PORT -c C -n ${N} -t ${TLIM} -s -E -V\`. Median of ${REPS} run(s), min–max in brackets; ` +
       `p50/p99 are medians over the runs, max the maximum; errors summed. ` +
       'server CPU = (daemon utime+stime + reaped children cutime+cstime) / connections ok. ' +
-      'CPU busy % is the whole machine (100 % = all cores). ⏱ = a run hit the time limit.',
+      'errors/attempts leaves out the connections still in flight when a run hit its time limit ("cut off"). ' +
+      'CPU busy % is the whole machine (100 % = all cores); "other jobs CPU %" is the part of it not used by the daemon, ' +
+      'its children or loadgen (mostly other users of the machine: figures from runs where it is high are low). ' +
+      `A run where it exceeded ${NOISY_PCT} % was run again (up to ${RETRY_NOISY}×) and only the last one is in the tables ` +
+      `(${rows.filter((r) => r.superseded).length} superseded run(s), kept in latest.tsv). ⏱ = a run hit the time limit.`,
     '',
     `Peers: ${peers.map((p) => `${p.name} = ${p.det.version}`).join('; ')}.` + (skipped.length ? ` Not run: ${skipped.join('; ')}.` : ''),
     '',
