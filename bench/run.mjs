@@ -247,8 +247,15 @@ function serviceFileSuperd(dir, det, text) {
   // exactly what a user would write; superd runs with default options (log level, format,
   // stderr logging), except the control socket, which goes to the temp dir (see detect()).
   const sdir = path.join(dir, 'services.d');
-  const argv = [process.execPath, det.bin, 'run', '--services-dir', sdir];
+  // As users run it: bin/superd itself, so its #! line's Node flags apply. BENCH_SUPERD_NODE_FLAGS
+  // runs it through node with other flags instead, to measure alternatives.
+  const flags = (process.env.BENCH_SUPERD_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const argv = process.env.BENCH_SUPERD_NODE_FLAGS === undefined
+    ? [det.bin, 'run', '--services-dir', sdir]
+    : [process.execPath, ...flags, det.bin, 'run', '--services-dir', sdir];
   if (det.controlSocketOpt) argv.push('--control-socket', path.join(dir, 'superd.sock'));
+  // BENCH_SUPERD_ARGS: extra superd options for measuring alternatives (e.g. `--spawner node`).
+  argv.push(...(process.env.BENCH_SUPERD_ARGS ?? '').split(/\s+/).filter(Boolean));
   return { argv, exe: det.exe, cwd: ROOT, files: { 'services.d/bench.conf': text }, dropEnv: /^SUPERD_/ };
 }
 
