@@ -227,19 +227,8 @@ export async function fdCount(pid: number): Promise<number> {
 }
 
 /** Children of pid by state letter (Z = zombie). */
-export async function childrenOf(pid: number): Promise<{ pid: number; state: string }[]> {
-  const out: { pid: number; state: string }[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[1]) === pid) out.push({ pid: Number(name), state: rest[0] ?? '?' });
-    } catch {
-      // The process went away while we looked.
-    }
-  }
-  return out;
+export function childrenOf(pid: number): Promise<{ pid: number; state: string }[]> {
+  return processesWhere((p) => p.ppid === pid);
 }
 
 /** Polls until cond() is true or the time is up; returns whether it became true. */
@@ -660,14 +649,18 @@ export async function procStat(pid: number): Promise<ProcStat> {
 }
 
 /** The processes of a process group, with their state letters (Z = zombie). */
-export async function processGroup(pgid: number): Promise<{ pid: number; state: string }[]> {
+export function processGroup(pgid: number): Promise<{ pid: number; state: string }[]> {
+  return processesWhere((p) => p.pgrp === pgid);
+}
+
+/** Every process in /proc that matches, read from its stat line. */
+async function processesWhere(match: (p: ProcStat) => boolean): Promise<{ pid: number; state: string }[]> {
   const out: { pid: number; state: string }[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[2]) === pgid) out.push({ pid: Number(name), state: rest[0] ?? '?' });
+      const p = parseProcStat(await readFile(`/proc/${name}/stat`, 'utf8'));
+      if (match(p)) out.push({ pid: p.pid, state: p.state });
     } catch {
       // The process went away while we looked.
     }
