@@ -8,10 +8,7 @@ import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';
 import type { LogFields, Logger } from './log.js';
-import { ServiceRuntime, type RuntimeContext } from './service/runtime.js';
-
-/** After the grace period handlers get SIGTERM, and this long after that SIGKILL (SPEC §5). */
-const KILL_AFTER_MS = 5000;
+import { KILL_AFTER_MS, ServiceRuntime, type RuntimeContext } from './service/runtime.js';
 
 export interface DaemonOptions {
   servicesDir: string;

@@ -13,8 +13,8 @@ import { forEachLine } from '../spawn/lines.js';
 import { isSpawnError, type ExitStatus, type Spawner } from '../spawn/types.js';
 
 export const BIND_RETRY_SECONDS = 30;
-/** After `timeout`, SIGTERM; this long after that, SIGKILL (SPEC §2). */
-const KILL_AFTER_MS = 5000;
+/** After `timeout` or the shutdown grace, SIGTERM; this long after that, SIGKILL (SPEC §2, §5). */
+export const KILL_AFTER_MS = 5000;
 
 export interface RuntimeContext {
   spawner: Spawner;
