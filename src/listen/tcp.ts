@@ -42,14 +42,15 @@ function listenOnce(server: Server, port: number, target: ListenTarget): Promise
   });
 }
 
+/** The errno name for scripts, and what it means for an operator. */
 function describe(err: NodeJS.ErrnoException): string {
   switch (err.code) {
     case 'EADDRINUSE':
-      return 'address already in use (another program listens on this port)';
+      return 'address already in use (EADDRINUSE): another program listens on this port';
     case 'EACCES':
-      return 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)';
+      return 'permission denied (EACCES): ports below 1024 need root or CAP_NET_BIND_SERVICE';
     case 'EADDRNOTAVAIL':
-      return 'address not available on this host';
+      return 'address not available on this host (EADDRNOTAVAIL)';
     default:
       return err.message;
   }
