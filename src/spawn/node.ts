@@ -3,6 +3,7 @@
 // it does), which posix_spawn cannot; it is also the fallback where koffi
 // cannot load.
 import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import type { SuperdError } from '../errors.js';
 import type { ExitStatus, SpawnedHandler, Spawner, SpawnRequest } from './types.js';
 
@@ -27,9 +28,9 @@ export class NodeSpawner implements Spawner {
         ...(req.credentials === null ? {} : { uid: req.credentials.uid, gid: req.credentials.gid }),
       });
       if (child.pid === undefined) {
-        // libuv reports exec failures asynchronously as 'error'; nothing runs.
+        // Node reports why only later, as 'error'; nothing runs. Ask the file system now.
         child.on('error', () => undefined);
-        return { code: 'spawn_failed', message: `cannot execute ${req.program}` };
+        return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${whyNotExecutable(req.program)}` };
       }
       child.on('error', () => undefined);
       child.on('exit', (code, signal) => onExit({ code, signal }));
@@ -37,5 +38,16 @@ export class NodeSpawner implements Spawner {
     } catch (err) {
       return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${(err as Error).message}` };
     }
+  }
+}
+
+/** Only on the failure path, so a synchronous look is fine. */
+function whyNotExecutable(program: string): string {
+  try {
+    accessSync(program, constants.X_OK);
+    return 'the program could not be started';
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    return e.code === 'ENOENT' ? 'no such file or directory (ENOENT)' : e.code === 'EACCES' ? 'permission denied (EACCES)' : e.message;
   }
 }
