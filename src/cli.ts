@@ -59,7 +59,7 @@ const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-form
  */
 export function optionsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): string[] {
   const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
-  if (argv.some((a) => a === '-d' || a.startsWith('-d'))) given.add('services-dir');
+  if (argv.some((a) => a.startsWith('-d'))) given.add('services-dir');
   const extra: string[] = [];
   for (const name of ENV_OPTIONS) {
     const value = env[`SUPERD_${name.toUpperCase().replace(/-/g, '_')}`];

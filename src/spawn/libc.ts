@@ -16,8 +16,6 @@ export interface Libc {
   attrSetFlags(attr: Buffer, flags: number): number;
   attrSetSigMask(attr: Buffer, set: Buffer): number;
   attrSetSigDefault(attr: Buffer, set: Buffer): number;
-  sigEmptySet(set: Buffer): number;
-  sigFillSet(set: Buffer): number;
   /** waitpid(2) with WNOHANG: pid, 0 when still running, -1 on error. */
   waitpid(pid: number, status: Int32Array, options: number): number;
   /** pipe2(2): fills fds, returns 0 or -1. */
@@ -39,8 +37,8 @@ export const O_NONBLOCK = 0o4000;
 export const O_WRONLY = 1;
 export const O_CLOEXEC = 0o2000000;
 const F_GETFL = 3;
-const CLOSE_RANGE_CLOEXEC = 4;
 const F_SETFL = 4;
+const CLOSE_RANGE_CLOEXEC = 4;
 
 /** Opaque glibc types, given generous room: the real sizes are 80, 336 and 128 bytes. */
 export const SIZEOF_ACTIONS = 256;
@@ -78,8 +76,6 @@ export function loadLibc(): Libc | Error {
     const atFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
     const atMask = fn('int posix_spawnattr_setsigmask(void *attr, const void *set)');
     const atDef = fn('int posix_spawnattr_setsigdefault(void *attr, const void *set)');
-    const sEmpty = fn('int sigemptyset(void *set)');
-    const sFill = fn('int sigfillset(void *set)');
     const wait = fn('int waitpid(int pid, _Out_ int *status, int options)');
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
@@ -97,8 +93,6 @@ export function loadLibc(): Libc | Error {
       attrSetFlags: (a, flags) => atFlags(a, flags) as number,
       attrSetSigMask: (a, set) => atMask(a, set) as number,
       attrSetSigDefault: (a, set) => atDef(a, set) as number,
-      sigEmptySet: (set) => sEmpty(set) as number,
-      sigFillSet: (set) => sFill(set) as number,
       waitpid: (pid, status, options) => wait(pid, status, options) as number,
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,

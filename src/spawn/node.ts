@@ -5,6 +5,7 @@
 import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import type { SuperdError } from '../errors.js';
+import { strerror } from './strerror.js';
 import type { ExitStatus, SpawnedHandler, Spawner, SpawnRequest } from './types.js';
 
 export class NodeSpawner implements Spawner {
@@ -48,6 +49,7 @@ function whyNotExecutable(program: string): string {
     return 'the program could not be started';
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return e.code === 'ENOENT' ? 'no such file or directory (ENOENT)' : e.code === 'EACCES' ? 'permission denied (EACCES)' : e.message;
+    // Node's errno is negative; the same words as the posix_spawn path.
+    return e.errno === undefined ? e.message : strerror(-e.errno);
   }
 }

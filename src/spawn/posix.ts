@@ -33,14 +33,11 @@ export class PosixSpawner implements Spawner {
     // The same for every handler: a session (and so a process group) of its
     // own, no blocked signals, and every signal back to its default action —
     // Node ignores SIGPIPE, and a handler must not inherit that.
+    // A Linux sigset_t holds signal N in bit N-1. glibc's sigfillset leaves out
+    // its two internal signals (32, 33), and posix_spawn then sets them to
+    // SIG_IGN in the child, which survives exec: so every bit 1..64 is set here.
     const empty = Buffer.alloc(SIZEOF_SIGSET);
-    const full = Buffer.alloc(SIZEOF_SIGSET);
-    libc.sigEmptySet(empty);
-    libc.sigFillSet(full);
-    // glibc's sigfillset leaves out its two internal signals (32, 33), and its
-    // posix_spawn then sets them to SIG_IGN in the child, which survives exec.
-    // Ask for the default on every signal 1..64 instead.
-    full.fill(0xff, 0, 8);
+    const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);
     libc.attrInit(this.attr);
     libc.attrSetSigMask(this.attr, empty);
     libc.attrSetSigDefault(this.attr, full);
