@@ -132,11 +132,14 @@ describe('serve: the handler contract', () => {
         assert.equal(out.toString('utf8'), `[two words][single][back slash][][a"b][c'd][$HOME][*][;#][~]`);
       });
 
-      test("argv[0] is the server's base name", async () => {
+      // SPEC §2: a handler started through the credential trampoline (setpriv
+      // execs it by path) gets the absolute path as argv[0].
+      const switched = v.suffix !== '' && process.getuid?.() === 0;
+      test(switched ? "argv[0] is the server's absolute path (user switched by setpriv)" : "argv[0] is the server's base name", async () => {
         const { out } = await ask(`cmdline${v.suffix}`);
-        assert.equal(out.toString('latin1'), 'cat\0/proc/self/cmdline\0');
+        assert.equal(out.toString('latin1'), `${switched ? '/bin/cat' : 'cat'}\0/proc/self/cmdline\0`);
         const sh = await ask(`argv0${v.suffix}`);
-        assert.equal(sh.out.toString('utf8'), 'sh\n');
+        assert.equal(sh.out.toString('utf8'), switched ? '/bin/sh\n' : 'sh\n');
       });
 
       test('the working directory is /', async () => {

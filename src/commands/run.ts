@@ -52,9 +52,10 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   closeInheritedOnExec();
   dropSupplementaryGroups();
   const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
-  const spawner = new HandlerSpawner({ usePosixSpawn: o.spawner !== 'node' });
+  const self = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
+  const spawner = await HandlerSpawner.create({ usePosixSpawn: o.spawner !== 'node', self });
   if (spawner.fallbackReason !== null && o.spawner !== 'node') {
-    logger.log('warn', 'spawner', { message: `posix_spawn unavailable, using child_process: ${spawner.fallbackReason}` });
+    logger.log('warn', 'spawner', { message: `using child_process (forks superd per handler) where the fast path cannot serve: ${spawner.fallbackReason}` });
   }
   const daemon = new Daemon({
     servicesDir: o.servicesDir,
@@ -81,9 +82,9 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     process.on('SIGINT', () => resolve('SIGINT'));
   });
 
-  const fatal = await daemon.start();
-  if (fatal !== null) return failStart(formatConfigError(fatal), { file: fatal.file, line: fatal.line }, 'config_error');
-
+  // Before any service: the control socket is made under a temporary umask,
+  // process-wide state that a handler spawned meanwhile on a pool thread
+  // would inherit.
   let control: Server | null = null;
   const served = await serveControl(o.controlSocket, () => daemon.snapshot());
   if (served instanceof Error) {
@@ -91,9 +92,16 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   } else {
     control = served;
   }
+
+  const fatal = await daemon.start();
+  if (fatal !== null) {
+    if (control !== null) await closeControl(control, o.controlSocket);
+    return failStart(formatConfigError(fatal), { file: fatal.file, line: fatal.line }, 'config_error');
+  }
+
   const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload()) : null;
 
-  const notReady = await daemon.ready({ watch: o.watch });
+  const notReady = await daemon.ready({ watch: o.watch, user_switch: spawner.userSwitch });
   if (notReady !== null) {
     await watcher?.close();
     if (control !== null) await closeControl(control, o.controlSocket);

@@ -1,8 +1,13 @@
-// Opens a TCP listening socket for a service. Connections arrive paused
-// (pauseOnConnect): superd never reads a byte of them, the handler gets all.
+// Opens a TCP listening socket for a service and hands over each accepted
+// connection as a bare descriptor. superd never reads a byte of them, so no
+// net.Socket (a stream, its buffers and events) is built per connection: the
+// libuv handle Node accepted is used as it is, and closed once the handler
+// has its copy.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
+import { plainAddress } from './address.js';
+import type { Connection } from './connection.js';
 
 /** The kernel caps this at net.core.somaxconn. */
 const BACKLOG = 1024;
@@ -56,10 +61,53 @@ function describe(err: NodeJS.ErrnoException): string {
   }
 }
 
-export async function listenTcp(
-  def: ServiceDefinition,
-  onConnection: (socket: Socket) => void,
-): Promise<Listener | SuperdError> {
+/** The parts of libuv's TCP handle (Node's tcp_wrap) used here. */
+interface TcpHandle {
+  readonly fd: number;
+  getpeername(out: { address?: string; port?: number }): number;
+  getsockname(out: { address?: string; port?: number }): number;
+  setBlocking(blocking: boolean): number;
+  close(): void;
+}
+interface ServerHandle {
+  onconnection?: (status: number, client: TcpHandle | undefined) => void;
+}
+
+/**
+ * An accepted handle as a Connection. It is made blocking at once: superd
+ * never does I/O on it, and the handler shares its file description.
+ */
+function fromHandle(handle: TcpHandle): Connection {
+  const peer: { address?: string; port?: number } = {};
+  const local: { address?: string; port?: number } = {};
+  handle.getpeername(peer); // fails (address stays unset) when the client already reset
+  handle.getsockname(local);
+  handle.setBlocking(true);
+  return {
+    fd: handle.fd,
+    remoteAddress: plainAddress(peer.address),
+    remotePort: peer.port ?? 0,
+    localAddress: plainAddress(local.address),
+    localPort: local.port ?? 0,
+    close: () => handle.close(),
+  };
+}
+
+/** The same from a net.Socket: only where Node's handle hook is not there. */
+function fromSocket(socket: Socket): Connection {
+  const handle = (socket as unknown as { _handle?: TcpHandle })._handle;
+  handle?.setBlocking(true);
+  return {
+    fd: handle?.fd ?? -1,
+    remoteAddress: plainAddress(socket.remoteAddress),
+    remotePort: socket.remotePort ?? 0,
+    localAddress: plainAddress(socket.localAddress),
+    localPort: socket.localPort ?? 0,
+    close: () => socket.destroy(),
+  };
+}
+
+export async function listenTcp(def: ServiceDefinition, onConnection: (conn: Connection) => void): Promise<Listener | SuperdError> {
   const port = def.port ?? 0;
   const candidates = targets(def);
   let lastError: NodeJS.ErrnoException | null = null;
@@ -67,8 +115,15 @@ export async function listenTcp(
     const server = createServer({ pauseOnConnect: true });
     const err = await listenOnce(server, port, target);
     if (err === null) {
-      server.on('connection', onConnection);
-      // Errors after listen (EMFILE on accept) are reported by libuv per accept; keep serving.
+      const handle = (server as unknown as { _handle?: ServerHandle })._handle;
+      if (typeof handle?.onconnection === 'function') {
+        // Accept errors (EMFILE) arrive as a status < 0; libuv keeps accepting.
+        handle.onconnection = (status, client) => {
+          if (status === 0 && client !== undefined) onConnection(fromHandle(client));
+        };
+      } else {
+        server.on('connection', (socket: Socket) => onConnection(fromSocket(socket)));
+      }
       server.on('error', () => undefined);
       const note = i > 0 ? `no IPv6 on this host (${lastError?.code ?? 'unknown'}): serving IPv4 only` : null;
       const host = target.host.includes(':') ? `[${target.host}]` : target.host;

@@ -1,16 +1,16 @@
 // One service while it runs: its listener, the connections it holds, the
 // handlers it started. The daemon owns the set of runtimes and swaps them on
 // reload; a runtime only knows its own definition.
-import type { Socket } from 'node:net';
 import type { ServiceDefinition } from '../config/types.js';
 import { describeAddress } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { plainAddress } from '../listen/address.js';
+import type { Connection } from '../listen/connection.js';
 import { listenTcp, type Listener } from '../listen/tcp.js';
 import { admit } from '../policy/admission.js';
 import { baseEnvironment, tcpEnvironment } from '../spawn/env.js';
-import { forEachLine } from '../spawn/lines.js';
+import { readStderrLines } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type Spawner } from '../spawn/types.js';
+import type { Readable } from 'node:stream';
 
 export const BIND_RETRY_SECONDS = 30;
 /** After `timeout` or the shutdown grace, SIGTERM; this long after that, SIGKILL (SPEC §2, §5). */
@@ -34,18 +34,6 @@ interface RunningHandler {
   killTimer: NodeJS.Timeout | null;
 }
 
-interface Queued {
-  socket: Socket;
-  remote: string;
-  remotePort: number;
-}
-
-function socketFd(socket: Socket): number {
-  // net.Socket has no public accessor for its descriptor; _handle.fd has been
-  // stable on Unix since Node 0.x and is what child_process uses itself.
-  const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
-  return handle?.fd ?? -1;
-}
 
 export class ServiceRuntime {
   private baseEnv: Map<string, string>;
@@ -53,7 +41,11 @@ export class ServiceRuntime {
   private retryTimer: NodeJS.Timeout | null = null;
   private retired = false;
   private readonly running = new Map<number, RunningHandler>();
-  private readonly queue: Queued[] = [];
+  /** Handlers being spawned: they hold a max_children slot, and their connection stays open. */
+  private starting = 0;
+  /** Set once shutdown has signalled the handlers: one that starts later gets the same. */
+  private endSignal: NodeJS.Signals | null = null;
+  private readonly queue: Connection[] = [];
   readonly stats: ServiceStats = { accepted: 0, failed: 0, refused: {} };
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -68,8 +60,9 @@ export class ServiceRuntime {
   get definition(): ServiceDefinition {
     return this.def;
   }
+  /** Running handlers, and those being started. */
   get runningCount(): number {
-    return this.running.size;
+    return this.running.size + this.starting;
   }
   get queuedCount(): number {
     return this.queue.length;
@@ -130,91 +123,96 @@ export class ServiceRuntime {
 
   /** Shutdown: connections that never got a handler are closed. */
   dropQueue(): void {
-    for (const q of this.queue.splice(0)) q.socket.destroy();
+    for (const conn of this.queue.splice(0)) conn.close();
     this.checkDrained();
   }
 
   /** Signals every running handler's process group. */
   signalAll(signal: NodeJS.Signals): void {
+    this.endSignal = signal;
     for (const pid of this.running.keys()) killGroup(pid, signal);
   }
 
-  private accept(socket: Socket): void {
-    const remote = plainAddress(socket.remoteAddress);
-    const remotePort = socket.remotePort ?? 0;
-    if (remote === '') {
-      socket.destroy(); // reset before we saw it
+  private accept(conn: Connection): void {
+    if (conn.remoteAddress === '') {
+      conn.close(); // reset before we saw it
       return;
     }
-    const decision = admit({ running: this.running.size, queued: this.queue.length }, this.def);
-    if (decision === 'start') return this.start({ socket, remote, remotePort });
+    const decision = admit({ running: this.runningCount, queued: this.queue.length }, this.def);
+    if (decision === 'start') return this.start(conn);
     if (decision === 'queue') {
-      this.queue.push({ socket, remote, remotePort });
-      this.ctx.logger.log('info', 'queued', { service: this.def.name, remote, remote_port: remotePort });
+      this.queue.push(conn);
+      this.ctx.logger.log('info', 'queued', { service: this.def.name, remote: conn.remoteAddress, remote_port: conn.remotePort });
       return;
     }
-    this.refuse({ socket, remote, remotePort }, 'queue_full');
+    this.refuse(conn, 'queue_full');
   }
 
-  private refuse(conn: Queued, reason: string): void {
-    conn.socket.destroy();
+  private refuse(conn: Connection, reason: string): void {
+    conn.close();
     this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
     this.ctx.logger.log('warn', 'refused', {
       service: this.def.name,
-      remote: conn.remote,
+      remote: conn.remoteAddress,
       remote_port: conn.remotePort,
       reason,
     });
   }
 
-  private start(conn: Queued): void {
+  private start(conn: Connection): void {
     const { def, ctx } = this;
     if (def.handler.kind !== 'server') {
-      conn.socket.destroy();
+      conn.close();
       return;
     }
-    const { socket, remote, remotePort } = conn;
-    const env = tcpEnvironment(this.baseEnv, {
-      remoteAddress: remote,
-      remotePort,
-      localAddress: plainAddress(socket.localAddress),
-      localPort: socket.localPort ?? 0,
-    });
+    const env = tcpEnvironment(this.baseEnv, conn);
     const startedAt = performance.now();
     let pid = 0;
-    const result = ctx.spawner.spawn(
+    this.starting += 1;
+    ctx.spawner.spawn(
       {
         program: def.handler.program,
         argv: def.handler.argv,
         env,
-        fd: socketFd(socket),
+        fd: conn.fd,
         stderr: def.stderr,
         credentials: def.credentials,
       },
+      (result) => {
+        this.starting -= 1;
+        // The handler has its own copy now (or there is none): superd keeps nothing.
+        conn.close();
+        if (isSpawnError(result)) {
+          this.stats.failed += 1;
+          ctx.logger.log('error', 'spawn_failed', {
+            service: def.name,
+            remote: conn.remoteAddress,
+            remote_port: conn.remotePort,
+            error: result.message,
+          });
+          this.startQueued();
+          this.checkDrained();
+          return;
+        }
+        pid = result.pid;
+        this.started(pid, startedAt, conn, result.stderr);
+      },
       (status) => this.exited(pid, status),
     );
-    // The handler has its own copy now (or there is none): superd keeps nothing.
-    socket.destroy();
-    if (isSpawnError(result)) {
-      this.stats.failed += 1;
-      ctx.logger.log('error', 'spawn_failed', {
-        service: def.name,
-        remote,
-        remote_port: remotePort,
-        error: result.message,
-      });
-      this.startQueued();
-      return;
-    }
-    pid = result.pid;
+  }
+
+  private started(pid: number, startedAt: number, conn: Connection, stderr: Readable | number | null): void {
+    const { def, ctx } = this;
     this.stats.accepted += 1;
     const killTimer = def.timeout === null ? null : this.scheduleTimeout(pid, def.timeout);
     this.running.set(pid, { startedAt, killTimer });
-    ctx.logger.log('info', 'accepted', { service: def.name, remote, remote_port: remotePort, pid });
-    if (result.stderr !== null) {
+    ctx.logger.log('info', 'accepted', { service: def.name, remote: conn.remoteAddress, remote_port: conn.remotePort, pid });
+    if (stderr !== null) {
       const service = def.name;
-      forEachLine(result.stderr, (line) => ctx.logger.log('info', 'stderr', { service, pid, message: line }));
+      readStderrLines(stderr, (line) => ctx.logger.log('info', 'stderr', { service, pid, message: line }));
     }
+    // Shutdown signalled the others while this one was being started.
+    if (this.endSignal !== null) killGroup(pid, this.endSignal);
   }
 
   private scheduleTimeout(pid: number, seconds: number): NodeJS.Timeout {
@@ -243,14 +241,14 @@ export class ServiceRuntime {
   }
 
   private startQueued(): void {
-    while (this.queue.length > 0 && this.running.size < this.def.maxChildren) {
+    while (this.queue.length > 0 && this.runningCount < this.def.maxChildren) {
       const next = this.queue.shift();
       if (next !== undefined) this.start(next);
     }
   }
 
   private checkDrained(): void {
-    if (this.retired && this.running.size === 0 && this.queue.length === 0) this.onDrained?.();
+    if (this.retired && this.runningCount === 0 && this.queue.length === 0) this.onDrained?.();
   }
 }
 

@@ -3,9 +3,16 @@
 // where koffi cannot load still work; callers fall back to child_process.
 import { createRequire } from 'node:module';
 
+export type AsyncDone = (err: unknown, result: number) => void;
+
 export interface Libc {
-  /** posix_spawn(2): returns 0 and sets pid[0], or an errno value. */
-  posixSpawn(pid: number[], path: string, actions: Buffer, attr: Buffer, argv: (string | null)[], envp: (string | null)[]): number;
+  /**
+   * posix_spawn(2) on a libuv pool thread (koffi's async call): with
+   * CLONE_VFORK only that thread waits for the child's exec, never the event
+   * loop. `done(err, rc)`: rc is 0 with the pid in pid[0], or an errno value.
+   * Every buffer passed must stay untouched until `done` runs.
+   */
+  posixSpawnAsync(pid: Int32Array, path: string, actions: Buffer, attr: Buffer, argv: (string | null)[], envp: (string | null)[], done: AsyncDone): void;
   actionsInit(actions: Buffer): number;
   actionsDestroy(actions: Buffer): number;
   actionsDup2(actions: Buffer, fd: number, newFd: number): number;
@@ -16,13 +23,11 @@ export interface Libc {
   attrSetFlags(attr: Buffer, flags: number): number;
   attrSetSigMask(attr: Buffer, set: Buffer): number;
   attrSetSigDefault(attr: Buffer, set: Buffer): number;
-  /** waitpid(2) with WNOHANG: pid, 0 when still running, -1 on error. */
-  waitpid(pid: number, status: Int32Array, options: number): number;
+  /** waitid(2): 0 (info filled; si_pid 0 when nothing is waitable), -1 on error. */
+  waitid(idType: number, id: number, info: Buffer, options: number): number;
   /** pipe2(2): fills fds, returns 0 or -1. */
   pipe2(fds: Int32Array, flags: number): number;
   close(fd: number): number;
-  getFlags(fd: number): number;
-  setFlags(fd: number, flags: number): number;
   /** close_range(2) with CLOSE_RANGE_CLOEXEC: marks fds first..last close-on-exec. */
   cloexecRange(first: number, last: number): number;
   errno(): number;
@@ -32,21 +37,25 @@ export interface Libc {
 export const POSIX_SPAWN_SETSIGDEF = 0x04;
 export const POSIX_SPAWN_SETSIGMASK = 0x08;
 export const POSIX_SPAWN_SETSID = 0x80;
-export const WNOHANG = 1;
-export const O_NONBLOCK = 0o4000;
 export const O_WRONLY = 1;
 export const O_CLOEXEC = 0o2000000;
-const F_GETFL = 3;
-const F_SETFL = 4;
+export const P_ALL = 0;
+export const P_PID = 1;
+export const WNOHANG = 1;
+export const WEXITED = 4;
+export const WNOWAIT = 0x01000000;
 const CLOSE_RANGE_CLOEXEC = 4;
 
 /** Opaque glibc types, given generous room: the real sizes are 80, 336 and 128 bytes. */
 export const SIZEOF_ACTIONS = 256;
 export const SIZEOF_ATTR = 512;
 export const SIZEOF_SIGSET = 256;
+/** siginfo_t is 128 bytes on Linux. */
+export const SIZEOF_SIGINFO = 128;
 
 interface KoffiFunc {
   (...args: unknown[]): unknown;
+  async(...args: unknown[]): void;
 }
 interface KoffiLib {
   func(signature: string): KoffiFunc;
@@ -65,7 +74,9 @@ export function loadLibc(): Libc | Error {
     const koffi = createRequire(import.meta.url)('koffi') as Koffi;
     const lib = koffi.load('libc.so.6');
     const fn = (sig: string): KoffiFunc => lib.func(sig);
-    const spawn = fn('int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)');
+    // `int *pid` receives a typed array: koffi passes its memory, which the
+    // pool thread writes directly (an _Out_ array would be copied back later).
+    const spawn = fn('int posix_spawn(int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)');
     const aInit = fn('int posix_spawn_file_actions_init(void *actions)');
     const aDestroy = fn('int posix_spawn_file_actions_destroy(void *actions)');
     const aDup2 = fn('int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)');
@@ -76,13 +87,12 @@ export function loadLibc(): Libc | Error {
     const atFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
     const atMask = fn('int posix_spawnattr_setsigmask(void *attr, const void *set)');
     const atDef = fn('int posix_spawnattr_setsigdefault(void *attr, const void *set)');
-    const wait = fn('int waitpid(int pid, _Out_ int *status, int options)');
+    const wait = fn('int waitid(int idtype, int id, void *info, int options)');
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
-    const fcntl = fn('int fcntl(int fd, int cmd, ...)');
     const closeRange = fn('int close_range(uint32_t first, uint32_t last, int flags)');
     cached = {
-      posixSpawn: (pid, path, actions, attr, argv, envp) => spawn(pid, path, actions, attr, argv, envp) as number,
+      posixSpawnAsync: (pid, path, actions, attr, argv, envp, done) => spawn.async(pid, path, actions, attr, argv, envp, done),
       actionsInit: (a) => aInit(a) as number,
       actionsDestroy: (a) => aDestroy(a) as number,
       actionsDup2: (a, fd, newFd) => aDup2(a, fd, newFd) as number,
@@ -93,11 +103,9 @@ export function loadLibc(): Libc | Error {
       attrSetFlags: (a, flags) => atFlags(a, flags) as number,
       attrSetSigMask: (a, set) => atMask(a, set) as number,
       attrSetSigDefault: (a, set) => atDef(a, set) as number,
-      waitpid: (pid, status, options) => wait(pid, status, options) as number,
+      waitid: (idType, id, info, options) => wait(idType, id, info, options) as number,
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,
-      getFlags: (fd) => fcntl(fd, F_GETFL) as number,
-      setFlags: (fd, flags) => fcntl(fd, F_SETFL, 'int', flags) as number,
       cloexecRange: (first, last) => closeRange(first, last, CLOSE_RANGE_CLOEXEC) as number,
       errno: () => koffi.errno(),
     };

@@ -4,24 +4,35 @@ import type { Readable } from 'node:stream';
 
 const MAX_LINE = 4096;
 
-export function forEachLine(stream: Readable, onLine: (line: string) => void): void {
-  let pending = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (chunk: string) => {
-    pending += chunk;
+export class LineSplitter {
+  private pending = '';
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: string): void {
+    let pending = this.pending + chunk;
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
-      onLine(pending.slice(0, nl).replace(/\r$/, ''));
+      this.onLine(pending.slice(0, nl).replace(/\r$/, ''));
       pending = pending.slice(nl + 1);
     }
     while (pending.length > MAX_LINE) {
-      onLine(pending.slice(0, MAX_LINE));
+      this.onLine(pending.slice(0, MAX_LINE));
       pending = pending.slice(MAX_LINE);
     }
-  });
-  stream.on('end', () => {
-    if (pending !== '') onLine(pending);
-    pending = '';
-  });
+    this.pending = pending;
+  }
+
+  end(): void {
+    if (this.pending !== '') this.onLine(this.pending);
+    this.pending = '';
+  }
+}
+
+export function forEachLine(stream: Readable, onLine: (line: string) => void): void {
+  const lines = new LineSplitter(onLine);
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => lines.push(chunk));
+  stream.on('end', () => lines.end());
   stream.on('error', () => undefined);
 }

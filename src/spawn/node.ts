@@ -4,14 +4,17 @@
 // cannot load.
 import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import type { SuperdError } from '../errors.js';
 import { strerror } from './strerror.js';
-import type { ExitStatus, SpawnedHandler, Spawner, SpawnRequest } from './types.js';
+import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
 export class NodeSpawner implements Spawner {
   readonly name = 'child_process';
 
-  spawn(req: SpawnRequest, onExit: (status: ExitStatus) => void): SpawnedHandler | SuperdError {
+  spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
+    onStarted(this.start(req, onExit));
+  }
+
+  private start(req: SpawnRequest, onExit: (status: ExitStatus) => void): SpawnResult {
     const env: NodeJS.ProcessEnv = {};
     for (const entry of req.env) {
       const eq = entry.indexOf('=');

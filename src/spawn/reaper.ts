@@ -1,39 +1,107 @@
-// Reaps the handlers superd starts with posix_spawn. On SIGCHLD it asks each of
-// its own pids with waitpid(pid, WNOHANG); it never calls waitpid(-1), which
-// would steal the children libuv reaps for child_process.
+// Reaps the handlers superd starts with posix_spawn, at a cost per exited
+// child, not per running one. waitid(P_ALL, WNOWAIT) names an exited child
+// without reaping it: if it is ours it is reaped by pid, and we ask again.
+// It never reaps a pid it does not know: those are libuv's (child_process,
+// which reaps its own by pid) or ours whose spawn has not reported back yet.
 import type { Libc } from './libc.js';
-import { WNOHANG } from './libc.js';
-import { decodeWaitStatus } from './status.js';
+import { P_ALL, P_PID, SIZEOF_SIGINFO, WEXITED, WNOHANG, WNOWAIT } from './libc.js';
+import { signalName } from './status.js';
 import type { ExitStatus } from './types.js';
 
 /** A slow sweep in case a SIGCHLD is ever missed; signals coalesce, pids do not. */
 const SWEEP_MS = 5000;
 
+// siginfo_t on Linux: si_signo, si_errno, si_code (int each), padding, then
+// for SIGCHLD si_pid, si_uid, si_status.
+const SI_CODE = 8;
+const SI_PID = 16;
+const SI_STATUS = 24;
+const CLD_EXITED = 1;
+
 export class Reaper {
   private readonly waiting = new Map<number, (status: ExitStatus) => void>();
-  private readonly statusWord = new Int32Array(1);
+  private readonly info = Buffer.alloc(SIZEOF_SIGINFO);
   private sweepTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly libc: Libc) {
+  /**
+   * `unregistered()` counts children that may exist before their pid is
+   * watched (spawns not yet reported back): an unknown exited pid is then
+   * left for the watch() that will follow, instead of a sweep over all.
+   */
+  constructor(
+    private readonly libc: Libc,
+    private readonly unregistered: () => number,
+  ) {
     process.on('SIGCHLD', () => this.reap());
   }
 
+  get watching(): number {
+    return this.waiting.size;
+  }
+
+  /** The child may have exited already (its SIGCHLD came before its pid): look once now. */
   watch(pid: number, onExit: (status: ExitStatus) => void): void {
     this.waiting.set(pid, onExit);
     if (this.sweepTimer === null) {
-      this.sweepTimer = setInterval(() => this.reap(), SWEEP_MS);
+      this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
       this.sweepTimer.unref();
     }
+    this.reap();
   }
 
   reap(): void {
-    for (const [pid, onExit] of this.waiting) {
-      const r = this.libc.waitpid(pid, this.statusWord, WNOHANG);
-      if (r === 0) continue;
-      this.waiting.delete(pid);
-      // -1 (ECHILD) means someone else reaped it; report it as gone rather than wait forever.
-      onExit(r === pid ? decodeWaitStatus(this.statusWord[0] ?? 0) : { code: null, signal: null });
+    for (;;) {
+      const pid = this.peek();
+      if (pid <= 0) break;
+      if (!this.waiting.has(pid)) {
+        // Not ours yet, or libuv's: it hides every exited child behind it.
+        if (this.unregistered() === 0) this.sweep();
+        break;
+      }
+      this.collect(pid);
     }
+    this.stopSweepWhenIdle();
+  }
+
+  /** One look per watched pid: only when waitid(P_ALL) is blocked by a stranger, and every 5 s. */
+  private sweep(): void {
+    for (const pid of [...this.waiting.keys()]) {
+      this.info.writeInt32LE(0, SI_PID);
+      if (this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG) !== 0) {
+        // ECHILD: someone else reaped it; report it as gone rather than wait forever.
+        this.finish(pid, { code: null, signal: null });
+      } else if (this.info.readInt32LE(SI_PID) === pid) {
+        this.finish(pid, this.decode());
+      }
+    }
+    this.stopSweepWhenIdle();
+  }
+
+  /** The pid of an exited child, not reaped; 0 when none, -1 when there are no children. */
+  private peek(): number {
+    this.info.writeInt32LE(0, SI_PID);
+    if (this.libc.waitid(P_ALL, 0, this.info, WEXITED | WNOHANG | WNOWAIT) !== 0) return -1;
+    return this.info.readInt32LE(SI_PID);
+  }
+
+  private collect(pid: number): void {
+    this.info.writeInt32LE(0, SI_PID);
+    const rc = this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG);
+    this.finish(pid, rc === 0 ? this.decode() : { code: null, signal: null });
+  }
+
+  private decode(): ExitStatus {
+    const status = this.info.readInt32LE(SI_STATUS);
+    return this.info.readInt32LE(SI_CODE) === CLD_EXITED ? { code: status, signal: null } : { code: null, signal: signalName(status) };
+  }
+
+  private finish(pid: number, status: ExitStatus): void {
+    const onExit = this.waiting.get(pid);
+    this.waiting.delete(pid);
+    onExit?.(status);
+  }
+
+  private stopSweepWhenIdle(): void {
     if (this.waiting.size === 0 && this.sweepTimer !== null) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = null;

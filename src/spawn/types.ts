@@ -10,7 +10,7 @@ export interface SpawnRequest {
   argv: string[];
   /** `NAME=value` strings: the handler's whole environment. */
   env: string[];
-  /** The connection: becomes the handler's fd 0 and fd 1. */
+  /** The connection: becomes the handler's fd 0 and fd 1. Open until `onStarted`. */
   fd: number;
   stderr: StderrMode;
   credentials: Credentials | null;
@@ -25,20 +25,24 @@ export interface ExitStatus {
 
 export interface SpawnedHandler {
   pid: number;
-  /** The read end of the handler's standard error when `stderr = log`. */
-  stderr: Readable | null;
+  /** The read end of the handler's standard error when `stderr = log`: a stream, or a pipe's descriptor. */
+  stderr: Readable | number | null;
 }
+
+export type SpawnResult = SpawnedHandler | SuperdError;
 
 export interface Spawner {
   /** Which mechanism this is, for logs and the benchmark notes. */
   readonly name: string;
   /**
-   * Starts the handler. `onExit` is called exactly once, after the process has
-   * been reaped. On failure nothing was started and nothing needs cleaning up.
+   * Starts the handler. `onStarted` is called exactly once, when the handler
+   * runs or could not be started (then nothing needs cleaning up); the
+   * request's fd must stay open until then. `onExit` follows it exactly once,
+   * after the process has been reaped.
    */
-  spawn(request: SpawnRequest, onExit: (status: ExitStatus) => void): SpawnedHandler | SuperdError;
+  spawn(request: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void;
 }
 
-export function isSpawnError(r: SpawnedHandler | SuperdError): r is SuperdError {
+export function isSpawnError(r: SpawnResult): r is SuperdError {
   return 'code' in r && typeof (r as SuperdError).code === 'string';
 }

@@ -1,0 +1,64 @@
+// Handlers of a service with another `user`/`group` are started through
+// util-linux setpriv, a trampoline that switches real, effective and saved
+// ids, clears supplementary groups and then execs the program: posix_spawn
+// cannot switch users itself, and forking the daemon (child_process) costs
+// far more. Changing a daemon thread's ids around the spawn instead would let
+// any process of that user signal (tgkill) that thread, and so kill or stop
+// superd.
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Credentials } from '../config/types.js';
+import type { SpawnRequest } from './types.js';
+
+/** Where Debian, Ubuntu, RHEL and Arch put it (usrmerge or not). */
+const CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/sbin/setpriv'];
+
+/**
+ * The setpriv to trust, or why there is none. It runs for every switched
+ * handler as root, so it is trusted as the service files are: owned by root
+ * and writable by nobody else, nor are the directories above it.
+ */
+export async function findSetpriv(candidates: readonly string[] = CANDIDATES): Promise<string | Error> {
+  const reasons: string[] = [];
+  for (const path of candidates) {
+    const problem = await untrusted(path);
+    if (problem === null) return path;
+    if (problem !== 'missing') reasons.push(`${path}: ${problem}`);
+  }
+  return new Error(reasons.length > 0 ? reasons.join('; ') : `no setpriv (util-linux) in ${candidates.join(', ')}`);
+}
+
+async function untrusted(path: string): Promise<string | null> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) return 'not a regular file';
+    if ((st.mode & 0o111) === 0) return 'not executable';
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0) return 'not owned by root or writable by group or others';
+    for (let dir = dirname(path); ; dir = dirname(dir)) {
+      const d = await stat(dir);
+      if (d.uid !== 0 || (d.mode & 0o022) !== 0) return `${dir} is not owned by root or is writable by group or others`;
+      if (dir === '/') break;
+    }
+    return null;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** True when the handler must run with other ids than superd's own. */
+export function switchesUser(credentials: Credentials | null, self: { uid: number; gid: number }): credentials is Credentials {
+  return credentials !== null && (credentials.uid !== self.uid || credentials.gid !== self.gid);
+}
+
+/**
+ * The same request, run through setpriv. setpriv execvp()s its operand, so
+ * the program is named by its absolute path, which becomes the handler's
+ * argv[0] (SPEC §2).
+ */
+export function throughSetpriv(setpriv: string, req: SpawnRequest, credentials: Credentials): SpawnRequest {
+  return {
+    ...req,
+    program: setpriv,
+    argv: ['setpriv', `--reuid=${credentials.uid}`, `--regid=${credentials.gid}`, '--clear-groups', '--', req.program, ...req.argv.slice(1)],
+  };
+}
