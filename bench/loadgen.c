@@ -18,6 +18,18 @@
  * Output: one line of key=value pairs on stdout (or one JSON object with
  * -J). Without -q a human-readable summary also goes to stderr.
  *
+ * Hold mode (-H N): open N connections (at most -c of them connecting at
+ * once), send "hello\n" on each and wait until it comes back (so the
+ * server's handler is running), then keep them all open. When all N are
+ * settled it prints an "event=held" line (held, errors by kind, setup time
+ * and latency figures) and flushes stdout; it then waits until SIGTERM,
+ * SIGINT or SIGHUP, the death of its parent (PR_SET_PDEATHSIG), or the hard
+ * time limit -t (counted from its start, so it bounds the whole hold),
+ * closes every connection and prints an "event=released" line (how many
+ * were still held, how many the server closed or reset meanwhile). -s, -E
+ * and -0 do not apply; the echo is always verified. RLIMIT_NOFILE is raised
+ * to N + 64 (the hard limit too, when allowed), or it exits with status 2.
+ *
  * Build: cc -O2 -Wall -o loadgen loadgen.c
  */
 #define _GNU_SOURCE
@@ -31,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -48,7 +61,7 @@ static const char *kind_name[K_COUNT] = {
 	"refused", "reset", "timeout", "short", "mismatch", "other", "abandoned"
 };
 
-enum state { S_FREE, S_CONNECTING, S_READING };
+enum state { S_FREE, S_CONNECTING, S_READING, S_HELD };
 
 struct conn {
 	int fd;
@@ -67,6 +80,7 @@ static long opt_n = 1000;
 static double opt_tlim = 10.0;
 static double opt_ctimeout = 5.0;
 static int opt_shut = 0, opt_eof = 0, opt_verify = 0, opt_zero = 0, opt_quiet = 0, opt_json = 0;
+static long opt_hold = 0;          /* -H: connections to open and keep open */
 
 /* target */
 static struct sockaddr_storage target;
@@ -83,6 +97,8 @@ static long attempts, ok;
 static long errs[K_COUNT];
 static int last_other_errno;
 static double *lat;                 /* ms, ok connections */
+static long held, dropped;          /* hold mode: open now; closed by the server while held */
+static volatile sig_atomic_t stop_sig;
 
 static double now(void)
 {
@@ -96,12 +112,16 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: loadgen -p PORT [-h 127.0.0.1|::1] [-c CONC] [-n ATTEMPTS] [-t SECONDS]\n"
 		"               [-T CONN_TIMEOUT_S] [-s] [-E] [-V] [-0] [-q] [-J]\n"
+		"       loadgen -H N -p PORT [-h ADDR] [-c CONNECTING] [-t LIFETIME_S] [-T CONN_TIMEOUT_S] [-q] [-J]\n"
 		"  -s  shutdown(SHUT_WR) after sending \"hello\\n\"\n"
 		"  -E  read until EOF (otherwise until 6 bytes arrived)\n"
 		"  -V  verify that exactly \"hello\\n\" came back\n"
 		"  -0  connect and close only (no data)\n"
 		"  -q  no human-readable summary on stderr\n"
 		"  -J  print the result as JSON instead of key=value\n"
+		"  -H  hold mode: open N connections, check that each echoes \"hello\\n\" (its handler\n"
+		"      runs), print an event=held line, keep them open until SIGTERM/SIGINT/SIGHUP or\n"
+		"      the -t limit (from start), then close them and print an event=released line\n"
 		"Only loopback targets (127.0.0.0/8, ::1) are accepted.\n");
 	exit(2);
 }
@@ -240,8 +260,18 @@ static void start_one(void)
 		finish(c, classify(errno));
 }
 
+static void hold_it(struct conn *c);
+
 static void verdict(struct conn *c)
 {
+	if (opt_hold) {
+		/* the handler echoed: keep the connection open */
+		if (c->got == MSG_LEN && memcmp(c->buf, MSG, MSG_LEN) == 0)
+			hold_it(c);
+		else
+			finish(c, c->got < MSG_LEN ? K_SHORT : K_MISMATCH);
+		return;
+	}
 	if (opt_verify) {
 		if (c->got < MSG_LEN)
 			finish(c, K_SHORT);
@@ -267,7 +297,7 @@ static void on_readable(struct conn *c)
 				memcpy(c->buf + c->got, tmp, k);
 			}
 			c->got += (size_t)r;
-			if (!opt_eof && c->got >= MSG_LEN) {
+			if ((!opt_eof || opt_hold) && c->got >= MSG_LEN) {
 				verdict(c);
 				return;
 			}
@@ -282,6 +312,38 @@ static void on_readable(struct conn *c)
 		if (errno == EINTR)
 			continue;
 		finish(c, classify(errno));
+		return;
+	}
+}
+
+/* Hold mode: the handler answered; the connection leaves the in-flight list
+ * (and its timeout) and stays open, watched only for the server closing it. */
+static void hold_it(struct conn *c)
+{
+	lat[ok++] = (now() - c->t0) * 1000.0;
+	list_remove(c);
+	inflight--;
+	c->st = S_HELD;
+	held++;
+}
+
+static void on_held_event(struct conn *c)
+{
+	for (;;) {
+		char tmp[512];
+		ssize_t r = recv(c->fd, tmp, sizeof tmp, 0);
+		if (r > 0)
+			continue;       /* unexpected bytes: ignore them */
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* EOF or error: the server closed it */
+		close(c->fd);
+		c->fd = -1;
+		c->st = S_FREE;
+		held--;
+		dropped++;
 		return;
 	}
 }
@@ -305,6 +367,8 @@ static void on_event(struct conn *c, uint32_t events)
 		connected(c, 1);
 	} else if (c->st == S_READING) {
 		on_readable(c);
+	} else if (c->st == S_HELD) {
+		on_held_event(c);
 	}
 }
 
@@ -324,15 +388,157 @@ static double pct(const double *v, long n, double p)
 	return v[k];
 }
 
-static void raise_nofile(long need)
+/* Returns the soft limit after trying to raise it to need (and the hard
+ * limit with it, which only works with CAP_SYS_RESOURCE). */
+static long raise_nofile(long need)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return;
+		return -1;
 	if ((rlim_t)need > rl.rlim_cur) {
+		if ((rlim_t)need > rl.rlim_max) {
+			struct rlimit hi = { (rlim_t)need, (rlim_t)need };
+			if (setrlimit(RLIMIT_NOFILE, &hi) == 0)
+				return need;
+		}
 		rl.rlim_cur = (rlim_t)need < rl.rlim_max ? (rlim_t)need : rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
 	}
+	return (long)rl.rlim_cur;
+}
+
+static void on_stop_signal(int sig)
+{
+	stop_sig = sig;
+}
+
+static void print_hold(const char *event, double elapsed, const char *why)
+{
+	long nerr = 0;
+	for (int k = 0; k < K_COUNT; k++)
+		nerr += errs[k];
+	double p50 = NAN, p99 = NAN, pmax = NAN;
+	if (ok) {
+		double *s = malloc((size_t)ok * sizeof *s);
+		if (s) {
+			memcpy(s, lat, (size_t)ok * sizeof *s);
+			qsort(s, (size_t)ok, sizeof *s, cmp_double);
+			p50 = pct(s, ok, 50);
+			p99 = pct(s, ok, 99);
+			pmax = s[ok - 1];
+			free(s);
+		}
+	}
+	if (opt_json) {
+		printf("{\"event\":\"%s\",\"port\":%d,\"want\":%ld,\"attempts\":%ld,\"echoed\":%ld,\"held\":%ld,"
+		       "\"dropped\":%ld,\"errors\":%ld", event, opt_port, opt_hold, attempts, ok, held, dropped, nerr);
+		for (int k = 0; k < K_COUNT; k++)
+			printf(",\"%s\":%ld", kind_name[k], errs[k]);
+		printf(",\"last_other_errno\":%d,\"elapsed_s\":%.4f,\"why\":\"%s\"", last_other_errno, elapsed, why);
+		if (ok)
+			printf(",\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}\n", p50, p99, pmax);
+		else
+			printf(",\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null}\n");
+	} else {
+		printf("event=%s port=%d want=%ld attempts=%ld echoed=%ld held=%ld dropped=%ld errors=%ld",
+		       event, opt_port, opt_hold, attempts, ok, held, dropped, nerr);
+		for (int k = 0; k < K_COUNT; k++)
+			printf(" %s=%ld", kind_name[k], errs[k]);
+		printf(" last_other_errno=%d elapsed_s=%.4f why=%s p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+		       last_other_errno, elapsed, why, p50, p99, pmax);
+	}
+	fflush(stdout);
+	if (!opt_quiet) {
+		fprintf(stderr, "%s: %ld/%ld held (%ld dropped by the server) after %.2f s (%s); errors %ld",
+			event, held, opt_hold, dropped, elapsed, why, nerr);
+		for (int k = 0; k < K_COUNT; k++)
+			if (errs[k])
+				fprintf(stderr, " %s=%ld", kind_name[k], errs[k]);
+		if (last_other_errno)
+			fprintf(stderr, " (other: %s)", strerror(last_other_errno));
+		fprintf(stderr, "\n");
+	}
+}
+
+/* -H: open opt_hold connections, keep them until a signal or the time limit. */
+static int hold_loop(void)
+{
+	struct epoll_event evs[256];
+	sigset_t block, waitmask;
+	struct sigaction sa;
+	double t_start = now(), t_hard = t_start + opt_tlim;
+	int announced = 0;
+	const char *why = "time limit";
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop_signal;   /* no SA_RESTART: epoll_pwait returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	/* signals are only taken inside epoll_pwait: no lost wake-up */
+	sigprocmask(SIG_BLOCK, &block, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGHUP);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	pid_t parent = getppid();
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		stop_sig = SIGTERM;   /* the parent died before prctl */
+
+	while (!stop_sig) {
+		double t = now();
+		if (t >= t_hard)
+			break;
+		while (inflight < opt_c && attempts < opt_hold)
+			start_one();
+		if (!announced && attempts == opt_hold && inflight == 0) {
+			print_hold("held", t - t_start, "all settled");
+			announced = 1;
+		}
+		t = now();
+		double wake = inflight ? head->t0 + opt_ctimeout : t_hard;
+		if (wake > t_hard)
+			wake = t_hard;
+		int wait_ms = (int)ceil((wake - t) * 1000.0);
+		if (wait_ms < 0)
+			wait_ms = 0;
+		int n = epoll_pwait(ep, evs, 256, wait_ms, &waitmask);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("loadgen: epoll_pwait");
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if (c->st != S_FREE)
+				on_event(c, evs[i].events);
+		}
+		t = now();
+		while (head && head->t0 + opt_ctimeout <= t && t < t_hard)
+			finish(head, K_TIMEOUT);
+	}
+	if (stop_sig)
+		why = stop_sig == SIGTERM ? "SIGTERM" : stop_sig == SIGINT ? "SIGINT" : "SIGHUP";
+	while (head)
+		finish(head, K_ABANDONED);
+	if (!announced)
+		print_hold("held", now() - t_start, why);
+	for (long i = 0; i < opt_hold; i++) {
+		if (conns[i].st == S_HELD) {
+			close(conns[i].fd);
+			conns[i].fd = -1;
+			conns[i].st = S_FREE;
+		}
+	}
+	print_hold("released", now() - t_start, why);
+	return 0;
 }
 
 static long parse_long(const char *s, long lo, long hi, const char *what)
@@ -361,7 +567,7 @@ static double parse_secs(const char *s, const char *what)
 int main(int argc, char **argv)
 {
 	int o;
-	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0qJ")) != -1) {
+	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0qJH:")) != -1) {
 		switch (o) {
 		case 'h': opt_host = optarg; break;
 		case 'p': opt_port = (int)parse_long(optarg, 1, 65535, "port"); break;
@@ -375,6 +581,7 @@ int main(int argc, char **argv)
 		case '0': opt_zero = 1; break;
 		case 'q': opt_quiet = 1; break;
 		case 'J': opt_json = 1; break;
+		case 'H': opt_hold = parse_long(optarg, 1, MAX_C, "connections to hold"); break;
 		default: usage();
 		}
 	}
@@ -385,22 +592,42 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (opt_c > opt_n)
-		opt_c = opt_n;
-	raise_nofile(opt_c + 32);
+	long slots;
+	if (opt_hold) {
+		/* every held connection keeps its slot and its fd */
+		opt_shut = opt_eof = opt_zero = 0;
+		opt_verify = 1;
+		opt_n = opt_hold;
+		if (opt_c > opt_hold)
+			opt_c = opt_hold;
+		slots = opt_hold;
+		long lim = raise_nofile(opt_hold + 64);
+		if (lim < opt_hold + 64) {
+			fprintf(stderr, "loadgen: -H %ld needs %ld open files, RLIMIT_NOFILE is %ld (raise ulimit -n)\n",
+				opt_hold, opt_hold + 64, lim);
+			return 2;
+		}
+	} else {
+		if (opt_c > opt_n)
+			opt_c = opt_n;
+		slots = opt_c;
+		raise_nofile(opt_c + 32);
+	}
 
-	conns = calloc((size_t)opt_c, sizeof *conns);
+	conns = calloc((size_t)slots, sizeof *conns);
 	lat = malloc((size_t)opt_n * sizeof *lat);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!conns || !lat || ep < 0) {
 		perror("loadgen: setup");
 		return 1;
 	}
-	for (long i = opt_c - 1; i >= 0; i--) {
+	for (long i = slots - 1; i >= 0; i--) {
 		conns[i].fd = -1;
 		conns[i].next = free_list;
 		free_list = &conns[i];
 	}
+	if (opt_hold)
+		return hold_loop();
 
 	struct epoll_event evs[256];
 	double t_start = now();

@@ -23,7 +23,9 @@ const ROOT = path.dirname(BENCH);
 const BUILD = path.join(BENCH, '.build');
 const LOADGEN_SRC = path.join(BENCH, 'loadgen.c');
 const LOADGEN = path.join(BUILD, 'loadgen');
-const RESULTS = path.join(BENCH, 'results');
+// RESULTS_DIR: write the tables elsewhere (e.g. for a quick look that must not replace
+// bench/results/latest.*)
+const RESULTS = process.env.RESULTS_DIR ? path.resolve(process.env.RESULTS_DIR) : path.join(BENCH, 'results');
 
 // ---------------------------------------------------------------------------------------------
 // knobs
@@ -63,6 +65,15 @@ const QUIET_MAX = envNum('QUIET_MAX', 20, 0, 600);
 const NCPU = os.cpus().length || 1;
 const NOISY_PCT = envNum('NOISY_PCT', 30, 0, 100);
 const RETRY_NOISY = Math.trunc(envNum('RETRY_NOISY', 1, 0, 5));
+// The held scenario: C=HELD_C on `cat` without, then with HELD handlers of a second service
+// (`hold`) running in the same daemon. HELD=0 skips it.
+const HELD = Math.trunc(envNum('HELD', 2000, 0, 20000));
+const HELD_C = Math.trunc(envNum('HELD_C', 8, 1, 10000));
+// connections the holder has connecting (not yet echoed) at once
+const HOLD_CONNECTING = 32;
+// bounded waits of the held scenario, seconds: all HELD handlers up (at ≥ 25 spawns/s), all gone
+const HOLD_SETUP_MAX = Math.ceil(30 + HELD / 25);
+const HOLD_RELEASE_MAX = Math.ceil(30 + HELD / 50);
 
 const IS_ROOT = process.getuid() === 0;
 const USER = IS_ROOT ? 'root' : os.userInfo().username;
@@ -70,7 +81,12 @@ const CLK_TCK = clockTicks();
 const LG_TIMEOUT_MS = (TLIM + CONN_TIMEOUT + 15) * 1000;
 // hard lifetime of one daemon instance (smoke test, warm-up and one run per concurrency)
 // (each run may be repeated RETRY_NOISY times after waiting up to QUIET_MAX s for quiet)
-const DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + CONCS.length * (1 + RETRY_NOISY) * (TLIM + CONN_TIMEOUT + QUIET_MAX + 10));
+const RUN_MAX = (1 + RETRY_NOISY) * (TLIM + CONN_TIMEOUT + QUIET_MAX + 10);
+const DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + CONCS.length * RUN_MAX);
+// the holder's hard lifetime (-t): setting up, one run (with its repeats) and a margin
+const HOLDER_LIFETIME = Math.ceil(HOLD_SETUP_MAX + RUN_MAX + 30);
+// a held-scenario daemon: smoke test, warm-up, the run without, the holder's life, the release
+const HELD_DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + RUN_MAX + HOLDER_LIFETIME + HOLD_RELEASE_MAX + 20);
 
 // ---------------------------------------------------------------------------------------------
 // service kinds and peers
@@ -79,12 +95,33 @@ const DAEMON_LIFETIME = Math.ceil(60 + WARMUP / 20 + CONCS.length * (1 + RETRY_N
 // kind it can serve. A generator gets { dir, port, det } and returns
 //   { argv, exe, files: {name: text}, logs: [extra log files] }.
 // To add builtin echo later: add `echo` here and an `echo` generator to superd and xinetd.
+// `needsRoot`: the kind is skipped, with the reason printed, when the harness is not root.
+// A peer's `held` generator (the held scenario) gets { dir, port, holdPort, det } and serves
+// `cat` on port and `hold` (/bin/cat too, HELD of them at once) on holdPort in one daemon.
 
 const SERVICES = {
   cat: { title: 'exec /bin/cat per connection', loadgenArgs: ['-s', '-E', '-V'] },
+  catnobody: { title: 'exec /bin/cat per connection as nobody (uid/gid 65534)', loadgenArgs: ['-s', '-E', '-V'], needsRoot: true },
   echo: { title: 'builtin echo (no exec)', loadgenArgs: ['-s', '-E', '-V'] },
 };
-const DEFAULT_SERVICES = 'cat';
+const DEFAULT_SERVICES = 'cat catnobody';
+// the held scenario's instances, in the instance table and latest-state.tsv
+const HELD_SERVICE = 'cat+hold';
+const DEFAULT_HELD_PEERS = 'superd';
+
+/** The name of uid/gid `id` in /etc/passwd or /etc/group, or null. */
+function idName(file, id) {
+  try {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f.length > 3 && Number(f[2]) === id && f[2] !== '') return f[0];
+    }
+  } catch {}
+  return null;
+}
+const NOBODY_UID = 65534;
+const NOBODY_USER = idName('/etc/passwd', NOBODY_UID) ?? 'nobody';
+const NOBODY_GROUP = idName('/etc/group', NOBODY_UID) ?? 'nogroup';
 
 function which(name, extra = []) {
   for (const d of [...(process.env.PATH || '').split(':'), '/usr/sbin', '/sbin', ...extra]) {
@@ -110,8 +147,9 @@ function missingLibs(bin) {
 }
 
 // xinetd finds an INTERNAL service by its service name (`echo`), so the name is the builtin's
-// and `id` tells it apart.
-function xinetdConf(port, name, body) {
+// and `id` tells it apart. More than one service: pass [{ port, name, body, user, group }, …].
+function xinetdConf(port, name, body, user = USER, group = null) {
+  const svcs = Array.isArray(port) ? port : [{ port, name, body, user, group }];
   return `# written by superd's bench/run.mjs
 # cps default (50 10) would switch the service off for 10 s after 50 conn/s: raised.
 # instances/per_source: no cap in Debian's defaults, set explicitly (some distros ship 60).
@@ -121,22 +159,33 @@ defaults
 \tinstances  = UNLIMITED
 \tper_source = UNLIMITED
 }
-
-service ${name}
+${svcs.map((v) => `
+service ${v.name}
 {
-${body}
+${v.body}
 \tsocket_type = stream
 \tprotocol    = tcp
 \twait        = no
-\tuser        = ${USER}
-\tbind        = 127.0.0.1
-\tport        = ${port}
+\tuser        = ${v.user ?? USER}
+${v.group ? `\tgroup       = ${v.group}\n` : ''}\tbind        = 127.0.0.1
+\tport        = ${v.port}
 \tcps         = 1000000 1
 \tinstances   = UNLIMITED
 \tper_source  = UNLIMITED
 }
-`;
+`).join('')}`;
 }
+
+function xinetdCfg(dir, det, conf) {
+  return {
+    argv: [det.bin, '-dontfork', '-filelog', path.join(dir, 'xinetd.log'), '-f', path.join(dir, 'xinetd.conf')],
+    exe: det.exe,
+    files: { 'xinetd.conf': conf },
+    logs: [path.join(dir, 'xinetd.log')],
+  };
+}
+
+const XINETD_CAT = '\ttype        = UNLISTED\n\tserver      = /bin/cat';
 
 const PEERS = [
   {
@@ -164,8 +213,14 @@ const PEERS = [
     },
     services: {
       cat: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-cat]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n`),
+      catnobody: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-catnobody]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\nuser = ${NOBODY_USER}\n`),
       echo: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-echo]\nport = ${port}\nbind = 127.0.0.1\nbuiltin = echo\n`),
     },
+    // `hold` raises max_children (default 256) so that HELD handlers run at once; the measured
+    // `cat` keeps every default.
+    held: ({ dir, port, holdPort, det }) => serviceFileSuperd(dir, det,
+      `[bench-cat]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n\n` +
+      `[bench-hold]\nport = ${holdPort}\nbind = 127.0.0.1\nserver = /bin/cat\nmax_children = ${HELD + 64}\n`),
   },
   {
     name: 'tcpserver',
@@ -181,7 +236,15 @@ const PEERS = [
         argv: [det.bin, '-RHl0', '-c', '10000', '-b', '1024', '127.0.0.1', String(port), '/bin/cat'],
         exe: det.exe,
       }),
+      // -u/-g: tcpserver itself switches to uid/gid 65534 once it is listening, and its
+      // children (forked, then exec'd) run as that.
+      catnobody: ({ port, det }) => ({
+        argv: [det.bin, '-u', String(NOBODY_UID), '-g', String(NOBODY_UID), '-RHl0', '-c', '10000', '-b', '1024', '127.0.0.1', String(port), '/bin/cat'],
+        exe: det.exe,
+      }),
     },
+    // no `held`: tcpserver serves one service per process, so the held handlers would belong to
+    // another daemon.
   },
   {
     name: 'xinetd',
@@ -193,19 +256,14 @@ const PEERS = [
       return { bin, exe: fs.realpathSync(bin), version: `xinetd ${ver}` };
     },
     services: {
-      cat: ({ dir, port, det }) => ({
-        argv: [det.bin, '-dontfork', '-filelog', path.join(dir, 'xinetd.log'), '-f', path.join(dir, 'xinetd.conf')],
-        exe: det.exe,
-        files: { 'xinetd.conf': xinetdConf(port, 'bench-cat', '\ttype        = UNLISTED\n\tserver      = /bin/cat') },
-        logs: [path.join(dir, 'xinetd.log')],
-      }),
-      echo: ({ dir, port, det }) => ({
-        argv: [det.bin, '-dontfork', '-filelog', path.join(dir, 'xinetd.log'), '-f', path.join(dir, 'xinetd.conf')],
-        exe: det.exe,
-        files: { 'xinetd.conf': xinetdConf(port, 'echo', '\ttype        = INTERNAL UNLISTED\n\tid          = bench-echo') },
-        logs: [path.join(dir, 'xinetd.log')],
-      }),
+      cat: ({ dir, port, det }) => xinetdCfg(dir, det, xinetdConf(port, 'bench-cat', XINETD_CAT)),
+      catnobody: ({ dir, port, det }) => xinetdCfg(dir, det, xinetdConf(port, 'bench-catnobody', XINETD_CAT, NOBODY_USER, NOBODY_GROUP)),
+      echo: ({ dir, port, det }) => xinetdCfg(dir, det, xinetdConf(port, 'echo', '\ttype        = INTERNAL UNLISTED\n\tid          = bench-echo')),
     },
+    held: ({ dir, port, holdPort, det }) => xinetdCfg(dir, det, xinetdConf([
+      { port, name: 'bench-cat', body: XINETD_CAT },
+      { port: holdPort, name: 'bench-hold', body: XINETD_CAT },
+    ])),
   },
   {
     name: 'openbsd-inetd',
@@ -233,15 +291,25 @@ const PEERS = [
       // -i: stay in the foreground. -R: invocations/min before the service is switched off
       // for 10 minutes (default 256). -q: listen backlog (default 128).
       // Its builtin echo is only found by /etc/services name (port 7), so no `echo` here.
-      cat: ({ dir, port, det }) => ({
-        argv: [det.bin, '-i', '-R', '100000000', '-q', '1024', path.join(dir, 'inetd.conf')],
-        exe: det.exe,
-        files: { 'inetd.conf': `# written by superd's bench/run.mjs\n127.0.0.1:${port}\tstream\ttcp\tnowait.100000000\t${USER}\t/bin/cat\tcat\n` },
-      }),
+      cat: ({ dir, port, det }) => inetdCfg(dir, det, [[port, USER]]),
+      // the user column without a group: the user's primary group (nogroup), no supplementary ones
+      catnobody: ({ dir, port, det }) => inetdCfg(dir, det, [[port, NOBODY_USER]]),
     },
+    held: ({ dir, port, holdPort, det }) => inetdCfg(dir, det, [[port, USER], [holdPort, USER]]),
   },
 ];
 const PEER_NAMES = PEERS.map((p) => p.name);
+
+function inetdCfg(dir, det, lines) {
+  return {
+    argv: [det.bin, '-i', '-R', '100000000', '-q', '1024', path.join(dir, 'inetd.conf')],
+    exe: det.exe,
+    files: {
+      'inetd.conf': "# written by superd's bench/run.mjs\n" +
+        lines.map(([port, user]) => `127.0.0.1:${port}\tstream\ttcp\tnowait.100000000\t${user}\t/bin/cat\tcat\n`).join(''),
+    },
+  };
+}
 
 function serviceFileSuperd(dir, det, text) {
   // exactly what a user would write; superd runs with default options (log level, format,
@@ -340,6 +408,24 @@ function childrenOf(pid) {
   }
 }
 
+/**
+ * Children of pid, found as every process in /proc whose PPid is pid (so children started by any
+ * of its threads count): { live, zombies }.
+ */
+function procChildren(pid) {
+  let live = 0, zombies = 0;
+  let ents = [];
+  try { ents = fs.readdirSync('/proc'); } catch { return { live: null, zombies: null }; }
+  for (const e of ents) {
+    if (e.charCodeAt(0) > 57) continue; // not a pid
+    const st = readProcStat(e);
+    if (!st || st.ppid !== pid) continue;
+    if (st.state === 'Z') zombies++;
+    else if (st.state !== 'X') live++;
+  }
+  return { live, zombies };
+}
+
 /** Children of pid as `ps --ppid PID -o stat=` sees them: { total, zombies }. */
 function psChildren(pid) {
   const r = spawnSync('ps', ['--ppid', String(pid), '-o', 'stat='], { encoding: 'utf8', timeout: 5000 });
@@ -432,17 +518,77 @@ function loadgen(port, c, n, extra) {
   });
 }
 
+/**
+ * The held scenario's holder: `loadgen -H HELD` on holdPort. Resolves with its `held` event (all
+ * HELD connections settled: echoed and kept open, or failed) or rejects after HOLD_SETUP_MAX s;
+ * `h.release()` sends it SIGTERM (it closes every connection) and resolves with its `released`
+ * event, SIGKILL after 10 s. Killed by the signal/exit handlers like any loadgen; bounded by its
+ * own -t (HOLDER_LIFETIME), by PR_SET_PDEATHSIG, and by a SIGKILL timer 20 s after that.
+ */
+function startHolder(holdPort) {
+  const args = ['-H', String(HELD), '-h', '127.0.0.1', '-p', String(holdPort), '-c', String(HOLD_CONNECTING),
+    '-t', String(HOLDER_LIFETIME), '-T', String(CONN_TIMEOUT), '-q', '-J'];
+  const child = spawn(LOADGEN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  runningLoadgens.add(child);
+  const events = [];
+  let out = '', err = '';
+  const waiters = [];
+  const killer = setTimeout(() => { try { child.kill('SIGKILL'); } catch {} }, (HOLDER_LIFETIME + 20) * 1000);
+  const exited = new Promise((res) => child.on('exit', (code, signal) => {
+    runningLoadgens.delete(child);
+    clearTimeout(killer);
+    res({ code, signal });
+    for (const w of waiters.splice(0)) w();
+  }));
+  child.on('error', (e) => { err += String(e); });
+  child.stderr.on('data', (b) => { err += b; });
+  child.stdout.on('data', (b) => {
+    out += b;
+    for (let i; (i = out.indexOf('\n')) >= 0; ) {
+      const line = out.slice(0, i);
+      out = out.slice(i + 1);
+      try { events.push(JSON.parse(line)); } catch { err += `unparsed: ${line}\n`; }
+      for (const w of waiters.splice(0)) w();
+    }
+  });
+  const waitEvent = async (name, ms) => {
+    const t0 = Date.now();
+    for (;;) {
+      const e = events.find((x) => x.event === name);
+      if (e) return e;
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`holder exited (${child.exitCode ?? child.signalCode}) before '${name}': ${err.trim().slice(0, 300)}`);
+      }
+      if (Date.now() - t0 >= ms) throw new Error(`holder: no '${name}' within ${Math.round(ms / 1000)} s`);
+      await Promise.race([new Promise((res) => waiters.push(res)), sleep(Math.min(1000, ms))]);
+    }
+  };
+  return {
+    child,
+    held: () => waitEvent('held', HOLD_SETUP_MAX * 1000),
+    async release() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const done = await Promise.race([exited, sleep(10000).then(() => null)]);
+      if (done === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      return events.find((x) => x.event === 'released') ?? null;
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // daemons
 
 let current = null; // the one daemon that may be running, for the signal/exit handlers
 const runningLoadgens = new Set();
 
-async function startDaemon({ argv, exe, cwd, env, logFile }) {
+async function startDaemon({ argv, exe, cwd, env, logFile, lifetime = DAEMON_LIFETIME }) {
   const fd = fs.openSync(logFile, 'a');
   // `timeout` bounds the daemon's life even if this script dies; it becomes its own process
   // group, so a terminal's ^C reaches only us and we stop the daemon ourselves.
-  const child = spawn('timeout', ['-k', '5', String(DAEMON_LIFETIME), ...argv], { cwd, env, stdio: ['ignore', fd, fd] });
+  const child = spawn('timeout', ['-k', '5', String(lifetime), ...argv], { cwd, env, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
   child.on('error', () => {});
@@ -527,47 +673,62 @@ async function waitQuiet() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// one daemon instance: start, smoke test, idle state, warm-up, one run per concurrency, stop
+// one daemon instance: start, smoke test, idle state, warm-up, one run per concurrency, stop.
+// The held scenario (held = true) uses an instance serving `cat` and `hold`: warm-up, C=HELD_C on
+// `cat`, then HELD connections to `hold` are opened and kept open (HELD handlers running), C=HELD_C
+// on `cat` again, then they are closed and the harness waits until the handlers are gone.
 
-async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
+async function runInstance(peer, svcName, rep, tmpRoot, rows, states, held = false) {
   const svc = SERVICES[svcName];
-  const dir = path.join(tmpRoot, `r${rep}-${peer.name}-${svcName}`);
+  const stName = held ? HELD_SERVICE : svcName;
+  const dir = path.join(tmpRoot, `r${rep}-${peer.name}-${held ? 'held' : svcName}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
   const port = await freePort();
+  let holdPort = null;
+  if (held) do holdPort = await freePort(); while (holdPort === port);
   // What the rest of the machine is doing with no daemon running: other jobs skew everything.
   const bgBusy = await waitQuiet();
-  const cfg = peer.services[svcName]({ dir, port, det: peer.det });
+  const cfg = held ? peer.held({ dir, port, holdPort, det: peer.det }) : peer.services[svcName]({ dir, port, det: peer.det });
   for (const [name, text] of Object.entries(cfg.files ?? {})) {
     const f = path.join(dir, name);
     fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o755 });
+    // superd as root refuses a services dir or file that is group/other-writable (whatever the
+    // umask) or not owned by root (the harness's own uid here)
+    fs.chmodSync(path.dirname(f), 0o755);
     fs.writeFileSync(f, text, { mode: 0o644 });
+    fs.chmodSync(f, 0o644);
   }
   const env = { ...process.env };
   if (cfg.dropEnv) for (const k of Object.keys(env)) if (cfg.dropEnv.test(k)) delete env[k];
   const logFile = path.join(dir, 'daemon.log');
   const logs = [logFile, ...(cfg.logs ?? [])];
   const st = {
-    rep, service: svcName, peer: peer.name, version: peer.det.version, port, pid: null, background_busy_pct: bgBusy,
+    rep, service: stName, peer: peer.name, version: peer.det.version, port, pid: null, background_busy_pct: bgBusy,
     smoke: 'not run', idle_rss_kb: null, idle_fds: null, conns: 0, end_rss_kb: null, end_fds: null,
     children_end: null, alive_end: null, log_lines: 0, log_bytes: 0, dir,
+    // held scenario only: the holder's figures, the handlers seen in /proc, release time
+    hold_port: holdPort, held_want: held ? HELD : null, held_ok: null, held_errors: null, held_setup_s: null,
+    held_children: null, held_dropped: null, release_s: null, children_after_release: null,
   };
   states.push(st);
-  const tag = `[rep ${rep}/${REPS}] ${peer.name} ${svcName}`;
+  const tag = `[rep ${rep}/${REPS}] ${peer.name} ${stName}`;
   if (bgBusy > 10) process.stderr.write(`${tag}: warning: the machine is ${bgBusy} % busy before the daemon starts; figures will be low\n`);
   let d;
   try {
-    d = await startDaemon({ argv: cfg.argv, exe: cfg.exe, cwd: cfg.cwd ?? dir, env, logFile });
+    d = await startDaemon({ argv: cfg.argv, exe: cfg.exe, cwd: cfg.cwd ?? dir, env, logFile, lifetime: held ? HELD_DAEMON_LIFETIME : DAEMON_LIFETIME });
   } catch (e) {
     st.smoke = `FAILED(start)`;
     process.stderr.write(`${tag}: ${e.message}\n`);
     return;
   }
   st.pid = d.pid;
+  let holder = null;
   try {
     const t0 = Date.now();
-    while (!isListening(port) && alive(d.pid) && Date.now() - t0 < 10000) await sleep(20);
-    if (!isListening(port)) {
+    const listening = () => isListening(port) && (holdPort === null || isListening(holdPort));
+    while (!listening() && alive(d.pid) && Date.now() - t0 < 10000) await sleep(20);
+    if (!listening()) {
       st.smoke = alive(d.pid) ? 'FAILED(not listening after 10 s)' : 'FAILED(daemon died)';
       process.stderr.write(`${tag}: ${st.smoke}\n${tail(logFile)}\n`);
       return;
@@ -589,61 +750,57 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
       st.conns += w.attempts;
       if (w.errors) process.stderr.write(`${tag}: warm-up: ${w.errors} errors${errorText(w)}\n`);
     }
-    for (let ci = 0, attempt = 0; ci < CONCS.length; ) {
-      const c = CONCS[ci];
-      if (!alive(d.pid)) {
-        process.stderr.write(`${tag}: daemon is gone before C=${c}\n`);
-        break;
+    const m = { d, port, svc, svcName, peer, rep, st, tag, rows };
+    if (!held) {
+      for (const c of CONCS) {
+        if (!(await measure({ ...m, c, scenario: 'plain' }))) break;
       }
-      const before = snapshot(d.pid);
-      const cpu0 = cpuTimes();
-      const ovf0 = listenOverflows();
-      const lg = await loadgen(port, c, N, svc.loadgenArgs);
-      const cpu1 = cpuTimes();
-      const ovf1 = listenOverflows();
-      const after = snapshot(d.pid);
-      const z0 = psChildren(d.pid);
-      await sleep(1000);
-      const z1 = psChildren(d.pid);
-      st.conns += lg.attempts;
-      const dSelf = after.stat && before.stat ? after.stat.self - before.stat.self : null;
-      const dKids = after.stat && before.stat ? after.stat.children - before.stat.children : null;
-      const row = {
-        rep, service: svcName, peer: peer.name, conc: c, n: N, port,
-        attempts: lg.attempts, ok: lg.ok, errors: lg.errors,
-        refused: lg.refused, reset: lg.reset, timeout: lg.timeout, short: lg.short, mismatch: lg.mismatch,
-        other: lg.other, abandoned: lg.abandoned, time_limit_hit: lg.time_limit_hit ? 1 : 0,
-        elapsed_s: lg.elapsed_s, conn_per_s: lg.conn_per_s,
-        p50_ms: lg.p50_ms, p90_ms: lg.p90_ms, p99_ms: lg.p99_ms, max_ms: lg.max_ms, mean_ms: lg.mean_ms,
-        client_cpu_s: lg.cpu_s,
-        daemon_cpu_s: round(dSelf, 3), children_cpu_s: round(dKids, 3),
-        server_cpu_us_per_conn: dSelf !== null && lg.ok > 0 ? Math.round(((dSelf + dKids) * 1e6) / lg.ok) : null,
-        cpu_busy_pct: Math.round(100 * (1 - (cpu1.idle - cpu0.idle) / Math.max(1, cpu1.total - cpu0.total))),
-        // busy CPU time of the whole machine not spent by the daemon, its children or loadgen:
-        // other jobs on the machine (and a little kernel/harness work), in % of all cores
-        other_cpu_pct: dSelf === null ? null : Math.max(0, Math.round((100 * (((cpu1.total - cpu1.idle) - (cpu0.total - cpu0.idle)) / CLK_TCK - dSelf - dKids - lg.cpu_s)) / (lg.elapsed_s * NCPU))),
-        listen_ovf: ovf0 !== null && ovf1 !== null ? ovf1 - ovf0 : null,
-        rss_before_kb: before.rss, rss_after_kb: after.rss, fds_before: before.fds, fds_after: after.fds,
-        children_after: z0.total, zombies_after: z0.zombies, zombies_1s: z1.zombies,
-        attempt, superseded: 0,
-      };
-      rows.push(row);
-      process.stderr.write(`${tag} C=${c}: ${Math.round(lg.conn_per_s)} conn/s, p50 ${fmtMs(lg.p50_ms)} p99 ${fmtMs(lg.p99_ms)} ms, ` +
-        `errors ${lg.errors}/${lg.attempts}${errorText(lg)}${lg.time_limit_hit ? ' [time limit]' : ''}, ` +
-        `server ${row.server_cpu_us_per_conn ?? '?'} µs/conn, other CPU ${row.other_cpu_pct} %, rss ${after.rss} kB, fds ${after.fds}, zombies ${z0.zombies}/${z1.zombies}\n`);
-      // Another job took a large share of the machine during this run: measure it again (once by
-      // default). The superseded row stays in latest.tsv but not in the tables.
-      if (row.other_cpu_pct !== null && row.other_cpu_pct > NOISY_PCT && attempt < RETRY_NOISY) {
-        row.superseded = 1;
-        attempt++;
-        process.stderr.write(`${tag} C=${c}: other jobs used ${row.other_cpu_pct} % of the CPU; running it again\n`);
-        await waitQuiet();
-        continue;
-      }
-      ci++;
-      attempt = 0;
+      return;
     }
+
+    // held scenario
+    if (!(await measure({ ...m, c: HELD_C, scenario: 'held0' }))) return;
+    const h0 = Date.now();
+    holder = startHolder(holdPort);
+    const ev = await holder.held();
+    st.conns += ev.attempts;
+    st.held_ok = ev.held;
+    st.held_errors = ev.errors;
+    process.stderr.write(`${tag}: holder: ${ev.held}/${HELD} connections to 'hold' echoed and kept open in ${ev.elapsed_s.toFixed(1)} s` +
+      `${ev.errors ? `; errors ${ev.errors}${errorText(ev)}` : ''}\n`);
+    // each held connection echoed, so its handler is running; wait until /proc shows them all
+    // as the daemon's children (bounded)
+    let kids = procChildren(d.pid);
+    while (kids.live < ev.held && alive(d.pid) && Date.now() - h0 < HOLD_SETUP_MAX * 1000) {
+      await sleep(250);
+      kids = procChildren(d.pid);
+    }
+    st.held_setup_s = round((Date.now() - h0) / 1000, 1);
+    st.held_children = kids.live;
+    process.stderr.write(`${tag}: ${kids.live} handlers running (${kids.zombies} zombies) after ${st.held_setup_s} s\n`);
+    if (ev.held < HELD) process.stderr.write(`${tag}: warning: only ${ev.held} of ${HELD} connections held\n`);
+    await measure({ ...m, c: HELD_C, scenario: 'held' });
+    const r0 = Date.now();
+    const rel = await holder.release();
+    holder = null;
+    st.held_dropped = rel ? rel.dropped : null;
+    // every handler sees EOF and exits; wait until the daemon has reaped them all (bounded)
+    kids = procChildren(d.pid);
+    while ((kids.live || kids.zombies) && alive(d.pid) && Date.now() - r0 < HOLD_RELEASE_MAX * 1000) {
+      await sleep(100);
+      kids = procChildren(d.pid);
+    }
+    st.release_s = round((Date.now() - r0) / 1000, 1);
+    st.children_after_release = kids.live + kids.zombies;
+    process.stderr.write(`${tag}: released; ${st.children_after_release} children left after ${st.release_s} s` +
+      `${rel?.dropped ? ` (${rel.dropped} held connections had been closed by the server)` : ''}\n`);
+  } catch (e) {
+    process.stderr.write(`${tag}: ${e.message}\n`);
+    if (held && st.smoke === 'ok') st.smoke = `ok; held scenario FAILED: ${String(e.message).split('\n')[0].slice(0, 120)}`;
+    else throw e;
   } finally {
+    // the holder first (its handlers exit), then the daemon
+    if (holder) await holder.release().catch(() => {});
     if (alive(d.pid)) {
       const end = snapshot(d.pid);
       st.end_rss_kb = end.rss;
@@ -657,6 +814,74 @@ async function runInstance(peer, svcName, rep, tmpRoot, rows, states) {
       st.log_lines += c.lines;
       st.log_bytes += c.bytes;
     }
+  }
+}
+
+/**
+ * One load run at concurrency c (run again, up to RETRY_NOISY times, when other jobs took more than
+ * NOISY_PCT % of the CPU); pushes a row per run and returns the last, or null when the daemon is gone.
+ */
+async function measure({ d, port, c, svc, svcName, peer, rep, st, tag, rows, scenario }) {
+  for (let attempt = 0; ; attempt++) {
+    if (!alive(d.pid)) {
+      process.stderr.write(`${tag}: daemon is gone before C=${c}\n`);
+      return null;
+    }
+    const kids = procChildren(d.pid);
+    const before = snapshot(d.pid);
+    const cpu0 = cpuTimes();
+    const ovf0 = listenOverflows();
+    const lg = await loadgen(port, c, N, svc.loadgenArgs);
+    const cpu1 = cpuTimes();
+    const ovf1 = listenOverflows();
+    const after = snapshot(d.pid);
+    const z0 = psChildren(d.pid);
+    await sleep(1000);
+    const z1 = psChildren(d.pid);
+    st.conns += lg.attempts;
+    const dSelf = after.stat && before.stat ? after.stat.self - before.stat.self : null;
+    const dKids = after.stat && before.stat ? after.stat.children - before.stat.children : null;
+    const row = {
+      rep, service: svcName, peer: peer.name, conc: c, n: N, port,
+      attempts: lg.attempts, ok: lg.ok, errors: lg.errors,
+      refused: lg.refused, reset: lg.reset, timeout: lg.timeout, short: lg.short, mismatch: lg.mismatch,
+      other: lg.other, abandoned: lg.abandoned, time_limit_hit: lg.time_limit_hit ? 1 : 0,
+      elapsed_s: lg.elapsed_s, conn_per_s: lg.conn_per_s,
+      p50_ms: lg.p50_ms, p90_ms: lg.p90_ms, p99_ms: lg.p99_ms, max_ms: lg.max_ms, mean_ms: lg.mean_ms,
+      client_cpu_s: lg.cpu_s,
+      daemon_cpu_s: round(dSelf, 3), children_cpu_s: round(dKids, 3),
+      server_cpu_us_per_conn: dSelf !== null && lg.ok > 0 ? Math.round(((dSelf + dKids) * 1e6) / lg.ok) : null,
+      cpu_busy_pct: Math.round(100 * (1 - (cpu1.idle - cpu0.idle) / Math.max(1, cpu1.total - cpu0.total))),
+      // busy CPU time of the whole machine not spent by the daemon, its children or loadgen:
+      // other jobs on the machine (and a little kernel/harness work), in % of all cores
+      other_cpu_pct: dSelf === null ? null : Math.max(0, Math.round((100 * (((cpu1.total - cpu1.idle) - (cpu0.total - cpu0.idle)) / CLK_TCK - dSelf - dKids - lg.cpu_s)) / (lg.elapsed_s * NCPU))),
+      listen_ovf: ovf0 !== null && ovf1 !== null ? ovf1 - ovf0 : null,
+      rss_before_kb: before.rss, rss_after_kb: after.rss, fds_before: before.fds, fds_after: after.fds,
+      children_after: z0.total, zombies_after: z0.zombies, zombies_1s: z1.zombies,
+      attempt, superseded: 0,
+      // added columns (the ones above keep their names and places):
+      // the daemon process alone (all its threads; not the children it reaped)
+      daemon_cpu_us_per_conn: dSelf !== null && lg.ok > 0 ? Math.round((dSelf * 1e6) / lg.ok) : null,
+      // plain = the per-service runs; held0 / held = the held scenario without / with HELD handlers
+      scenario,
+      // live children of the daemon in /proc just before the run (the held handlers)
+      children_before: kids.live,
+    };
+    rows.push(row);
+    const what = scenario === 'held' ? ` with ${kids.live} held` : scenario === 'held0' ? ' (none held)' : '';
+    process.stderr.write(`${tag} C=${c}${what}: ${Math.round(lg.conn_per_s)} conn/s, p50 ${fmtMs(lg.p50_ms)} p99 ${fmtMs(lg.p99_ms)} ms, ` +
+      `errors ${lg.errors}/${lg.attempts}${errorText(lg)}${lg.time_limit_hit ? ' [time limit]' : ''}, ` +
+      `server ${row.server_cpu_us_per_conn ?? '?'} µs/conn, daemon ${row.daemon_cpu_us_per_conn ?? '?'} µs/conn, ` +
+      `other CPU ${row.other_cpu_pct} %, rss ${after.rss} kB, fds ${after.fds}, zombies ${z0.zombies}/${z1.zombies}\n`);
+    // Another job took a large share of the machine during this run: measure it again (once by
+    // default). The superseded row stays in latest.tsv but not in the tables.
+    if (row.other_cpu_pct !== null && row.other_cpu_pct > NOISY_PCT && attempt < RETRY_NOISY) {
+      row.superseded = 1;
+      process.stderr.write(`${tag} C=${c}: other jobs used ${row.other_cpu_pct} % of the CPU; running it again\n`);
+      await waitQuiet();
+      continue;
+    }
+    return row;
   }
 }
 
@@ -686,20 +911,21 @@ function errorText(r) {
   return parts.length ? ` (${parts.join(', ')})` : '';
 }
 
-function summarize(allRows, states, peersRun) {
-  const rows = allRows.filter((r) => !r.superseded);
+function summarize(allRows, allStates, peersRun) {
+  const rows = allRows.filter((r) => !r.superseded && r.scenario === 'plain');
+  const states = allStates.filter((s) => s.service !== HELD_SERVICE);
   const out = [];
   const bySvc = [...new Set(rows.map((r) => r.service).concat(states.map((s) => s.service)))];
   for (const svc of bySvc) {
     out.push(`### service: ${SERVICES[svc].title}`, '');
-    out.push('| peer | C | conn/s median (min–max) | p50 ms | p99 ms | max ms | errors/attempts | server CPU µs/conn | client CPU s | CPU busy % | other jobs CPU % | RSS idle kB | RSS after kB | fds idle | fds after | zombies after / +1 s | listen ovf |');
-    out.push('|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| peer | C | conn/s median (min–max) | p50 ms | p99 ms | max ms | errors/attempts | server CPU µs/conn | daemon CPU µs/conn | client CPU s | CPU busy % | other jobs CPU % | RSS idle kB | RSS after kB | fds idle | fds after | zombies after / +1 s | listen ovf |');
+    out.push('|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const peer of peersRun) {
       const inst = states.filter((s) => s.service === svc && s.peer === peer);
       if (!inst.length) continue;
       const pr = rows.filter((r) => r.service === svc && r.peer === peer);
       if (!pr.length) {
-        out.push(`| ${peer} | – | not measured: ${[...new Set(inst.map((s) => s.smoke))].join('; ')} ||||||||||||||`);
+        out.push(`| ${peer} | – | not measured: ${[...new Set(inst.map((s) => s.smoke))].join('; ')} |||||||||||||||`);
         continue;
       }
       for (const c of CONCS) {
@@ -713,7 +939,7 @@ function summarize(allRows, states, peersRun) {
         out.push(`| ${peer} | ${c} | **${Math.round(median(cps))}** (${Math.round(Math.min(...cps))}–${Math.round(Math.max(...cps))})${tl} ` +
           `| ${fmtMs(median(rr.map((r) => r.p50_ms)))} | ${fmtMs(median(rr.map((r) => r.p99_ms)))} | ${fmtMs(Math.max(...rr.map((r) => r.max_ms ?? 0)))} ` +
           `| ${sum('errors') - cut}/${sum('attempts') - cut}${errs.length ? ` (${errs.join(', ')})` : ''}${cut ? ` (+${cut} cut off)` : ''} ` +
-          `| ${median(rr.map((r) => r.server_cpu_us_per_conn)) ?? 'NA'} | ${round(median(rr.map((r) => r.client_cpu_s)), 2)} ` +
+          `| ${median(rr.map((r) => r.server_cpu_us_per_conn)) ?? 'NA'} | ${median(rr.map((r) => r.daemon_cpu_us_per_conn)) ?? 'NA'} | ${round(median(rr.map((r) => r.client_cpu_s)), 2)} ` +
           `| ${median(rr.map((r) => r.cpu_busy_pct))} | ${fmtRange(rr.map((r) => r.other_cpu_pct))} | ${fmtRange(inst.map((s) => s.idle_rss_kb))} | ${fmtRange(rr.map((r) => r.rss_after_kb))} ` +
           `| ${fmtRange(inst.map((s) => s.idle_fds))} | ${fmtRange(rr.map((r) => r.fds_after))} ` +
           `| ${Math.max(...rr.map((r) => r.zombies_after))} / ${Math.max(...rr.map((r) => r.zombies_1s))} | ${sum('listen_ovf')} |`);
@@ -739,16 +965,40 @@ function summarize(allRows, states, peersRun) {
         const s = med('superd', 1, 'p50_ms'), t = med('tcpserver', 1, 'p50_ms');
         if (s !== null && t !== null) out.push(`superd p50 at C=1: **${fmtMs(s)} ms** vs tcpserver ${fmtMs(t)} ms (${(s / t).toFixed(2)}×, ${s >= t ? '+' : '−'}${Math.abs(s - t).toFixed(2)} ms).`, '');
       }
+      // the daemon's own CPU per connection against tcpserver's
+      const dparts = [];
+      for (const c of CONCS) {
+        const s = med('superd', c, 'daemon_cpu_us_per_conn'), t = med('tcpserver', c, 'daemon_cpu_us_per_conn');
+        if (s !== null && t !== null && t > 0) dparts.push(`C=${c}: **${(s / t).toFixed(2)}×** (${Math.round(s)} vs ${Math.round(t)})`);
+      }
+      if (dparts.length) out.push(`superd / tcpserver daemon CPU µs/conn — ${dparts.join('; ')}.`, '');
+      // issue 11's targets for a `user = nobody` service, at C=8
+      if (svc === 'catnobody') {
+        const s = med('superd', 8, 'conn_per_s'), t = med('tcpserver', 8, 'conn_per_s');
+        const sd = med('superd', 8, 'daemon_cpu_us_per_conn'), td = med('tcpserver', 8, 'daemon_cpu_us_per_conn');
+        if (s !== null && t !== null && t > 0) {
+          const r = s / t;
+          let line = `${svc} at C=8: superd / tcpserver conn/s **${r.toFixed(2)}×** (${Math.round(s)} vs ${Math.round(t)}; target ≥ 0.40×: ${r >= 0.4 ? 'met' : 'NOT met'})`;
+          if (sd !== null && td !== null && td > 0) {
+            const q = sd / td;
+            line += `; daemon CPU µs/conn **${q.toFixed(2)}×** (${Math.round(sd)} vs ${Math.round(td)}; target ≤ 3×: ${q <= 3 ? 'met' : 'NOT met'})`;
+          }
+          out.push(`${line}.`, '');
+        } else if (!CONCS.includes(8)) {
+          out.push(`${svc}: the targets are at C=8, which this run did not measure (CONCS="${CONCS.join(' ')}").`, '');
+        }
+      }
     } else if (!rows.some((r) => r.service === svc && r.peer === 'superd')) {
       out.push('superd: not measured in this run.', '');
     }
   }
+  out.push(...summarizeHeld(allRows, allStates, peersRun));
   out.push('### daemon instances (one per peer, service and repetition)', '');
   out.push('| peer | service | version | instances | smoke test | machine busy before start % | idle RSS kB | RSS at end kB | fds idle | fds at end | children at end | alive at end | connections | log lines (per connection) |');
   out.push('|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|');
-  for (const svc of bySvc) {
+  for (const svc of [...bySvc, HELD_SERVICE]) {
     for (const peer of peersRun) {
-      const inst = states.filter((s) => s.service === svc && s.peer === peer);
+      const inst = allStates.filter((s) => s.service === svc && s.peer === peer);
       if (!inst.length) continue;
       const conns = inst.reduce((a, s) => a + s.conns, 0);
       const lines = inst.reduce((a, s) => a + s.log_lines, 0);
@@ -763,6 +1013,57 @@ function summarize(allRows, states, peersRun) {
   return out.join('\n');
 }
 
+/** The held scenario: C=HELD_C on `cat` without and with HELD `hold` handlers running. */
+function summarizeHeld(allRows, allStates, peersRun) {
+  const rows = allRows.filter((r) => !r.superseded && (r.scenario === 'held0' || r.scenario === 'held'));
+  const states = allStates.filter((s) => s.service === HELD_SERVICE);
+  if (!states.length) return [];
+  const out = [`### throughput on \`cat\` while ${HELD} handlers of another service run (C=${HELD_C})`, ''];
+  out.push(`One daemon serving \`cat\` and \`hold\` (also /bin/cat); after the warm-up, C=${HELD_C} on \`cat\` ("without"), then ` +
+    `${HELD} connections to \`hold\` opened and kept open, each echoed once (so ${HELD} handlers run), C=${HELD_C} on \`cat\` again ("with"), ` +
+    'then the held connections are closed. "with / without" is the median of the per-repetition ratios (min–max).', '');
+  out.push('| peer | handlers running during "with" | conn/s without | conn/s with | with / without | p50 ms without / with | p99 ms without / with | daemon CPU µs/conn without / with | server CPU µs/conn without / with | errors/attempts without / with | RSS kB without / with | fds without / with | hold set-up s | release s (children left) |');
+  out.push('|---|---:|---|---|---|---|---|---|---|---|---|---|---:|---|');
+  const verdicts = [];
+  for (const peer of peersRun) {
+    const inst = states.filter((s) => s.peer === peer);
+    if (!inst.length) continue;
+    const w0 = rows.filter((r) => r.peer === peer && r.scenario === 'held0');
+    const w1 = rows.filter((r) => r.peer === peer && r.scenario === 'held');
+    if (!w1.length) {
+      out.push(`| ${peer} | – | not measured: ${[...new Set(inst.map((s) => s.smoke))].join('; ')} ||||||||||||`);
+      continue;
+    }
+    const ratios = [];
+    for (const r1 of w1) {
+      const r0 = w0.find((r) => r.rep === r1.rep);
+      if (r0 && r0.conn_per_s > 0) ratios.push(r1.conn_per_s / r0.conn_per_s);
+    }
+    const cps = (rr) => rr.length ? `**${Math.round(median(rr.map((r) => r.conn_per_s)))}** (${fmtRange(rr.map((r) => Math.round(r.conn_per_s)))})${rr.some((r) => r.time_limit_hit) ? ' ⏱' : ''}` : 'NA';
+    const two = (k, f = (x) => String(x)) => `${w0.length ? f(median(w0.map((r) => r[k]))) : 'NA'} / ${f(median(w1.map((r) => r[k])))}`;
+    const errs = (rr) => {
+      const cut = rr.reduce((a, r) => a + r.abandoned, 0);
+      return `${rr.reduce((a, r) => a + r.errors, 0) - cut}/${rr.reduce((a, r) => a + r.attempts, 0) - cut}`;
+    };
+    const ratio = median(ratios);
+    out.push(`| ${peer} | ${fmtRange(w1.map((r) => r.children_before))} | ${cps(w0)} | ${cps(w1)} ` +
+      `| ${ratio === null ? 'NA' : `**${ratio.toFixed(2)}×** (${fmtRange(ratios, (x) => x.toFixed(2))})`} ` +
+      `| ${two('p50_ms', fmtMs)} | ${two('p99_ms', fmtMs)} | ${two('daemon_cpu_us_per_conn', (x) => x ?? 'NA')} | ${two('server_cpu_us_per_conn', (x) => x ?? 'NA')} ` +
+      `| ${w0.length ? errs(w0) : 'NA'} / ${errs(w1)} | ${fmtRange(w0.map((r) => r.rss_after_kb))} / ${fmtRange(w1.map((r) => r.rss_after_kb))} ` +
+      `| ${fmtRange(w0.map((r) => r.fds_after))} / ${fmtRange(w1.map((r) => r.fds_after))} ` +
+      `| ${fmtRange(inst.map((s) => s.held_setup_s))} | ${fmtRange(inst.map((s) => s.release_s))} (${fmtRange(inst.map((s) => s.children_after_release))}) |`);
+    if (peer === 'superd' && ratio !== null) {
+      const d0 = median(w0.map((r) => r.daemon_cpu_us_per_conn)), d1 = median(w1.map((r) => r.daemon_cpu_us_per_conn));
+      verdicts.push(`superd conn/s with ${HELD} held / without: **${ratio.toFixed(2)}×** (target ≥ 0.90: ${ratio >= 0.9 ? 'met' : 'NOT met'}); ` +
+        `daemon CPU µs/conn ${d0 ?? 'NA'} without, ${d1 ?? 'NA'} with.`);
+    }
+  }
+  out.push('', ...verdicts.flatMap((v) => [v, '']));
+  const short = states.filter((s) => s.held_ok !== null && s.held_ok < HELD);
+  if (short.length) out.push(`Held fewer than ${HELD}: ${short.map((s) => `${s.peer} rep ${s.rep}: ${s.held_ok} (${s.held_errors} errors)`).join('; ')}.`, '');
+  return out;
+}
+
 function toTsv(objs) {
   if (!objs.length) return '';
   const keys = Object.keys(objs[0]);
@@ -775,16 +1076,26 @@ function toTsv(objs) {
 
 async function main() {
   if (process.platform !== 'linux') die('Linux only (/proc, epoll)');
-  const svcSel = envList('SERVICES', DEFAULT_SERVICES);
+  const skipped = [];
+  let svcSel = envList('SERVICES', DEFAULT_SERVICES);
   for (const s of svcSel) if (!SERVICES[s]) die(`SERVICES: unknown service '${s}' (known: ${Object.keys(SERVICES).join(', ')})`, 2);
+  if (!IS_ROOT) {
+    for (const s of svcSel.filter((x) => SERVICES[x].needsRoot)) {
+      const why = `needs root (its handlers run as ${NOBODY_USER}, uid ${NOBODY_UID}); running as uid ${process.getuid()}`;
+      skipped.push(`service ${s}: ${why}`);
+      process.stderr.write(`bench: skipping service ${s}: ${why}\n`);
+    }
+    svcSel = svcSel.filter((x) => !SERVICES[x].needsRoot);
+  }
   const peerSel = envList('PEERS', PEER_NAMES.join(' '));
   for (const p of peerSel) if (!PEER_NAMES.includes(p)) die(`PEERS: unknown peer '${p}' (known: ${PEER_NAMES.join(', ')})`, 2);
+  const heldSel = HELD > 0 ? envList('HELD_PEERS', DEFAULT_HELD_PEERS).filter((p) => p !== 'none') : [];
+  for (const p of heldSel) if (!PEER_NAMES.includes(p)) die(`HELD_PEERS: unknown peer '${p}' (known: ${PEER_NAMES.join(', ')}, none)`, 2);
   if (!which('timeout')) die('`timeout` (coreutils) is needed');
 
   buildLoadgen();
 
   const peers = [];
-  const skipped = [];
   for (const name of peerSel) {
     const peer = PEERS.find((p) => p.name === name);
     const det = peer.detect();
@@ -795,16 +1106,24 @@ async function main() {
     }
     if (det.warn) process.stderr.write(`bench: warning: ${name}: ${det.warn}\n`);
     const svcs = svcSel.filter((s) => peer.services[s]);
-    if (!svcs.length) continue;
-    peers.push({ ...peer, det, svcs });
+    let heldRun = heldSel.includes(name);
+    if (heldRun && !peer.held) {
+      heldRun = false;
+      skipped.push(`held scenario for ${name}: it serves one service per process`);
+      process.stderr.write(`bench: no held scenario for ${name}: it serves one service per process\n`);
+    }
+    if (!svcs.length && !heldRun) continue;
+    peers.push({ ...peer, det, svcs, heldRun });
   }
   if (!peers.length) die('no peer available');
 
   const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'superd-bench-'));
   fs.chmodSync(tmpRoot, 0o755);
   const started = new Date();
+  const heldPeers = peers.filter((p) => p.heldRun).map((p) => p.name);
   process.stderr.write(`bench: peers ${peers.map((p) => p.name).join(', ')}; services ${svcSel.join(', ')}; C ${CONCS.join(',')}; ` +
-    `${REPS} reps × N=${N} (time limit ${TLIM} s); scratch ${tmpRoot}\n`);
+    `${REPS} reps × N=${N} (time limit ${TLIM} s); ` +
+    `held scenario: ${heldPeers.length ? `${heldPeers.join(', ')}, ${HELD} held, C=${HELD_C}` : 'off'}; scratch ${tmpRoot}\n`);
 
   const rows = [];
   const states = [];
@@ -815,6 +1134,7 @@ async function main() {
     const order = [...peers.slice(k), ...peers.slice(0, k)];
     for (const peer of order) {
       for (const svc of peer.svcs) await runInstance(peer, svc, rep, tmpRoot, rows, states);
+      if (peer.heldRun) await runInstance(peer, 'cat', rep, tmpRoot, rows, states, true);
     }
   }
   const secs = Math.round((Date.now() - started.getTime()) / 1000);
@@ -832,14 +1152,16 @@ async function main() {
     `Parameters: CONCS="${CONCS.join(' ')}" REPS=${REPS} N=${N} TLIM=${TLIM} WARMUP=${WARMUP} CONN_TIMEOUT=${CONN_TIMEOUT} QUIET_PCT=${QUIET_PCT} QUIET_MAX=${QUIET_MAX} NOISY_PCT=${NOISY_PCT} RETRY_NOISY=${RETRY_NOISY}. ` +
       `Each run: \`loadgen -p PORT -c C -n ${N} -t ${TLIM} -s -E -V\`. Median of ${REPS} run(s), min–max in brackets; ` +
       `p50/p99 are medians over the runs, max the maximum; errors summed. ` +
-      'server CPU = (daemon utime+stime + reaped children cutime+cstime) / connections ok. ' +
+      'server CPU = (daemon utime+stime + reaped children cutime+cstime) / connections ok; ' +
+      'daemon CPU = the daemon process\'s own utime+stime (all its threads, not its children) / connections ok. ' +
       'errors/attempts leaves out the connections still in flight when a run hit its time limit ("cut off"). ' +
       'CPU busy % is the whole machine (100 % = all cores); "other jobs CPU %" is the part of it not used by the daemon, ' +
       'its children or loadgen (mostly other users of the machine: figures from runs where it is high are low). ' +
       `A run where it exceeded ${NOISY_PCT} % was run again (up to ${RETRY_NOISY}×) and only the last one is in the tables ` +
       `(${rows.filter((r) => r.superseded).length} superseded run(s), kept in latest.tsv). ⏱ = a run hit the time limit.`,
     '',
-    `Peers: ${peers.map((p) => `${p.name} = ${p.det.version}`).join('; ')}.` + (skipped.length ? ` Not run: ${skipped.join('; ')}.` : ''),
+    `Peers: ${peers.map((p) => `${p.name} = ${p.det.version}`).join('; ')}.` + (skipped.length ? ` Not run: ${skipped.join('; ')}.` : '') +
+      ` Held scenario: ${heldPeers.length ? `${heldPeers.join(', ')}; HELD=${HELD} HELD_C=${HELD_C}` : 'off'}.`,
     '',
   ];
   const md = head.join('\n') + summarize(rows, states, peersRun);
@@ -848,7 +1170,8 @@ async function main() {
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
   fs.writeFileSync(path.join(RESULTS, 'latest.tsv'), toTsv(rows));
   fs.writeFileSync(path.join(RESULTS, 'latest-state.tsv'), toTsv(states.map(({ dir, ...s }) => s)));
-  process.stderr.write(`bench: wrote bench/results/latest.md, latest.tsv, latest-state.tsv\n`);
+  const shown = RESULTS.startsWith(`${ROOT}/`) ? path.relative(ROOT, RESULTS) : RESULTS;
+  process.stderr.write(`bench: wrote ${shown}/latest.md, latest.tsv, latest-state.tsv\n`);
   const failed = states.some((s) => s.smoke !== 'ok');
   if (KEEP_TMP || failed) process.stderr.write(`bench: scratch kept in ${tmpRoot}${failed ? ' (a smoke test failed; see the logs there)' : ''}\n`);
   else fs.rmSync(tmpRoot, { recursive: true, force: true });
