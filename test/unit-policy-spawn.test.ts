@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import type { ServiceDefinition } from '../src/config/types.js';
 import { plainAddress } from '../src/listen/address.js';
 import { admit } from '../src/policy/admission.js';
-import { baseEnvironment, tcpEnvironment } from '../src/spawn/env.js';
+import { baseEnvironment, tcpBase, tcpEnvironment } from '../src/spawn/env.js';
 import { forEachLine } from '../src/spawn/lines.js';
 import { decodeWaitStatus, signalName } from '../src/spawn/status.js';
 import { strerror } from '../src/spawn/strerror.js';
@@ -54,11 +54,11 @@ describe('handler environment (SPEC §3)', () => {
   });
   test('connection variables as tcpserver and systemd set them, winning over env', () => {
     const base = new Map([['TCPREMOTEIP', 'spoofed'], ['PATH', '/bin']]);
-    const env = tcpEnvironment(base, { remoteAddress: '10.0.0.1', remotePort: 4000, localAddress: '127.0.0.1', localPort: 7 });
+    const env = tcpEnvironment(tcpBase(base), { remoteAddress: '10.0.0.1', remotePort: 4000, localAddress: '127.0.0.1', localPort: 7 });
     assert.deepEqual(env, [
-      'TCPREMOTEIP=10.0.0.1',
       'PATH=/bin',
       'PROTO=TCP',
+      'TCPREMOTEIP=10.0.0.1',
       'TCPREMOTEPORT=4000',
       'TCPLOCALIP=127.0.0.1',
       'TCPLOCALPORT=7',

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Connection } from '../listen/connection.js';
 import { listenTcp, type Listener } from '../listen/tcp.js';
 import { admit } from '../policy/admission.js';
-import { baseEnvironment, tcpEnvironment } from '../spawn/env.js';
+import { baseEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { readStderrLines } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type Spawner } from '../spawn/types.js';
 import type { Readable } from 'node:stream';
@@ -36,7 +36,7 @@ interface RunningHandler {
 
 
 export class ServiceRuntime {
-  private baseEnv: Map<string, string>;
+  private baseEnv: string[];
   private listener: Listener | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retired = false;
@@ -54,7 +54,7 @@ export class ServiceRuntime {
     private def: ServiceDefinition,
     private readonly ctx: RuntimeContext,
   ) {
-    this.baseEnv = baseEnvironment(def, ctx.environment);
+    this.baseEnv = tcpBase(baseEnvironment(def, ctx.environment));
   }
 
   get definition(): ServiceDefinition {
@@ -74,7 +74,7 @@ export class ServiceRuntime {
   /** New settings for new connections; the socket stays as it is. */
   update(def: ServiceDefinition): void {
     this.def = def;
-    this.baseEnv = baseEnvironment(def, this.ctx.environment);
+    this.baseEnv = tcpBase(baseEnvironment(def, this.ctx.environment));
   }
 
   /**

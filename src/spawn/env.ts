@@ -28,16 +28,26 @@ export interface Peer {
   localPort: number;
 }
 
-export function tcpEnvironment(base: ReadonlyMap<string, string>, peer: Peer): string[] {
-  const env = new Map(base);
-  env.set('PROTO', 'TCP');
-  env.set('TCPREMOTEIP', peer.remoteAddress);
-  env.set('TCPREMOTEPORT', String(peer.remotePort));
-  env.set('TCPLOCALIP', peer.localAddress);
-  env.set('TCPLOCALPORT', String(peer.localPort));
-  env.set('REMOTE_ADDR', peer.remoteAddress);
-  env.set('REMOTE_PORT', String(peer.remotePort));
+const TCP_NAMES = new Set(['PROTO', 'TCPREMOTEIP', 'TCPREMOTEPORT', 'TCPLOCALIP', 'TCPLOCALPORT', 'REMOTE_ADDR', 'REMOTE_PORT']);
+
+/** The base as NAME=value strings, less what tcpEnvironment sets: computed once per definition. */
+export function tcpBase(base: ReadonlyMap<string, string>): string[] {
   const out: string[] = [];
-  for (const [name, value] of env) out.push(`${name}=${value}`);
+  for (const [name, value] of base) if (!TCP_NAMES.has(name)) out.push(`${name}=${value}`);
   return out;
+}
+
+/** The connection's variables win over the service's (SPEC §3). */
+export function tcpEnvironment(base: readonly string[], peer: Peer): string[] {
+  const remotePort = String(peer.remotePort);
+  return [
+    ...base,
+    'PROTO=TCP',
+    `TCPREMOTEIP=${peer.remoteAddress}`,
+    `TCPREMOTEPORT=${remotePort}`,
+    `TCPLOCALIP=${peer.localAddress}`,
+    `TCPLOCALPORT=${peer.localPort}`,
+    `REMOTE_ADDR=${peer.remoteAddress}`,
+    `REMOTE_PORT=${remotePort}`,
+  ];
 }

@@ -22,6 +22,8 @@ export class Reaper {
   private readonly waiting = new Map<number, (status: ExitStatus) => void>();
   private readonly info = Buffer.alloc(SIZEOF_SIGINFO);
   private sweepTimer: NodeJS.Timeout | null = null;
+  /** A child exited before its pid was watched: look again once it is. */
+  private unknownExited = false;
 
   /**
    * `unregistered()` counts children that may exist before their pid is
@@ -39,23 +41,25 @@ export class Reaper {
     return this.waiting.size;
   }
 
-  /** The child may have exited already (its SIGCHLD came before its pid): look once now. */
   watch(pid: number, onExit: (status: ExitStatus) => void): void {
     this.waiting.set(pid, onExit);
     if (this.sweepTimer === null) {
       this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
       this.sweepTimer.unref();
     }
-    this.reap();
+    // Its SIGCHLD may have come and gone before its pid was known.
+    if (this.unknownExited) this.reap();
   }
 
   reap(): void {
+    this.unknownExited = false;
     for (;;) {
       const pid = this.peek();
       if (pid <= 0) break;
       if (!this.waiting.has(pid)) {
         // Not ours yet, or libuv's: it hides every exited child behind it.
-        if (this.unregistered() === 0) this.sweep();
+        if (this.unregistered() > 0) this.unknownExited = true;
+        else this.sweep();
         break;
       }
       this.collect(pid);
