@@ -13,8 +13,10 @@ export class LineSplitter {
     let pending = this.pending + chunk;
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0) {
-      this.onLine(pending.slice(0, nl).replace(/\r$/, ''));
+      let line = pending.slice(0, nl).replace(/\r$/, '');
       pending = pending.slice(nl + 1);
+      for (; line.length > MAX_LINE; line = line.slice(MAX_LINE)) this.onLine(line.slice(0, MAX_LINE));
+      this.onLine(line);
     }
     while (pending.length > MAX_LINE) {
       this.onLine(pending.slice(0, MAX_LINE));

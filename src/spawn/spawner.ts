@@ -70,14 +70,12 @@ export class HandlerSpawner implements Spawner {
 
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
     const { credentials } = req;
-    if (this.fast === null || (switchesUser(credentials, this.self) && this.setpriv === null)) {
-      this.general.spawn(req, onStarted, onExit);
-      return;
-    }
     if (!switchesUser(credentials, this.self)) {
-      this.queue({ req, onStarted, onExit });
+      if (this.fast === null) this.general.spawn(req, onStarted, onExit);
+      else this.queue({ req, onStarted, onExit });
       return;
     }
+    // Whatever starts it, the handler is held to its user's permissions here.
     const problem = this.executable.check(req.program, credentials.uid, credentials.gid);
     if (problem instanceof Promise) void problem.then((p) => this.switched(p, credentials, { req, onStarted, onExit }));
     else this.switched(problem, credentials, { req, onStarted, onExit });
@@ -88,7 +86,8 @@ export class HandlerSpawner implements Spawner {
       w.onStarted({ code: 'spawn_failed', message: `cannot execute ${w.req.program}: ${problem}` });
       return;
     }
-    this.queue({ ...w, req: throughSetpriv(this.setpriv ?? '', w.req, credentials) });
+    if (this.fast === null || this.setpriv === null) this.general.spawn(w.req, w.onStarted, w.onExit);
+    else this.queue({ ...w, req: throughSetpriv(this.setpriv, w.req, credentials) });
   }
 
   private queue(w: Waiting): void {
