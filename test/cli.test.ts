@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, SUPERD, freePorts, runSuperd, serviceFile, tempDir, type CliResult } from './helpers/daemon.js';
+import { freePorts } from './helpers/clients.js';
+import { ROOT, SUPERD, runSuperd, serviceFile, tempDir, type CliResult } from './helpers/daemon.js';
 
 const dirs: string[] = [];
 after(async () => {

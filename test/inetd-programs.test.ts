@@ -6,13 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  runProgram,
-  startServices,
-  tempDir,
-  type DaemonHandle,
-  type RunResult,
-} from './helpers/daemon.js';
+import { startServices, tempDir, type DaemonHandle } from './helpers/daemon.js';
+import { runProgram, type RunResult } from './helpers/proc.js';
 
 const GIT = '/usr/bin/git';
 const RSYNC = '/usr/bin/rsync';

@@ -7,22 +7,23 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  eventually,
   exchange,
   freePorts,
   holdConnection,
-  processGroup,
+  tryConnect,
+  type HeldConnection,
+} from './helpers/clients.js';
+import {
   readJsonLog,
   runSuperd,
   serviceFile,
   startDaemon,
   tempDir,
-  tryConnect,
-  within,
   type DaemonHandle,
-  type HeldConnection,
   type StartOptions,
 } from './helpers/daemon.js';
+import { processGroup } from './helpers/proc.js';
+import { eventually, within } from './helpers/wait.js';
 
 const daemons: DaemonHandle[] = [];
 const held: HeldConnection[] = [];

@@ -5,18 +5,20 @@ import assert from 'node:assert/strict';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  eventually,
   exchange,
   freePorts,
   holdConnection,
+  tryConnect,
+  type HeldConnection,
+} from './helpers/clients.js';
+import {
   serviceFile,
   startDaemon,
-  tryConnect,
   type DaemonHandle,
-  type HeldConnection,
   type LogRecord,
   type StartOptions,
 } from './helpers/daemon.js';
+import { eventually } from './helpers/wait.js';
 
 const daemons: DaemonHandle[] = [];
 const held: HeldConnection[] = [];

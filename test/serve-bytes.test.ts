@@ -4,14 +4,8 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  connectClient,
-  exchange,
-  hasIPv6Loopback,
-  startServices,
-  type DaemonHandle,
-  type LogRecord,
-} from './helpers/daemon.js';
+import { connectClient, exchange, hasIPv6Loopback } from './helpers/clients.js';
+import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 

@@ -6,15 +6,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlink } from 'node:fs/promises';
-import {
-  connectClient,
-  parseProcStat,
-  procStat,
-  startServices,
-  type Client,
-  type DaemonHandle,
-  type LogRecord,
-} from './helpers/daemon.js';
+import { connectClient, type Client } from './helpers/clients.js';
+import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { parseProcStat, procStat } from './helpers/proc.js';
 
 const DAEMON_PATH = '/usr/local/bin:/usr/bin:/bin';
 

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { connectClient, exchange } from './helpers/clients.js';
 import {
-  connectClient,
-  exchange,
   serviceFile,
   startServices,
   tempDir,

@@ -4,27 +4,10 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'node:net';
-import {
-  childrenOf,
-  eventually,
-  exchange,
-  fdCount,
-  startServices,
-  type DaemonHandle,
-  type LogRecord,
-} from './helpers/daemon.js';
-
-/** Runs `total` jobs with at most `width` in flight. */
-async function pool(total: number, width: number, job: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < total) {
-      const i = next++;
-      await job(i);
-    }
-  };
-  await Promise.all(Array.from({ length: width }, () => worker()));
-}
+import { exchange } from './helpers/clients.js';
+import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { childrenOf, fdCount } from './helpers/proc.js';
+import { eventually, pool } from './helpers/wait.js';
 
 /** Connects and resets at once (RST), without waiting for anything from the server. */
 function connectAndReset(port: number): Promise<void> {

@@ -3,13 +3,8 @@
 // The tests run as root, so superd may switch users.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  connectClient,
-  exchange,
-  startServices,
-  type Client,
-  type DaemonHandle,
-} from './helpers/daemon.js';
+import { connectClient, exchange, type Client } from './helpers/clients.js';
+import { startServices, type DaemonHandle } from './helpers/daemon.js';
 
 const isRoot = process.getuid?.() === 0;
 

@@ -3,13 +3,8 @@
 // client, `null` discards it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  connectClient,
-  exchange,
-  startServices,
-  type DaemonHandle,
-  type LogRecord,
-} from './helpers/daemon.js';
+import { connectClient, exchange } from './helpers/clients.js';
+import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 
 const OOPS = `-c 'echo oops >&2; echo out'`;
 

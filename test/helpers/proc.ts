@@ -1,0 +1,125 @@
+// Processes seen from the outside: /proc readers (descriptors, children,
+// process groups, stat lines), whether a pid exists, and a bounded runner for
+// programs other than superd.
+import { spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+
+/** Number of open descriptors of a process. */
+export async function fdCount(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`)).length;
+}
+
+/** Children of pid by state letter (Z = zombie). */
+export function childrenOf(pid: number): Promise<{ pid: number; state: string }[]> {
+  return processesWhere((p) => p.ppid === pid);
+}
+
+/** Whether a process (or, with a negative pid, a process group) exists. */
+export function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface ProcStat {
+  pid: number;
+  /** The executable's name as the kernel keeps it (at most 15 characters). */
+  comm: string;
+  state: string;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  /** Clock ticks after boot when it started: with pid, it tells a process from a later one that reuses the pid. */
+  startTime: number;
+}
+
+/** Parses the text of /proc/PID/stat. */
+export function parseProcStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  const rest = text.slice(close + 2).trim().split(' ');
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    state: rest[0] ?? '?',
+    ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
+    session: Number(rest[3]),
+    startTime: Number(rest[19]),
+  };
+}
+
+export async function procStat(pid: number): Promise<ProcStat> {
+  return parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** The processes of a process group, with their state letters (Z = zombie). */
+export function processGroup(pgid: number): Promise<{ pid: number; state: string }[]> {
+  return processesWhere((p) => p.pgrp === pgid);
+}
+
+/** Every process in /proc that matches, read from its stat line. */
+async function processesWhere(match: (p: ProcStat) => boolean): Promise<{ pid: number; state: string }[]> {
+  const out: { pid: number; state: string }[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const p = parseProcStat(await readFile(`/proc/${name}/stat`, 'utf8'));
+      if (match(p)) out.push({ pid: p.pid, state: p.state });
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return out;
+}
+
+/** Pids of the processes whose environment holds `entry` (`NAME=value`), among those we may read. */
+export async function processesWithEnvironment(entry: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const env = (await readFile(`/proc/${name}/environ`, 'latin1')).split('\0');
+      if (env.includes(entry)) out.push(Number(name));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return out;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a program to completion; kills it (SIGKILL) and rejects past timeoutMs. */
+export function runProgram(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (c: string) => (stdout += c));
+    child.stderr?.on('data', (c: string) => (stderr += c));
+    const ms = opts.timeoutMs ?? 15000;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${ms} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, ms);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}

@@ -1,0 +1,353 @@
+// The pure pieces of how a handler is started, tested without sockets: who may
+// execute a program, the setpriv trampoline's argv, which setpriv is trusted,
+// and how a handler's stderr is cut into lines.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Credentials } from '../src/config/types.js';
+import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
+import { LineSplitter } from '../src/spawn/lines.js';
+import { findSetpriv, switchesUser, throughSetpriv } from '../src/spawn/setpriv.js';
+import type { SpawnRequest } from '../src/spawn/types.js';
+import { ROOT } from './helpers/daemon.js';
+
+const isRoot = process.getuid?.() === 0;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+
+/** What executableBy reads of a Stats: a regular file (or not) with these bits and owner. */
+function file(perm: number, uid: number, gid: number, regular = true): { mode: number; uid: number; gid: number; isFile(): boolean } {
+  return { mode: (regular ? S_IFREG : S_IFDIR) | perm, uid, gid, isFile: () => regular };
+}
+
+describe('searchableBy: may uid/gid pass through a directory (setpriv would not ask the kernel)', () => {
+  test('owner, group and other search bits, each for whom it applies', () => {
+    assert.equal(searchableBy('/d', file(0o700, 1000, 1000, false), 1000, 1000), null);
+    assert.equal(searchableBy('/d', file(0o710, 1000, 1000, false), 2000, 1000), null);
+    assert.equal(searchableBy('/d', file(0o701, 1000, 1000, false), 2000, 2000), null);
+    assert.match(searchableBy('/d', file(0o760, 1000, 1000, false), 2000, 1000) ?? 'allowed', /EACCES.*cannot search \/d/);
+    assert.match(searchableBy('/srv/x', file(0o700, 0, 0, false), 65534, 65534) ?? 'allowed', /cannot search \/srv\/x/);
+  });
+  test('root passes every directory', () => {
+    assert.equal(searchableBy('/d', file(0o000, 1000, 1000, false), 0, 0), null);
+  });
+});
+
+describe('executableBy: exec permission for uid/gid, no supplementary groups', () => {
+  const OWNER = 1000;
+  const GROUP = 1000;
+  const OTHER_UID = 2000;
+  const OTHER_GID = 2000;
+
+  test('the owner needs the owner bit, whatever group and others may do', () => {
+    assert.equal(executableBy(file(0o700, OWNER, GROUP), OWNER, GROUP), null);
+    assert.equal(executableBy(file(0o100, OWNER, GROUP), OWNER, OTHER_GID), null);
+    const denied = executableBy(file(0o611, OWNER, GROUP), OWNER, GROUP);
+    assert.equal(denied, `permission denied (EACCES) for uid ${OWNER} gid ${GROUP}`);
+  });
+
+  test("the file's group (not the owner) needs the group bit, whatever others may do", () => {
+    assert.equal(executableBy(file(0o010, OWNER, GROUP), OTHER_UID, GROUP), null);
+    assert.equal(executableBy(file(0o750, OWNER, GROUP), OTHER_UID, GROUP), null);
+    assert.match(executableBy(file(0o745, OWNER, GROUP), OTHER_UID, GROUP) ?? 'allowed', /EACCES/);
+    // Owner bits do not help a member of the group.
+    assert.match(executableBy(file(0o701, OWNER, GROUP), OTHER_UID, GROUP) ?? 'allowed', /EACCES/);
+  });
+
+  test('anyone else needs the other bit', () => {
+    assert.equal(executableBy(file(0o001, OWNER, GROUP), OTHER_UID, OTHER_GID), null);
+    assert.equal(executableBy(file(0o755, OWNER, GROUP), OTHER_UID, OTHER_GID), null);
+    assert.equal(
+      executableBy(file(0o770, OWNER, GROUP), OTHER_UID, OTHER_GID),
+      `permission denied (EACCES) for uid ${OTHER_UID} gid ${OTHER_GID}`,
+    );
+    assert.match(executableBy(file(0o666, OWNER, GROUP), OTHER_UID, OTHER_GID) ?? 'allowed', /EACCES/);
+  });
+
+  test('root may execute a file with any execute bit, and none without one', () => {
+    assert.equal(executableBy(file(0o100, OWNER, GROUP), 0, 0), null);
+    assert.equal(executableBy(file(0o010, OWNER, GROUP), 0, 0), null);
+    assert.equal(executableBy(file(0o001, OWNER, GROUP), 0, 0), null);
+    assert.equal(executableBy(file(0o644, 0, 0), 0, 0), 'permission denied (EACCES) for uid 0 gid 0');
+  });
+
+  test('something that is not a regular file is refused, execute bits or not', () => {
+    assert.equal(executableBy(file(0o755, 0, 0, false), 0, 0), 'not a regular file');
+    assert.equal(executableBy(file(0o755, OWNER, GROUP, false), OTHER_UID, OTHER_GID), 'not a regular file');
+  });
+
+  test('real Stats: a directory, and a root-only (0700) script as root and as another user', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'superd-unit-exec-'));
+    try {
+      assert.equal(executableBy(await stat(dir), 0, 0), 'not a regular file');
+      const script = join(dir, 'secret.sh');
+      await writeFile(script, '#!/bin/sh\nexit 0\n');
+      await chmod(script, 0o700);
+      const st = await stat(script);
+      const me = { uid: process.getuid?.() ?? st.uid, gid: process.getgid?.() ?? st.gid };
+      assert.equal(executableBy(st, me.uid, me.gid), null, 'its owner may run it');
+      const stranger = me.uid === 65534 ? 65533 : 65534;
+      assert.equal(executableBy(st, stranger, stranger), `permission denied (EACCES) for uid ${stranger} gid ${stranger}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ExecutableCheck: looked up once, then answered from the last look', () => {
+  test('a missing program: ENOENT, by its errno name; a program that exists: allowed', async () => {
+    const check = new ExecutableCheck();
+    const missing = `/nonexistent/superd-unit-${process.pid}`;
+    assert.equal(await check.check(missing, 65534, 65534), 'no such file or directory (ENOENT)');
+    assert.equal(await check.check('/bin/sh', 65534, 65534), null);
+  });
+
+  test('the first look is asynchronous; while it is fresh the answer is synchronous, for any user', async () => {
+    const check = new ExecutableCheck();
+    const first = check.check('/bin/sh', 65534, 65534);
+    assert.ok(first instanceof Promise, 'the first look stats the file');
+    assert.equal(await first, null);
+    const again = check.check('/bin/sh', 0, 0);
+    assert.ok(!(again instanceof Promise), 'a fresh look is answered without I/O');
+    assert.equal(again, null);
+  });
+});
+
+describe('the setpriv trampoline', () => {
+  const nobody: Credentials = { uid: 65534, gid: 65534, label: 'nobody(65534)' };
+  const req: SpawnRequest = {
+    program: '/usr/bin/git',
+    argv: ['git', 'daemon', '--inetd', '--', 'two words'],
+    env: ['PATH=/usr/bin:/bin', 'SUPERD_SERVICE=git'],
+    fd: 17,
+    stderr: 'log',
+    credentials: nobody,
+  };
+
+  test('switchesUser: only when uid or gid differ from superd\'s own', () => {
+    assert.equal(switchesUser(null, { uid: 0, gid: 0 }), false, 'no user key: superd\'s own user');
+    assert.equal(switchesUser({ uid: 0, gid: 0, label: 'root(0)' }, { uid: 0, gid: 0 }), false, 'the same ids');
+    assert.equal(switchesUser(nobody, { uid: 0, gid: 0 }), true);
+    assert.equal(switchesUser({ uid: 0, gid: 65534, label: 'root(0)' }, { uid: 0, gid: 0 }), true, 'another group alone');
+    assert.equal(switchesUser({ uid: 1000, gid: 0, label: '1000' }, { uid: 0, gid: 0 }), true, 'another user alone');
+    assert.equal(switchesUser({ uid: 1000, gid: 1000, label: '1000' }, { uid: 1000, gid: 1000 }), false, 'a non-root superd as itself');
+  });
+
+  test('throughSetpriv: setpriv is the program; it switches every id, clears groups, then execs the absolute path', () => {
+    const before = structuredClone(req);
+    const out = throughSetpriv('/usr/bin/setpriv', req, nobody);
+    assert.equal(out.program, '/usr/bin/setpriv');
+    assert.deepEqual(out.argv, [
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      '--',
+      '/usr/bin/git',
+      'daemon',
+      '--inetd',
+      '--',
+      'two words',
+    ]);
+    // What setpriv execs: the handler's argv[0] is the program's absolute path, not its base name.
+    const handlerArgv = out.argv.slice(out.argv.indexOf('--') + 1);
+    assert.equal(handlerArgv[0], req.program);
+    assert.deepEqual(handlerArgv.slice(1), req.argv.slice(1), 'the args are passed unchanged');
+    // Everything else is the same request; the original is untouched.
+    assert.deepEqual(out.env, req.env);
+    assert.equal(out.fd, 17);
+    assert.equal(out.stderr, 'log');
+    assert.deepEqual(out.credentials, nobody);
+    assert.deepEqual(req, before, 'throughSetpriv must not modify its request');
+  });
+
+  test('throughSetpriv: uid and gid are taken from the credentials, not from a label', () => {
+    const out = throughSetpriv('/bin/setpriv', { ...req, argv: ['cat'], program: '/bin/cat' }, { uid: 1001, gid: 50, label: 'git(1001)' });
+    assert.deepEqual(out.argv, ['setpriv', '--reuid=1001', '--regid=50', '--clear-groups', '--', '/bin/cat']);
+    assert.equal(out.program, '/bin/setpriv');
+  });
+});
+
+/** The first of dir and the directories above it that is not root's or is group/other-writable, or null. */
+async function firstUntrusted(dir: string): Promise<string | null> {
+  for (let d = dir; ; d = dirname(d)) {
+    const st = await stat(d).catch(() => null);
+    if (st === null || st.uid !== 0 || (st.mode & 0o022) !== 0) return d;
+    if (d === '/') return null;
+  }
+}
+
+describe('findSetpriv: only a setpriv that only root can replace', () => {
+  /** A directory in a chain only root can write (as root), for the file's own checks. */
+  let trusted: string | null = null;
+  /** A directory under tmpdir (sticky, world-writable /tmp above it). */
+  let open = '';
+
+  before(async () => {
+    open = await mkdtemp(join(tmpdir(), 'superd-unit-setpriv-'));
+    if (!isRoot) return;
+    for (const parent of ['/run', '/root', join(ROOT, 'dist')]) {
+      if (!existsSync(parent) || (await firstUntrusted(parent)) !== null) continue;
+      const dir = await mkdtemp(join(parent, 'superd-unit-setpriv-')).catch(() => null);
+      if (dir === null) continue;
+      await chmod(dir, 0o755);
+      trusted = dir;
+      break;
+    }
+  });
+  after(async () => {
+    if (open !== '') await rm(open, { recursive: true, force: true });
+    if (trusted !== null) await rm(trusted, { recursive: true, force: true });
+  });
+
+  /** A copy-free stand-in for setpriv: an executable shell script. */
+  async function fake(dir: string, name: string, mode: number): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, '#!/bin/sh\nexit 0\n');
+    await chmod(path, mode);
+    return path;
+  }
+
+  async function refused(candidates: string[]): Promise<Error> {
+    const r = await findSetpriv(candidates);
+    assert.ok(r instanceof Error, `expected an Error, got ${String(r)}`);
+    return r;
+  }
+
+  test('a list of missing paths: an Error naming them', async () => {
+    const missing = [join(open, 'nope', 'setpriv'), `/nonexistent/superd-${process.pid}/setpriv`];
+    const err = await refused(missing);
+    assert.equal(err.message, `no setpriv (util-linux) in ${missing.join(', ')}`);
+    assert.match((await refused([])).message, /no setpriv/);
+  });
+
+  test("the host's /usr/bin/setpriv is trusted, also after missing and untrusted candidates", async (t) => {
+    if (!existsSync('/usr/bin/setpriv')) return t.skip('no /usr/bin/setpriv on this host (util-linux)');
+    assert.equal(await findSetpriv(['/usr/bin/setpriv']), '/usr/bin/setpriv');
+    const untrusted = await fake(open, 'setpriv', 0o755);
+    assert.equal(await findSetpriv([join(open, 'missing'), untrusted, '/usr/bin/setpriv']), '/usr/bin/setpriv');
+    // With no argument it looks where distributions put it.
+    assert.equal(typeof (await findSetpriv()), 'string');
+  });
+
+  test('a file under a world-writable directory (tmpdir): the Error says which directory, or (not root) whose file', async (t) => {
+    const path = await fake(open, 'setpriv', 0o755);
+    const err = await refused([path]);
+    if (!isRoot) {
+      // The file is ours, not root's: refused before its directories are looked at.
+      assert.equal(err.message, `${path}: not owned by root or writable by group or others`);
+      return;
+    }
+    const bad = await firstUntrusted(open);
+    if (bad === null) return t.skip(`every directory above ${open} is root's and not group/other-writable (TMPDIR?)`);
+    assert.equal(err.message, `${path}: ${bad} is not owned by root or is writable by group or others`);
+  });
+
+  test('a group- or other-writable directory in a trusted chain: the Error names it', async (t) => {
+    if (trusted === null) return t.skip(isRoot ? 'no root-only directory chain found (/run, /root, the checkout)' : 'needs root: files must be root-owned to get past the ownership check');
+    const sub = join(trusted, 'gw');
+    await mkdir(sub);
+    await chmod(sub, 0o775);
+    const path = await fake(sub, 'setpriv', 0o755);
+    assert.equal((await refused([path])).message, `${path}: ${sub} is not owned by root or is writable by group or others`);
+    await chmod(sub, 0o757);
+    assert.equal((await refused([path])).message, `${path}: ${sub} is not owned by root or is writable by group or others`);
+    await chmod(sub, 0o755);
+    assert.equal(await findSetpriv([path]), path, 'the same file once the directory is fixed');
+  });
+
+  test('a group- or other-writable file, or one not owned by root: the Error says why', async (t) => {
+    if (trusted === null) return t.skip(isRoot ? 'no root-only directory chain found (/run, /root, the checkout)' : 'needs root: to own the file as root, and chown it');
+    const dir = trusted;
+    const why = 'not owned by root or writable by group or others';
+    const groupWritable = await fake(dir, 'gw-setpriv', 0o775);
+    assert.equal((await refused([groupWritable])).message, `${groupWritable}: ${why}`);
+    const otherWritable = await fake(dir, 'ow-setpriv', 0o757);
+    assert.equal((await refused([otherWritable])).message, `${otherWritable}: ${why}`);
+    const notRoots = await fake(dir, 'nobody-setpriv', 0o755);
+    await chown(notRoots, 65534, 0);
+    assert.equal((await refused([notRoots])).message, `${notRoots}: ${why}`);
+    // Every reason is in the one Error, in order; missing candidates are left out.
+    const all = await refused([groupWritable, join(dir, 'missing'), notRoots]);
+    assert.equal(all.message, `${groupWritable}: ${why}; ${notRoots}: ${why}`);
+    // And the same kind of file, root's and 0755, is trusted.
+    const good = await fake(dir, 'setpriv', 0o755);
+    assert.equal((await lstat(good)).uid, 0);
+    assert.equal(await findSetpriv([groupWritable, good]), good);
+  });
+
+  test('a file that is not executable, or not a regular file, is refused', async (t) => {
+    if (trusted === null) return t.skip(isRoot ? 'no root-only directory chain found (/run, /root, the checkout)' : 'needs root: files must be root-owned to get past the ownership check');
+    const plain = await fake(trusted, 'plain-setpriv', 0o644);
+    assert.equal((await refused([plain])).message, `${plain}: not executable`);
+    const dir = join(trusted, 'dir-setpriv');
+    await mkdir(dir);
+    await chmod(dir, 0o755);
+    assert.equal((await refused([dir])).message, `${dir}: not a regular file`);
+  });
+});
+
+describe('LineSplitter: stderr bytes to log lines', () => {
+  function split(chunks: string[], end = true): string[] {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    for (const c of chunks) s.push(c);
+    if (end) s.end();
+    return lines;
+  }
+
+  test('splits on newlines, within and across chunks, keeping empty lines', () => {
+    assert.deepEqual(split(['a\nb\n']), ['a', 'b']);
+    assert.deepEqual(split(['he', 'llo\nwor', 'ld\n', '\n']), ['hello', 'world', '']);
+    assert.deepEqual(split(['\n\n']), ['', '']);
+  });
+
+  test('strips a \\r before the newline, and only there', () => {
+    assert.deepEqual(split(['dos\r\n', 'split\r', '\n', 'in\rside\n']), ['dos', 'split', 'in\rside']);
+  });
+
+  test('a line is emitted only once its newline arrives, or at end()', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter((l) => lines.push(l));
+    s.push('partial');
+    assert.deepEqual(lines, [], 'no newline yet: nothing');
+    s.push(' line');
+    assert.deepEqual(lines, []);
+    s.end();
+    assert.deepEqual(lines, ['partial line'], 'end() flushes what is pending');
+    s.end();
+    assert.deepEqual(lines, ['partial line'], 'a second end() adds nothing');
+    assert.deepEqual(split(['done\n']), ['done'], 'end() after a complete line adds no empty line');
+    assert.deepEqual(split([]), []);
+  });
+
+  test('a line without a newline is cut at 4096 characters; no character is lost', () => {
+    const long = 'x'.repeat(4096 * 2 + 100);
+    const before = split([long], false);
+    assert.deepEqual(before.map((l) => l.length), [4096, 4096], 'the last 100 wait for more');
+    const lines = split([long]);
+    assert.deepEqual(lines.map((l) => l.length), [4096, 4096, 100]);
+    assert.equal(lines.join(''), long);
+    // Arriving in small chunks makes no difference.
+    const chunks = long.match(/.{1,1000}/gs) ?? [];
+    assert.deepEqual(split(chunks).map((l) => l.length), [4096, 4096, 100]);
+    // Exactly 4096 characters and a newline is one line.
+    assert.deepEqual(split(['y'.repeat(4096) + '\nz\n']).map((l) => l.length), [4096, 1]);
+  });
+
+  test(
+    'a line longer than 4096 characters is split also when its newline is in the same chunk (superd.8: "lines longer than 4096 characters are split")',
+    () => {
+      const long = 'x'.repeat(10000);
+      const lines = split([`${long}\n`]);
+      assert.ok(lines.every((l) => l.length <= 4096), `lengths: ${lines.map((l) => l.length).join(' ')}`);
+      assert.equal(lines.join(''), long);
+      // The same when the start of the line was pending from an earlier chunk.
+      const joined = split(['y'.repeat(4000), `${'z'.repeat(4000)}\n`]);
+      assert.ok(joined.every((l) => l.length <= 4096), `lengths: ${joined.map((l) => l.length).join(' ')}`);
+    },
+  );
+});
