@@ -46,11 +46,6 @@ export class PosixSpawner implements Spawner {
     libc.attrSetFlags(this.attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   }
 
-  /** Spawns started and not yet reported back. */
-  get pending(): number {
-    return this.inFlight;
-  }
-
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
     const { libc } = this;
     let stderrRead = -1;

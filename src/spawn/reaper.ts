@@ -37,10 +37,6 @@ export class Reaper {
     process.on('SIGCHLD', () => this.reap());
   }
 
-  get watching(): number {
-    return this.waiting.size;
-  }
-
   watch(pid: number, onExit: (status: ExitStatus) => void): void {
     this.waiting.set(pid, onExit);
     if (this.sweepTimer === null) {

@@ -63,11 +63,6 @@ export class HandlerSpawner implements Spawner {
     return new HandlerSpawner(new PosixSpawner(libc), typeof setpriv === 'string' ? setpriv : null, choice.self, reason);
   }
 
-  /** Handlers being started right now (they count as running for max_children). */
-  get pending(): number {
-    return this.inFlight + this.waiting.length;
-  }
-
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
     const { credentials } = req;
     if (!switchesUser(credentials, this.self)) {
