@@ -153,6 +153,13 @@ export class Daemon {
     const next = this.createRuntime(to);
     this.services.set(to.name, next);
     this.draining.add(old);
+    // The same socket file: the new one's check for a program listening there
+    // would connect to the old one, which would take it for a client.
+    if (to.protocol === 'unix' && old.definition.protocol === 'unix' && to.path === old.definition.path) {
+      this.retire(old);
+      await old.closed;
+      return next.listen();
+    }
     if (await next.listen(() => this.retire(old), true)) return true;
     this.retire(old);
     return next.listen();
@@ -202,6 +209,8 @@ export class Daemon {
       rt.retire();
       rt.dropQueue();
     }
+    // Unix socket files are removed before superd exits.
+    await Promise.all(all.map((rt) => rt.closed));
     const deadline = Date.now() + this.options.shutdownGraceSeconds * 1000;
     await waitUntil(() => running() === 0, deadline);
     if (running() > 0) {

@@ -238,15 +238,11 @@ describe('superd check: one test per kind of error', { timeout: 300000 }, () => 
   });
 
   const notYet: [string, string[], number][] = [
-    ['builtin', ['[x]', 'port = 7001', 'builtin = echo'], 3],
     ['only_from', ['[x]', 'port = 7001', 'server = /bin/cat', 'only_from = 127.0.0.1'], 4],
     ['no_access', ['[x]', 'port = 7001', 'server = /bin/cat', 'no_access = 10.0.0.0/8'], 4],
     ['max_per_source', ['[x]', 'port = 7001', 'server = /bin/cat', 'max_per_source = 4'], 4],
     ['rate', ['[x]', 'port = 7001', 'server = /bin/cat', 'rate = 60'], 4],
     ['rate_per_source', ['[x]', 'port = 7001', 'server = /bin/cat', 'rate_per_source = 60'], 4],
-    ['wait', ['[x]', 'port = 7001', 'server = /bin/cat', 'wait = yes'], 4],
-    ['protocol', ['[x]', 'protocol = udp', 'port = 7001', 'server = /bin/cat', 'wait = yes'], 2],
-    ['protocol', ['[x]', 'protocol = unix', 'path = /run/superd-test-x.sock', 'server = /bin/cat'], 2],
   ];
   for (const [key, lines, at] of notYet) {
     test(`a valid key the daemon does not support yet: ${lines.find((l) => l.startsWith(`${key} `))}`, async () => {

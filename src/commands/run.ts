@@ -73,6 +73,9 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     return 1;
   };
 
+  // Wait sockets are watched by SIGIO (listen/readiness.ts), whose default
+  // action ends the process: a stray one must be harmless from the start.
+  process.on('SIGIO', () => undefined);
   process.on('SIGHUP', () => daemon.requestReload());
   process.on('SIGUSR2', () => logger.reopen());
   const stopped = new Promise<string>((resolve) => {

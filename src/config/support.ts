@@ -13,9 +13,6 @@ interface NotYet {
 }
 
 const NOT_YET: readonly NotYet[] = [
-  { key: 'protocol', uses: (d) => (['udp', 'udp4', 'udp6', 'unix'].includes(d.protocol) ? d.protocol : null) },
-  { key: 'wait', uses: (d) => (d.wait ? 'yes' : null) },
-  { key: 'builtin', uses: (d) => (d.handler.kind === 'builtin' ? d.handler.name : null) },
   { key: 'only_from', uses: (d) => d.onlyFrom?.join(' ') ?? null },
   { key: 'no_access', uses: (d) => (d.noAccess.length > 0 ? d.noAccess.join(' ') : null) },
   { key: 'max_per_source', uses: (d) => (d.maxPerSource === null ? null : String(d.maxPerSource)) },
@@ -24,14 +21,9 @@ const NOT_YET: readonly NotYet[] = [
 ];
 
 export function unsupported(def: ServiceDefinition, keyLines: Map<string, number>): ConfigError[] {
-  const found = NOT_YET.flatMap(({ key, uses }) => {
+  return NOT_YET.flatMap(({ key, uses }) => {
     const value = uses(def);
-    return value === null ? [] : [{ key, value, line: keyLines.get(key) }];
+    if (value === null) return [];
+    return [configError('unsupported', def.origin.file, keyLines.get(key) ?? def.origin.line, def.name, `'${key} = ${value}' is not supported yet`)];
   });
-  // A default can only be unsupported because of another key (udp makes wait
-  // default to yes), so report defaults only when no written key explains it.
-  const written = found.filter((f) => f.line !== undefined);
-  return (written.length > 0 ? written : found).map(({ key, value, line }) =>
-    configError('unsupported', def.origin.file, line ?? def.origin.line, def.name, `'${key} = ${value}' is not supported yet`),
-  );
 }

@@ -56,11 +56,17 @@ export interface ServiceDefinition {
   disabled: boolean;
 }
 
-/** The part of a definition that decides which socket it needs. */
+/**
+ * The part of a definition that decides which socket it needs: the address,
+ * and the kind of listener (a wait socket handed to a program, a udp socket
+ * superd answers itself, a stream socket it accepts on), and a unix socket's
+ * mode. A change in any of them opens a new socket.
+ */
 export function listenKey(def: ServiceDefinition): string {
+  const kind = def.handler.kind === 'builtin' ? 'builtin' : def.wait ? 'wait' : 'nowait';
   return def.protocol === 'unix'
-    ? `unix:${def.path ?? ''}`
-    : `${def.protocol}:${def.bind ?? '*'}:${def.port ?? 0}`;
+    ? `unix:${def.path ?? ''}:${kind}:${def.socketMode.toString(8)}`
+    : `${def.protocol}:${def.bind ?? '*'}:${def.port ?? 0}:${kind}`;
 }
 
 /** `127.0.0.1:7000/tcp`, `*:7000/tcp`, `[::1]:7000/tcp6`, `/run/x.sock/unix`. */

@@ -1,15 +1,65 @@
-// An accepted stream connection as the rest of superd sees it: a descriptor to
-// hand to a handler and the addresses that go into its environment and logs.
-// superd never reads or writes it.
+// What a listener reports, whatever its socket kind (SPEC §3): an accepted
+// stream connection (nowait tcp and unix), a wait socket that has something to
+// read (wait: the socket itself goes to the handler), or one datagram (udp
+// builtins, answered inside superd). The runtime keeps counts, limits and logs
+// for all of them alike.
+import type { Duplex } from 'node:stream';
 
+export type Proto = 'TCP' | 'UDP' | 'UNIX';
+
+/** An accepted stream connection. superd never reads or writes it unless a builtin serves it. */
 export interface Connection {
-  /** Blocking, as handlers expect of their stdio; open until close(). */
-  readonly fd: number;
-  /** Plain IPv4 for an IPv4 client on a dual-stack socket; '' when the client is already gone. */
+  readonly proto: Proto;
+  /** Plain IPv4 for an IPv4 client on a dual-stack socket; '' for unix, and when the client is already gone. */
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** The local IP, or the socket file's path for unix. */
   readonly localAddress: string;
   readonly localPort: number;
+  /** The client reset before superd saw it: nothing to serve. */
+  readonly gone: boolean;
+  /** For a handler: the descriptor, made blocking (the handler shares its file description). Open until close(). */
+  descriptor(): number;
+  /** For a builtin: the connection as a stream, which then owns it (close() is a no-op afterwards). */
+  stream(): Duplex;
   /** Closes superd's copy; a handler keeps its own. */
   close(): void;
+}
+
+/** A wait service's socket that has something to read: a datagram, or a connection to accept. */
+export interface WaitSocket {
+  readonly proto: Proto;
+  /** Blocking, CLOEXEC; stays superd's until the listener closes. */
+  readonly fd: number;
+  /** The bound address ('' when bound to all addresses), or the socket file's path for unix. */
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Watch it again: the next arrival (or one pending now) is reported once more. */
+  rearm(): void;
+  /** Has it something to read right now (a zero-timeout poll)? */
+  pending(): boolean;
+}
+
+/** One udp request to a builtin. */
+export interface Datagram {
+  readonly data: Buffer;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  reply(data: Buffer): void;
+}
+
+/** Where a listener reports. Each kind calls the one that fits it. */
+export interface ListenerSink {
+  connection(conn: Connection): void;
+  readable(socket: WaitSocket): void;
+  datagram(dgram: Datagram): void;
+}
+
+export interface Listener {
+  /** `127.0.0.1:7000`, `[::]:7000`, `/run/x.sock`: what it is bound to. */
+  readonly address: string;
+  /** A note worth logging (e.g. no IPv6 on this host), or null. */
+  readonly note: string | null;
+  /** Stops listening; resolves once the socket (and a unix socket's file) is gone. */
+  close(): Promise<void> | void;
 }

@@ -28,12 +28,13 @@ export interface Peer {
   localPort: number;
 }
 
-const TCP_NAMES = new Set(['PROTO', 'TCPREMOTEIP', 'TCPREMOTEPORT', 'TCPLOCALIP', 'TCPLOCALPORT', 'REMOTE_ADDR', 'REMOTE_PORT']);
+/** What superd sets per connection or socket: a service's own `env` cannot fake them. */
+const CONNECTION_NAME = /^(PROTO|(TCP|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*|REMOTE_ADDR|REMOTE_PORT)$/;
 
-/** The base as NAME=value strings, less what tcpEnvironment sets: computed once per definition. */
+/** The base as NAME=value strings, less what the per-connection builders set: computed once per definition. */
 export function tcpBase(base: ReadonlyMap<string, string>): string[] {
   const out: string[] = [];
-  for (const [name, value] of base) if (!TCP_NAMES.has(name)) out.push(`${name}=${value}`);
+  for (const [name, value] of base) if (!CONNECTION_NAME.test(name)) out.push(`${name}=${value}`);
   return out;
 }
 
@@ -50,4 +51,27 @@ export function tcpEnvironment(base: readonly string[], peer: Peer): string[] {
     `REMOTE_ADDR=${peer.remoteAddress}`,
     `REMOTE_PORT=${remotePort}`,
   ];
+}
+
+export interface LocalEnd {
+  proto: 'TCP' | 'UDP' | 'UNIX';
+  /** The bound IP ('' when bound to every address), or the socket file for unix. */
+  localAddress: string;
+  localPort: number;
+}
+
+/**
+ * A unix connection, or a wait socket (which has no one remote end): PROTO and
+ * the local end in the ucspi names (`UDPLOCALPORT`, `UNIXLOCALPATH`), no remote
+ * variables.
+ */
+export function localEnvironment(base: readonly string[], end: LocalEnd): string[] {
+  const env = [...base, `PROTO=${end.proto}`];
+  if (end.proto === 'UNIX') {
+    env.push(`UNIXLOCALPATH=${end.localAddress}`);
+    return env;
+  }
+  if (end.localAddress !== '') env.push(`${end.proto}LOCALIP=${end.localAddress}`);
+  env.push(`${end.proto}LOCALPORT=${end.localPort}`);
+  return env;
 }

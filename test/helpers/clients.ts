@@ -1,7 +1,9 @@
-// TCP clients for the tests: free ports to serve on, one-shot exchanges,
-// connections held open or driven step by step. Every wait here is bounded.
+// TCP clients for the tests: free ports to serve on (for tcp, or tcp and udp),
+// one-shot exchanges, connections held open or driven step by step. Every wait
+// here is bounded.
+import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, isIPv6, type Server, type Socket } from 'node:net';
 
 /** A port that was free a moment ago (bind 0, read, close). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -35,33 +37,125 @@ function tryListen(port: number, host: string): Promise<Server | null> {
   });
 }
 
+function tryBindUdp(port: number, host: string): Promise<DgramSocket | null> {
+  return new Promise((resolve) => {
+    const sock = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+    sock.once('error', () => {
+      try {
+        sock.close();
+      } catch {
+        // Already closed by the failed bind.
+      }
+      resolve(null);
+    });
+    sock.bind(port, host, () => resolve(sock));
+  });
+}
+
+let wildcard: Promise<string> | undefined;
+
+/**
+ * '::' (dual-stack: every IPv4 and IPv6 address) where the host can bind it,
+ * else '0.0.0.0': what superd binds for a service without `bind`.
+ */
+export function wildcardHost(): Promise<string> {
+  wildcard ??= tryListen(0, '::').then(
+    (srv) =>
+      new Promise<string>((resolve) => {
+        if (srv === null) resolve('0.0.0.0');
+        else srv.close(() => resolve('::'));
+      }),
+  );
+  return wildcard;
+}
+
+export interface FreePortOptions {
+  /**
+   * Also hold a udp socket on each candidate, so the port is free for tcp AND
+   * udp (a udp service, or a builtin served over both).
+   */
+  udp?: boolean;
+  /**
+   * More addresses the port must be free on, held at the same time as `host`
+   * (e.g. '::1' beside '127.0.0.1'). Not needed with the wildcard '::': a
+   * wildcard bind already fails when any single address holds the port.
+   */
+  also?: string[];
+}
+
+/** Closes whatever freePorts held for one candidate port. */
+type Held = () => Promise<void>;
+
+const closeServer = (s: Server): Held => () => new Promise<void>((resolve) => s.close(() => resolve()));
+const closeUdp = (u: DgramSocket): Held => () => new Promise<void>((resolve) => u.close(() => resolve()));
+
+/** Binds `port` (0: any) for tcp (and udp) on every host, or nothing: the port taken, or null. */
+async function holdCandidate(port: number, hosts: string[], udp: boolean, held: Held[]): Promise<number | null> {
+  const mine: Held[] = [];
+  let actual = port;
+  let ok = true;
+  for (const h of hosts) {
+    const srv = await tryListen(actual, h);
+    if (srv === null) {
+      ok = false;
+      break;
+    }
+    mine.push(closeServer(srv));
+    const addr = srv.address();
+    // With port 0 the first bind picks the port; the other hosts must take the same one.
+    if (actual === 0) actual = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  }
+  if (ok && udp) {
+    for (const h of hosts) {
+      const sock = await tryBindUdp(actual, h);
+      if (sock === null) {
+        ok = false;
+        break;
+      }
+      mine.push(closeUdp(sock));
+    }
+  }
+  if (!ok) {
+    await Promise.all(mine.map((c) => c()));
+    return null;
+  }
+  held.push(...mine);
+  return actual;
+}
+
 /**
  * `count` distinct ports that were free a moment ago (all held open until
  * every one is known). They are picked at random below the kernel's ephemeral
  * range: the thousands of client connections of tests running in parallel
  * take their local ports from that range, and one of them could otherwise
  * take a port between this call and superd's bind.
+ *
+ * `host` '::' means the wildcard (falls back to '0.0.0.0' without IPv6): use it
+ * for services without `bind`, which superd binds on every address. With
+ * `opts.udp` each port is free for udp as well as tcp.
  */
-export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+export async function freePorts(count: number, host = '127.0.0.1', opts: FreePortOptions = {}): Promise<number[]> {
+  const first = host === '::' ? await wildcardHost() : host;
+  // A wildcard bind already covers (and would clash with) any single address.
+  const wildcardFirst = first === '::' || first === '0.0.0.0';
+  const hosts = [first, ...(wildcardFirst ? [] : (opts.also ?? []).filter((h) => h !== first))];
   const [ephemeralLow] = ephemeralRange();
   const low = 10000;
   const high = ephemeralLow - 1;
-  const servers: Server[] = [];
+  const held: Held[] = [];
   const ports: number[] = [];
   try {
     for (let tries = 0; ports.length < count && tries < count * 50; tries++) {
       const port = high > low + 1000 ? low + Math.floor(Math.random() * (high - low)) : 0;
       if (port !== 0 && ports.includes(port)) continue;
-      const srv = await tryListen(port, host);
-      if (srv === null) continue;
-      const addr = srv.address();
-      servers.push(srv);
-      ports.push(typeof addr === 'object' && addr !== null ? addr.port : 0);
+      const got = await holdCandidate(port, hosts, opts.udp === true, held);
+      if (got === null || got === 0 || ports.includes(got)) continue;
+      ports.push(got);
     }
   } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await Promise.all(held.map((c) => c()));
   }
-  if (ports.length < count) throw new Error(`could not find ${count} free ports on ${host}`);
+  if (ports.length < count) throw new Error(`could not find ${count} free ${opts.udp === true ? 'tcp+udp' : 'tcp'} ports on ${hosts.join(', ')}`);
   return ports;
 }
 
@@ -73,16 +167,25 @@ export interface Exchange {
 
 /** Connects, sends `payload`, half-closes, and reads until the server closes. */
 export function exchange(port: number, payload: Buffer | string, opts: { host?: string; timeoutMs?: number; halfClose?: boolean } = {}): Promise<Exchange> {
+  return exchangeOver(() => createConnection({ port, host: opts.host ?? '127.0.0.1' }), `port ${port}`, payload, opts.timeoutMs ?? 10000, opts.halfClose);
+}
+
+/**
+ * The exchange over any stream socket `connect` opens (tcp, unix): resolves
+ * with what arrived and how it ended ('end' or the error code); rejects if the
+ * server has not closed within timeoutMs.
+ */
+export function exchangeOver(connect: () => Socket, what: string, payload: Buffer | string, timeoutMs: number, halfClose = true): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    const sock = createConnection({ port, host: opts.host ?? '127.0.0.1' });
+    const sock = connect();
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`no EOF from port ${port} within ${opts.timeoutMs ?? 10000} ms (got ${Buffer.concat(chunks).length} bytes)`));
-    }, opts.timeoutMs ?? 10000);
+      reject(new Error(`no EOF from ${what} within ${timeoutMs} ms (got ${Buffer.concat(chunks).length} bytes)`));
+    }, timeoutMs);
     sock.on('connect', () => {
-      if (opts.halfClose === false) sock.write(payload);
-      else sock.end(payload);
+      if (halfClose) sock.end(payload);
+      else sock.write(payload);
     });
     sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('end', () => {

@@ -250,19 +250,33 @@ export interface Served {
  * open thousands of client connections, whose ephemeral ports come from the
  * same range as freePorts(): if a port was taken before superd could bind it
  * (bind_failed), the daemon is stopped and started again on new ports.
+ *
+ * Ports are free for tcp and udp alike (a builtin or udp service may take
+ * either), and on the wildcard unless every service binds 127.0.0.1. A
+ * `protocol = unix` service gets no port (its def names its `path`) and no
+ * entry in `port`; it is still waited for. Services named in `allowBindFailed`
+ * (a test of a socket that cannot be bound) may end in bind_failed instead.
  */
 export async function startServices(
   defs: Record<string, Record<string, string | number>>,
-  opts: StartOptions & { attempts?: number; timeoutMs?: number } = {},
+  opts: StartOptions & { attempts?: number; timeoutMs?: number; allowBindFailed?: string[] } = {},
 ): Promise<Served> {
   const names = Object.keys(defs);
+  const networked = names.filter((n) => String(defs[n]?.protocol ?? 'tcp') !== 'unix');
+  // A service without `bind` listens on every address: its port must be free on all of them.
+  const host = networked.every((n) => defs[n]?.bind === '127.0.0.1') ? '127.0.0.1' : '::';
   const attempts = opts.attempts ?? 4;
   let lastError: Error | null = null;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const ports = await freePorts(names.length);
+    const ports = networked.length > 0 ? await freePorts(networked.length, host, { udp: true }) : [];
     const port: Record<string, number> = {};
     const services: Record<string, string> = { ...(opts.services ?? {}) };
-    for (const [i, name] of names.entries()) {
+    for (const name of names) {
+      const i = networked.indexOf(name);
+      if (i < 0) {
+        services[`${name}.conf`] = serviceFile(name, { ...defs[name] });
+        continue;
+      }
       port[name] = ports[i] ?? 0;
       services[`${name}.conf`] = serviceFile(name, { ...defs[name], port: port[name] ?? 0 });
     }
@@ -276,10 +290,13 @@ export async function startServices(
       await d.stop();
       throw err;
     }
-    const failed = recs.filter((r) => r.event === 'bind_failed');
+    const allowed = opts.allowBindFailed ?? [];
+    const failed = recs.filter((r) => r.event === 'bind_failed' && !allowed.includes(r.service as string));
     if (failed.length === 0) return { d, port };
     lastError = new Error(`attempt ${attempt}: bind_failed: ${failed.map((r) => JSON.stringify(r)).join('\n')}`);
     await d.stop();
+    // New ports cannot help a unix socket: its path stays the same.
+    if (failed.every((r) => !networked.includes(r.service as string))) break;
   }
   throw lastError ?? new Error('startServices failed');
 }

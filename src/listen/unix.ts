@@ -1,0 +1,62 @@
+// Nowait unix stream sockets. The socket file is the service's: a stale one
+// (nobody answers) is replaced, anything else in the way is left alone and
+// reported, the mode is set before anyone can connect (unixpath.ts), and the
+// file goes when the listener closes — unless another program has put its
+// own there since.
+import { createServer, type Server } from 'node:net';
+import type { ServiceDefinition } from '../config/types.js';
+import type { SuperdError } from '../errors.js';
+import { onAccepted, type Addresses } from './accepted.js';
+import type { Connection, Listener } from './connection.js';
+import type { NativeError } from './native.js';
+import { BACKLOG } from './tcp.js';
+import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from './unixpath.js';
+
+function listenAt(path: string): Promise<Server | NativeError> {
+  const server = createServer({ pauseOnConnect: true });
+  return new Promise((resolve) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.close();
+      resolve({ code: err.code ?? 'EINVAL', message: err.message });
+    };
+    server.once('error', onError);
+    server.listen({ path, backlog: BACKLOG }, () => {
+      server.off('error', onError);
+      resolve(server);
+    });
+  });
+}
+
+/** Places the service's socket file with `bindAt`, or says why not (as a bind_failed). */
+export async function placeServiceSocket<T>(
+  def: ServiceDefinition,
+  bindAt: (where: string) => Promise<T | NativeError> | T | NativeError,
+): Promise<{ value: T; close: () => Promise<void> } | SuperdError> {
+  const path = def.path ?? '';
+  const inTheWay = await clearStaleSocket(path);
+  if (inTheWay !== null) return { code: 'bind_failed', message: inTheWay.message };
+  const placed = await placeUnixSocket(path, def.socketMode, bindAt);
+  if ('code' in placed) return { code: 'bind_failed', message: `cannot bind ${path}: ${placed.message}` };
+  return { value: placed.value, close: () => removeOwnSocket(path, placed.identity) };
+}
+
+export async function listenUnix(def: ServiceDefinition, onConnection: (conn: Connection) => void): Promise<Listener | SuperdError> {
+  const path = def.path ?? '';
+  const placed = await placeServiceSocket(def, listenAt);
+  if ('code' in placed) return placed;
+  const server = placed.value;
+  const addresses = (): Addresses => ({ remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0, gone: false });
+  let closing = false;
+  onAccepted(server, 'UNIX', addresses, path, (conn) => (closing ? conn.close() : onConnection(conn)));
+  return {
+    address: path,
+    note: null,
+    // The file goes first: while our socket is open its inode cannot be
+    // reused, so the check that the file is still ours cannot be fooled.
+    close: async () => {
+      closing = true;
+      await placed.close();
+      server.close();
+    },
+  };
+}

@@ -1,0 +1,657 @@
+// The native socket layer of wait services (SPEC §3) on real sockets: sockets
+// made with libc calls, readiness through SIGIO that neither reads nor
+// accepts, and the unix socket file (stale, live, in the way, its mode).
+// Self-contained: no fixed ports, every wait bounded.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bindInet, bindUnix, isNativeError, type NativeError, type NativeSocket } from '../src/listen/native.js';
+import { readiness, type Readiness } from '../src/listen/readiness.js';
+import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../src/listen/unixpath.js';
+
+const O_NONBLOCK = 0o4000;
+const O_ASYNC = 0o20000;
+const O_CLOEXEC = 0o2000000;
+/** Well under the 5 s safety poll: what arrives this fast came through SIGIO or the poll on arm. */
+const PROMPT_MS = 1500;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The file status flags of one of our fds, from /proc/self/fdinfo (octal). */
+function fdFlags(fd: number): number {
+  const info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  const m = /^flags:\s*([0-7]+)$/m.exec(info);
+  assert.ok(m, `no flags line in fdinfo of ${fd}`);
+  return parseInt(m[1] ?? '', 8);
+}
+
+function ok<T>(x: T | NativeError, what: string): T {
+  if (isNativeError(x)) assert.fail(`${what}: ${x.code} ${x.message}`);
+  return x;
+}
+
+function theReadiness(): Readiness {
+  return ok(readiness(), 'readiness()');
+}
+
+interface Watching {
+  /** Resolves true once onReadable has run, false if ms pass first. Does not unwatch. */
+  fired(ms: number): Promise<boolean>;
+  /** Whether onReadable has run. */
+  readonly done: boolean;
+  /** Whether onReadable ran inside watch(). */
+  readonly synchronously: boolean;
+}
+
+function watchFd(r: Readiness, fd: number): Watching {
+  let inside = true;
+  let done = false;
+  let synchronously = false;
+  const waiters = new Set<() => void>();
+  r.watch(fd, () => {
+    done = true;
+    if (inside) synchronously = true;
+    for (const wake of waiters) wake();
+  });
+  inside = false;
+  return {
+    get done() {
+      return done;
+    },
+    get synchronously() {
+      return synchronously;
+    },
+    fired: (ms) =>
+      new Promise<boolean>((resolve) => {
+        if (done) return resolve(true);
+        const wake = (): void => {
+          clearTimeout(timer);
+          waiters.delete(wake);
+          resolve(done);
+        };
+        const timer = setTimeout(wake, ms);
+        waiters.add(wake);
+      }),
+  };
+}
+
+async function fireTime(r: Readiness, fd: number, ms = PROMPT_MS): Promise<number> {
+  const start = Date.now();
+  const w = watchFd(r, fd);
+  assert.equal(await w.fired(ms), true, `fd ${fd} reported readable within ${ms} ms`);
+  assert.equal(w.synchronously, false, 'onReadable must not run inside watch()');
+  return Date.now() - start;
+}
+
+async function udpClient(type: 'udp4' | 'udp6'): Promise<UdpSocket> {
+  const s = createSocket(type);
+  await new Promise<void>((resolve) => s.bind(0, resolve));
+  return s;
+}
+
+function send(client: UdpSocket, port: number, host: string, data = 'ping'): Promise<void> {
+  return new Promise((resolve, reject) => client.send(data, port, host, (err) => (err ? reject(err) : resolve())));
+}
+
+function tcpConnect(port: number, host: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ port, host });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+function unixConnect(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const c = connect({ path });
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+}
+
+function listenUnix(path: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    // No error listener on c: an ECONNRESET from the live/stale probe would fail the test.
+    const s = createServer((c) => c.end('hello\n'));
+    s.once('error', reject);
+    s.listen(path, () => resolve(s));
+  });
+}
+
+function closeServer(s: Server): Promise<void> {
+  return new Promise((resolve) => s.close(() => resolve()));
+}
+
+/** Reads what the server at path says first, bounded. */
+async function greeting(path: string): Promise<string> {
+  const c = await unixConnect(path);
+  return new Promise((resolve, reject) => {
+    let data = '';
+    const timer = setTimeout(() => {
+      c.destroy();
+      reject(new Error(`no greeting from ${path} within 2 s`));
+    }, 2000);
+    c.on('data', (d: Buffer) => (data += d.toString()));
+    c.on('end', () => {
+      clearTimeout(timer);
+      c.destroy();
+      resolve(data);
+    });
+    c.on('error', reject);
+  });
+}
+
+function hasIPv6Loopback(): boolean {
+  const s = bindInet({ type: 'dgram', host: '::1', port: 0, ipv6Only: true });
+  if (isNativeError(s)) return false;
+  s.close();
+  return true;
+}
+
+describe('native sockets', () => {
+  test('inet and unix sockets are close-on-exec and blocking', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'superd-native-'));
+    try {
+      const made = [
+        ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp'),
+        ok(bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false }), 'tcp'),
+        ok(bindUnix({ path: join(dir, 'u.sock') }), 'unix'),
+      ];
+      for (const s of made) {
+        const flags = fdFlags(s.fd);
+        assert.equal(flags & O_CLOEXEC, O_CLOEXEC, `fd ${s.fd} close-on-exec (flags ${flags.toString(8)})`);
+        assert.equal(flags & O_NONBLOCK, 0, `fd ${s.fd} blocking (flags ${flags.toString(8)})`);
+        assert.equal(flags & O_ASYNC, 0, `fd ${s.fd} not O_ASYNC before watch`);
+        s.close();
+        s.close(); // idempotent
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('local address and port come from getsockname', () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    assert.equal(s.localAddress, '127.0.0.1');
+    assert.ok(s.localPort > 0 && s.localPort < 65536);
+    s.close();
+    const any = ok(bindInet({ type: 'stream', host: '0.0.0.0', port: 0, ipv6Only: false }), 'tcp any');
+    assert.equal(any.localAddress, '0.0.0.0');
+    assert.ok(any.localPort > 0);
+    any.close();
+  });
+
+  test('EADDRINUSE is a value, for tcp and udp', async () => {
+    const tcp = ok(bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false }), 'tcp');
+    const again = bindInet({ type: 'stream', host: '127.0.0.1', port: tcp.localPort, ipv6Only: false });
+    assert.ok(isNativeError(again), 'second tcp bind refused');
+    assert.equal(again.code, 'EADDRINUSE');
+    assert.match(again.message, /address already in use \(EADDRINUSE\)/);
+    tcp.close();
+
+    const udp = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const udpAgain = bindInet({ type: 'dgram', host: '127.0.0.1', port: udp.localPort, ipv6Only: false });
+    assert.ok(isNativeError(udpAgain));
+    assert.equal(udpAgain.code, 'EADDRINUSE');
+    udp.close();
+
+    // A port a Node server holds.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    assert.ok(address !== null && typeof address === 'object');
+    const clash = bindInet({ type: 'stream', host: '127.0.0.1', port: address.port, ipv6Only: false });
+    assert.ok(isNativeError(clash));
+    assert.equal(clash.code, 'EADDRINUSE');
+    await closeServer(server);
+  });
+
+  test('bad input is an error value, not a throw', async () => {
+    const notIp = bindInet({ type: 'dgram', host: 'localhost', port: 0, ipv6Only: false });
+    assert.ok(isNativeError(notIp));
+    assert.equal(notIp.code, 'EINVAL');
+    const badPort = bindInet({ type: 'dgram', host: '127.0.0.1', port: 70000, ipv6Only: false });
+    assert.ok(isNativeError(badPort));
+    assert.equal(badPort.code, 'EINVAL');
+    const long = bindUnix({ path: '/tmp/' + 'x'.repeat(120) });
+    assert.ok(isNativeError(long));
+    assert.equal(long.code, 'ENAMETOOLONG');
+    const missingDir = bindUnix({ path: join(tmpdir(), 'superd-no-such-dir-' + process.pid, 's') });
+    assert.ok(isNativeError(missingDir));
+    assert.equal(missingDir.code, 'ENOENT');
+    assert.match(missingDir.message, /\(ENOENT\)$/);
+  });
+
+  test('failures close their fd: the fd count stays flat', async () => {
+    const { readdirSync } = await import('node:fs');
+    const count = (): number => readdirSync('/proc/self/fd').length;
+    const holder = ok(bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false }), 'tcp');
+    const start = count();
+    for (let i = 0; i < 200; i++) {
+      const clash = bindInet({ type: i % 2 === 0 ? 'stream' : 'dgram', host: '127.0.0.1', port: i % 2 === 0 ? holder.localPort : 1, ipv6Only: false });
+      if (i % 2 === 0) assert.ok(isNativeError(clash));
+      else if (!isNativeError(clash)) clash.close();
+      const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+      s.close();
+    }
+    assert.equal(count(), start);
+    holder.close();
+  });
+
+  test('IPv6: v6only on ::1, dual-stack on :: receives from 127.0.0.1', async (t) => {
+    if (!hasIPv6Loopback()) {
+      t.skip('no IPv6 loopback (::1) on this host');
+      return;
+    }
+    const r = theReadiness();
+    const v6 = ok(bindInet({ type: 'dgram', host: '::1', port: 0, ipv6Only: true }), 'udp ::1');
+    assert.equal(v6.localAddress, '::1');
+    const c6 = await udpClient('udp6');
+    try {
+      const w = watchFd(r, v6.fd);
+      await send(c6, v6.localPort, '::1');
+      assert.equal(await w.fired(PROMPT_MS), true, 'datagram over ::1 seen');
+    } finally {
+      r.unwatch(v6.fd);
+      v6.close();
+      c6.close();
+    }
+
+    // ipv6Only is set explicitly either way: a v6only socket on :: leaves the
+    // IPv4 port free, a dual-stack one holds it.
+    const only = ok(bindInet({ type: 'dgram', host: '::', port: 0, ipv6Only: true }), 'udp :: v6only');
+    assert.equal(only.localAddress, '::');
+    const v4Beside = bindInet({ type: 'dgram', host: '0.0.0.0', port: only.localPort, ipv6Only: false });
+    assert.ok(!isNativeError(v4Beside), `IPv4 port beside a v6only socket: ${isNativeError(v4Beside) ? v4Beside.message : ''}`);
+    v4Beside.close();
+    only.close();
+
+    const dual = ok(bindInet({ type: 'dgram', host: '::', port: 0, ipv6Only: false }), 'udp :: dual');
+    const v4Clash = bindInet({ type: 'dgram', host: '0.0.0.0', port: dual.localPort, ipv6Only: false });
+    assert.ok(isNativeError(v4Clash), 'a dual-stack socket holds the IPv4 port');
+    assert.equal(v4Clash.code, 'EADDRINUSE');
+    const c4 = await udpClient('udp4');
+    try {
+      const w = watchFd(r, dual.fd);
+      await sleep(100);
+      await send(c4, dual.localPort, '127.0.0.1');
+      assert.equal(await w.fired(PROMPT_MS), true, 'IPv4 datagram seen on the dual-stack socket');
+    } finally {
+      r.unwatch(dual.fd);
+      dual.close();
+      c4.close();
+    }
+
+    const tcp6 = ok(bindInet({ type: 'stream', host: '::1', port: 0, ipv6Only: true }), 'tcp ::1');
+    assert.equal(tcp6.localAddress, '::1');
+    tcp6.close();
+  });
+});
+
+describe('readiness (SIGIO)', () => {
+  let r: Readiness;
+  before(() => {
+    r = theReadiness();
+  });
+
+  test('readiness() is one per process', () => {
+    assert.equal(readiness(), r);
+  });
+
+  test('udp: fires when a datagram arrives, not before, and does not consume it', async () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const client = await udpClient('udp4');
+    try {
+      const w = watchFd(r, s.fd);
+      await sleep(200);
+      assert.equal(w.done, false, 'nothing fires before a datagram');
+      assert.equal(fdFlags(s.fd) & O_ASYNC, O_ASYNC, 'O_ASYNC set while watched');
+      const start = Date.now();
+      await send(client, s.localPort, '127.0.0.1');
+      assert.equal(await w.fired(PROMPT_MS), true, 'fired after the datagram');
+      assert.ok(Date.now() - start < PROMPT_MS);
+      assert.equal(w.synchronously, false);
+      assert.equal(fdFlags(s.fd) & O_ASYNC, 0, 'O_ASYNC cleared once fired');
+      // Still unread: watching again fires at once, from the poll on arm.
+      assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
+      assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
+      r.unwatch(s.fd);
+      assert.equal(fdFlags(s.fd) & O_ASYNC, 0);
+    } finally {
+      r.unwatch(s.fd);
+      s.close();
+      client.close();
+    }
+  });
+
+  test('isReadable: a poll of one fd, consuming nothing', async () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const client = await udpClient('udp4');
+    try {
+      assert.equal(r.isReadable(s.fd), false, 'nothing yet');
+      await send(client, s.localPort, '127.0.0.1');
+      await sleep(20);
+      assert.equal(r.isReadable(s.fd), true);
+      assert.equal(r.isReadable(s.fd), true, 'still unread');
+      assert.equal(fdFlags(s.fd) & O_ASYNC, 0, 'isReadable does not arm');
+    } finally {
+      s.close();
+      client.close();
+    }
+    assert.equal(r.isReadable(s.fd), false, 'a closed fd is not readable');
+  });
+
+  test('a datagram that arrived while unwatched is seen at the next watch', async () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const client = await udpClient('udp4');
+    try {
+      await send(client, s.localPort, '127.0.0.1');
+      await sleep(50);
+      // No SIGIO was ever raised for it (no O_ASYNC then): only the poll on arm can see it.
+      assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
+    } finally {
+      r.unwatch(s.fd);
+      s.close();
+      client.close();
+    }
+  });
+
+  test('tcp: fires when a client connects; the connection stays pending', async () => {
+    const s = ok(bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false }), 'tcp');
+    let client: Socket | undefined;
+    try {
+      const w = watchFd(r, s.fd);
+      await sleep(200);
+      assert.equal(w.done, false, 'nothing fires before a connection');
+      client = await tcpConnect(s.localPort, '127.0.0.1');
+      assert.equal(await w.fired(PROMPT_MS), true, 'fired after the connection');
+      // Not accepted: still pending, so watching again fires at once.
+      assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
+      let closedByPeer = false;
+      client.on('close', () => (closedByPeer = true));
+      await sleep(100);
+      assert.equal(closedByPeer, false, 'the pending connection is left alone');
+    } finally {
+      r.unwatch(s.fd);
+      client?.destroy();
+      s.close();
+    }
+  });
+
+  test('unix listener: fires when a client connects', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'superd-native-'));
+    const s = ok(bindUnix({ path: join(dir, 'w.sock') }), 'unix');
+    let client: Socket | undefined;
+    try {
+      assert.equal(s.localAddress, join(dir, 'w.sock'));
+      assert.equal(s.localPort, 0);
+      const w = watchFd(r, s.fd);
+      await sleep(200);
+      assert.equal(w.done, false, 'nothing fires before a connection');
+      client = await unixConnect(join(dir, 'w.sock'));
+      assert.equal(await w.fired(PROMPT_MS), true, 'fired after the connection');
+      assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
+    } finally {
+      r.unwatch(s.fd);
+      client?.destroy();
+      s.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('unwatch: no callback afterwards, O_ASYNC cleared, idempotent', async () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const client = await udpClient('udp4');
+    try {
+      let called = false;
+      r.watch(s.fd, () => (called = true));
+      assert.equal(fdFlags(s.fd) & O_ASYNC, O_ASYNC);
+      r.unwatch(s.fd);
+      r.unwatch(s.fd);
+      assert.equal(fdFlags(s.fd) & O_ASYNC, 0, 'O_ASYNC cleared by unwatch');
+      await send(client, s.localPort, '127.0.0.1');
+      await sleep(300);
+      assert.equal(called, false, 'no callback after unwatch');
+
+      // Readable already: watch then unwatch at once; the scheduled check must not call back.
+      r.watch(s.fd, () => (called = true));
+      r.unwatch(s.fd);
+      await sleep(100);
+      assert.equal(called, false, 'unwatch right after watch cancels');
+
+      // Watching again replaces the callback: only the newer one runs.
+      let first = 0;
+      let second = 0;
+      r.watch(s.fd, () => first++);
+      r.watch(s.fd, () => second++);
+      await sleep(100);
+      assert.deepEqual([first, second], [0, 1]);
+    } finally {
+      r.unwatch(s.fd);
+      s.close();
+      client.close();
+    }
+  });
+
+  test('many fds at once: each fires for its own datagram only', async () => {
+    const sockets: NativeSocket[] = [];
+    const client = await udpClient('udp4');
+    const fired = new Set<number>();
+    try {
+      for (let i = 0; i < 8; i++) sockets.push(ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp'));
+      for (const s of sockets) r.watch(s.fd, () => fired.add(s.fd));
+      const chosen = sockets.filter((_, i) => i % 3 === 0);
+      for (const s of chosen) await send(client, s.localPort, '127.0.0.1');
+      const deadline = Date.now() + PROMPT_MS;
+      while (fired.size < chosen.length && Date.now() < deadline) await sleep(10);
+      await sleep(100);
+      assert.deepEqual([...fired].sort(), chosen.map((s) => s.fd).sort());
+    } finally {
+      for (const s of sockets) {
+        r.unwatch(s.fd);
+        s.close();
+      }
+      client.close();
+    }
+  });
+
+  test('a closed fd watched by mistake is reported once, not polled forever', async () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const fd = s.fd;
+    s.close();
+    // Nothing else may reuse the number meanwhile in this test: we are single-threaded here.
+    assert.ok((await fireTime(r, fd, 1000)) < 1000, 'POLLNVAL counts as readable');
+    r.unwatch(fd);
+  });
+
+  test('a stray SIGIO is harmless', async () => {
+    const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    try {
+      const w = watchFd(r, s.fd);
+      process.kill(process.pid, 'SIGIO');
+      process.kill(process.pid, 'SIGIO');
+      await sleep(200);
+      assert.equal(w.done, false, 'a SIGIO with nothing to read fires nothing');
+    } finally {
+      r.unwatch(s.fd);
+      s.close();
+    }
+  });
+});
+
+describe('unix socket files', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'superd-unix-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('nothing at the path: null', async () => {
+    assert.equal(await clearStaleSocket(join(dir, 'none.sock')), null);
+  });
+
+  test('a stale socket file is removed', async () => {
+    const path = join(dir, 'stale.sock');
+    const s = ok(bindUnix({ path }), 'unix');
+    s.close(); // the file stays behind, and refuses connections
+    assert.ok((await stat(path)).isSocket());
+    assert.equal(await clearStaleSocket(path), null);
+    await assert.rejects(stat(path), { code: 'ENOENT' });
+    // And a new one can be placed there.
+    const placed = await placeUnixSocket(path, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(!isNativeError(placed));
+    await removeOwnSocket(path, placed.identity); // before close, as documented
+    placed.value.close();
+  });
+
+  test('a live socket gives EADDRINUSE and keeps working', async () => {
+    const path = join(dir, 'live.sock');
+    const server = await listenUnix(path);
+    try {
+      const r = await clearStaleSocket(path);
+      assert.ok(r !== null);
+      assert.equal(r.code, 'EADDRINUSE');
+      assert.equal(r.message, `another program is listening on ${path}`);
+      assert.equal(await greeting(path), 'hello\n');
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  test('a regular file or a directory in the way is refused and left untouched', async () => {
+    const file = join(dir, 'file.sock');
+    await writeFile(file, 'precious\n');
+    const before = await stat(file);
+    await sleep(20);
+    const r = await clearStaleSocket(file);
+    assert.ok(r !== null);
+    assert.equal(r.code, 'ENOTSOCK');
+    assert.equal(r.message, `${file} exists and is not a socket: left untouched`);
+    const afterStat = await stat(file);
+    assert.equal(await readFile(file, 'utf8'), 'precious\n');
+    assert.equal(afterStat.mtimeMs, before.mtimeMs);
+    assert.equal(afterStat.ino, before.ino);
+
+    const sub = join(dir, 'dir.sock');
+    await mkdir(sub);
+    await writeFile(join(sub, 'inside'), 'x');
+    const d = await clearStaleSocket(sub);
+    assert.ok(d !== null);
+    assert.equal(d.code, 'ENOTSOCK');
+    assert.deepEqual(await readdir(sub), ['inside']);
+
+    // placeUnixSocket never replaces it either.
+    const placed = await placeUnixSocket(file, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(isNativeError(placed));
+    assert.equal(placed.code, 'EADDRINUSE');
+    assert.equal(await readFile(file, 'utf8'), 'precious\n');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.superd-')), [], 'no private directory left behind');
+  });
+
+  for (const mode of [0o600, 0o666, 0o660]) {
+    test(`placeUnixSocket sets mode ${mode.toString(8)} and the socket answers at the final path`, async () => {
+      const path = join(dir, `m${mode.toString(8)}.sock`);
+      const seen: string[] = [];
+      const placed = await placeUnixSocket(path, mode, (where) => {
+        seen.push(where);
+        return listenUnix(where);
+      });
+      assert.ok(!isNativeError(placed), isNativeError(placed) ? placed.message : '');
+      try {
+        assert.notEqual(seen[0], path, 'bound in a private directory first');
+        const st = await stat(path);
+        assert.ok(st.isSocket());
+        assert.equal(st.mode & 0o777, mode);
+        assert.equal(st.ino, placed.identity.ino);
+        assert.equal(await greeting(path), 'hello\n');
+        assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.superd-')), []);
+      } finally {
+        await removeOwnSocket(path, placed.identity);
+        await closeServer(placed.value);
+      }
+      await assert.rejects(stat(path), { code: 'ENOENT' });
+    });
+  }
+
+  test('placeUnixSocket with a native socket: readiness sees connections at the final path', async () => {
+    const path = join(dir, 'native.sock');
+    const placed = await placeUnixSocket(path, 0o666, (where) => bindUnix({ path: where }));
+    assert.ok(!isNativeError(placed));
+    const r = theReadiness();
+    let client: Socket | undefined;
+    try {
+      assert.equal((await stat(path)).mode & 0o777, 0o666);
+      const w = watchFd(r, placed.value.fd);
+      client = await unixConnect(path);
+      assert.equal(await w.fired(PROMPT_MS), true);
+    } finally {
+      r.unwatch(placed.value.fd);
+      client?.destroy();
+      await removeOwnSocket(path, placed.identity);
+      placed.value.close();
+    }
+  });
+
+  test('a path too long for a private directory is bound directly, with the mode set', async () => {
+    // dirname + '/.superd-XXXXXX/s' over 107 bytes, the path itself within.
+    const deep = join(dir, 'd'.repeat(Math.max(1, 100 - dir.length - 1)));
+    await mkdir(deep);
+    const path = join(deep, 'x.sock');
+    assert.ok(Buffer.byteLength(path) <= 107, `test path fits: ${path.length}`);
+    const seen: string[] = [];
+    const placed = await placeUnixSocket(path, 0o600, (where) => {
+      seen.push(where);
+      return bindUnix({ path: where });
+    });
+    assert.ok(!isNativeError(placed), isNativeError(placed) ? placed.message : '');
+    assert.deepEqual(seen, [path]);
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    await removeOwnSocket(path, placed.identity);
+    placed.value.close();
+    await assert.rejects(stat(path), { code: 'ENOENT' });
+  });
+
+  test('a failing bind is returned, and leaves nothing behind', async () => {
+    const path = join(dir, 'fail.sock');
+    const placed = await placeUnixSocket(path, 0o600, () => ({ code: 'EACCES', message: 'permission denied (EACCES)' }));
+    assert.ok(isNativeError(placed));
+    assert.equal(placed.code, 'EACCES');
+    const thrown = await placeUnixSocket(path, 0o600, () => {
+      throw Object.assign(new Error('boom'), { code: 'EPERM' });
+    });
+    assert.ok(isNativeError(thrown));
+    assert.equal(thrown.code, 'EPERM');
+    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.superd-') || n === 'fail.sock'), []);
+  });
+
+  test('removeOwnSocket removes ours, and leaves a replacement alone', async () => {
+    const path = join(dir, 'own.sock');
+    const placed = await placeUnixSocket(path, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(!isNativeError(placed));
+    await removeOwnSocket(path, placed.identity);
+    await assert.rejects(stat(path), { code: 'ENOENT' });
+    placed.value.close();
+
+    // Another program removes our file and binds its own there, while ours is
+    // still open (as removeOwnSocket is called: before close).
+    const ours = await placeUnixSocket(path, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(!isNativeError(ours));
+    await rm(path);
+    const other = await listenUnix(path);
+    try {
+      await removeOwnSocket(path, ours.identity);
+      assert.equal(await greeting(path), 'hello\n', 'the replacement is still there');
+      await removeOwnSocket(join(dir, 'never-there.sock'), ours.identity); // never throws
+    } finally {
+      ours.value.close();
+      await closeServer(other);
+    }
+  });
+});
