@@ -237,19 +237,16 @@ describe('superd check: one test per kind of error', { timeout: 300000 }, () => 
     assert.match(problem(r, 'a.conf', 4, 'x'), /10\.0\.0\.0\/33/);
   });
 
-  const notYet: [string, string[], number][] = [
-    ['only_from', ['[x]', 'port = 7001', 'server = /bin/cat', 'only_from = 127.0.0.1'], 4],
-    ['no_access', ['[x]', 'port = 7001', 'server = /bin/cat', 'no_access = 10.0.0.0/8'], 4],
-    ['max_per_source', ['[x]', 'port = 7001', 'server = /bin/cat', 'max_per_source = 4'], 4],
-    ['rate', ['[x]', 'port = 7001', 'server = /bin/cat', 'rate = 60'], 4],
-    ['rate_per_source', ['[x]', 'port = 7001', 'server = /bin/cat', 'rate_per_source = 60'], 4],
+  const noSource: [string, string[], number, RegExp][] = [
+    ['only_from', ['[x]', 'protocol = unix', 'path = /run/superd-test-x.sock', 'server = /bin/cat', 'only_from = 127.0.0.1'], 5, /unix socket's clients have none/],
+    ['max_per_source', ['[x]', 'port = 7001', 'server = /bin/cat', 'wait = yes', 'max_per_source = 4'], 5, /tcp wait service: its handler accepts the connections itself/],
   ];
-  for (const [key, lines, at] of notYet) {
-    test(`a valid key the daemon does not support yet: ${lines.find((l) => l.startsWith(`${key} `))}`, async () => {
+  for (const [key, lines, at, why] of noSource) {
+    test(`a per-source key where superd sees no source: ${key} (${lines[1]})`, async () => {
       const r = await check({ 'a.conf': ini(...lines) });
       failed(r);
       const line = problem(r, 'a.conf', at, 'x');
-      assert.match(line, /not supported yet/);
+      assert.match(line, why);
       assert.ok(line.includes(key), line);
       assert.doesNotMatch(r.stdout, /^x /m);
     });

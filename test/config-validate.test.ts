@@ -369,33 +369,43 @@ test('keyLines maps each key to its line', () => {
   assert.deepEqual([...r.keyLines], [['port', 2], ['server', 3]]);
 });
 
-// --- not supported yet -----------------------------------------------------
+// --- every key is served; the per-source keys only where superd sees a source
 
-test('validateSection refuses what the daemon does not serve yet, at the line of the key', () => {
-  const cases: [string, number, string][] = [
-    [`${TCP}only_from = 10.0.0.0/8, ::1`, 4, "'only_from = 10.0.0.0/8 ::1' is not supported yet"],
-    [`${TCP}no_access = 10.0.0.1`, 4, "'no_access = 10.0.0.1' is not supported yet"],
-    [`${TCP}max_per_source = 4`, 4, "'max_per_source = 4' is not supported yet"],
-    [`${TCP}rate = 60`, 4, "'rate = 60' is not supported yet"],
-    [`${TCP}rate_per_source = 5`, 4, "'rate_per_source = 5' is not supported yet"],
+test('validateSection accepts every kind and policy key the SPEC names', () => {
+  const bodies = [
+    `${TCP}user = git\ntimeout = 3`,
+    'protocol = udp\nport = 69\nserver = /x',
+    'protocol = unix\npath = /run/x.sock\nserver = /x',
+    `${TCP}wait = yes`,
+    'port = 7\nbuiltin = echo',
+    'protocol = udp6\nport = 7\nbuiltin = chargen',
+    `${TCP}only_from = 10.0.0.0/8, ::1\nno_access = 10.0.0.1\nmax_per_source = 4\nrate = 60\nrate_per_source = 5`,
+    'protocol = udp\nport = 69\nserver = /x\nonly_from = 127.0.0.1\nrate_per_source = 5\nrate = 10',
+    'protocol = udp\nport = 7\nbuiltin = echo\nno_access = 10.0.0.0/8\nrate_per_source = 5',
+    'protocol = unix\npath = /run/x.sock\nserver = /x\nrate = 5',
+  ];
+  for (const body of bodies) assert.deepEqual(validateSection(FILE, scanned(body), CTX).errors, [], body);
+});
+
+test('per-source keys where superd never sees the source are errors that say why, at the key', () => {
+  const cases: [string, number, RegExp][] = [
+    ['protocol = unix\npath = /run/x.sock\nserver = /x\nonly_from = 127.0.0.1', 5, /only_from needs a remote address, and a unix socket's clients have none/],
+    ['protocol = unix\npath = /run/x.sock\nserver = /x\nmax_per_source = 2', 5, /max_per_source needs a remote address/],
+    [`${TCP}wait = yes\nno_access = 10.0.0.1`, 5, /no_access cannot apply to a tcp wait service: its handler accepts the connections itself/],
+    [`${TCP}wait = yes\nrate_per_source = 3`, 5, /rate_per_source cannot apply to a tcp wait service/],
+    ['protocol = udp\nport = 7\nbuiltin = echo\nmax_per_source = 2', 5, /max_per_source counts connections, and udp has none: use rate_per_source/],
   ];
   for (const [body, line, message] of cases) {
     const r = validateSection(FILE, scanned(body), CTX);
     assert.equal(r.definition, null, body);
-    assert.deepEqual(r.errors, [{ code: 'unsupported', file: FILE, line, service: 'svc', message }], body);
+    assert.equal(r.errors.length, 1, body);
+    assert.equal(r.errors[0]?.code, 'bad_combination', body);
+    assert.equal(r.errors[0]?.line, line, body);
+    assert.match(r.errors[0]?.message ?? '', message, body);
   }
 });
 
-test('validateSection accepts what is supported, and a disabled service whatever it uses', () => {
-  assert.notEqual(validateSection(FILE, scanned(`${TCP}user = git\ntimeout = 3`), CTX).definition, null);
-  for (const body of ['protocol = udp\nport = 69\nserver = /x', 'protocol = unix\npath = /run/x.sock\nserver = /x', `${TCP}wait = yes`, 'port = 7\nbuiltin = echo', 'protocol = udp6\nport = 7\nbuiltin = chargen']) {
-    assert.deepEqual(validateSection(FILE, scanned(body), CTX).errors, [], body);
-  }
-  const d = validateSection(FILE, scanned(`${TCP}rate = 5\ndisabled = yes`), CTX).definition;
-  assert.equal(d?.disabled, true);
-});
-
-test('validateSection reports SPEC errors before support', () => {
+test('validateSection reports SPEC errors', () => {
   const r = validateSection(FILE, scanned('protocol = udp\nport = 0\nserver = /x'), CTX);
   assert.deepEqual(r.errors.map((e) => e.code), ['bad_value']);
 });

@@ -10,7 +10,7 @@ import { mkdtemp, mkdir, readFile, rm, stat, writeFile, readdir } from 'node:fs/
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bindInet, bindUnix, isNativeError, type NativeError, type NativeSocket } from '../src/listen/native.js';
+import { bindInet, bindUnix, dropDatagram, isNativeError, peekSource, TCP_CLOSE, tcpState, type NativeError, type NativeSocket } from '../src/listen/native.js';
 import { readiness, type Readiness } from '../src/listen/readiness.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../src/listen/unixpath.js';
 
@@ -652,6 +652,48 @@ describe('unix socket files', () => {
     } finally {
       ours.value.close();
       await closeServer(other);
+    }
+  });
+});
+
+describe('judging what waits on a socket without taking it (policy of wait and queued connections)', () => {
+  test('peekSource names the waiting datagram\'s source and leaves it; dropDatagram takes it away', async () => {
+    const sock = bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false });
+    assert.ok(!isNativeError(sock));
+    const client = createSocket('udp4');
+    try {
+      assert.equal(peekSource(sock.fd), null, 'nothing waiting');
+      await new Promise<void>((resolve) => client.bind(0, '127.0.0.2', () => resolve()));
+      await new Promise<void>((resolve, reject) => client.send('hello', sock.localPort, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+      const deadline = Date.now() + 2000;
+      while (peekSource(sock.fd) === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(peekSource(sock.fd), { address: '127.0.0.2', port: client.address().port });
+      assert.deepEqual(peekSource(sock.fd), { address: '127.0.0.2', port: client.address().port }, 'peeking twice: still there');
+      dropDatagram(sock.fd);
+      assert.equal(peekSource(sock.fd), null, 'dropped');
+    } finally {
+      client.close();
+      sock.close();
+    }
+  });
+
+  test('tcpState tells a reset connection from a half-closed one', async () => {
+    const fds: number[] = [];
+    const server = createServer({ pauseOnConnect: true }, (s) => fds.push((s as unknown as { _handle: { fd: number } })._handle.fd));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const halfClosed = connect(port, '127.0.0.1', () => halfClosed.end());
+      const reset = connect(port, '127.0.0.1', () => reset.resetAndDestroy());
+      reset.on('error', () => undefined);
+      const deadline = Date.now() + 2000;
+      while (fds.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 100));
+      const states = fds.map((fd) => tcpState(fd)).sort();
+      assert.deepEqual(states, [TCP_CLOSE, 8], 'one closed by a reset, one in CLOSE_WAIT');
+      halfClosed.destroy();
+    } finally {
+      server.close();
     }
   });
 });

@@ -22,7 +22,6 @@ import type {
 } from './types.js';
 import { unquote, type ScannedSection } from './scan.js';
 import { isKey, unknownKeyMessage, type Key } from './suggest.js';
-import { unsupported } from './support.js';
 import type { PortDb, UserDb } from './systemdb.js';
 import {
   checkEnvAssignment,
@@ -124,6 +123,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     r.report('bad_combination', 'wait',
       'a udp service with a server must be wait = yes: a nowait datagram handler would be started for every datagram');
   }
+  checkPolicyFits(r, listen.transport, wait && handler?.kind === 'server');
   const credentials = resolveCredentials(r, ctx);
   const rest = {
     maxChildren: r.field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
@@ -265,14 +265,8 @@ function resolveCredentials(r: Reader, ctx: ValidateContext): Credentials | null
   return { uid: user.uid, gid: finalGid, label: user.label };
 }
 
-/** SPEC §2 validation, then the refusal of what the daemon cannot serve yet. */
-export function validateSection(file: string, section: ScannedSection, ctx: ValidateContext): SectionResult {
-  const result = parseSection(file, section, ctx);
-  // A disabled service is never served, so what it would need does not matter yet.
-  if (result.definition === null || result.definition.disabled) return result;
-  const missing = unsupported(result.definition, result.keyLines);
-  return missing.length === 0 ? result : { definition: null, errors: missing, keyLines: result.keyLines };
-}
+/** SPEC §2 validation of one section: every key the SPEC names is served. */
+export const validateSection = parseSection;
 
 /**
  * For `superd check`: whether `server` can be started. The daemon does not
@@ -290,5 +284,22 @@ export async function checkProgram(program: string): Promise<string | null> {
     if (code === 'ENOENT') return `server '${program}' does not exist`;
     if (code === 'EACCES') return `server '${program}' is not executable: chmod +x ${program}`;
     return `server '${program}' cannot be checked: ${(e as Error).message}`;
+  }
+}
+
+const SOURCE_KEYS = ['only_from', 'no_access', 'max_per_source', 'rate_per_source'] as const;
+
+/** The per-source keys need a remote address that superd sees (SPEC §2). */
+function checkPolicyFits(r: Reader, transport: Listen['transport'], waitProgram: boolean): void {
+  for (const key of SOURCE_KEYS) {
+    if (!r.has(key)) continue;
+    if (transport === 'unix') {
+      r.report('bad_combination', key, `${key} needs a remote address, and a unix socket's clients have none`);
+    } else if (transport === 'tcp' && waitProgram) {
+      r.report('bad_combination', key,
+        `${key} cannot apply to a tcp wait service: its handler accepts the connections itself, superd never sees them`);
+    } else if (transport === 'udp' && key === 'max_per_source') {
+      r.report('bad_combination', key, 'max_per_source counts connections, and udp has none: use rate_per_source');
+    }
   }
 }

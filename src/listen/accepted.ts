@@ -7,6 +7,7 @@ import { Socket, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Connection, Proto } from './connection.js';
 import { plainAddress } from './address.js';
+import { TCP_CLOSE, tcpState } from './native.js';
 
 /** The parts of libuv's stream handles (Node's tcp_wrap, pipe_wrap) used here. */
 export interface StreamHandle {
@@ -48,6 +49,7 @@ export function fromHandle(handle: StreamHandle, proto: Proto, addresses: Addres
   return {
     proto,
     ...addresses,
+    reset: () => proto === 'TCP' && owner === 'superd' && tcpState(handle.fd) === TCP_CLOSE,
     descriptor: () => {
       handle.setBlocking(true);
       return handle.fd;
@@ -74,6 +76,7 @@ function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Con
     localAddress: localPath ?? plainAddress(socket.localAddress),
     localPort: socket.localPort ?? 0,
     gone: proto === 'TCP' && socket.remoteAddress === undefined,
+    reset: () => socket.destroyed,
     descriptor: () => {
       const handle = (socket as unknown as { _handle?: StreamHandle })._handle;
       handle?.setBlocking(true);

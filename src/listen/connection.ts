@@ -18,6 +18,8 @@ export interface Connection {
   readonly localPort: number;
   /** The client reset before superd saw it: nothing to serve. */
   readonly gone: boolean;
+  /** Has the client reset it since (while it was queued)? A half-closed one is not reset. */
+  reset(): boolean;
   /** For a handler: the descriptor, made blocking (the handler shares its file description). Open until close(). */
   descriptor(): number;
   /** For a builtin: the connection as a stream, which then owns it (close() is a no-op afterwards). */

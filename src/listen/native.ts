@@ -87,6 +87,8 @@ interface Bindings extends Native {
   bind(fd: number, addr: Buffer, length: number): number;
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, addr: Buffer, length: Buffer): number;
+  recvfrom(fd: number, buf: Buffer, size: number, flags: number, addr: Buffer | null, length: Buffer | null): number;
+  getsockopt(fd: number, level: number, name: number, value: Buffer, length: Buffer): number;
   inetPton(af: number, text: string, dst: Buffer): number;
   inetNtop(af: number, src: Buffer, dst: Buffer, size: number): string | null;
   ifNameToIndex(name: string): number;
@@ -106,6 +108,8 @@ function load(): Bindings | NativeError {
     const listen = fn('int listen(int fd, int backlog)');
     // Both pointers as void *: koffi passes a Buffer's own memory, which libc fills.
     const getsockname = fn('int getsockname(int fd, void *addr, void *length)');
+    const recvfrom = fn('long recvfrom(int fd, void *buf, unsigned long size, int flags, void *addr, void *length)');
+    const getsockopt = fn('int getsockopt(int fd, int level, int name, void *value, void *length)');
     // Variadic: the optional third argument is passed as ('int', value).
     const fcntl = fn('int fcntl(int fd, int cmd, ...)');
     const poll = fn('int poll(void *fds, unsigned long count, int timeout)');
@@ -119,6 +123,8 @@ function load(): Bindings | NativeError {
       bind: (fd, addr, length) => bind(fd, addr, length) as number,
       listen: (fd, backlog) => listen(fd, backlog) as number,
       getsockname: (fd, addr, length) => getsockname(fd, addr, length) as number,
+      recvfrom: (fd, buf, size, flags, addr, length) => Number(recvfrom(fd, buf, size, flags, addr, length)),
+      getsockopt: (fd, level, name, value, length) => getsockopt(fd, level, name, value, length) as number,
       fcntl: (fd, cmd, arg) => (arg === undefined ? fcntl(fd, cmd) : fcntl(fd, cmd, 'int', arg)) as number,
       poll: (fds, count, timeoutMs) => poll(fds, count, timeoutMs) as number,
       close: (fd) => close(fd) as number,
@@ -216,18 +222,64 @@ function inetAddress(lib: Bindings, host: string, port: number): { family: numbe
   return invalid(`not an IP address: ${host}`);
 }
 
-/** The local address and port of fd, as Node would write them. */
-function localName(lib: Bindings, fd: number): { address: string; port: number } | number {
-  const addr = Buffer.alloc(SIZEOF_SOCKADDR_STORAGE);
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(SIZEOF_SOCKADDR_STORAGE);
-  if (lib.getsockname(fd, addr, length) < 0) return lib.errno();
+/** An inet sockaddr as Node would write its address; IPv4-mapped IPv6 stays as it is. */
+function decodeAddress(lib: Bindings, addr: Buffer): { address: string; port: number } {
   const family = addr.readUInt16LE(0);
   const port = addr.readUInt16BE(2);
   if (family === AF_INET) return { address: [...addr.subarray(4, 8)].join('.'), port };
   const text = Buffer.alloc(64);
   const address = lib.inetNtop(AF_INET6, addr.subarray(8, 24), text, text.length);
   return { address: address ?? '::', port };
+}
+
+/** The local address and port of fd, as Node would write them. */
+function localName(lib: Bindings, fd: number): { address: string; port: number } | number {
+  const addr = Buffer.alloc(SIZEOF_SOCKADDR_STORAGE);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(SIZEOF_SOCKADDR_STORAGE);
+  if (lib.getsockname(fd, addr, length) < 0) return lib.errno();
+  return decodeAddress(lib, addr);
+}
+
+const MSG_PEEK = 0x02;
+const MSG_DONTWAIT = 0x40;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+/** tcpi_state of a connection the peer reset (or that is otherwise gone). */
+export const TCP_CLOSE = 7;
+
+/**
+ * The source of the datagram waiting on a udp socket, without taking it off
+ * the queue (MSG_PEEK); null when none is waiting or the socket is not udp.
+ */
+export function peekSource(fd: number): { address: string; port: number } | null {
+  const lib = load();
+  if (isNativeError(lib)) return null;
+  const addr = Buffer.alloc(SIZEOF_SOCKADDR_STORAGE);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(SIZEOF_SOCKADDR_STORAGE);
+  const one = Buffer.alloc(1);
+  if (lib.recvfrom(fd, one, 1, MSG_PEEK | MSG_DONTWAIT, addr, length) < 0) return null;
+  const family = addr.readUInt16LE(0);
+  return family === AF_INET || family === AF_INET6 ? decodeAddress(lib, addr) : null;
+}
+
+/** Takes the waiting datagram off a udp socket and drops it (a one-byte read discards the rest). */
+export function dropDatagram(fd: number): void {
+  const lib = load();
+  if (isNativeError(lib)) return;
+  lib.recvfrom(fd, Buffer.alloc(1), 1, MSG_DONTWAIT, null, null);
+}
+
+/** A tcp connection's state (tcpi_state of TCP_INFO: 1 established, 8 close-wait, 7 closed), or null. */
+export function tcpState(fd: number): number | null {
+  const lib = load();
+  if (isNativeError(lib)) return null;
+  const info = Buffer.alloc(256);
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(info.length);
+  if (lib.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, length) < 0) return null;
+  return info.readUInt8(0);
 }
 
 /**

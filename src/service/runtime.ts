@@ -12,8 +12,13 @@ import { describeAddress } from '../config/types.js';
 import type { LogFields, Logger } from '../log.js';
 import type { Connection, Datagram, Listener, ListenerSink, WaitSocket } from '../listen/connection.js';
 import { openListener } from '../listen/open.js';
-import { admit } from '../policy/admission.js';
+import { plainAddress } from '../listen/address.js';
+import { dropDatagram, peekSource } from '../listen/native.js';
+import { systemClock } from '../policy/clock.js';
 import { datagramRefusal } from '../policy/datagram.js';
+import { RefusalLog } from '../policy/refusals.js';
+import { sourceKey } from '../policy/source.js';
+import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { readStderrLines } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
@@ -41,6 +46,8 @@ interface RunningHandler {
   killTimer: NodeJS.Timeout | null;
   /** A wait handler's socket, watched again once the handler is gone. */
   waitSocket: WaitSocket | null;
+  /** The remote address its connection was admitted for (released when it is gone); null for a wait handler. */
+  source: string | null;
 }
 
 /** What a started handler is serving, for its log line and environment. */
@@ -63,6 +70,10 @@ export class ServiceRuntime implements ListenerSink {
   /** Set once shutdown has signalled the handlers: one that starts later gets the same. */
   private endSignal: NodeJS.Signals | null = null;
   private readonly queue: Connection[] = [];
+  private readonly policy: ServicePolicy;
+  /** Refusals are all counted, but only the first of a flood are logged one by one (policy/refusals.ts). */
+  private readonly refusals = new RefusalLog(systemClock);
+  private summaryTimer: NodeJS.Timeout | null = null;
   readonly stats: ServiceStats = { accepted: 0, failed: 0, refused: {} };
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -72,6 +83,7 @@ export class ServiceRuntime implements ListenerSink {
     private readonly ctx: RuntimeContext,
   ) {
     this.baseEnv = tcpBase(baseEnvironment(def, ctx.environment));
+    this.policy = new ServicePolicy(def);
   }
 
   get definition(): ServiceDefinition {
@@ -96,6 +108,7 @@ export class ServiceRuntime implements ListenerSink {
   update(def: ServiceDefinition): void {
     this.def = def;
     this.baseEnv = tcpBase(baseEnvironment(def, this.ctx.environment));
+    this.policy.reconfigure(def);
   }
 
   /**
@@ -149,7 +162,7 @@ export class ServiceRuntime implements ListenerSink {
 
   /** Shutdown: connections that never got a handler are closed. */
   dropQueue(): void {
-    for (const conn of this.queue.splice(0)) conn.close();
+    for (const conn of this.queue.splice(0)) this.drop(conn);
     this.checkDrained();
   }
 
@@ -166,20 +179,28 @@ export class ServiceRuntime implements ListenerSink {
       conn.close(); // reset before we saw it
       return;
     }
-    const decision = admit({ running: this.runningCount, queued: this.queue.length }, this.def);
-    if (decision === 'start') return this.start(conn);
-    if (decision === 'queue') {
+    // Judged before it is counted or queued: a refused client costs nobody a slot.
+    const verdict = this.policy.admitConnection(sourceOf(conn), { running: this.runningCount, queued: this.queue.length });
+    if (verdict === 'start') return this.start(conn);
+    if (verdict === 'queue') {
       this.queue.push(conn);
       this.ctx.logger.log('info', 'queued', { service: this.def.name, ...remoteFields(conn) });
       return;
     }
-    this.refuse(remoteFields(conn), 'queue_full', 'warn');
     conn.close();
+    this.refuse(sourceOf(conn), remoteFields(conn), verdict);
+  }
+
+  /** A connection admitted but never served (shutdown, or its client left while queued). */
+  private drop(conn: Connection): void {
+    conn.close();
+    this.policy.release(sourceOf(conn));
   }
 
   /** A wait service's socket has something to read: one handler gets the socket itself. */
   readable(socket: WaitSocket): void {
     if (this.retired || this.runningCount > 0) return;
+    if (!this.admitWake(socket)) return;
     this.spawn({ conn: null, waitSocket: socket }, socket.fd, localEnvironment(this.baseEnv, socket));
   }
 
@@ -190,16 +211,70 @@ export class ServiceRuntime implements ListenerSink {
     const remote = { remote: d.remoteAddress, remote_port: d.remotePort };
     // Never a reflector: another inetd's echo port would answer back forever.
     const why = datagramRefusal(d.remoteAddress, d.remotePort);
-    if (why !== null) return this.refuse({ ...remote, message: why }, 'reflection', 'debug');
+    if (why !== null) return this.refuse(d.remoteAddress, { ...remote, message: why }, 'reflection');
+    const refusal = this.policy.admitRequest(d.remoteAddress);
+    if (refusal !== null) return this.refuse(d.remoteAddress, remote, refusal);
     const answer = builtin(def.handler.name).answerDatagram(d.data, new Date());
     this.stats.accepted += 1;
     if (answer !== null) d.reply(answer);
     ctx.logger.log('info', 'answered', { service: def.name, ...remote, builtin: def.handler.name, bytes: answer?.length ?? 0 });
   }
 
-  private refuse(fields: LogFields, reason: string, level: 'warn' | 'debug'): void {
+  /**
+   * What wakes a wait service is all superd can judge: for udp, the source of
+   * the datagram waiting (peeked, not read); a refused one is read and
+   * dropped, a permitted one left for the handler. For tcp and unix only
+   * `rate` applies: past it, the next handler starts when the rate allows.
+   */
+  private admitWake(socket: WaitSocket): boolean {
+    if (socket.proto === 'UDP') {
+      const from = peekSource(socket.fd);
+      if (from === null) return true;
+      const address = plainAddress(from.address);
+      const refusal = this.policy.admitRequest(address);
+      if (refusal === null) return true;
+      dropDatagram(socket.fd);
+      this.refuse(address, { remote: address, remote_port: from.port }, refusal);
+      socket.rearm();
+      return false;
+    }
+    if (this.def.rate === null || this.policy.admitRequest('') === null) return true;
+    this.rearmTimer = setTimeout(() => {
+      this.rearmTimer = null;
+      socket.rearm();
+    }, Math.ceil(60_000 / this.def.rate));
+    return false;
+  }
+
+  /** Counted always; logged for the first refusals of a source, then as a summary (policy/refusals.ts). */
+  private refuse(address: string, fields: LogFields, reason: string): void {
     this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
-    this.ctx.logger.log(level, 'refused', { service: this.def.name, ...fields, reason });
+    // A datagram's source can be forged: reflection refusals stay out of the log at the default level.
+    const level = reason === 'reflection' ? 'debug' : 'warn';
+    if (this.refusals.record(reason, sourceKey(address))) {
+      this.ctx.logger.log(level, 'refused', { service: this.def.name, ...fields, reason });
+    }
+    this.scheduleSummary();
+  }
+
+  private scheduleSummary(): void {
+    if (this.summaryTimer !== null) return;
+    const at = this.refusals.nextDue();
+    if (at === null) return;
+    this.summaryTimer = setTimeout(() => {
+      this.summaryTimer = null;
+      for (const { reason, suppressed, sources } of this.refusals.due()) {
+        this.ctx.logger.log(reason === 'reflection' ? 'debug' : 'warn', 'refused_summary', {
+          service: this.def.name,
+          reason,
+          count: suppressed,
+          sources,
+          message: `${suppressed} more refused (${reason}) from ${sources} source(s), not logged one by one`,
+        });
+      }
+      this.scheduleSummary();
+    }, Math.max(0, at - systemClock.now()));
+    this.summaryTimer.unref();
   }
 
   private start(conn: Connection): void {
@@ -221,6 +296,7 @@ export class ServiceRuntime implements ListenerSink {
         // The handler has its own copy now (or there is none): superd keeps no connection.
         served.conn?.close();
         if (isSpawnError(result)) {
+          if (served.conn !== null) this.policy.release(sourceOf(served.conn));
           this.stats.failed += 1;
           ctx.logger.log('error', 'spawn_failed', { service: def.name, ...remoteFields(served.conn), error: result.message });
           if (served.waitSocket !== null) this.waitRoundOver(served.waitSocket, 0);
@@ -239,7 +315,7 @@ export class ServiceRuntime implements ListenerSink {
     const { def, ctx } = this;
     this.stats.accepted += 1;
     const killTimer = def.timeout === null ? null : this.scheduleTimeout(pid, def.timeout);
-    this.running.set(pid, { startedAt, killTimer, waitSocket: served.waitSocket });
+    this.running.set(pid, { startedAt, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn) });
     ctx.logger.log('info', 'accepted', { service: def.name, ...remoteFields(served.conn), pid });
     if (stderr !== null) {
       const service = def.name;
@@ -267,6 +343,7 @@ export class ServiceRuntime implements ListenerSink {
       if (timer !== null) clearTimeout(timer);
       socket.destroy();
       this.serving.delete(socket);
+      this.policy.release(sourceOf(conn));
       ctx.logger.log('info', 'exited', { ...fields, code: 0, signal: null, duration_ms: Math.round(performance.now() - startedAt) });
       this.startQueued();
       this.checkDrained();
@@ -287,6 +364,7 @@ export class ServiceRuntime implements ListenerSink {
     if (entry === undefined) return;
     this.running.delete(pid);
     if (entry.killTimer !== null) clearTimeout(entry.killTimer);
+    if (entry.source !== null) this.policy.release(entry.source);
     const ranMs = performance.now() - entry.startedAt;
     this.ctx.logger.log('info', 'exited', {
       service: this.def.name,
@@ -320,13 +398,26 @@ export class ServiceRuntime implements ListenerSink {
   private startQueued(): void {
     while (this.queue.length > 0 && this.runningCount < this.def.maxChildren) {
       const next = this.queue.shift();
-      if (next !== undefined) this.start(next);
+      if (next === undefined) break;
+      // A client that reset while it waited is gone: nothing to hand over.
+      // One that half-closed waits for its answer, and is served.
+      if (next.reset()) {
+        this.drop(next);
+        this.ctx.logger.log('info', 'dropped', { service: this.def.name, ...remoteFields(next), reason: 'client_reset' });
+        continue;
+      }
+      this.start(next);
     }
   }
 
   private checkDrained(): void {
     if (this.retired && this.runningCount === 0 && this.queue.length === 0) this.onDrained?.();
   }
+}
+
+/** What the per-source rules judge: the remote address, or '' for a unix client (it has none). */
+function sourceOf(conn: Connection): string {
+  return conn.proto === 'UNIX' ? '' : conn.remoteAddress;
 }
 
 /** A connection's remote end for logs; a unix connection and a wait socket have none. */

@@ -166,8 +166,8 @@ export interface Exchange {
 }
 
 /** Connects, sends `payload`, half-closes, and reads until the server closes. */
-export function exchange(port: number, payload: Buffer | string, opts: { host?: string; timeoutMs?: number; halfClose?: boolean } = {}): Promise<Exchange> {
-  return exchangeOver(() => createConnection({ port, host: opts.host ?? '127.0.0.1' }), `port ${port}`, payload, opts.timeoutMs ?? 10000, opts.halfClose);
+export function exchange(port: number, payload: Buffer | string, opts: { host?: string; timeoutMs?: number; halfClose?: boolean; localAddress?: string } = {}): Promise<Exchange> {
+  return exchangeOver(() => createConnection({ port, host: opts.host ?? '127.0.0.1', localAddress: opts.localAddress }), `port ${port}`, payload, opts.timeoutMs ?? 10000, opts.halfClose);
 }
 
 /**
@@ -316,6 +316,8 @@ export interface Client {
   /** Half-close (FIN), optionally after a last write. */
   end(data?: Buffer | string): void;
   destroy(): void;
+  /** Aborts the connection: the server sees a reset (RST), not a close. */
+  reset(): void;
   /** Resolves once at least `bytes` bytes arrived (or rejects on timeout / close before). */
   waitForBytes(bytes: number, timeoutMs?: number): Promise<Buffer>;
   /** Resolves with 'end' (server FIN) or the error code once the server closed; rejects on timeout. */
@@ -325,13 +327,13 @@ export interface Client {
 }
 
 /** Connects (bounded) and collects what the server sends; the caller decides when to write and end. */
-export function connectClient(port: number, opts: { host?: string; timeoutMs?: number } = {}): Promise<Client> {
+export function connectClient(port: number, opts: { host?: string; timeoutMs?: number; localAddress?: string } = {}): Promise<Client> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let how: string | null = null;
     const notify = new Set<() => void>();
-    const sock = createConnection({ port, host: opts.host ?? '127.0.0.1' });
+    const sock = createConnection({ port, host: opts.host ?? '127.0.0.1', localAddress: opts.localAddress });
     const timer = setTimeout(() => {
       sock.destroy();
       reject(new Error(`could not connect to port ${port} within ${opts.timeoutMs ?? 5000} ms`));
@@ -395,6 +397,7 @@ export function connectClient(port: number, opts: { host?: string; timeoutMs?: n
         write: (d) => void sock.write(d),
         end: (d) => void (d === undefined ? sock.end() : sock.end(d)),
         destroy: () => sock.destroy(),
+        reset: () => void sock.resetAndDestroy(),
         waitForBytes: (bytes, timeoutMs = 5000) =>
           waitUntil(
             () => {

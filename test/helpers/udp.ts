@@ -9,6 +9,8 @@ export interface UdpOptions {
   timeoutMs?: number;
   /** Send from this local port (below 1024 needs root: such a test must skip otherwise). */
   localPort?: number;
+  /** Send from this local address (e.g. 127.0.0.2, another loopback source); by default the destination itself. */
+  localAddress?: string;
 }
 
 export interface Datagram {
@@ -33,11 +35,11 @@ function localAddress(host: string): string | undefined {
   return undefined;
 }
 
-function bind(sock: Socket, host: string, localPort: number | undefined): Promise<number> {
+function bind(sock: Socket, host: string, localPort: number | undefined, from?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     sock.once('error', onError);
-    sock.bind({ port: localPort ?? 0, address: localAddress(host), exclusive: true }, () => {
+    sock.bind({ port: localPort ?? 0, address: from ?? localAddress(host), exclusive: true }, () => {
       sock.off('error', onError);
       resolve(sock.address().port);
     });
@@ -63,7 +65,7 @@ export async function udpExchange(port: number, payload: Buffer | string, opts: 
   const timeoutMs = opts.timeoutMs ?? 3000;
   const sock = createSocket(socketType(host));
   try {
-    await bind(sock, host, opts.localPort);
+    await bind(sock, host, opts.localPort, opts.localAddress);
     return await new Promise<Buffer | null>((resolve, reject) => {
       const timer = setTimeout(() => resolve(null), timeoutMs);
       sock.once('message', (msg: Buffer) => {

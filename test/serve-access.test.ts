@@ -1,0 +1,207 @@
+// Access and rate policy on real sockets (SPEC §2 only_from, no_access,
+// max_per_source, rate, rate_per_source): which client is served and which
+// closed, the `refused` line and its reason, and the exact counters of
+// `superd status`. 127.0.0.2 (loopback too) plays another source.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { connectClient, exchange, hasIPv6Loopback, type Client } from './helpers/clients.js';
+import { runSuperd, startServices, type DaemonHandle } from './helpers/daemon.js';
+import { udpExchange } from './helpers/udp.js';
+import { fdCount } from './helpers/proc.js';
+import { eventually } from './helpers/wait.js';
+
+const ECHO = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
+
+/** `superd status --json`: a service's refusals by reason. */
+async function refusedOf(d: DaemonHandle, service: string): Promise<Record<string, number>> {
+  const r = await runSuperd(['status', '--json', '--control-socket', d.controlSocket]);
+  const st = JSON.parse(r.stdout) as { services: { name: string; refused: Record<string, number> }[] };
+  return st.services.find((s) => s.name === service)?.refused ?? {};
+}
+
+/** Served: the handler echoed; refused: closed at once with nothing sent. */
+async function served(port: number, from: string, host = '127.0.0.1'): Promise<boolean> {
+  const r = await exchange(port, `hi from ${from}\n`, { localAddress: from, host, timeoutMs: 5000 });
+  return r.data.toString() === `hi from ${from}\n`;
+}
+
+describe('serve: access and rate policy', () => {
+  let d: DaemonHandle;
+  let port: Record<string, number>;
+  const p = (name: string): number => port[name] ?? assert.fail(`no port for ${name}`);
+
+  before(async () => {
+    ({ d, port } = await startServices({
+      only: { ...ECHO, only_from: '127.0.0.1' },
+      deny: { ...ECHO, bind: '127.0.0.1', only_from: '127.0.0.0/8', no_access: '127.0.0.2' },
+      persource: { ...ECHO, bind: '127.0.0.1', max_per_source: 2 },
+      burst: { protocol: 'tcp', bind: '127.0.0.1', builtin: 'echo', rate: 20 },
+      persrate: { protocol: 'tcp', bind: '127.0.0.1', builtin: 'echo', rate_per_source: 3 },
+      uecho: { protocol: 'udp', bind: '127.0.0.1', builtin: 'echo', only_from: '127.0.0.2' },
+      uwait: { protocol: 'udp', bind: '127.0.0.1', server: '/bin/sh', args: `-c 'head -c 1 >/dev/null'`, no_access: '127.0.0.3' },
+      queued: { ...ECHO, max_children: 1, queue: 4 },
+    }));
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('only_from: a listed address is served; another is closed before anything starts, logged and counted', async () => {
+    assert.equal(await served(p('only'), '127.0.0.1'), true);
+    await d.waitFor((r) => r.event === 'exited' && r.service === 'only', 'the served one exited');
+    const accepted = d.logs.filter((r) => r.event === 'accepted' && r.service === 'only').length;
+    assert.equal(await served(p('only'), '127.0.0.2'), false);
+    const line = await d.waitFor((r) => r.event === 'refused' && r.service === 'only', 'refused');
+    assert.equal(line.reason, 'only_from');
+    assert.equal(line.remote, '127.0.0.2');
+    assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'only').length, accepted, 'no handler for a refused client');
+    assert.equal((await refusedOf(d, 'only')).only_from, 1);
+  });
+
+  test('no_access wins over only_from', async () => {
+    assert.equal(await served(p('deny'), '127.0.0.1'), true);
+    assert.equal(await served(p('deny'), '127.0.0.2'), false);
+    await d.waitFor((r) => r.event === 'refused' && r.service === 'deny' && r.reason === 'no_access', 'refused no_access');
+    assert.equal((await refusedOf(d, 'deny')).no_access, 1);
+  });
+
+  test('max_per_source: a third connection of one source is refused while two run; other sources and later ones are served', async () => {
+    const held: Client[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const c = await connectClient(p('persource'));
+        c.write(`held ${i}\n`);
+        await c.waitForBytes(7, 5000);
+        held.push(c);
+      }
+      assert.equal(await served(p('persource'), '127.0.0.1'), false);
+      await d.waitFor((r) => r.event === 'refused' && r.service === 'persource' && r.reason === 'max_per_source', 'refused max_per_source');
+      assert.equal(await served(p('persource'), '127.0.0.2'), true, 'another source is served');
+      held.pop()?.end();
+      await d.waitForCount((r) => r.event === 'exited' && r.service === 'persource', 2, 'a held one exits');
+      assert.equal(await served(p('persource'), '127.0.0.1'), true, 'a slot of that source freed up');
+    } finally {
+      for (const c of held) c.destroy();
+    }
+  });
+
+  test('rate: a burst past it is closed at once, and a connection once a token is back is served', async () => {
+    const results = await Promise.all(Array.from({ length: 24 }, () => served(p('burst'), '127.0.0.1')));
+    assert.equal(results.filter(Boolean).length, 20, 'rate = 20 serves a burst of 20');
+    assert.equal((await refusedOf(d, 'burst')).rate, 4);
+    // rate = 20 per minute: one token every 3 s.
+    await new Promise((r) => setTimeout(r, 3200));
+    assert.equal(await served(p('burst'), '127.0.0.2'), true);
+    assert.equal(await served(p('burst'), '127.0.0.2'), false, 'and only one');
+  });
+
+  test('rate_per_source: one source past it is refused, another is not', async () => {
+    for (let i = 0; i < 3; i++) assert.equal(await served(p('persrate'), '127.0.0.1'), true);
+    assert.equal(await served(p('persrate'), '127.0.0.1'), false);
+    assert.equal(await served(p('persrate'), '127.0.0.2'), true);
+    assert.equal((await refusedOf(d, 'persrate')).rate_per_source, 1);
+  });
+
+  test('udp builtin: a refused source gets no reply and is counted; a permitted one is answered', async () => {
+    assert.equal(await udpExchange(p('uecho'), 'x', { localAddress: '127.0.0.1', timeoutMs: 300 }), null);
+    assert.equal((await udpExchange(p('uecho'), 'y', { localAddress: '127.0.0.2' }))?.toString(), 'y');
+    assert.equal((await refusedOf(d, 'uecho')).only_from, 1);
+  });
+
+  test('udp wait: a datagram from a refused source is dropped unread by any handler; a permitted one starts it', async () => {
+    const starts = (): number => d.logs.filter((r) => r.event === 'accepted' && r.service === 'uwait').length;
+    await udpExchange(p('uwait'), 'no', { localAddress: '127.0.0.3', timeoutMs: 300 });
+    await d.waitFor((r) => r.event === 'refused' && r.service === 'uwait' && r.reason === 'no_access', 'refused no_access');
+    assert.equal(starts(), 0, 'no handler for the refused datagram');
+    await udpExchange(p('uwait'), 'yes', { localAddress: '127.0.0.1', timeoutMs: 300 });
+    await d.waitFor((r) => r.event === 'exited' && r.service === 'uwait', 'the permitted datagram started a handler');
+    assert.equal(starts(), 1);
+  });
+
+  test('queue: a client that reset while queued is dropped; one that half-closed is served', async () => {
+    const holder = await connectClient(p('queued'));
+    holder.write('first\n');
+    await holder.waitForBytes(6, 5000);
+    const resetter = await connectClient(p('queued'));
+    const waiter = await connectClient(p('queued'));
+    waiter.end('waiting\n');
+    await d.waitForCount((r) => r.event === 'queued' && r.service === 'queued', 2, 'two queued');
+    resetter.reset();
+    await new Promise((r) => setTimeout(r, 100));
+    holder.end();
+    assert.equal((await waiter.waitForBytes(8, 5000)).toString(), 'waiting\n');
+    const dropped = await d.waitFor((r) => r.event === 'dropped' && r.service === 'queued', 'dropped');
+    assert.equal(dropped.reason, 'client_reset');
+    assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'queued').length, 2, 'the holder and the waiter, not the one that reset');
+  });
+});
+
+describe('serve: IPv6 rules on a dual-stack service', async () => {
+  const v6 = await hasIPv6Loopback();
+  const skip = v6 ? false : 'this host has no IPv6 loopback (::1)';
+  let d: DaemonHandle;
+  let port: Record<string, number>;
+  before(async () => {
+    if (!v6) return;
+    ({ d, port } = await startServices({
+      six: { protocol: 'tcp', server: '/bin/cat', only_from: '::1' },
+      four: { protocol: 'tcp', server: '/bin/cat', only_from: '127.0.0.1/32' },
+    }));
+  });
+  after(async () => {
+    await d?.stop();
+  });
+  test('only_from = ::1 serves ::1, not 127.0.0.1; only_from = 127.0.0.1 matches an IPv4 client on the dual-stack socket', { skip }, async () => {
+    assert.equal(await served(port.six ?? 0, '::1', '::1'), true);
+    assert.equal(await served(port.six ?? 0, '127.0.0.1'), false);
+    assert.equal(await served(port.four ?? 0, '127.0.0.1'), true);
+    assert.equal(await served(port.four ?? 0, '::1', '::1'), false);
+    const refused = await d.waitForCount((r) => r.event === 'refused', 2, 'two refusals');
+    assert.deepEqual(refused.map((r) => `${r.service} ${r.remote} ${r.reason}`).sort(), ['four ::1 only_from', 'six 127.0.0.1 only_from']);
+  });
+});
+
+describe('serve: a flood of refused connections', () => {
+  let d: DaemonHandle;
+  let port: Record<string, number>;
+  before(async () => {
+    ({ d, port } = await startServices({ guarded: { ...ECHO, bind: '127.0.0.1', only_from: '127.0.0.1' } }));
+  });
+  after(async () => {
+    await d?.stop();
+  });
+
+  test('thousands refused from several sources: counters exact, the log bounded, fds and memory back, a permitted client served at once', async () => {
+    const p = port.guarded ?? 0;
+    assert.equal(await served(p, '127.0.0.1'), true);
+    const fdsBefore = await fdCount(d.pid);
+    const sources = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+    const TOTAL = 2000;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < TOTAL) {
+        const from = sources[next++ % sources.length] ?? '127.0.0.2';
+        await exchange(p, 'x', { localAddress: from, timeoutMs: 5000 });
+      }
+    };
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 16 }, worker));
+    const floodMs = Date.now() - t0;
+    const t1 = Date.now();
+    assert.equal(await served(p, '127.0.0.1'), true);
+    assert.ok(Date.now() - t1 < 1000, 'the permitted client is served at once');
+    assert.ok(await eventually(async () => (await refusedOf(d, 'guarded')).only_from === TOTAL, 5000), 'every refusal counted');
+    const lines = d.logs.filter((r) => r.event === 'refused' && r.service === 'guarded').length;
+    assert.ok(lines <= sources.length * 3, `${lines} refused lines for ${TOTAL} refusals`);
+    // The rest arrives as summaries (one per reason every 5 s), whose counts add up.
+    const summaries = await d.waitForCount((r) => r.event === 'refused_summary' && r.service === 'guarded', 1, 'a summary', 8000);
+    assert.ok(summaries.length <= Math.ceil(floodMs / 5000) + 1, `${summaries.length} summaries in ${floodMs} ms`);
+    await eventually(() => {
+      const sum = d.logs.filter((r) => r.event === 'refused_summary' && r.service === 'guarded').reduce((n, r) => n + Number(r.count), 0);
+      return sum + lines === TOTAL;
+    }, 8000);
+    const summed = d.logs.filter((r) => r.event === 'refused_summary' && r.service === 'guarded').reduce((n, r) => n + Number(r.count), 0);
+    assert.equal(summed + lines, TOTAL, 'logged plus summarized is every refusal');
+    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 3000), 'fds back where they were');
+  });
+});
