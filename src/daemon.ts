@@ -4,11 +4,12 @@
 import { unlink, writeFile } from 'node:fs/promises';
 import { loadServicesDir } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/plan.js';
+import { listenConflict } from './config/load.js';
 import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';
 import type { LogFields, Logger } from './log.js';
-import { KILL_AFTER_MS, ServiceRuntime, type RuntimeContext } from './service/runtime.js';
+import { KILL_AFTER_MS, ServiceRuntime, type RuntimeContext, type ServiceStats } from './service/runtime.js';
 
 export interface DaemonOptions {
   servicesDir: string;
@@ -22,7 +23,13 @@ export class Daemon {
   private readonly services = new Map<string, ServiceRuntime>();
   /** Retired runtimes whose handlers are still running. */
   private readonly draining = new Set<ServiceRuntime>();
+  /** A runtime waiting for its new socket, and the old one that serves until it binds. */
+  private readonly predecessors = new Map<ServiceRuntime, ServiceRuntime>();
+  /** Totals per service name, kept across reloads and new sockets (SPEC §6). */
+  private readonly stats = new Map<string, ServiceStats>();
   private reloading: Promise<void> | null = null;
+  /** Set once start() has begun: a reload asked for before that runs after the first load. */
+  private begun = false;
   private reloadAgain = false;
   private stopping = false;
   private startErrors = 0;
@@ -37,6 +44,15 @@ export class Daemon {
 
   /** The first load. Returns the fatal error when the services dir cannot be read at all. */
   async start(): Promise<ConfigError | null> {
+    // A SIGHUP during the first load is one reload after it: a reload must
+    // never diff against the empty set that the first load is filling.
+    this.begun = true;
+    const first = this.firstLoad();
+    this.reloading = first.then(() => undefined).finally(() => this.reloadDone());
+    return first;
+  }
+
+  private async firstLoad(): Promise<ConfigError | null> {
     const load = await loadServicesDir(this.options.servicesDir);
     if (load.fatal !== null) {
       clearInterval(this.keepAlive);
@@ -72,17 +88,19 @@ export class Daemon {
   /** SIGHUP. Reloads never overlap; one asked for during a reload runs right after it. */
   requestReload(): void {
     if (this.stopping) return;
-    if (this.reloading !== null) {
+    if (this.reloading !== null || !this.begun) {
       this.reloadAgain = true;
       return;
     }
-    this.reloading = this.reload().finally(() => {
-      this.reloading = null;
-      if (this.reloadAgain) {
-        this.reloadAgain = false;
-        this.requestReload();
-      }
-    });
+    this.reloading = this.reload().finally(() => this.reloadDone());
+  }
+
+  private reloadDone(): void {
+    this.reloading = null;
+    if (this.reloadAgain) {
+      this.reloadAgain = false;
+      this.requestReload();
+    }
   }
 
   private async reload(): Promise<void> {
@@ -146,30 +164,43 @@ export class Daemon {
 
   /**
    * The new socket opens before the old one closes, so there is no moment
-   * without a listener. When the two addresses overlap (127.0.0.1:P becoming
-   * 0.0.0.0:P) the kernel refuses that order: then the old one closes first.
+   * without a listener; until the new one binds (a busy port is retried every
+   * 30 s) the old one serves on. Only where the two addresses overlap
+   * (127.0.0.1:P becoming 0.0.0.0:P, the same socket file), which the kernel
+   * refuses in that order, does the old one close first.
    */
   private async rebind(old: ServiceRuntime, to: ServiceDefinition): Promise<boolean> {
     const next = this.createRuntime(to);
     this.services.set(to.name, next);
     this.draining.add(old);
-    // The same socket file: the new one's check for a program listening there
-    // would connect to the old one, which would take it for a client.
-    if (to.protocol === 'unix' && old.definition.protocol === 'unix' && to.path === old.definition.path) {
+    if (listenConflict(old.definition, to)) {
       this.retire(old);
+      // A unix socket file must be gone before the new one is placed: the new
+      // one's probe for a live program there would reach the old socket.
       await old.closed;
       return next.listen();
     }
-    if (await next.listen(() => this.retire(old), true)) return true;
-    this.retire(old);
-    return next.listen();
+    this.predecessors.set(next, old);
+    return next.listen(() => {
+      this.predecessors.delete(next);
+      this.retire(old);
+    });
   }
 
   private createRuntime(def: ServiceDefinition): ServiceRuntime {
-    return new ServiceRuntime(def, this.options.context);
+    let stats = this.stats.get(def.name);
+    if (stats === undefined) {
+      stats = { accepted: 0, failed: 0, refused: {} };
+      this.stats.set(def.name, stats);
+    }
+    return new ServiceRuntime(def, this.options.context, stats);
   }
 
   private retire(rt: ServiceRuntime): void {
+    // Replaced again before its socket bound: the old one it was to replace goes too.
+    const old = this.predecessors.get(rt);
+    this.predecessors.delete(rt);
+    if (old !== undefined) this.retire(old);
     this.draining.add(rt);
     rt.onDrained = () => this.draining.delete(rt);
     rt.retire();
@@ -203,7 +234,8 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     const all = [...this.services.values(), ...this.draining];
-    const running = (): number => all.reduce((n, rt) => n + rt.runningCount, 0);
+    // Handlers, and what exited handlers left running in their process groups.
+    const running = (): number => all.reduce((n, rt) => n + rt.runningCount + rt.leftoverCount, 0);
     this.logger.log('info', 'shutdown', { signal, running: running(), grace_s: this.options.shutdownGraceSeconds });
     for (const rt of all) {
       rt.retire();

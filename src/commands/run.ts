@@ -4,6 +4,7 @@ import type { Server } from 'node:net';
 import type { CommonOptions } from '../cli.js';
 import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
+import { takeEarlySignals } from '../early-signals.js';
 import { formatConfigError } from '../errors.js';
 import { createLogger, type LogFields } from '../log.js';
 import { loadLibc } from '../spawn/libc.js';
@@ -84,6 +85,8 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     process.on('SIGTERM', () => resolve('SIGTERM'));
     process.on('SIGINT', () => resolve('SIGINT'));
   });
+  // Those that came while the CLI loaded: a HUP now is a reload once the first load is done.
+  for (const signal of takeEarlySignals()) process.emit(signal, signal);
 
   // Before any service: the control socket is made under a temporary umask,
   // process-wide state that a handler spawned meanwhile on a pool thread

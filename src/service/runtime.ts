@@ -22,6 +22,7 @@ import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { readStderrLines } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
+import { killGroup, LeftoverGroups } from './leftovers.js';
 import { planRearm } from './rearm.js';
 
 export const BIND_RETRY_SECONDS = 30;
@@ -43,6 +44,8 @@ export interface ServiceStats {
 
 interface RunningHandler {
   startedAt: number;
+  /** When `timeout` ends it (performance.now() ms), or null. */
+  deadline: number | null;
   killTimer: NodeJS.Timeout | null;
   /** A wait handler's socket, watched again once the handler is gone. */
   waitSocket: WaitSocket | null;
@@ -70,17 +73,21 @@ export class ServiceRuntime implements ListenerSink {
   /** Set once shutdown has signalled the handlers: one that starts later gets the same. */
   private endSignal: NodeJS.Signals | null = null;
   private readonly queue: Connection[] = [];
+  /** What exited handlers left running in their process groups. */
+  private readonly leftovers = new LeftoverGroups(KILL_AFTER_MS, () => this.checkDrained());
   private readonly policy: ServicePolicy;
   /** Refusals are all counted, but only the first of a flood are logged one by one (policy/refusals.ts). */
   private readonly refusals = new RefusalLog(systemClock);
   private summaryTimer: NodeJS.Timeout | null = null;
-  readonly stats: ServiceStats = { accepted: 0, failed: 0, refused: {} };
+
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
 
   constructor(
     private def: ServiceDefinition,
     private readonly ctx: RuntimeContext,
+    /** Totals of the service's name, shared with the runtimes before and after it. */
+    readonly stats: ServiceStats = { accepted: 0, failed: 0, refused: {} },
   ) {
     this.baseEnv = tcpBase(baseEnvironment(def, ctx.environment));
     this.policy = new ServicePolicy(def);
@@ -92,6 +99,10 @@ export class ServiceRuntime implements ListenerSink {
   /** Running handlers (builtin connections included), and those being started. */
   get runningCount(): number {
     return this.running.size + this.serving.size + this.starting;
+  }
+  /** Process groups whose handler exited but whose other members run on. */
+  get leftoverCount(): number {
+    return this.leftovers.size;
   }
   get queuedCount(): number {
     return this.queue.length;
@@ -109,6 +120,8 @@ export class ServiceRuntime implements ListenerSink {
     this.def = def;
     this.baseEnv = tcpBase(baseEnvironment(def, this.ctx.environment));
     this.policy.reconfigure(def);
+    // A raised max_children takes queued connections at once, not at the next exit.
+    this.startQueued();
   }
 
   /**
@@ -170,6 +183,7 @@ export class ServiceRuntime implements ListenerSink {
   signalAll(signal: NodeJS.Signals): void {
     this.endSignal = signal;
     for (const pid of this.running.keys()) killGroup(pid, signal);
+    this.leftovers.signalAll(signal);
     for (const socket of this.serving) socket.destroy();
   }
 
@@ -315,7 +329,8 @@ export class ServiceRuntime implements ListenerSink {
     const { def, ctx } = this;
     this.stats.accepted += 1;
     const killTimer = def.timeout === null ? null : this.scheduleTimeout(pid, def.timeout);
-    this.running.set(pid, { startedAt, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn) });
+    const deadline = def.timeout === null ? null : startedAt + def.timeout * 1000;
+    this.running.set(pid, { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn) });
     ctx.logger.log('info', 'accepted', { service: def.name, ...remoteFields(served.conn), pid });
     if (stderr !== null) {
       const service = def.name;
@@ -365,6 +380,8 @@ export class ServiceRuntime implements ListenerSink {
     this.running.delete(pid);
     if (entry.killTimer !== null) clearTimeout(entry.killTimer);
     if (entry.source !== null) this.policy.release(entry.source);
+    // The handler's process group is its work: what it left running is still followed.
+    this.leftovers.follow(pid, entry.deadline === null ? null : Math.max(0, entry.deadline - performance.now()));
     const ranMs = performance.now() - entry.startedAt;
     this.ctx.logger.log('info', 'exited', {
       service: this.def.name,
@@ -411,7 +428,7 @@ export class ServiceRuntime implements ListenerSink {
   }
 
   private checkDrained(): void {
-    if (this.retired && this.runningCount === 0 && this.queue.length === 0) this.onDrained?.();
+    if (this.retired && this.runningCount === 0 && this.queue.length === 0 && this.leftovers.size === 0) this.onDrained?.();
   }
 }
 
@@ -424,12 +441,4 @@ function sourceOf(conn: Connection): string {
 function remoteFields(conn: Connection | null): LogFields {
   if (conn === null || conn.proto === 'UNIX') return {};
   return { remote: conn.remoteAddress, remote_port: conn.remotePort };
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone: nothing to do.
-  }
 }

@@ -1,0 +1,161 @@
+// Races with the daemon's own life (issue 14): signals during start, a new
+// address that cannot be bound, limits raised under a full queue, handlers
+// that leave processes behind. Each test does the hostile thing and then
+// shows superd alive and serving.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { connectClient, exchange, freePorts, tryConnect } from './helpers/clients.js';
+import { runSuperd, serviceFile, startDaemon, startServices, type DaemonHandle } from './helpers/daemon.js';
+import { processGroup } from './helpers/proc.js';
+import { eventually } from './helpers/wait.js';
+
+const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
+
+/** The signals a process catches (SigCgt of /proc/PID/status): bit N-1 for signal N. */
+async function caught(pid: number): Promise<bigint> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return BigInt(`0x${/SigCgt:\s*([0-9a-f]+)/.exec(status)?.[1] ?? '0'}`);
+}
+
+async function accepted(d: DaemonHandle, service: string): Promise<number> {
+  const r = await runSuperd(['status', '--json', '--control-socket', d.controlSocket]);
+  const st = JSON.parse(r.stdout) as { services: { name: string; accepted: number }[] };
+  return st.services.find((s) => s.name === service)?.accepted ?? -1;
+}
+
+describe('fault: signals while superd starts', () => {
+  test('SIGHUPs from the first moment on: superd lives, serves each port once, and a HUP during the load is one reload after it', async () => {
+    const ports = await freePorts(40);
+    const services: Record<string, string> = {};
+    ports.forEach((port, i) => (services[`s${i}.conf`] = serviceFile(`s${i}`, { ...CAT, port })));
+    const d = await startDaemon({ services, waitStarted: false });
+    try {
+      // From the moment bin/superd's first lines run (SIGHUP caught, CLI not
+      // yet loaded) until it is up: while the CLI loads, while the first load
+      // runs, and right after. Before that, no program can catch a signal.
+      assert.ok(await eventually(async () => ((await caught(d.pid)) & 1n) !== 0n, 5000), 'bin/superd catches SIGHUP first thing');
+      let sent = 0;
+      while (!d.logs.some((r) => r.event === 'started') && sent < 400) {
+        d.proc.kill('SIGHUP');
+        sent += 1;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await d.waitFor((r) => r.event === 'started', 'started');
+      assert.ok(sent >= 3, `${sent} SIGHUPs while superd was starting`);
+      await d.waitFor((r) => r.event === 'reload', 'one reload after the first load');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(d.logs.filter((r) => r.event === 'bind_failed'), [], 'no service was started twice');
+      assert.equal(d.logs.filter((r) => r.event === 'listening').length, ports.length, 'each port listened on once');
+      for (const r of d.logs.filter((x) => x.event === 'reload')) assert.equal(r.added, 0, JSON.stringify(r));
+      assert.equal((await exchange(ports[0] ?? 0, 'alive\n')).data.toString(), 'alive\n');
+    } finally {
+      const end = await d.stop();
+      assert.equal(end.code, 0);
+    }
+    // Nothing was left listening outside the daemon's own set.
+    assert.equal(await tryConnect(ports[0] ?? 0), 'ECONNREFUSED');
+  });
+
+  test('a SIGTERM while the CLI loads ends superd cleanly (exit 0), not by the default action', async () => {
+    const [port] = await freePorts(1);
+    const d = await startDaemon({ services: { 'a.conf': serviceFile('a', { ...CAT, port: port ?? 0 }) }, waitStarted: false });
+    // Node itself catches SIGTERM (to restore the terminal, then die by it): SIGHUP says bin/superd runs.
+    assert.ok(await eventually(async () => ((await caught(d.pid)) & 1n) !== 0n, 5000), 'signals caught first thing');
+    assert.ok(!d.logs.some((r) => r.event === 'started'), 'before superd is up');
+    d.proc.kill('SIGTERM');
+    const end = await d.stop('SIGTERM', 15000);
+    assert.equal(end.signal, null, 'not killed by the signal');
+    assert.equal(end.code, 0);
+  });
+});
+
+describe('fault: reload edge cases', () => {
+  let d: DaemonHandle | undefined;
+  let busy: Server | undefined;
+  after(async () => {
+    await d?.stop();
+    busy?.close();
+  });
+
+  test('a new address that cannot be bound: the old socket serves on, bind_failed says why', async () => {
+    const served = await startServices({ mover: CAT });
+    d = served.d;
+    const oldPort = served.port.mover ?? 0;
+    const [newPort] = await freePorts(1);
+    busy = createServer();
+    await new Promise<void>((resolve) => busy?.listen(newPort, '127.0.0.1', () => resolve()));
+    await d.writeService('mover.conf', serviceFile('mover', { ...CAT, port: newPort ?? 0 }));
+    await d.reload();
+    const failed = await d.waitFor((r) => r.event === 'bind_failed' && r.service === 'mover', 'bind_failed');
+    assert.match(String(failed.error), /EADDRINUSE/);
+    assert.equal((await exchange(oldPort, 'still here\n')).data.toString(), 'still here\n', 'the old port still serves');
+    // Removing the service then closes both: nothing is left behind.
+    await d.writeService('mover.conf', '# gone\n');
+    await d.reload();
+    assert.ok(await eventually(async () => (await tryConnect(oldPort)) === 'ECONNREFUSED', 3000), 'the old socket is closed with its service');
+  });
+
+  test('totals in status are kept across a new socket', async () => {
+    const served = await startServices({ counted: CAT });
+    const dd = served.d;
+    try {
+      await exchange(served.port.counted ?? 0, 'one\n');
+      await dd.waitFor((r) => r.event === 'exited' && r.service === 'counted', 'exited');
+      assert.equal(await accepted(dd, 'counted'), 1);
+      const [port] = await freePorts(1);
+      await dd.writeService('counted.conf', serviceFile('counted', { ...CAT, port: port ?? 0 }));
+      await dd.reload();
+      await exchange(port ?? 0, 'two\n');
+      assert.ok(await eventually(async () => (await accepted(dd, 'counted')) === 2, 3000), 'accepted counts both sockets');
+    } finally {
+      await dd.stop();
+    }
+  });
+
+  test('raising max_children starts queued connections at once, while the running handler hangs on', async () => {
+    const served = await startServices({ narrow: { ...CAT, max_children: 1 } });
+    const dd = served.d;
+    const port = served.port.narrow ?? 0;
+    try {
+      const running = await connectClient(port);
+      running.write('first\n');
+      await running.waitForBytes(6, 5000);
+      const waiting = await connectClient(port);
+      waiting.write('second\n');
+      await dd.waitFor((r) => r.event === 'queued' && r.service === 'narrow', 'queued');
+      await dd.writeService('narrow.conf', serviceFile('narrow', { ...CAT, port, max_children: 2 }));
+      await dd.reload();
+      assert.equal((await waiting.waitForBytes(7, 3000)).toString(), 'second\n', 'served without the first exiting');
+      running.destroy();
+      waiting.destroy();
+    } finally {
+      await dd.stop();
+    }
+  });
+});
+
+describe('fault: handlers that leave processes behind', () => {
+  test('a handler that exits leaving a background child: timeout still ends the group, and so does shutdown', async () => {
+    const served = await startServices({
+      // The handler exits at once; its `sleep` stays in its process group.
+      leaver: { ...CAT, server: '/bin/sh', args: `-c 'sleep 300 </dev/null >/dev/null 2>&1 & echo $$'`, timeout: 2, stderr: 'null' },
+      keeper: { ...CAT, server: '/bin/sh', args: `-c 'sleep 300 </dev/null >/dev/null 2>&1 & echo $$'`, stderr: 'null' },
+    });
+    const d = served.d;
+    try {
+      const pgid = Number((await exchange(served.port.leaver ?? 0, '')).data.toString().trim());
+      await d.waitFor((r) => r.event === 'exited' && r.service === 'leaver', 'the handler itself exits at once');
+      assert.ok((await processGroup(pgid)).length > 0, 'its background child lives on in its group');
+      assert.ok(await eventually(async () => (await processGroup(pgid)).length === 0, 6000), 'timeout ends what is left of the group');
+      const kept = Number((await exchange(served.port.keeper ?? 0, '')).data.toString().trim());
+      await d.waitFor((r) => r.event === 'exited' && r.service === 'keeper', 'keeper exits');
+      assert.ok((await processGroup(kept)).length > 0);
+      await d.stop('SIGTERM', 25000);
+      assert.equal((await processGroup(kept)).length, 0, 'shutdown ends what is left of a group too');
+    } finally {
+      await d.stop();
+    }
+  });
+});
