@@ -6,9 +6,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { after, describe, test } from 'node:test';
-import { connectClient, exchange, freePorts, tryConnect } from './helpers/clients.js';
+import { existsSync } from 'node:fs';
+import { connectClient, exchange, freePorts, tryConnect, type Client } from './helpers/clients.js';
 import { runSuperd, serviceFile, startDaemon, startServices, type DaemonHandle } from './helpers/daemon.js';
-import { processGroup } from './helpers/proc.js';
+import { processGroup, runProgram } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
 const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
@@ -154,6 +155,102 @@ describe('fault: handlers that leave processes behind', () => {
       assert.ok((await processGroup(kept)).length > 0);
       await d.stop('SIGTERM', 25000);
       assert.equal((await processGroup(kept)).length, 0, 'shutdown ends what is left of a group too');
+    } finally {
+      await d.stop();
+    }
+  });
+});
+
+describe('fault: out of file descriptors', () => {
+  test('more clients than descriptors: one fd_exhausted, no flood, no spin; recovers by itself with fd_recovered', { skip: existsSync('/usr/bin/prlimit') ? false : 'needs prlimit (util-linux)' }, async () => {
+    const served = await startServices({ held: { ...CAT, max_children: 500 } });
+    const d = served.d;
+    const port = served.port.held ?? 0;
+    const clients: Client[] = [];
+    try {
+      // Lower superd's limit under it, as `ulimit -Hn 64` would have at start.
+      const lowered = await runProgram('/usr/bin/prlimit', ['--pid', String(d.pid), '--nofile=64:64']);
+      assert.equal(lowered.code, 0, lowered.stderr);
+      for (let i = 0; i < 100; i++) {
+        const c = await connectClient(port).catch(() => null);
+        if (c === null) continue;
+        c.write(`client ${i}\n`);
+        clients.push(c);
+      }
+      await d.waitFor((r) => r.event === 'fd_exhausted', 'fd_exhausted', 10000);
+      const ticks0 = await cpuTicks(d.pid);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.ok((await cpuTicks(d.pid)) - ticks0 < 30, 'no spinning while out of descriptors');
+      assert.equal(d.logs.filter((r) => r.event === 'fd_exhausted').length, 1, 'one line for the episode');
+      assert.ok(d.logs.filter((r) => r.event === 'spawn_failed').length === 0, 'no spawn_failed per connection');
+      for (const c of clients.splice(0)) c.destroy();
+      // Handlers exit as their clients go: descriptors come back, and so does service.
+      assert.ok(await eventually(async () => (await exchange(port, 'back\n', { timeoutMs: 2000 }).catch(() => ({ data: Buffer.alloc(0) }))).data.toString() === 'back\n', 15000), 'served again');
+      const recovered = await d.waitFor((r) => r.event === 'fd_recovered', 'fd_recovered');
+      assert.ok(Number(recovered.accepts_lost) + Number(recovered.spawns_failed) > 0, JSON.stringify(recovered));
+    } finally {
+      for (const c of clients) c.destroy();
+      await d.stop();
+    }
+  });
+});
+
+async function cpuTicks(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+// What the BUGS section of superd.8 used to say, each now shown not to happen.
+describe('fault: former BUGS entries', () => {
+  test('a second SIGTERM during the grace period does not end superd: handlers finish, exit 0, pid file gone', async () => {
+    const served = await startServices({ slow: CAT }, { args: ['--shutdown-grace', '5'] });
+    const d = served.d;
+    const c = await connectClient(served.port.slow ?? 0);
+    c.write('before\n');
+    await c.waitForBytes(7, 5000);
+    d.proc.kill('SIGTERM');
+    await d.waitFor((r) => r.event === 'shutdown', 'shutdown');
+    d.proc.kill('SIGTERM');
+    d.proc.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 500));
+    c.write('during\n');
+    assert.equal((await c.waitForBytes(14, 3000)).toString(), 'before\nduring\n', 'the handler still serves in the grace period');
+    c.end();
+    const end = await d.stop('SIGTERM', 15000);
+    assert.deepEqual(end, { code: 0, signal: null });
+    assert.equal(existsSync(d.pidFile), false);
+  });
+
+  test('SUPERD_SERVICE (which every handler has) is not taken for an option; an unknown command is an error that runs nothing', async () => {
+    const [port] = await freePorts(1);
+    const d = await startDaemon({ services: { 'a.conf': serviceFile('a', { ...CAT, port: port ?? 0 }) } });
+    try {
+      const ok = await runSuperd(['check', '--services-dir', d.servicesDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SUPERD_SERVICE: 'inherited' } });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.doesNotMatch(ok.stderr, /Unknown argument/);
+      const bad = await runSuperd(['bogus', '--services-dir', d.servicesDir], { timeoutMs: 5000 });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /Unknown argument: bogus/);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  test('a service moved to another file, whose new file later breaks, keeps serving', async () => {
+    const [port] = await freePorts(1);
+    const body = serviceFile('mv', { ...CAT, port: port ?? 0 });
+    const d = await startDaemon({ services: { 'a.conf': body } });
+    try {
+      await d.waitFor((r) => r.event === 'listening', 'listening');
+      await d.writeService('b.conf', body);
+      await d.removeService('a.conf');
+      assert.equal((await d.reload()).unchanged, 1);
+      await d.writeService('b.conf', `${body}\nthis line is junk\n`);
+      const r = await d.reload();
+      assert.equal(r.errors, 1);
+      assert.equal(r.removed, 0, 'the broken file keeps what it runs');
+      assert.equal((await exchange(port ?? 0, 'kept\n')).data.toString(), 'kept\n');
     } finally {
       await d.stop();
     }

@@ -8,6 +8,7 @@ import { takeEarlySignals } from '../early-signals.js';
 import { formatConfigError } from '../errors.js';
 import { createLogger, type LogFields } from '../log.js';
 import { loadLibc } from '../spawn/libc.js';
+import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 
 /** An editor's save (write temp, rename, chmod) is one reload. */
@@ -62,7 +63,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     servicesDir: o.servicesDir,
     pidFile: o.pidFile ?? null,
     shutdownGraceSeconds: o.shutdownGrace,
-    context: { spawner, logger, environment: process.env },
+    context: { spawner, logger, environment: process.env, fdPressure: new FdPressure(logger) },
   });
 
   // Signals only ask; the daemon does the work from the event loop.

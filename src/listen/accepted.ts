@@ -94,14 +94,22 @@ function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Con
 }
 
 /**
- * Reports every connection the server accepts. Accept errors (EMFILE)
- * arrive as a status < 0 and are dropped: libuv keeps accepting.
+ * Reports every connection the server accepts, and every accept that failed
+ * (a status < 0: EMFILE, ENFILE); libuv keeps accepting either way.
  */
-export function onAccepted(server: Server, proto: Proto, addresses: (h: StreamHandle) => Addresses, localPath: string | null, report: (conn: Connection) => void): void {
+export function onAccepted(
+  server: Server,
+  proto: Proto,
+  addresses: (h: StreamHandle) => Addresses,
+  localPath: string | null,
+  report: (conn: Connection) => void,
+  failed: (status: number) => void = () => undefined,
+): void {
   const handle = (server as unknown as { _handle?: ServerHandle })._handle;
   if (typeof handle?.onconnection === 'function') {
     handle.onconnection = (status, client) => {
       if (status === 0 && client !== undefined) report(fromHandle(client, proto, addresses(client)));
+      else failed(status);
     };
   } else {
     server.on('connection', (socket: Socket) => report(fromSocket(socket, proto, localPath)));

@@ -53,6 +53,8 @@ export interface Datagram {
 /** Where a listener reports. Each kind calls the one that fits it. */
 export interface ListenerSink {
   connection(conn: Connection): void;
+  /** A connection could not be accepted (libuv's negative errno: EMFILE, ENFILE…). */
+  acceptFailed(status: number): void;
   readable(socket: WaitSocket): void;
   datagram(dgram: Datagram): void;
 }

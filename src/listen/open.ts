@@ -17,6 +17,6 @@ export function openListener(def: ServiceDefinition, sink: ListenerSink): Promis
   const builtin = def.handler.kind === 'builtin';
   if (builtin && def.protocol.startsWith('udp')) return listenUdp(def, (d) => sink.datagram(d));
   if (def.wait && !builtin) return listenWait(def, (s) => sink.readable(s));
-  if (def.protocol === 'unix') return listenUnix(def, (c) => sink.connection(c));
-  return listenTcp(def, (c) => sink.connection(c));
+  if (def.protocol === 'unix') return listenUnix(def, (c) => sink.connection(c), (e) => sink.acceptFailed(e));
+  return listenTcp(def, (c) => sink.connection(c), (e) => sink.acceptFailed(e));
 }

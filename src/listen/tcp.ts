@@ -27,10 +27,14 @@ function listenOn(target: InetTarget, port: number): Promise<Server | NodeJS.Err
 
 const isServer = (r: Server | { message: string }): r is Server => 'listen' in r;
 
-export async function listenTcp(def: ServiceDefinition, onConnection: (conn: Connection) => void): Promise<Listener | SuperdError> {
+export async function listenTcp(
+  def: ServiceDefinition,
+  onConnection: (conn: Connection) => void,
+  onAcceptFailed: (status: number) => void,
+): Promise<Listener | SuperdError> {
   const bound = await bindFirst<Server>(def, listenOn, isServer);
   if ('code' in bound) return bound;
   const server = bound.value;
-  onAccepted(server, 'TCP', tcpAddresses, null, onConnection);
+  onAccepted(server, 'TCP', tcpAddresses, null, onConnection, onAcceptFailed);
   return { address: bound.address, note: bound.note, close: () => void server.close() };
 }

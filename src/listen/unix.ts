@@ -40,14 +40,18 @@ export async function placeServiceSocket<T>(
   return { value: placed.value, close: () => removeOwnSocket(path, placed.identity) };
 }
 
-export async function listenUnix(def: ServiceDefinition, onConnection: (conn: Connection) => void): Promise<Listener | SuperdError> {
+export async function listenUnix(
+  def: ServiceDefinition,
+  onConnection: (conn: Connection) => void,
+  onAcceptFailed: (status: number) => void,
+): Promise<Listener | SuperdError> {
   const path = def.path ?? '';
   const placed = await placeServiceSocket(def, listenAt);
   if ('code' in placed) return placed;
   const server = placed.value;
   const addresses = (): Addresses => ({ remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0, gone: false });
   let closing = false;
-  onAccepted(server, 'UNIX', addresses, path, (conn) => (closing ? conn.close() : onConnection(conn)));
+  onAccepted(server, 'UNIX', addresses, path, (conn) => (closing ? conn.close() : onConnection(conn)), onAcceptFailed);
   return {
     address: path,
     note: null,

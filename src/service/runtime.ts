@@ -22,6 +22,7 @@ import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { readStderrLines } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
+import { FdPressure, isFdExhaustion } from './fdpressure.js';
 import { killGroup, LeftoverGroups } from './leftovers.js';
 import { planRearm } from './rearm.js';
 
@@ -32,6 +33,8 @@ export const KILL_AFTER_MS = 5000;
 export interface RuntimeContext {
   spawner: Spawner;
   logger: Logger;
+  /** Shared by every service: running out of descriptors is one episode for the whole daemon. */
+  fdPressure: FdPressure;
   /** superd's own environment, for PATH and pass_env. */
   environment: NodeJS.ProcessEnv;
 }
@@ -211,6 +214,10 @@ export class ServiceRuntime implements ListenerSink {
     this.policy.release(sourceOf(conn));
   }
 
+  acceptFailed(status: number): void {
+    if (isFdExhaustion(status)) this.ctx.fdPressure.hit('accept', this.def.name, status === -24 ? 'EMFILE' : 'ENFILE');
+  }
+
   /** A wait service's socket has something to read: one handler gets the socket itself. */
   readable(socket: WaitSocket): void {
     if (this.retired || this.runningCount > 0) return;
@@ -312,13 +319,16 @@ export class ServiceRuntime implements ListenerSink {
         if (isSpawnError(result)) {
           if (served.conn !== null) this.policy.release(sourceOf(served.conn));
           this.stats.failed += 1;
-          ctx.logger.log('error', 'spawn_failed', { service: def.name, ...remoteFields(served.conn), error: result.message });
+          // Out of descriptors: one episode for the daemon, not one line per connection.
+          if (isFdExhaustion(result.message)) ctx.fdPressure.hit('spawn', def.name, result.message);
+          else ctx.logger.log('error', 'spawn_failed', { service: def.name, ...remoteFields(served.conn), error: result.message });
           if (served.waitSocket !== null) this.waitRoundOver(served.waitSocket, 0);
           this.startQueued();
           this.checkDrained();
           return;
         }
         pid = result.pid;
+        ctx.fdPressure.ok();
         this.started(result, startedAt, served);
       },
       (status) => this.exited(pid, status),
