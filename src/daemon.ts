@@ -9,6 +9,7 @@ import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';
 import type { LogFields, Logger } from './log.js';
+import type { Lifecycle } from './notify.js';
 import { KILL_AFTER_MS, ServiceRuntime, type RuntimeContext, type ServiceStats } from './service/runtime.js';
 
 export interface DaemonOptions {
@@ -16,6 +17,8 @@ export interface DaemonOptions {
   pidFile: string | null;
   shutdownGraceSeconds: number;
   context: RuntimeContext;
+  /** Told when superd is ready, reloading and stopping (systemd's notify protocol). */
+  lifecycle?: Lifecycle;
 }
 
 export class Daemon {
@@ -75,6 +78,7 @@ export class Daemon {
         return { code: 'pid_file', message: `cannot write pid file: ${(err as Error).message}` };
       }
     }
+    this.options.lifecycle?.ready(this.statusLine());
     this.logger.log('info', 'started', {
       pid: process.pid,
       services: this.services.size,
@@ -103,7 +107,20 @@ export class Daemon {
     }
   }
 
+  private statusLine(): string {
+    return `serving ${this.services.size} services`;
+  }
+
   private async reload(): Promise<void> {
+    this.options.lifecycle?.reloading();
+    try {
+      await this.reloadServices();
+    } finally {
+      if (!this.stopping) this.options.lifecycle?.ready(this.statusLine());
+    }
+  }
+
+  private async reloadServices(): Promise<void> {
     const current = new Map<string, ServiceDefinition>();
     for (const [name, rt] of this.services) current.set(name, rt.definition);
     const load = await loadServicesDir(this.options.servicesDir);
@@ -233,6 +250,7 @@ export class Daemon {
   async shutdown(signal: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.options.lifecycle?.stopping();
     const all = [...this.services.values(), ...this.draining];
     // Handlers, and what exited handlers left running in their process groups.
     const running = (): number => all.reduce((n, rt) => n + rt.runningCount + rt.leftoverCount, 0);

@@ -88,6 +88,7 @@ interface Bindings extends Native {
   listen(fd: number, backlog: number): number;
   getsockname(fd: number, addr: Buffer, length: Buffer): number;
   recvfrom(fd: number, buf: Buffer, size: number, flags: number, addr: Buffer | null, length: Buffer | null): number;
+  sendto(fd: number, buf: Buffer, size: number, flags: number, addr: Buffer, length: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, length: Buffer): number;
   inetPton(af: number, text: string, dst: Buffer): number;
   inetNtop(af: number, src: Buffer, dst: Buffer, size: number): string | null;
@@ -110,6 +111,7 @@ function load(): Bindings | NativeError {
     const getsockname = fn('int getsockname(int fd, void *addr, void *length)');
     const recvfrom = fn('long recvfrom(int fd, void *buf, unsigned long size, int flags, void *addr, void *length)');
     const getsockopt = fn('int getsockopt(int fd, int level, int name, void *value, void *length)');
+    const sendto = fn('long sendto(int fd, const void *buf, unsigned long size, int flags, const void *addr, uint32_t length)');
     // Variadic: the optional third argument is passed as ('int', value).
     const fcntl = fn('int fcntl(int fd, int cmd, ...)');
     const poll = fn('int poll(void *fds, unsigned long count, int timeout)');
@@ -125,6 +127,7 @@ function load(): Bindings | NativeError {
       getsockname: (fd, addr, length) => getsockname(fd, addr, length) as number,
       recvfrom: (fd, buf, size, flags, addr, length) => Number(recvfrom(fd, buf, size, flags, addr, length)),
       getsockopt: (fd, level, name, value, length) => getsockopt(fd, level, name, value, length) as number,
+      sendto: (fd, buf, size, flags, addr, length) => Number(sendto(fd, buf, size, flags, addr, length)),
       fcntl: (fd, cmd, arg) => (arg === undefined ? fcntl(fd, cmd) : fcntl(fd, cmd, 'int', arg)) as number,
       poll: (fds, count, timeoutMs) => poll(fds, count, timeoutMs) as number,
       close: (fd) => close(fd) as number,
@@ -326,4 +329,26 @@ export function bindUnix(o: { path: string; backlog?: number }): NativeSocket | 
   const failed = setUp(lib, fd, [() => lib.bind(fd, addr, 2 + path.length + 1), () => lib.listen(fd, o.backlog ?? 1024)]);
   if (failed !== null) return failed;
   return new Socket(lib, fd, o.path, 0);
+}
+
+/**
+ * Sends one datagram to a unix datagram socket (a path, or an abstract name
+ * written with a leading '@'), from a socket opened and closed for it. Node
+ * has no unix datagram sockets; this is for systemd's NOTIFY_SOCKET.
+ */
+export function sendUnixDatagram(path: string, message: string): NativeError | null {
+  const lib = load();
+  if (isNativeError(lib)) return lib;
+  const name = Buffer.from(path.startsWith('@') ? `\0${path.slice(1)}` : path);
+  if (name.length === 0 || name.length > UNIX_PATH_MAX) return invalid(`not a socket path: ${JSON.stringify(path)}`);
+  const addr = Buffer.alloc(SIZEOF_SOCKADDR_UN);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  const fd = lib.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errnoError(lib.errno());
+  const data = Buffer.from(message);
+  const sent = lib.sendto(fd, data, data.length, MSG_DONTWAIT, addr, 2 + name.length + (path.startsWith('@') ? 0 : 1));
+  const error = sent < 0 ? errnoError(lib.errno(), path) : null;
+  lib.close(fd);
+  return error;
 }
