@@ -8,6 +8,7 @@ import { takeEarlySignals } from '../early-signals.js';
 import { formatConfigError } from '../errors.js';
 import { createLogger, type LogFields } from '../log.js';
 import { loadLibc } from '../spawn/libc.js';
+import { systemdNotifier } from '../notify.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 
@@ -64,6 +65,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     pidFile: o.pidFile ?? null,
     shutdownGraceSeconds: o.shutdownGrace,
     context: { spawner, logger, environment: process.env, fdPressure: new FdPressure(logger) },
+    lifecycle: systemdNotifier(process.env.NOTIFY_SOCKET, logger),
   });
 
   // Signals only ask; the daemon does the work from the event loop.
