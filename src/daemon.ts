@@ -160,7 +160,7 @@ export class Daemon {
     }
     // Unchanged in effect, but the origin may have moved (another file, another
     // line): keep it current so a later error in that file keeps the right services.
-    for (const def of plan.unchanged) this.services.get(def.name)?.update(def);
+    for (const def of plan.unchanged) this.services.get(def.name)?.relocate(def);
     const binds: Promise<boolean>[] = [];
     for (const { to, rebind } of plan.change) {
       const old = this.services.get(to.name);

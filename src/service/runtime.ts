@@ -118,6 +118,11 @@ export class ServiceRuntime implements ListenerSink {
     return this.closing;
   }
 
+  /** The same definition found at another place (file, line): nothing else changes. */
+  relocate(def: ServiceDefinition): void {
+    this.def = def;
+  }
+
   /** New settings for new connections; the socket stays as it is. */
   update(def: ServiceDefinition): void {
     this.def = def;
