@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { runCheck } from './commands/check.js';
+import { runConvert } from './commands/convert.js';
 import { runDaemon } from './commands/run.js';
 import { runReload } from './commands/reload.js';
 import { runStatus } from './commands/status.js';
@@ -88,6 +89,17 @@ export async function main(argv: string[]): Promise<number> {
     .command('status', "print the running daemon's services and figures", {}, async (o) => {
       exitCode = await runStatus(o as unknown as CommonOptions);
     })
+    .command(
+      'convert <source>',
+      'turn an inetd.conf file, or an xinetd file or directory, into service files',
+      (y) =>
+        y
+          .positional('source', { type: 'string', demandOption: true, describe: 'inetd.conf, an xinetd file, or an xinetd directory' })
+          .option('output', { alias: 'o', type: 'string', describe: 'write one .conf per input file into this directory (never overwriting) instead of stdout' }),
+      async (o) => {
+        exitCode = await runConvert({ source: String(o.source), output: o.output });
+      },
+    )
     .check((o) => {
       const grace = (o as unknown as CommonOptions).shutdownGrace;
       if (!Number.isFinite(grace) || grace < 0) throw new Error(`--shutdown-grace must be a number of seconds >= 0, got '${String(grace)}'`);
@@ -96,6 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     .example('$0 -d /etc/superd/services.d', 'serve the services in that directory')
     .example('$0 check -d ./services.d', 'validate service files before a reload')
     .example('$0 reload --pid-file /run/superd.pid', 'reload a running daemon')
+    .example('$0 convert /etc/xinetd.d -o /etc/superd/services.d', 'convert an xinetd setup, one file per xinetd file')
     .strict()
     .version(pkg.version)
     .help()

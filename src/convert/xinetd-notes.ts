@@ -1,0 +1,50 @@
+// The xinetd attributes and flags superd has no equivalent for, and why.
+// Each becomes a `# xinetd: … — superd has no equivalent: WHY` comment.
+// Those whose loss would let in more than xinetd did (access_times, IDONLY)
+// also disable the service: map-xinetd.ts decides that.
+
+export const ATTRIBUTE_WHY: ReadonlyMap<string, string> = new Map([
+  ['log_type', 'superd writes one log of its own (--log-file, --log-format), not one per service'],
+  ['log_on_success', 'superd logs every handler it starts (accepted: remote address, pid) and every exit (status, duration) anyway'],
+  ['log_on_failure', 'superd logs every refused connection (refused: remote address, reason) anyway'],
+  ['banner', 'superd sends nothing of its own to a client: have the server print it'],
+  ['banner_success', 'superd sends nothing of its own to a client: have the server print it'],
+  ['banner_fail', 'superd closes a refused connection without a word'],
+  ['nice', 'handlers run at superd\'s priority: run the server through nice(1) to lower it'],
+  ['umask', "handlers inherit superd's umask: set it in the server, or run superd with the umask they need"],
+  ['groups', 'handlers run with no supplementary groups: set group to the one the server needs'],
+  ['rlimit_as', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
+  ['rlimit_files', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
+  ['rlimit_cpu', 'superd sets no resource limits on handlers: run the server through prlimit(1), or use timeout for wall-clock time'],
+  ['rlimit_data', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
+  ['rlimit_rss', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
+  ['rlimit_stack', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
+  ['max_load', 'superd does not look at the load average'],
+  ['deny_time', 'superd has no SENSOR services, so there is nobody to deny'],
+  ['mdns', 'superd registers nothing with mDNS'],
+  ['libwrap', 'superd does not use libwrap (hosts.allow, hosts.deny): use only_from and no_access'],
+  ['access_times', 'superd serves at all hours'],
+  ['rpc_version', 'superd does not register RPC services with the portmapper'],
+  ['rpc_number', 'superd does not register RPC services with the portmapper'],
+]);
+
+/** Attributes that only concern the program a builtin does not start. */
+export const PROCESS_ATTRS = new Set(['user', 'group', 'server', 'server_args', 'env', 'passenv', 'nice', 'umask', 'groups',
+  'rlimit_as', 'rlimit_files', 'rlimit_cpu', 'rlimit_data', 'rlimit_rss', 'rlimit_stack']);
+
+export const FLAG_WHY: ReadonlyMap<string, string> = new Map([
+  ['NODELAY', 'superd sets no options on accepted sockets; the server can set TCP_NODELAY itself'],
+  ['KEEPALIVE', 'superd sets no options on accepted sockets; the server can set SO_KEEPALIVE itself'],
+  ['NORETRY', 'superd never retries a handler that cannot start: it logs spawn_failed and closes the connection'],
+  ['INTERCEPT', 'superd checks only_from and no_access once, when a connection arrives'],
+  ['LABELED', 'superd does not change SELinux contexts'],
+  ['IDONLY', 'superd does not ask the client\'s ident server (RFC 1413) who the user is'],
+]);
+
+/** Flags whose effect superd has anyway: no comment. */
+export const FLAGS_SAME = new Set(['REUSE', 'NOLIBWRAP']);
+
+/** Every flag xinetd knows; the others are consumed by map-xinetd.ts. */
+export const KNOWN_FLAGS = new Set([...FLAG_WHY.keys(), ...FLAGS_SAME, 'NAMEINARGS', 'SENSOR', 'IPV4', 'IPV6', 'DISABLE']);
+
+export const KNOWN_TYPES = new Set(['RPC', 'INTERNAL', 'TCPMUX', 'TCPMUXPLUS', 'UNLISTED']);
