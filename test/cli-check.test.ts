@@ -340,3 +340,32 @@ describe('superd check: valid and ignored files', { timeout: 300000 }, () => {
     assert.match(r.stdout, /^ok /);
   });
 });
+
+describe('superd check: warnings (SPEC §1, §2)', { timeout: 300000 }, () => {
+  test('a value with a trailing comment: FILE:LINE: [service] warning: …, exit 0, the service still listed', async () => {
+    const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat', 'args = --verbose # debug') });
+    assert.equal(r.code, 0, `warnings do not change the exit status; stderr:\n${r.stderr}`);
+    const line = problem(r, 'a.conf', 4, 'x');
+    assert.match(line, /^\S+:4: \[x\] warning: '# debug' is part of the value of args/);
+    assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
+    assert.match(r.stdout, /^x \*:7001\/tcp nowait \/bin\/cat --verbose # debug$/m);
+  });
+
+  test('warnings sit among the errors in line order, and only errors are counted', async () => {
+    const r = await check({ 'a.conf': ini('[x]', 'port = 7001 ; echo', 'server = /bin/cat', 'args = -v ; x') });
+    failed(r);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /:2: \[x\] port must be 1-65535/);
+    assert.match(lines[1] ?? '', /:2: \[x\] warning: '; echo' is part of the value of port/);
+    assert.match(lines[2] ?? '', /:4: \[x\] warning: '; x'/);
+    assert.match(lines[3] ?? '', /^1 error in /);
+  });
+
+  test('a long unknown key is quoted cut, and check answers at once', async () => {
+    const key = 'k'.repeat(900 * 1024);
+    const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat', `${key} = 1`) });
+    failed(r);
+    assert.match(problem(r, 'a.conf', 4, 'x'), /unknown key 'k{64}…'/);
+    assert.ok(r.stderr.length < 2000, `${r.stderr.length} bytes on stderr`);
+  });
+});

@@ -104,10 +104,10 @@ test('a file keeps its valid sections next to its errors', async () => {
   });
 });
 
-test('scan errors and validation errors of one file are all reported', async () => {
+test('scan errors and validation errors of one file are all reported, in line order', async () => {
   await withDir({ 'a.conf': 'stray\n[a]\nport = 1\nport = 2\nserver = /x\nbogus = 1\n[a]\n' }, async (dir) => {
     const r = await load(dir);
-    assert.deepEqual(summary(r), [['a.conf', [], ['1:syntax', '4:duplicate_key', '7:duplicate_section', '6:unknown_key']]]);
+    assert.deepEqual(summary(r), [['a.conf', [], ['1:syntax', '4:duplicate_key', '6:unknown_key', '7:duplicate_section']]]);
   });
 });
 

@@ -39,6 +39,7 @@ const file = (name: string, services: ServiceDefinition[], errors = 0): FileResu
   file: name,
   services,
   errors: Array.from({ length: errors }, (_, i) => configError('bad_value', name, 100 + i, null, 'broken')),
+  warnings: [],
 });
 
 const loaded = (...files: FileResult[]): LoadResult => ({ files, fatal: null });

@@ -48,6 +48,19 @@ describe('handler environment (SPEC §3)', () => {
       EMPTY: '',
     });
   });
+  test("pass_env looks up superd's own variables only, never Object.prototype's", () => {
+    const names = ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf', 'LANG'];
+    const withProto = { ...def, passEnv: names, env: [] } as unknown as ServiceDefinition;
+    for (const own of [{ PATH: '/bin', LANG: 'C' }, process.env]) {
+      const base = baseEnvironment(withProto, own);
+      for (const name of names.slice(0, -1)) assert.equal(base.has(name), false, name);
+      for (const value of base.values()) assert.equal(typeof value, 'string');
+      assert.ok(!tcpBase(base).some((w) => /function|\[object/.test(w)), tcpBase(base).join('\n'));
+    }
+    // A variable that really has such a name is passed.
+    const real = Object.defineProperty({ PATH: '/bin' }, 'toString', { value: 'yes', enumerable: true });
+    assert.equal(baseEnvironment(withProto, real as NodeJS.ProcessEnv).get('toString'), 'yes');
+  });
   test('a default PATH when superd has none', () => {
     const base = baseEnvironment({ ...def, env: [] } as ServiceDefinition, {});
     assert.match(base.get('PATH') ?? '', /\/usr\/bin/);

@@ -9,7 +9,9 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { configError, type ConfigError } from '../errors.js';
 import { describeAddress, type ServiceDefinition } from './types.js';
+import { FileProblems } from './problems.js';
 import { scanIni } from './scan.js';
+import { nearest, noSuggestion } from './suggest.js';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from './systemdb.js';
 import { validateSection, type ValidateContext } from './validate.js';
 
@@ -17,7 +19,14 @@ export interface FileResult {
   file: string;
   /** The sections that validated, even when other sections of the file did not. */
   services: ServiceDefinition[];
+  /** The first MAX_PROBLEMS_PER_FILE in line order, then one `more_errors` summary if there were more. */
   errors: ConfigError[];
+  /**
+   * What does not stop a service but is probably a mistake (a value with
+   * ` #` or ` ;` in it: a comment on the wrong line), limited as errors are.
+   * `superd check` prints them as `FILE:LINE: [service] warning: message`.
+   */
+  warnings: ConfigError[];
 }
 
 export interface LoadResult {
@@ -66,7 +75,7 @@ export async function loadServicesDir(dir: string, opts: LoadOptions = {}): Prom
     const file = path.join(dir, name);
     const text = await readServiceFile(file, selfUid);
     if (text === null) continue; // not a regular file
-    files.push(typeof text === 'string' ? loadFile(file, text, ctx, claims) : { file, services: [], errors: [text] });
+    files.push(typeof text === 'string' ? loadFile(file, text, ctx, claims) : { file, services: [], errors: [text], warnings: [] });
   }
   return { files, fatal: null };
 }
@@ -135,8 +144,11 @@ async function readServiceFile(file: string, selfUid: number): Promise<string | 
 }
 
 function loadFile(file: string, text: string, ctx: ValidateContext, claims: Claims): FileResult {
-  const scanned = scanIni(file, text);
-  const errors = [...scanned.errors];
+  // A file of junk has an error on every line: only the first few are kept,
+  // and no work is spent on the hints of those that will not be shown.
+  const errors = new FileProblems(file, 'error');
+  const warnings = new FileProblems(file, 'warning');
+  const scanned = scanIni(file, text, errors);
   const services: ServiceDefinition[] = [];
   for (const section of scanned.sections) {
     const nameClash = claims.claimName(section.name, file, section.line);
@@ -146,8 +158,10 @@ function loadFile(file: string, text: string, ctx: ValidateContext, claims: Clai
           `service name '${section.name}' is already defined at ${nameClash}: rename one of them`),
       );
     }
-    const result = validateSection(file, section, ctx);
-    errors.push(...result.errors);
+    const suggest = errors.wants(section.line) ? nearest : noSuggestion;
+    const result = validateSection(file, section, { ...ctx, suggest });
+    result.errors.forEach(errors.push);
+    result.warnings.forEach(warnings.push);
     const def = result.definition;
     if (def === null || nameClash !== null) continue;
     // A disabled service holds no socket, so it may share an address with its alternative.
@@ -165,13 +179,18 @@ function loadFile(file: string, text: string, ctx: ValidateContext, claims: Clai
     }
     services.push(def);
   }
-  return { file, services, errors };
+  return { file, services, errors: errors.list(), warnings: warnings.list() };
 }
 
-/** The names and addresses taken so far, in file order. */
+/**
+ * The names and addresses taken so far, in file order. Addresses are kept by
+ * transport and port (or socket path): only services there can overlap, so
+ * each claim looks at a handful, and a directory of 10,000 services loads in
+ * linear time.
+ */
 class Claims {
   private readonly names = new Map<string, string>();
-  private readonly listeners: ServiceDefinition[] = [];
+  private readonly listeners = new Map<string, ServiceDefinition[]>();
 
   /** Takes the name, or returns `file:line` of whoever has it. */
   claimName(name: string, file: string, line: number): string | null {
@@ -183,9 +202,12 @@ class Claims {
 
   /** Takes the address, or returns the service that has an overlapping one. */
   claimAddress(def: ServiceDefinition): ServiceDefinition | null {
-    const holder = this.listeners.find((l) => listenConflict(l, def));
+    const key = conflictBucket(def);
+    const bucket = this.listeners.get(key);
+    const holder = bucket?.find((l) => listenConflict(l, def));
     if (holder !== undefined) return holder;
-    this.listeners.push(def);
+    if (bucket === undefined) this.listeners.set(key, [def]);
+    else bucket.push(def);
     return null;
   }
 }
@@ -223,6 +245,12 @@ function canonicalIp(address: string): string {
   } catch {
     return address.toLowerCase(); // zone ids (`fe80::1%eth0`) do not parse as URLs
   }
+}
+
+/** Services can only overlap within one bucket: the same transport and port, or the same socket file. */
+export function conflictBucket(def: ServiceDefinition): string {
+  if (def.protocol === 'unix') return `unix:${def.path ?? ''}`;
+  return `${def.protocol.startsWith('udp') ? 'udp' : 'tcp'}:${def.port ?? 0}`;
 }
 
 /**

@@ -12,6 +12,7 @@
 
 import ini from 'ini';
 import { configError, type ConfigError } from '../errors.js';
+import { clip } from './clip.js';
 
 export interface ScannedEntry {
   key: string;
@@ -26,16 +27,24 @@ export interface ScannedSection {
   entries: ScannedEntry[];
 }
 
-export interface ScanResult {
+export interface ScanResult<E extends ErrorSink = ConfigError[]> {
   sections: ScannedSection[];
-  errors: ConfigError[];
+  errors: E;
+}
+
+/** Where errors go: an array, or a sink that keeps only the first few (problems.ts). */
+export interface ErrorSink {
+  push(e: ConfigError): void;
 }
 
 const SECTION_NAME = /^[A-Za-z0-9_-]+$/;
+/** A name goes into every log line of its service and into its handlers' environment. */
+export const MAX_NAME_CHARS = 64;
 
-export function scanIni(file: string, text: string): ScanResult {
+export function scanIni(file: string, text: string): ScanResult;
+export function scanIni<E extends ErrorSink>(file: string, text: string, errors: E): ScanResult<E>;
+export function scanIni(file: string, text: string, errors: ErrorSink = []): ScanResult<ErrorSink> {
   const sections: ScannedSection[] = [];
-  const errors: ConfigError[] = [];
   const sectionLines = new Map<string, number>();
   // The section entries go to; null before the first header, and also after a
   // broken or repeated header, whose keys would only produce follow-on noise.
@@ -55,22 +64,30 @@ export function scanIni(file: string, text: string): ScanResult {
       keyLines = new Map();
       const close = trimmed.indexOf(']');
       if (close < 0) {
-        errors.push(configError('syntax', file, line, null, `section header '${trimmed}' has no closing ']'`));
+        errors.push(configError('syntax', file, line, null, `section header '${clip(trimmed)}' has no closing ']'`));
         continue;
       }
       const name = trimmed.slice(1, close).trim();
       const rest = trimmed.slice(close + 1).trim();
+      const fitting = name.length <= MAX_NAME_CHARS && SECTION_NAME.test(name);
       if (rest !== '') {
         errors.push(
-          configError('syntax', file, line, name || null,
-            `unexpected '${rest}' after section header [${name}]: comments must be on a line of their own`),
+          configError('syntax', file, line, fitting ? name : null,
+            `unexpected '${clip(rest)}' after section header [${clip(name)}]: comments must be on a line of their own`),
         );
         continue;
       }
       if (!SECTION_NAME.test(name)) {
         errors.push(
           configError('syntax', file, line, null,
-            `bad service name '${name}': use only letters, digits, '-' and '_'`),
+            `bad service name '${clip(name)}': use only letters, digits, '-' and '_'`),
+        );
+        continue;
+      }
+      if (name.length > MAX_NAME_CHARS) {
+        errors.push(
+          configError('syntax', file, line, null,
+            `service name '${clip(name)}' is ${name.length} characters long: at most ${MAX_NAME_CHARS} are allowed`),
         );
         continue;
       }
@@ -95,7 +112,7 @@ export function scanIni(file: string, text: string): ScanResult {
       if (!skipping) {
         errors.push(
           configError('syntax', file, line, section?.name ?? null,
-            `expected 'key = value' or '[section]', got '${trimmed}'`),
+            `expected 'key = value' or '[section]', got '${clip(trimmed)}'`),
         );
       }
       continue;
@@ -104,7 +121,7 @@ export function scanIni(file: string, text: string): ScanResult {
     const value = trimmed.slice(eq + 1).trim();
     if (key === '') {
       if (!skipping) {
-        errors.push(configError('syntax', file, line, section?.name ?? null, `'${trimmed}' has no key before '='`));
+        errors.push(configError('syntax', file, line, section?.name ?? null, `'${clip(trimmed)}' has no key before '='`));
       }
       continue;
     }
@@ -112,7 +129,7 @@ export function scanIni(file: string, text: string): ScanResult {
       if (!skipping) {
         errors.push(
           configError('syntax', file, line, null,
-            `'${key} = ...' comes before any [section]: put it under the [service] it belongs to`),
+            `'${clip(key)} = ...' comes before any [section]: put it under the [service] it belongs to`),
         );
       }
       continue;
@@ -121,7 +138,7 @@ export function scanIni(file: string, text: string): ScanResult {
     if (firstKey !== undefined) {
       errors.push(
         configError('duplicate_key', file, line, section.name,
-          `key '${key}' is repeated (first set at line ${firstKey}): keep only one`),
+          `key '${clip(key)}' is repeated (first set at line ${firstKey}): keep only one`),
       );
       continue;
     }

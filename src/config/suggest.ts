@@ -1,5 +1,7 @@
 // Keys and "did you mean": the keys of SPEC §2, and the hint an unknown key gets.
 
+import { clip } from './clip.js';
+
 export const KEYS = [
   'protocol', 'port', 'bind', 'path', 'socket_mode', 'wait', 'server', 'args', 'builtin',
   'user', 'group', 'max_children', 'queue', 'max_per_source', 'rate', 'rate_per_source',
@@ -58,43 +60,81 @@ const SYNONYMS: ReadonlyMap<string, { key: Key | null; note?: string }> = new Ma
   ['access_times', { key: null }],
 ]);
 
-/** Optimal string alignment distance: Levenshtein that also counts a swap of neighbours as one. */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  const at = (i: number, j: number): number => (d[i] as number[])[j] as number;
+/**
+ * Words longer than this get no suggestion: no key or name is that long, and
+ * the distance costs the product of the lengths (a key of 900 KiB took minutes).
+ */
+export const MAX_SUGGEST_CHARS = 64;
+
+/**
+ * Optimal string alignment distance: Levenshtein that also counts a swap of
+ * neighbours as one. Past `max` the exact figure does not matter: it returns
+ * max + 1 as soon as it is sure, so comparing against a long list stays cheap.
+ */
+export function editDistance(a: string, b: string, max = Number.POSITIVE_INFINITY): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  // Three rows: the transposition looks two rows back.
+  let before = new Int32Array(b.length + 1);
+  let prev = Int32Array.from({ length: b.length + 1 }, (_, j) => j);
+  let prevMin = 0;
   for (let i = 1; i <= a.length; i++) {
+    const row = new Int32Array(b.length + 1);
+    row[0] = i;
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, at(i - 2, j - 2) + 1);
-      (d[i] as number[])[j] = v;
+      let v = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, (before[j - 2] as number) + 1);
+      row[j] = v;
+      if (v < rowMin) rowMin = v;
     }
+    // Every later cell builds on one of the last two rows, plus something.
+    if (rowMin > max && prevMin > max) return max + 1;
+    before = prev;
+    prev = row;
+    prevMin = rowMin;
   }
-  return at(a.length, b.length);
+  return Math.min(prev[b.length] as number, max + 1);
 }
 
-/** The nearest candidate within a third of the word's length (at least 1), or null. */
-export function nearest(word: string, candidates: Iterable<string>): string | null {
+/** Finds the candidate a mistyped word was meant to be, or null. */
+export type Suggest = (word: string, candidates: Iterable<string>) => string | null;
+
+/**
+ * The nearest candidate within a third of the word's length (at least 1), or
+ * null. Bounded work: words over MAX_SUGGEST_CHARS get none, and a candidate
+ * whose length alone puts it out of reach is not compared.
+ */
+export const nearest: Suggest = (word, candidates) => {
+  if (word.length > MAX_SUGGEST_CHARS) return null;
   let best: string | null = null;
   let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
   for (const c of candidates) {
-    const dist = editDistance(word, c);
+    // The distance is at least the difference in length.
+    if (Math.abs(c.length - word.length) >= bestDistance) continue;
+    const dist = editDistance(word, c, bestDistance - 1);
     if (dist < bestDistance) {
       best = c;
       bestDistance = dist;
     }
   }
   return best;
-}
+};
 
-export function unknownKeyMessage(key: string): string {
+/** For problems nobody will see (past a file's limit): no work spent on a hint. */
+export const noSuggestion: Suggest = () => null;
+
+const CANDIDATES: readonly string[] = [...KEYS, ...SYNONYMS.keys()];
+
+export function unknownKeyMessage(key: string, suggest: Suggest = nearest): string {
+  const head = `unknown key '${clip(key)}'`;
+  const known = `${head} (known keys: ${KEYS.join(', ')})`;
+  // Only what could be a key is looked at: lower-casing a megabyte is wasted.
+  if (key.length > MAX_SUGGEST_CHARS) return known;
   const norm = key.toLowerCase().replace(/-/g, '_');
   const direct = isKey(norm) ? norm : null;
-  const guess = direct ?? (SYNONYMS.has(norm) ? norm : nearest(norm, [...KEYS, ...SYNONYMS.keys()]));
-  const head = `unknown key '${key}'`;
-  if (guess === null) return `${head} (known keys: ${KEYS.join(', ')})`;
+  const guess = direct ?? (SYNONYMS.has(norm) ? norm : suggest(norm, CANDIDATES));
+  if (guess === null) return known;
   if (isKey(guess)) return `${head} (did you mean '${guess}'?)`;
   const syn = SYNONYMS.get(guess);
   if (syn === undefined) return head;

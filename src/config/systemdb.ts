@@ -20,6 +20,30 @@ export interface UserDb {
   groups: GroupEntry[];
 }
 
+/** Lookups by name and by id: a search of the arrays per section is quadratic in a large file. */
+export interface UserIndex {
+  userByName: ReadonlyMap<string, UserEntry>;
+  userByUid: ReadonlyMap<number, UserEntry>;
+  groupByName: ReadonlyMap<string, GroupEntry>;
+}
+
+const indexes = new WeakMap<UserDb, UserIndex>();
+
+/** Built once per database; the first entry of a name or id wins, as getpwnam's does. */
+export function userIndex(db: UserDb): UserIndex {
+  let index = indexes.get(db);
+  if (index === undefined) {
+    const first = <K, V>(pairs: [K, V][]): Map<K, V> => new Map(pairs.reverse());
+    index = {
+      userByName: first(db.users.map((u) => [u.name, u])),
+      userByUid: first(db.users.map((u) => [u.uid, u])),
+      groupByName: first(db.groups.map((g) => [g.name, g])),
+    };
+    indexes.set(db, index);
+  }
+  return index;
+}
+
 /** `name/tcp` or `name/udp` (aliases included) -> port, as in /etc/services. */
 export type PortDb = ReadonlyMap<string, number>;
 

@@ -20,9 +20,10 @@ import type {
   ServiceDefinition,
   StderrMode,
 } from './types.js';
-import { unquote, type ScannedSection } from './scan.js';
-import { isKey, unknownKeyMessage, type Key } from './suggest.js';
-import type { PortDb, UserDb } from './systemdb.js';
+import { clip } from './clip.js';
+import { unquote, type ScannedEntry, type ScannedSection } from './scan.js';
+import { isKey, nearest, unknownKeyMessage, type Key, type Suggest } from './suggest.js';
+import { userIndex, type PortDb, type UserDb } from './systemdb.js';
 import {
   checkEnvAssignment,
   checkEnvName,
@@ -50,10 +51,12 @@ export interface ValidateContext {
   /** superd's own uid and gid: a handler may only differ from them when superd is root. */
   selfUid: number;
   selfGid: number;
+  /** "did you mean": default `nearest`; `noSuggestion` where the message will not be shown. */
+  suggest?: Suggest;
 }
 
 function selfLabel(ctx: ValidateContext): string {
-  const me = ctx.passwd.users.find((u) => u.uid === ctx.selfUid);
+  const me = userIndex(ctx.passwd).userByUid.get(ctx.selfUid);
   return me ? `${me.name}(${ctx.selfUid})` : String(ctx.selfUid);
 }
 
@@ -63,6 +66,8 @@ function selfLabel(ctx: ValidateContext): string {
 export interface SectionResult {
   definition: ServiceDefinition | null;
   errors: ConfigError[];
+  /** Problems that do not stop the service (code `trailing_comment`). */
+  warnings: ConfigError[];
   /** key -> line, for the keys the section sets. */
   keyLines: Map<string, number>;
 }
@@ -88,14 +93,18 @@ interface Reader {
 /** SPEC §2 and nothing else: whether the daemon supports it yet is `validateSection`'s concern. */
 export function parseSection(file: string, section: ScannedSection, ctx: ValidateContext): SectionResult {
   const errors: ConfigError[] = [];
+  const warnings: ConfigError[] = [];
   const keyLines = new Map<string, number>();
   const raw = new Map<Key, string>();
+  const suggest = ctx.suggest ?? nearest;
   for (const e of section.entries) {
     if (isKey(e.key)) {
       raw.set(e.key, WORD_KEYS.includes(e.key) ? e.value : unquote(e.value));
       keyLines.set(e.key, e.line);
+      const comment = trailingComment(e);
+      if (comment !== null) warnings.push(configError('trailing_comment', file, e.line, section.name, comment));
     } else {
-      errors.push(configError('unknown_key', file, e.line, section.name, unknownKeyMessage(e.key)));
+      errors.push(configError('unknown_key', file, e.line, section.name, unknownKeyMessage(e.key, suggest)));
     }
   }
 
@@ -116,7 +125,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     },
   };
 
-  const listen = readListen(r, ctx.ports);
+  const listen = readListen(r, ctx.ports, suggest);
   const handler = readHandler(r, listen.protocol);
   const wait = r.field('wait', listen.transport === 'udp', (v) => parseBool('wait', v));
   if (listen.transport === 'udp' && r.has('server') && !wait) {
@@ -124,7 +133,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
       'a udp service with a server must be wait = yes: a nowait datagram handler would be started for every datagram');
   }
   checkPolicyFits(r, listen.transport, wait && handler?.kind === 'server');
-  const credentials = resolveCredentials(r, ctx);
+  const credentials = resolveCredentials(r, ctx, suggest);
   const rest = {
     maxChildren: r.field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
     queue: r.field('queue', 128, (v) => parseInteger('queue', v, 0)),
@@ -140,7 +149,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     disabled: r.field('disabled', false, (v) => parseBool('disabled', v)),
   };
 
-  if (errors.length > 0 || listen.protocol === null || handler === null) return { definition: null, errors, keyLines };
+  if (errors.length > 0 || listen.protocol === null || handler === null) return { definition: null, errors, warnings, keyLines };
   const definition: ServiceDefinition = {
     name: section.name,
     origin: { file, line: section.line },
@@ -154,7 +163,19 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     credentials,
     ...rest,
   };
-  return { definition, errors, keyLines };
+  return { definition, errors, warnings, keyLines };
+}
+
+/**
+ * SPEC §2: a comment is a whole line, so `args = -v # debug` passes `#` and
+ * `debug` on. That is allowed (`--url http://h/#top`), but a blank before the
+ * `#` or `;` is usually a comment put on the wrong line: say so.
+ */
+function trailingComment(e: ScannedEntry): string | null {
+  const m = /\s[#;]/.exec(e.value);
+  if (m === null) return null;
+  const tail = e.value.slice(m.index + 1);
+  return `'${clip(tail)}' is part of the value of ${e.key}: superd has no comments at the end of a line (put it on a line of its own)`;
 }
 
 interface Listen {
@@ -167,7 +188,7 @@ interface Listen {
   socketMode: number;
 }
 
-function readListen(r: Reader, ports: PortDb): Listen {
+function readListen(r: Reader, ports: PortDb, suggest: Suggest): Listen {
   const listen: Listen = { protocol: null, transport: null, port: null, bind: null, path: null, socketMode: 0o666 };
   const protocol = r.field<Protocol | null>('protocol', 'tcp', (v) => parseEnum('protocol', v, PROTOCOLS));
   // With an unknown protocol we cannot tell which keys belong, so we do not
@@ -190,7 +211,7 @@ function readListen(r: Reader, ports: PortDb): Listen {
   listen.transport = transport;
   if (r.has('path')) r.report('bad_combination', 'path', `path is for protocol = unix; a ${protocol} service listens on port`);
   if (r.has('socket_mode')) r.report('bad_combination', 'socket_mode', 'socket_mode is for protocol = unix only');
-  if (r.has('port')) listen.port = r.field<number | null>('port', null, (v) => parsePort(v, transport, ports));
+  if (r.has('port')) listen.port = r.field<number | null>('port', null, (v) => parsePort(v, transport, ports, suggest));
   else r.report('missing_key', null, `a ${protocol} service needs port = 1-65535 or a service name from /etc/services`);
   listen.bind = r.field<string | null>('bind', null, (v) => parseBind(v, protocol));
   return listen;
@@ -220,14 +241,14 @@ function readHandler(r: Reader, protocol: Protocol | null): Handler | null {
   return null;
 }
 
-function resolveCredentials(r: Reader, ctx: ValidateContext): Credentials | null {
+function resolveCredentials(r: Reader, ctx: ValidateContext, suggest: Suggest): Credentials | null {
   const userText = r.raw.get('user');
   const groupText = r.raw.get('group');
   if (userText === undefined && groupText === undefined) return null;
 
   let user: ResolvedUser | null = null;
   if (userText !== undefined) {
-    const resolved = resolveUser(userText, ctx.passwd);
+    const resolved = resolveUser(userText, ctx.passwd, suggest);
     if (!resolved.ok) {
       r.report('bad_value', 'user', resolved.error);
       return null;
@@ -236,7 +257,7 @@ function resolveCredentials(r: Reader, ctx: ValidateContext): Credentials | null
   }
   let gid: number | null = null;
   if (groupText !== undefined) {
-    const resolved = resolveGroup(groupText, ctx.passwd);
+    const resolved = resolveGroup(groupText, ctx.passwd, suggest);
     if (!resolved.ok) {
       r.report('bad_value', 'group', resolved.error);
       return null;
@@ -246,11 +267,11 @@ function resolveCredentials(r: Reader, ctx: ValidateContext): Credentials | null
 
   const root = ctx.selfUid === 0;
   if (!root && user !== null && user.uid !== ctx.selfUid) {
-    r.report('needs_root', 'user', `user '${userText}' needs superd to run as root (it runs as uid ${ctx.selfUid})`);
+    r.report('needs_root', 'user', `user '${clip(userText ?? '')}' needs superd to run as root (it runs as uid ${ctx.selfUid})`);
     return null;
   }
   if (!root && gid !== null && gid !== ctx.selfGid) {
-    r.report('needs_root', 'group', `group '${groupText}' needs superd to run as root (it runs as gid ${ctx.selfGid})`);
+    r.report('needs_root', 'group', `group '${clip(groupText ?? '')}' needs superd to run as root (it runs as gid ${ctx.selfGid})`);
     return null;
   }
 
@@ -274,16 +295,18 @@ export const validateSection = parseSection;
  * spawn_failed per connection instead. Returns the problem, or null.
  */
 export async function checkProgram(program: string): Promise<string | null> {
+  const shown = clip(program);
   try {
     const st = await stat(program);
-    if (!st.isFile()) return `server '${program}' is not a regular file`;
+    if (!st.isFile()) return `server '${shown}' is not a regular file`;
     await access(program, constants.X_OK);
     return null;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return `server '${program}' does not exist`;
-    if (code === 'EACCES') return `server '${program}' is not executable: chmod +x ${program}`;
-    return `server '${program}' cannot be checked: ${(e as Error).message}`;
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') return `server '${shown}' does not exist`;
+    if (err.code === 'EACCES') return `server '${shown}' is not executable: chmod +x ${program}`;
+    // Node's message repeats the whole path: the code says enough.
+    return `server '${shown}' cannot be checked: ${err.code ?? clip(err.message)}`;
   }
 }
 

@@ -4,13 +4,14 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { fail, ok, type Result } from '../errors.js';
 import type { Protocol } from './types.js';
-import { nearest } from './suggest.js';
-import { isId, type PortDb, type UserDb } from './systemdb.js';
+import { clip } from './clip.js';
+import { nearest, type Suggest } from './suggest.js';
+import { isId, userIndex, type PortDb, type UserDb } from './systemdb.js';
 import { splitWords } from './words.js';
 
 export type Parsed<T> = Result<T, string>;
 
-const got = (v: string): string => `, got '${v}'`;
+const got = (v: string): string => `, got '${clip(v)}'`;
 
 const BOOLEANS: ReadonlyMap<string, boolean> = new Map([
   ['yes', true], ['true', true], ['on', true], ['1', true],
@@ -36,10 +37,20 @@ export function parseInteger(key: string, v: string, min: number): Parsed<number
   return ok(n);
 }
 
+/**
+ * The longest delay Node's timers keep: past 2^31-1 ms a timer fires after
+ * 1 ms instead (a `timeout` of 30 days would kill every handler at once).
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/** Seconds that become a timer: positive and at most MAX_TIMER_SECONDS. */
 export function parseSeconds(key: string, v: string): Parsed<number> {
   const n = Number(v);
   if (!/^(\d+(\.\d*)?|\.\d+)$/.test(v) || !Number.isFinite(n) || n <= 0) {
     return fail(`${key} must be a positive number of seconds, like 30 or 2.5${got(v)}`);
+  }
+  if (n > MAX_TIMER_SECONDS) {
+    return fail(`${key} must be at most ${MAX_TIMER_SECONDS} seconds (24.8 days), the longest timer superd can set${got(v)}`);
   }
   return ok(n);
 }
@@ -54,23 +65,40 @@ export function parseSocketMode(v: string): Parsed<number> {
 
 export type Transport = 'tcp' | 'udp';
 
-export function parsePort(v: string, transport: Transport, ports: PortDb): Parsed<number> {
+const isPort = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 65535;
+
+export function parsePort(v: string, transport: Transport, ports: PortDb, suggest: Suggest = nearest): Parsed<number> {
   const message = `port must be 1-65535 or a service name from /etc/services${got(v)}`;
-  if (/^\d+$/.test(v)) {
-    const n = Number(v);
-    return n >= 1 && n <= 65535 ? ok(n) : fail(message);
-  }
+  if (/^\d+$/.test(v)) return isPort(Number(v)) ? ok(Number(v)) : fail(message);
   const port = ports.get(`${v}/${transport}`);
-  if (port !== undefined) return ok(port);
-  const names = [...ports.keys()].filter((k) => k.endsWith(`/${transport}`)).map((k) => k.slice(0, -4));
-  const guess = nearest(v, names);
+  // /etc/services is a file like any other: a name it maps to 0 would bind a
+  // random port, and one past 65535 makes listen() throw.
+  if (port !== undefined) {
+    return isPort(port)
+      ? ok(port)
+      : fail(`port '${clip(v)}' is ${port}/${transport} in /etc/services, which is not a port (1-65535): fix that entry or give the number`);
+  }
+  const suffix = `/${transport}`;
+  const names = (function* () {
+    for (const k of ports.keys()) if (k.endsWith(suffix)) yield k.slice(0, -suffix.length);
+  })();
+  const guess = suggest(v, names);
   return fail(guess === null ? message : `${message} (did you mean '${guess}'?)`);
 }
+
+/** Linux's buffer for an interface name, the NUL included. */
+const IFNAMSIZ = 16;
 
 export function parseBind(v: string, protocol: Protocol): Parsed<string> {
   const family = isIP(v);
   if (family === 0) {
     return fail(`bind must be an IPv4 or IPv6 address, like 127.0.0.1 or ::1 (host names are not resolved)${got(v)}`);
+  }
+  // isIP takes a zone of any length (`fe80::1%…`); the kernel's are interface
+  // names of at most IFNAMSIZ-1 characters, and any other fails at every bind retry.
+  const zone = v.indexOf('%');
+  if (zone >= 0 && v.length - zone - 1 > IFNAMSIZ - 1) {
+    return fail(`bind: the zone after '%' must be an interface name of at most ${IFNAMSIZ - 1} characters, like fe80::1%eth0${got(v)}`);
   }
   const wanted = protocol.endsWith('4') ? 4 : protocol.endsWith('6') ? 6 : family;
   if (family !== wanted) {
@@ -93,10 +121,14 @@ export function parseSocketPath(v: string): Parsed<string> {
   return ok(v);
 }
 
+/** Linux PATH_MAX, the terminating NUL included: a longer path never reaches exec. */
+const PATH_MAX = 4096;
+
 export function parseProgram(v: string): Parsed<string> {
-  return path.isAbsolute(v)
-    ? ok(v)
-    : fail(`server must be the absolute path of a program, like /usr/sbin/in.tftpd (there is no PATH search)${got(v)}`);
+  if (!path.isAbsolute(v)) {
+    return fail(`server must be the absolute path of a program, like /usr/sbin/in.tftpd (there is no PATH search)${got(v)}`);
+  }
+  return Buffer.byteLength(v) < PATH_MAX ? ok(v) : fail(`server must be a path of at most ${PATH_MAX - 1} bytes${got(v)}`);
 }
 
 export function parseAddressList(key: string, v: string): Parsed<string[]> {
@@ -124,10 +156,17 @@ export function parseAddressList(key: string, v: string): Parsed<string[]> {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Linux MAX_ARG_STRLEN, the NUL included: exec refuses (E2BIG) an argument or variable this long. */
+const MAX_ARG_BYTES = 128 * 1024;
+
 export function parseWordList(key: string, v: string, check: (word: string) => string | null): Parsed<string[]> {
   const split = splitWords(v);
   if (!split.ok) return fail(`${key}: ${split.error.message}`);
   for (const w of split.value) {
+    // Otherwise every connection would fail to start its handler, one log line each.
+    if (Buffer.byteLength(w) >= MAX_ARG_BYTES) {
+      return fail(`${key}: each word must be shorter than ${MAX_ARG_BYTES} bytes, the kernel's limit for one argument${got(w)}`);
+    }
     const problem = check(w);
     if (problem !== null) return fail(`${key}: ${problem}${got(w)}`);
   }
@@ -155,30 +194,48 @@ export interface ResolvedUser {
   label: string;
 }
 
-export function resolveUser(v: string, db: UserDb): Parsed<ResolvedUser> {
+/**
+ * uid_t and gid_t are 32 bits, and (uid_t)-1 means "leave unchanged" to
+ * setresuid(): such an id would leave a root handler root.
+ */
+export const MAX_ID = 2 ** 32 - 2;
+const isValidId = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= MAX_ID;
+
+function badId(key: 'user' | 'group', v: string, what: 'uid' | 'gid', id: number): Parsed<never> {
+  const file = key === 'user' ? '/etc/passwd' : '/etc/group';
+  return fail(`${key} '${clip(v)}' has ${what} ${id} in ${file}, which no process can have (0-${MAX_ID}): fix that entry or give the number`);
+}
+
+export function resolveUser(v: string, db: UserDb, suggest: Suggest = nearest): Parsed<ResolvedUser> {
   if (isId(v)) {
     const uid = Number(v);
-    const entry = db.users.find((u) => u.uid === uid);
+    if (!isValidId(uid)) return fail(`user: a numeric uid must be 0-${MAX_ID}${got(v)}`);
+    const entry = userIndex(db).userByUid.get(uid);
     return ok({ uid, gid: entry?.gid ?? null, label: entry ? `${entry.name}(${uid})` : String(uid) });
   }
-  const entry = db.users.find((u) => u.name === v);
+  const entry = userIndex(db).userByName.get(v);
   if (entry === undefined) {
-    const guess = nearest(v, db.users.map((u) => u.name));
+    const guess = suggest(v, userIndex(db).userByName.keys());
     return fail(
       `user must be a user name from /etc/passwd or a numeric uid${got(v)}${guess ? ` (did you mean '${guess}'?)` : ''}`,
     );
   }
+  if (!isValidId(entry.uid)) return badId('user', v, 'uid', entry.uid);
+  if (!isValidId(entry.gid)) return badId('user', v, 'gid', entry.gid);
   return ok({ uid: entry.uid, gid: entry.gid, label: `${entry.name}(${entry.uid})` });
 }
 
-export function resolveGroup(v: string, db: UserDb): Parsed<number> {
-  if (isId(v)) return ok(Number(v));
-  const entry = db.groups.find((g) => g.name === v);
+export function resolveGroup(v: string, db: UserDb, suggest: Suggest = nearest): Parsed<number> {
+  if (isId(v)) {
+    const gid = Number(v);
+    return isValidId(gid) ? ok(gid) : fail(`group: a numeric gid must be 0-${MAX_ID}${got(v)}`);
+  }
+  const entry = userIndex(db).groupByName.get(v);
   if (entry === undefined) {
-    const guess = nearest(v, db.groups.map((g) => g.name));
+    const guess = suggest(v, userIndex(db).groupByName.keys());
     return fail(
       `group must be a group name from /etc/group or a numeric gid${got(v)}${guess ? ` (did you mean '${guess}'?)` : ''}`,
     );
   }
-  return ok(entry.gid);
+  return isValidId(entry.gid) ? ok(entry.gid) : badId('group', v, 'gid', entry.gid);
 }

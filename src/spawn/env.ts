@@ -10,8 +10,10 @@ export function baseEnvironment(def: ServiceDefinition, own: NodeJS.ProcessEnv):
   const env = new Map<string, string>();
   env.set('PATH', own.PATH ?? DEFAULT_PATH);
   for (const name of def.passEnv) {
-    const value = own[name];
-    if (value !== undefined) env.set(name, value);
+    // Own properties only: `toString`, `constructor` or `__proto__` would
+    // otherwise bring Object.prototype's functions along as text.
+    const value = Object.hasOwn(own, name) ? own[name] : undefined;
+    if (typeof value === 'string') env.set(name, value);
   }
   for (const word of def.env) {
     const eq = word.indexOf('=');
