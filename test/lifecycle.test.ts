@@ -177,7 +177,7 @@ describe('superd reload', { timeout: 120000 }, () => {
     const [p1, p2] = (await freePorts(2)) as [number, number];
     const d = await daemon({ services: { 'a.conf': cat('a', p1) } });
     await d.writeService('b.conf', cat('b', p2));
-    const r = await runSuperd(['reload', '--pid-file', d.pidFile]);
+    const r = await runSuperd(['reload', '--pid-file', d.pidFile, '--control-socket', d.controlSocket]);
     assert.equal(r.code, 0, `stderr: ${r.stderr}`);
     const summary = await d.waitFor((x) => x.event === 'reload', 'reload record', 5000);
     assert.equal(summary.added, 1);

@@ -1,6 +1,6 @@
 // The pure pieces of how a handler is started, tested without sockets: who may
 // execute a program, the setpriv trampoline's argv, which setpriv is trusted,
-// and how a handler's stderr is cut into lines.
+// how a handler's stderr is cut into lines, and its open-files limit.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -10,7 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
 import { LineSplitter } from '../src/spawn/lines.js';
+import { loadLibc, type Libc, type NofileLimits } from '../src/spawn/libc.js';
 import { findSetpriv, switchesUser, throughSetpriv } from '../src/spawn/setpriv.js';
+import { HandlerLimits } from '../src/spawn/limits.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { ROOT } from './helpers/daemon.js';
 
@@ -350,4 +352,48 @@ describe('LineSplitter: stderr bytes to log lines', () => {
       assert.ok(joined.every((l) => l.length <= 4096), `lengths: ${joined.map((l) => l.length).join(' ')}`);
     },
   );
+});
+
+describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers', () => {
+  /** A libc whose prlimit reads and writes this table (pid 0 is superd). */
+  function fakeLibc(table: Map<number, NofileLimits>): Libc {
+    const real = loadLibc();
+    if (real instanceof Error) throw real;
+    return {
+      ...real,
+      nofile: (pid, limits) => {
+        const before = table.get(pid);
+        if (before === undefined) return null; // ESRCH, EPERM
+        if (limits !== undefined) table.set(pid, { ...limits });
+        return { ...before };
+      },
+    };
+  }
+
+  test("superd keeps its own one below the hard limit; a handler still at superd's value is lowered, one that set its own keeps it", () => {
+    const table = new Map<number, NofileLimits>([
+      [0, { soft: 20000, hard: 20000 }],
+      [101, { soft: 19999, hard: 20000 }], // as inherited
+      [102, { soft: 20000, hard: 20000 }], // raised itself (Go, Node, the JVM)
+      [103, { soft: 256, hard: 20000 }], // lowered itself (select())
+    ]);
+    const limits = HandlerLimits.create(fakeLibc(table));
+    assert.ok(limits !== null);
+    assert.equal(limits.target, 1024);
+    assert.deepEqual(table.get(0), { soft: 19999, hard: 20000 });
+    for (const pid of [101, 102, 103, 104]) limits.apply(pid);
+    assert.deepEqual(table.get(101), { soft: 1024, hard: 20000 });
+    assert.deepEqual(table.get(102), { soft: 20000, hard: 20000 });
+    assert.deepEqual(table.get(103), { soft: 256, hard: 20000 });
+  });
+
+  test('nothing to do where handlers inherit 1024 or less anyway', () => {
+    assert.equal(HandlerLimits.create(fakeLibc(new Map([[0, { soft: 1024, hard: 1024 }]]))), null);
+    assert.equal(HandlerLimits.create(fakeLibc(new Map([[0, { soft: 800, hard: 4096 }]]))), null);
+    assert.equal(HandlerLimits.create(null), null);
+    const table = new Map([[0, { soft: 1025, hard: 1025 }]]);
+    const limits = HandlerLimits.create(fakeLibc(table));
+    assert.equal(limits?.target, 1024);
+    assert.deepEqual(table.get(0), { soft: 1025, hard: 1025 }, 'one below the hard limit would be the target itself');
+  });
 });

@@ -1,29 +1,94 @@
-// `superd reload`: SIGHUP to the daemon whose pid is in --pid-file.
+// `superd reload` (SPEC §1): asks the running daemon to reload, waits for it
+// to finish and prints its summary (stdout) and every error as
+// `FILE:LINE: [service] message` (stderr); exit 0 only when it had none.
+//   without --pid-file: the `reload` request on the control socket;
+//   with --pid-file: SIGHUP to that pid once it is checked to be a superd we
+//   may signal, its outcome read from the control socket (asked for before
+//   the signal, so that reload cannot be missed).
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { CommonOptions } from '../cli.js';
+import { awaitReload, requestReload } from '../control/client.js';
+import { currentUid } from '../control/path.js';
+import { formatReloadErrors, formatReloadSummary, type ReloadReport } from '../control/status.js';
+import { fail, ok, type Result } from '../errors.js';
 
-export async function runReload(o: CommonOptions): Promise<number> {
-  const fail = (message: string): number => {
-    process.stderr.write(`superd reload: ${message}\n`);
-    return 1;
-  };
-  if (o.pidFile === undefined) return fail('needs --pid-file FILE, the pid file the daemon was started with');
+function say(message: string): number {
+  process.stderr.write(`superd reload: ${message}\n`);
+  return 1;
+}
+
+function report(r: ReloadReport): number {
+  process.stdout.write(formatReloadSummary(r));
+  process.stderr.write(formatReloadErrors(r));
+  return r.errors.length > 0 ? 1 : 0;
+}
+
+async function readPid(pidFile: string): Promise<Result<number>> {
   let text: string;
   try {
-    text = await readFile(o.pidFile, 'utf8');
+    text = await readFile(pidFile, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    return fail(`cannot read pid file ${o.pidFile}: ${e.code === 'ENOENT' ? 'it does not exist (is superd running?)' : e.message}`);
+    return fail({ code: 'pid_file', message: `cannot read pid file ${pidFile}: ${e.code === 'ENOENT' ? 'it does not exist (is superd running?)' : e.message}` });
   }
   const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 1) return fail(`pid file ${o.pidFile} does not hold a process id: '${text.trim()}'`);
+  if (!Number.isInteger(pid) || pid <= 1) return fail({ code: 'pid_file', message: `pid file ${pidFile} does not hold a process id: '${text.trim().slice(0, 40)}'` });
+  return ok(pid);
+}
+
+/**
+ * Is `pid` a superd that we may signal? Its command line must run superd's
+ * entry (bin/superd, or dist/src/cli.js) under node, and its real uid must be
+ * ours unless we are root: a stale pid file may name any process by now.
+ */
+export async function checkSuperd(pid: number, pidFile: string): Promise<Result<number>> {
+  let cmdline: string;
+  let status: string;
+  try {
+    cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    status = await readFile(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return fail({ code: 'no_daemon', message: `no process ${pid} (from ${pidFile}): superd is not running` });
+  }
+  const argv = cmdline.split('\0').filter((a) => a !== '');
+  const interpreter = basename(argv[0] ?? '');
+  const script = argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
+  const isSuperd = /^node/.test(interpreter) && (basename(script) === 'superd' || script.endsWith('dist/src/cli.js'));
+  if (!isSuperd) {
+    return fail({ code: 'not_superd', message: `process ${pid} (from ${pidFile}) is not superd but '${argv.join(' ').slice(0, 120)}': the pid file is stale; not signalled` });
+  }
+  const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
+  if (uid !== currentUid() && currentUid() !== 0) {
+    return fail({ code: 'not_ours', message: `superd pid ${pid} (from ${pidFile}) runs as uid ${uid}, not as you (uid ${currentUid()}): only its user or root may reload it; not signalled` });
+  }
+  return ok(pid);
+}
+
+export async function runReload(o: CommonOptions): Promise<number> {
+  if (o.pidFile === undefined) {
+    const r = await requestReload(o.controlSocket);
+    return r.ok ? report(r.value) : say(`${r.error.message}; with --pid-file FILE it signals the daemon instead`);
+  }
+  const read = await readPid(o.pidFile);
+  if (!read.ok) return say(read.error.message);
+  const checked = await checkSuperd(read.value, o.pidFile);
+  if (!checked.ok) return say(checked.error.message);
+  const pid = checked.value;
+
+  const waiting = await awaitReload(o.controlSocket);
   try {
     process.kill(pid, 'SIGHUP');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ESRCH') return fail(`no process ${pid} (from ${o.pidFile}): superd is not running`);
-    return fail(`cannot signal process ${pid}: ${e.message}`);
+    return say(e.code === 'ESRCH' ? `no process ${pid} (from ${o.pidFile}): superd is not running` : `cannot signal process ${pid}: ${e.message}`);
   }
-  process.stdout.write(`sent SIGHUP to superd (pid ${pid})\n`);
-  return 0;
+  const unknown = `sent SIGHUP to superd (pid ${pid}), but cannot wait for its outcome`;
+  if (!waiting.ok) return say(`${unknown}: ${waiting.error.message}; its log has the reload summary`);
+  if (waiting.value.pid !== pid) {
+    waiting.value.cancel();
+    return say(`${unknown}: ${o.controlSocket} is answered by superd pid ${waiting.value.pid}, not ${pid}; pass the daemon's --control-socket`);
+  }
+  const r = await waiting.value.report();
+  return r.ok ? report(r.value) : say(`${unknown}: ${r.error.message}`);
 }

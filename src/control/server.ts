@@ -1,67 +1,198 @@
-// The control socket `superd status` talks to: each connection gets one JSON
-// snapshot and is closed. Mode 0600, so only superd's own user and root can ask.
-import { createConnection, createServer, type Server } from 'node:net';
-import { unlink } from 'node:fs/promises';
-import type { DaemonStatus } from './status.js';
+// The control socket (SPEC §6), the daemon's side. One request per
+// connection, one line, a bare word or JSON ({"request":"reload"}):
+//   `status`, or nothing before EOF → the DaemonStatus, one JSON line
+//   `reload`        → starts a reload; its ReloadReport once it is done
+//   `await-reload`  → {"waiting":true,"pid":N} at once, then the ReloadReport
+//                     of the next reload to start (`superd reload --pid-file`
+//                     asks this before its SIGHUP)
+// Errors are {"error":{"code","message"}}. Mode 0600, and the peer's uid is
+// checked too: only superd's own user and root are answered.
+import { createServer, type Server, type Socket } from 'node:net';
+import type { SuperdError } from '../errors.js';
+import type { NativeError } from '../listen/native.js';
+import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../listen/unixpath.js';
+import type { Logger } from '../log.js';
+import { loadLibc } from '../spawn/libc.js';
+import { checkControlDir, currentUid } from './path.js';
+import type { DaemonStatus, ReloadReport } from './status.js';
 
-/** True when another process answers on the socket (a live superd), false when it is stale or absent. */
-function isLive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createConnection(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
+/** A request line longer than this is not one of ours. */
+const MAX_REQUEST = 4096;
+/** A client that connects and says nothing is dropped after this. */
+const REQUEST_TIMEOUT_MS = 5000;
+/** Status and reload clients at once; past it Node closes new connections at once. */
+const MAX_CONNECTIONS = 32;
+
+export interface ControlHandlers {
+  status(): DaemonStatus;
+  /** Absent: this daemon cannot reload over its socket (clients then send SIGHUP). */
+  reload?: {
+    /** The outcome of the first reload that starts after this call, or why none will (shutdown). */
+    next(): Promise<ReloadReport | SuperdError>;
+    /** Asks for a reload, as SIGHUP does. */
+    request(): void;
+  };
+  logger?: Logger;
 }
 
-export async function serveControl(path: string, snapshot: () => DaemonStatus): Promise<Server | Error> {
-  if (await isLive(path)) return new Error(`${path} is in use by another running superd`);
-  await unlink(path).catch(() => undefined);
-  const server = createServer((conn) => {
-    conn.on('error', () => undefined);
-    conn.end(`${JSON.stringify(snapshot())}\n`);
-  });
-  return new Promise((resolve) => {
-    server.once('error', (err) => resolve(err));
-    // The socket is created inside listen(); the umask makes it 0600 from the start.
-    const old = process.umask(0o177);
+export class ControlError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Placed {
+  identity: { dev: number; ino: number };
+  connections: Set<Socket>;
+}
+
+const placed = new WeakMap<Server, Placed>();
+
+type Request = 'status' | 'reload' | 'await-reload';
+
+function parseRequest(line: string): Request | SuperdError {
+  let word = line.trim();
+  if (word.startsWith('{')) {
     try {
-      server.listen(path, () => resolve(server));
-    } finally {
-      process.umask(old);
+      const request = (JSON.parse(word) as { request?: unknown }).request;
+      word = typeof request === 'string' ? request : '';
+    } catch {
+      return { code: 'bad_request', message: 'the request is not valid JSON' };
+    }
+  }
+  if (word === '' || word === 'status') return 'status';
+  if (word === 'reload' || word === 'await-reload') return word;
+  return { code: 'unknown_request', message: `unknown request '${word.slice(0, 40)}': expected status, reload or await-reload` };
+}
+
+/** Whether the peer may be answered: our own user or root. Null when it cannot be told (the socket's mode still guards). */
+function trustedPeer(conn: Socket): boolean | null {
+  const libc = loadLibc();
+  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (libc instanceof Error || fd === undefined || fd < 0) return null;
+  const peer = libc.peerCredentials(fd);
+  return peer === null ? null : peer.uid === currentUid() || peer.uid === 0;
+}
+
+function send(conn: Socket, value: unknown, last: boolean): void {
+  const line = `${JSON.stringify(value)}\n`;
+  if (last) conn.end(line);
+  else conn.write(line);
+}
+
+async function answer(conn: Socket, request: Request | SuperdError, h: ControlHandlers): Promise<void> {
+  if (typeof request !== 'string') return send(conn, { error: request }, true);
+  if (request === 'status') return send(conn, h.status(), true);
+  if (h.reload === undefined) {
+    return send(conn, { error: { code: 'unsupported', message: 'this superd does not report reloads over its control socket; send it SIGHUP' } }, true);
+  }
+  const next = h.reload.next();
+  if (request === 'reload') h.reload.request();
+  else send(conn, { waiting: true, pid: process.pid }, false);
+  const outcome = await next;
+  send(conn, 'code' in outcome ? { error: outcome } : outcome, true);
+}
+
+function serve(conn: Socket, h: ControlHandlers): void {
+  conn.on('error', () => undefined);
+  if (trustedPeer(conn) === false) {
+    conn.destroy();
+    return;
+  }
+  let text = '';
+  let handled = false;
+  const handle = (request: Request | SuperdError): void => {
+    if (handled) return;
+    handled = true;
+    conn.setTimeout(0);
+    conn.removeAllListeners('data');
+    conn.resume(); // whatever else it sends is read and dropped
+    void answer(conn, request, h).catch((err: unknown) => {
+      send(conn, { error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } }, true);
+    });
+  };
+  conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());
+  conn.setEncoding('utf8');
+  conn.on('data', (chunk: string) => {
+    text += chunk;
+    const nl = text.indexOf('\n');
+    if (nl >= 0) handle(parseRequest(text.slice(0, nl)));
+    else if (text.length > MAX_REQUEST) handle({ code: 'bad_request', message: `no request line within ${MAX_REQUEST} bytes` });
+  });
+  // A client that sends nothing and half-closes (a probe, `nc -U < /dev/null`) asks for the status.
+  conn.on('end', () => handle(parseRequest(text)));
+}
+
+/**
+ * Accept errors (ENFILE, ENOBUFS, EMFILE when libuv's spare descriptor is
+ * gone) come to the server's 'error' event, one per failed accept, for as
+ * long as superd runs: without a listener the first would end superd. One
+ * line per episode, and one when connections are accepted again.
+ */
+function logAcceptErrors(server: Server, path: string, logger: Logger | undefined): void {
+  let failed = 0;
+  server.on('error', (err: Error) => {
+    failed += 1;
+    if (failed === 1) {
+      logger?.log('error', 'control_socket', { path, error: `accept: ${err.message}`, message: 'superd keeps serving; `superd status` and `superd reload` may fail until this passes' });
     }
   });
+  server.on('connection', () => {
+    if (failed === 0) return;
+    logger?.log('info', 'control_socket', { path, errors: failed, message: 'accepting again' });
+    failed = 0;
+  });
 }
 
-export async function closeControl(server: Server, path: string): Promise<void> {
-  server.close();
-  await unlink(path).catch(() => undefined);
-}
-
-export function queryControl(path: string, timeoutMs = 5000): Promise<DaemonStatus | Error> {
+function listenAt(server: Server, where: string): Promise<Server | NativeError> {
   return new Promise((resolve) => {
-    const conn = createConnection(path);
-    let data = '';
-    const timer = setTimeout(() => {
-      conn.destroy();
-      resolve(new Error(`no answer from ${path} within ${timeoutMs / 1000} s`));
-    }, timeoutMs);
-    conn.setEncoding('utf8');
-    conn.on('data', (chunk: string) => (data += chunk));
-    conn.on('end', () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(data) as DaemonStatus);
-      } catch {
-        resolve(new Error(`unexpected answer from ${path}`));
-      }
-    });
-    conn.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'no superd is running there' : err.message;
-      resolve(new Error(`cannot reach superd at ${path}: ${why} (see --control-socket)`));
+    const onError = (err: NodeJS.ErrnoException): void => resolve({ code: err.code ?? 'EIO', message: `cannot listen on ${where}: ${err.message}` });
+    server.once('error', onError);
+    server.listen(where, () => {
+      server.removeListener('error', onError);
+      resolve(server);
     });
   });
+}
+
+/**
+ * Opens the control socket at path, or says why not. Never removes anything
+ * but a stale socket: a file that is not a socket, a live socket (another
+ * superd, another program) and an untrusted /tmp/superd-UID are left alone.
+ */
+export async function serveControl(path: string, handlers: ControlHandlers | (() => DaemonStatus)): Promise<Server | ControlError> {
+  const h: ControlHandlers = typeof handlers === 'function' ? { status: handlers } : handlers;
+  const dir = await checkControlDir(path, { create: true });
+  if (dir !== null) return new ControlError(dir.code, dir.message);
+  const stale = await clearStaleSocket(path);
+  if (stale !== null) {
+    const why = stale.code === 'EADDRINUSE' ? `${stale.message} (another superd?): left alone` : stale.message;
+    return new ControlError(stale.code, why);
+  }
+  const connections = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (conn) => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+    serve(conn, h);
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+  // Placed with its mode from the first instant, and linked, not renamed,
+  // to path: something that appeared there meanwhile is never replaced.
+  const result = await placeUnixSocket(path, 0o600, (where) => listenAt(server, where), (s) => s.close());
+  if ('code' in result) return new ControlError(result.code, result.message);
+  placed.set(server, { identity: result.identity, connections });
+  logAcceptErrors(server, path, h.logger);
+  return server;
+}
+
+/** Stops answering, and removes the socket file only if it is still ours. */
+export async function closeControl(server: Server, path: string): Promise<void> {
+  const p = placed.get(server);
+  // Before close: while open, the socket pins its inode, so no replacement can look like ours.
+  if (p !== undefined) await removeOwnSocket(path, p.identity);
+  server.close();
+  for (const conn of p?.connections ?? []) conn.destroy();
 }

@@ -1,4 +1,6 @@
-// What `superd status` shows: a snapshot of the daemon's services and figures.
+// What the control socket answers: for `superd status` a snapshot of the
+// daemon's services and figures, for `superd reload` what a reload found.
+import { formatConfigError, type ConfigError } from '../errors.js';
 
 export interface ServiceStatus {
   name: string;
@@ -12,12 +14,22 @@ export interface ServiceStatus {
   accepted: number;
   failed: number;
   refused: Record<string, number>;
+  /** The service's last bind or spawn error, and when; null when it has had none. */
+  lastError: LastError | null;
+}
+
+export interface LastError {
+  time: string;
+  kind: 'bind' | 'spawn';
+  message: string;
 }
 
 export interface DaemonStatus {
   pid: number;
   startedAt: string;
   servicesDir: string;
+  /** When the last reload ran (SIGHUP, --watch or `superd reload`) and its error count; null before the first. */
+  lastReload: { time: string; errors: number } | null;
   services: ServiceStatus[];
 }
 
@@ -36,5 +48,52 @@ export function formatStatusTable(status: DaemonStatus): string {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
-  return [`superd pid ${status.pid}, up since ${status.startedAt}, services from ${status.servicesDir}`, line(header), ...rows.map(line)].join('\n') + '\n';
+  const reload = status.lastReload === null ? 'no reload yet' : `last reload ${status.lastReload.time} with ${status.lastReload.errors} error(s)`;
+  const errors = status.services
+    .filter((s) => s.lastError !== null)
+    .map((s) => `${s.name}: last ${s.lastError?.kind} error at ${s.lastError?.time}: ${s.lastError?.message}`);
+  return [
+    `superd pid ${status.pid}, up since ${status.startedAt}, services from ${status.servicesDir}, ${reload}`,
+    line(header),
+    ...rows.map(line),
+    ...(errors.length > 0 ? ['', ...errors] : []),
+  ].join('\n') + '\n';
+}
+
+/** One reload's outcome, as logged in its `reload` summary line, with its errors. */
+export interface ReloadReport {
+  pid: number;
+  added: number;
+  changed: number;
+  removed: number;
+  unchanged: number;
+  errors: ConfigError[];
+}
+
+/** The summary line `superd reload` prints on stdout. */
+export function formatReloadSummary(r: ReloadReport): string {
+  const n = r.errors.length;
+  return `superd (pid ${r.pid}) reloaded: ${r.added} added, ${r.changed} changed, ${r.removed} removed, ${r.unchanged} unchanged, ${n} error${n === 1 ? '' : 's'}\n`;
+}
+
+/** Every error as `FILE:LINE: [service] message`, for stderr. */
+export function formatReloadErrors(r: ReloadReport): string {
+  return r.errors.map((e) => `${formatConfigError(e)}\n`).join('');
+}
+
+/** A shape check of what came over the socket, so a bad answer is an error, not a crash. */
+export function isReloadReport(v: unknown): v is ReloadReport {
+  const r = v as Partial<ReloadReport> | null;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    [r.pid, r.added, r.changed, r.removed, r.unchanged].every((n) => typeof n === 'number') &&
+    Array.isArray(r.errors) &&
+    r.errors.every((e) => typeof e === 'object' && e !== null && typeof (e as ConfigError).file === 'string' && typeof (e as ConfigError).message === 'string')
+  );
+}
+
+export function isDaemonStatus(v: unknown): v is DaemonStatus {
+  const s = v as Partial<DaemonStatus> | null;
+  return typeof s === 'object' && s !== null && typeof s.pid === 'number' && Array.isArray(s.services);
 }

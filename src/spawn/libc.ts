@@ -3,6 +3,11 @@
 // where koffi cannot load still work; callers fall back to child_process.
 import { createRequire } from 'node:module';
 
+export interface NofileLimits {
+  soft: number;
+  hard: number;
+}
+
 export type AsyncDone = (err: unknown, result: number) => void;
 
 export interface Libc {
@@ -30,6 +35,10 @@ export interface Libc {
   close(fd: number): number;
   /** close_range(2) with CLOSE_RANGE_CLOEXEC: marks fds first..last close-on-exec. */
   cloexecRange(first: number, last: number): number;
+  /** prlimit(2) on RLIMIT_NOFILE of pid (0: superd itself): sets `limits` when given; returns the limits before, or null on error. */
+  nofile(pid: number, limits?: NofileLimits): NofileLimits | null;
+  /** SO_PEERCRED of a connected unix socket: who is at the other end. Null on error. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number } | null;
   errno(): number;
 }
 
@@ -45,6 +54,9 @@ export const WNOHANG = 1;
 export const WEXITED = 4;
 export const WNOWAIT = 0x01000000;
 const CLOSE_RANGE_CLOEXEC = 4;
+const RLIMIT_NOFILE = 7;
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
 
 /** Opaque glibc types, given generous room: the real sizes are 80, 336 and 128 bytes. */
 export const SIZEOF_ACTIONS = 256;
@@ -91,6 +103,12 @@ export function loadLibc(): Libc | Error {
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
     const closeRange = fn('int close_range(uint32_t first, uint32_t last, int flags)');
+    // struct rlimit is two rlim_t (64-bit); struct ucred is three 32-bit ints.
+    const prlimit = fn('int prlimit(int pid, int resource, const void *limits, void *old)');
+    const getsockopt = fn('int getsockopt(int fd, int level, int name, void *value, void *length)');
+    // Reused: these calls are synchronous, on the main thread.
+    const rlimitNew = Buffer.alloc(16);
+    const rlimitOld = Buffer.alloc(16);
     cached = {
       posixSpawnAsync: (pid, path, actions, attr, argv, envp, done) => spawn.async(pid, path, actions, attr, argv, envp, done),
       actionsInit: (a) => aInit(a) as number,
@@ -107,6 +125,21 @@ export function loadLibc(): Libc | Error {
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,
       cloexecRange: (first, last) => closeRange(first, last, CLOSE_RANGE_CLOEXEC) as number,
+      nofile: (pid, limits) => {
+        if (limits !== undefined) {
+          rlimitNew.writeBigUInt64LE(BigInt(limits.soft), 0);
+          rlimitNew.writeBigUInt64LE(BigInt(limits.hard), 8);
+        }
+        if ((prlimit(pid, RLIMIT_NOFILE, limits === undefined ? null : rlimitNew, rlimitOld) as number) !== 0) return null;
+        return { soft: Number(rlimitOld.readBigUInt64LE(0)), hard: Number(rlimitOld.readBigUInt64LE(8)) };
+      },
+      peerCredentials: (fd) => {
+        const cred = Buffer.alloc(12);
+        const length = Buffer.alloc(4);
+        length.writeUInt32LE(12, 0);
+        if ((getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, length) as number) !== 0) return null;
+        return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
+      },
       errno: () => koffi.errno(),
     };
   } catch (err) {

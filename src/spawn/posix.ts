@@ -23,27 +23,42 @@ const SPARE_ACTIONS = 16;
 
 export class PosixSpawner implements Spawner {
   readonly name = 'posix_spawn';
-  /** Read-only once built, so every concurrent spawn shares it. */
-  private readonly attr = Buffer.alloc(SIZEOF_ATTR);
   private readonly pipeFds = new Int32Array(2);
   private readonly spareActions: Buffer[] = [];
   private inFlight = 0;
   private readonly reaper: Reaper;
 
-  constructor(private readonly libc: Libc) {
+  /** `attr` is read-only once built, so every concurrent spawn shares it. */
+  private constructor(
+    private readonly libc: Libc,
+    private readonly attr: Buffer,
+  ) {
     this.reaper = new Reaper(libc, () => this.inFlight);
-    // The same for every handler: a session (and so a process group) of its
-    // own, no blocked signals, and every signal back to its default action —
-    // Node ignores SIGPIPE, and a handler must not inherit that.
-    // A Linux sigset_t holds signal N in bit N-1. glibc's sigfillset leaves out
-    // its two internal signals (32, 33), and posix_spawn then sets them to
-    // SIG_IGN in the child, which survives exec: so every bit 1..64 is set here.
+  }
+
+  /**
+   * The same attributes for every handler: a session (and so a process group)
+   * of its own, no blocked signals, and every signal back to its default
+   * action — Node ignores SIGPIPE, and a handler must not inherit that.
+   * A Linux sigset_t holds signal N in bit N-1. glibc's sigfillset leaves out
+   * its two internal signals (32, 33), and posix_spawn then sets them to
+   * SIG_IGN in the child, which survives exec: so every bit 1..64 is set here.
+   */
+  static create(libc: Libc): PosixSpawner | Error {
+    const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);
-    libc.attrInit(this.attr);
-    libc.attrSetSigMask(this.attr, empty);
-    libc.attrSetSigDefault(this.attr, full);
-    libc.attrSetFlags(this.attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    const steps: [string, () => number][] = [
+      ['posix_spawnattr_init', () => libc.attrInit(attr)],
+      ['posix_spawnattr_setsigmask', () => libc.attrSetSigMask(attr, empty)],
+      ['posix_spawnattr_setsigdefault', () => libc.attrSetSigDefault(attr, full)],
+      ['posix_spawnattr_setflags', () => libc.attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)],
+    ];
+    for (const [name, step] of steps) {
+      const rc = step();
+      if (rc !== 0) return new Error(`${name} failed: ${strerror(rc)}`);
+    }
+    return new PosixSpawner(libc, attr);
   }
 
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
@@ -61,16 +76,16 @@ export class PosixSpawner implements Spawner {
 
     // Per call: the pool thread reads these while the next spawn is being prepared.
     const actions = this.spareActions.pop() ?? Buffer.alloc(SIZEOF_ACTIONS);
-    libc.actionsInit(actions);
-    libc.actionsDup2(actions, req.fd, 0);
-    libc.actionsDup2(actions, req.fd, 1);
-    if (req.stderr === 'socket') libc.actionsDup2(actions, req.fd, 2);
-    else if (req.stderr === 'null') libc.actionsOpen(actions, 2, '/dev/null', O_WRONLY, 0);
-    else libc.actionsDup2(actions, stderrWrite, 2);
-    // Descriptors superd inherited without CLOEXEC, and those another pool
-    // thread may be creating right now, must not reach handlers.
-    libc.actionsCloseFrom(actions, 3);
-    libc.actionsChdir(actions, '/');
+    const initRc = libc.actionsInit(actions);
+    if (initRc !== 0) {
+      this.spareActions.push(actions);
+      for (const fd of [stderrRead, stderrWrite]) if (fd >= 0) libc.close(fd);
+      onStarted({ code: 'spawn_failed', message: `cannot execute ${req.program}: posix_spawn_file_actions_init failed: ${strerror(initRc)}` });
+      return;
+    }
+    // An action glibc refuses (EBADF for fd -1) is simply not added: the
+    // handler would then run with superd's own fd 0 and 1. So every one counts.
+    const problem = fileActions(libc, actions, req, stderrWrite);
     const pid = new Int32Array(1);
 
     const finish = (rc: number, why: string): boolean => {
@@ -82,6 +97,10 @@ export class PosixSpawner implements Spawner {
       onStarted({ code: 'spawn_failed', message: `cannot execute ${req.program}: ${why}` });
       return false;
     };
+    if (problem !== null) {
+      finish(-1, problem);
+      return;
+    }
     this.inFlight += 1;
     const done = (err: unknown, rc: number): void => {
       this.inFlight -= 1;
@@ -102,4 +121,31 @@ export class PosixSpawner implements Spawner {
       finish(-1, (err as Error).message);
     }
   }
+}
+
+/**
+ * The connection on fd 0 and 1, fd 2 as `stderr` says, nothing else open, and
+ * `/` as the working directory. Null when every action was added, else which
+ * one glibc refused and why.
+ */
+function fileActions(libc: Libc, actions: Buffer, req: SpawnRequest, stderrWrite: number): string | null {
+  // Checked here too, not only by the HandlerSpawner: adddup2 accepts any
+  // open descriptor, and 0..2 would be superd's own standard ones.
+  if (!Number.isInteger(req.fd) || req.fd < 3) return `the connection has no usable descriptor (fd ${req.fd})`;
+  const steps: [string, () => number][] = [
+    [`adddup2(${req.fd}, 0)`, () => libc.actionsDup2(actions, req.fd, 0)],
+    [`adddup2(${req.fd}, 1)`, () => libc.actionsDup2(actions, req.fd, 1)],
+  ];
+  if (req.stderr === 'socket') steps.push([`adddup2(${req.fd}, 2)`, () => libc.actionsDup2(actions, req.fd, 2)]);
+  else if (req.stderr === 'null') steps.push(['addopen(2, /dev/null)', () => libc.actionsOpen(actions, 2, '/dev/null', O_WRONLY, 0)]);
+  else steps.push([`adddup2(${stderrWrite}, 2)`, () => libc.actionsDup2(actions, stderrWrite, 2)]);
+  // Descriptors superd inherited without CLOEXEC, and those another pool
+  // thread may be creating right now, must not reach handlers.
+  steps.push(['addclosefrom_np(3)', () => libc.actionsCloseFrom(actions, 3)]);
+  steps.push(['addchdir_np(/)', () => libc.actionsChdir(actions, '/')]);
+  for (const [name, step] of steps) {
+    const rc = step();
+    if (rc !== 0) return `posix_spawn_file_actions_${name} failed: ${strerror(rc)}`;
+  }
+  return null;
 }

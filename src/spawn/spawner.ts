@@ -10,13 +10,19 @@
 // service files. A spawn holds a pool thread only until the child's exec, so
 // a small pool suffices; MAX_IN_FLIGHT bounds how many are queued for it
 // (koffi refuses calls past its own limit of 256).
+//
+// Whatever starts it, a handler gets umask 022 and a soft RLIMIT_NOFILE of
+// min(1024, hard), as systemd gives its services; see HandlerLimits.
+import { fstatSync } from 'node:fs';
 import type { Credentials } from '../config/types.js';
 import { ExecutableCheck } from './executable.js';
 import { loadLibc } from './libc.js';
+import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { NodeSpawner } from './node.js';
 import { PosixSpawner } from './posix.js';
 import { findSetpriv, switchesUser, throughSetpriv } from './setpriv.js';
-import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
+import { strerror } from './strerror.js';
+import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
 const MAX_IN_FLIGHT = 64;
 
@@ -38,6 +44,8 @@ export class HandlerSpawner implements Spawner {
   readonly userSwitch: string;
   /** Set when a fast path is unavailable, and why. */
   readonly fallbackReason: string | null;
+  /** What handlers get, for the `started` line: `nofile=1024 umask=022`. */
+  readonly handlerLimits: string;
   private readonly general = new NodeSpawner();
   private readonly waiting: Waiting[] = [];
   private readonly executable = new ExecutableCheck();
@@ -48,22 +56,43 @@ export class HandlerSpawner implements Spawner {
     private readonly setpriv: string | null,
     private readonly self: { uid: number; gid: number },
     fallbackReason: string | null,
+    private readonly limits: HandlerLimits | null,
   ) {
     this.name = fast?.name ?? this.general.name;
     this.userSwitch = fast !== null && setpriv !== null ? `setpriv ${setpriv}` : this.general.name;
     this.fallbackReason = fallbackReason;
+    this.handlerLimits = `nofile=${limits?.describe() ?? 'inherited'} umask=${HANDLER_UMASK.toString(8).padStart(3, '0')}`;
   }
 
   static async create(choice: SpawnerChoice): Promise<HandlerSpawner> {
-    const libc = choice.usePosixSpawn ? loadLibc() : new Error('disabled by --spawner node');
-    if (libc instanceof Error) return new HandlerSpawner(null, null, choice.self, libc.message);
+    // posix_spawn has no umask action, and the child copies the process's
+    // umask at clone time, on whichever pool thread: so superd's own umask is
+    // the handlers'. superd gives every file it creates an explicit mode.
+    process.umask(HANDLER_UMASK);
+    const loaded = loadLibc();
+    const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
+    const fast = !choice.usePosixSpawn ? new Error('disabled by --spawner node') : loaded instanceof Error ? loaded : PosixSpawner.create(loaded);
+    if (fast instanceof Error) return new HandlerSpawner(null, null, choice.self, fast.message, limits);
     // Only root can switch users at all; a non-root superd never needs setpriv.
     const setpriv = choice.self.uid === 0 ? await findSetpriv() : null;
     const reason = setpriv instanceof Error ? `no trusted setpriv for user switches: ${setpriv.message}` : null;
-    return new HandlerSpawner(new PosixSpawner(libc), typeof setpriv === 'string' ? setpriv : null, choice.self, reason);
+    return new HandlerSpawner(fast, typeof setpriv === 'string' ? setpriv : null, choice.self, reason, limits);
   }
 
-  spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
+  spawn(req: SpawnRequest, started: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
+    const unusable = unusableDescriptor(req.fd);
+    if (unusable !== null) {
+      started({ code: 'spawn_failed', message: `cannot execute ${req.program}: ${unusable}; not started` });
+      return;
+    }
+    const { limits } = this;
+    const onStarted =
+      limits === null
+        ? started
+        : (result: SpawnResult): void => {
+            if (!isSpawnError(result)) limits.apply(result.pid);
+            started(result);
+          };
     const { credentials } = req;
     if (!switchesUser(credentials, this.self)) {
       if (this.fast === null) this.general.spawn(req, onStarted, onExit);
@@ -103,4 +132,21 @@ export class HandlerSpawner implements Spawner {
       onExit,
     );
   }
+}
+
+/**
+ * Why fd cannot be a handler's connection, or null. A Node internal reports
+ * -1 for a handle it has closed; 0..2 are superd's own standard descriptors.
+ * Either would hand the handler superd's own fd 0 and 1.
+ */
+function unusableDescriptor(fd: number): string | null {
+  if (!Number.isInteger(fd) || fd < 0) return `the connection has no descriptor (fd ${fd})`;
+  if (fd <= 2) return `fd ${fd} is one of superd's own standard descriptors, not a connection`;
+  try {
+    fstatSync(fd);
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).errno;
+    return `the connection's fd ${fd} is not open: ${errno === undefined ? (err as Error).message : strerror(-errno)}`;
+  }
+  return null;
 }

@@ -1,0 +1,75 @@
+// What every handler gets whatever superd was started with, as systemd gives
+// its services: umask 022 (superd's own, see HandlerSpawner.create) and a soft
+// RLIMIT_NOFILE of min(1024, hard), while superd keeps its own high.
+import { readFileSync } from 'node:fs';
+import type { Libc } from './libc.js';
+
+export const HANDLER_UMASK = 0o022;
+export const HANDLER_NOFILE = 1024;
+
+const CAP_SYS_RESOURCE = 24;
+
+/** Whether superd has this capability in its effective set (/proc/self/status). */
+function hasCapability(bit: number): boolean {
+  try {
+    const hex = /^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return hex !== undefined && ((BigInt(`0x${hex}`) >> BigInt(bit)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A handler's soft RLIMIT_NOFILE: min(1024, hard), while superd keeps its own
+ * high (Node raised it to the hard limit). posix_spawn has no rlimit action
+ * and limits are per process, so it is set with prlimit(2) on the new pid as
+ * soon as the spawn reports back (two calls, ~3 µs per handler). The handler
+ * has exec'd by then and may run its first instructions with superd's limit
+ * (measured: 1 in 6 handlers at one connection at a time, half of them at
+ * eight); an extra exec per handler (a prlimit(1) or /bin/sh trampoline)
+ * would set it before, but costs ~700 µs per connection, about as much as
+ * starting the handler itself, and makes argv[0] the absolute path.
+ *
+ * A handler that set its own limit meanwhile keeps it: Go, Node and the JVM
+ * raise theirs to the hard limit at start. So superd's own soft limit is one
+ * below the hard one, and only a handler still at that value is lowered.
+ *
+ * A handler that already runs as another user (setpriv switched it, or a
+ * setuid program) can be changed only with CAP_SYS_RESOURCE, which root has
+ * unless a container drops it; without, it keeps superd's limit.
+ */
+export class HandlerLimits {
+  private constructor(
+    private readonly libc: Libc,
+    /** The soft limit a handler inherits from superd. */
+    private readonly inherited: number,
+    readonly target: number,
+    /** Whether handlers switched to other users can be changed too. */
+    private readonly othersToo: boolean,
+  ) {}
+
+  /** For the `started` line. */
+  describe(): string {
+    return this.othersToo ? `${this.target}` : `${this.target} (not for other users: no CAP_SYS_RESOURCE)`;
+  }
+
+  /** Null when handlers inherit a low enough limit as it is, or limits cannot be read. */
+  static create(libc: Libc | null): HandlerLimits | null {
+    const own = libc?.nofile(0) ?? null;
+    if (libc === null || own === null) return null;
+    const target = Math.min(HANDLER_NOFILE, own.hard);
+    if (own.soft <= target) return null;
+    let inherited = own.soft;
+    if (own.soft === own.hard && own.hard - 1 > target && libc.nofile(0, { soft: own.hard - 1, hard: own.hard }) !== null) inherited = own.hard - 1;
+    // Only root switches users; without the capability it cannot reach them once switched.
+    const othersToo = process.getuid?.() !== 0 || hasCapability(CAP_SYS_RESOURCE);
+    return new HandlerLimits(libc, inherited, target, othersToo);
+  }
+
+  /** Best effort: a setuid program (EPERM) or one already gone (ESRCH) keeps what it has. */
+  apply(pid: number): void {
+    const now = this.libc.nofile(pid);
+    if (now === null || now.soft !== this.inherited) return;
+    this.libc.nofile(pid, { soft: Math.min(this.target, now.hard), hard: now.hard });
+  }
+}
