@@ -32,7 +32,7 @@ function common(y: Argv): Argv<CommonOptions> {
       default: 10,
       describe: 'seconds handlers may run on after SIGTERM before they are sent SIGTERM',
     })
-    .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'unix socket for `superd status`' })
+    .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'unix socket for `superd status` and `superd reload`' })
     .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
     .option('json', { type: 'boolean', default: false, describe: 'status: print JSON' }) as unknown as Argv<CommonOptions>;
 }
@@ -83,12 +83,17 @@ export async function main(argv: string[]): Promise<number> {
     .command('check', 'validate the services dir: one line per valid service, every problem on stderr', {}, async (o) => {
       exitCode = await runCheck(o as unknown as CommonOptions);
     })
-    .command('reload', 'send SIGHUP to the daemon named by --pid-file', {}, async (o) => {
+    .command('reload', 'reload the running daemon (over --control-socket, or SIGHUP to the pid in --pid-file), wait, print its summary and errors', {}, async (o) => {
       exitCode = await runReload(o as unknown as CommonOptions);
     })
-    .command('status', "print the running daemon's services and figures", {}, async (o) => {
-      exitCode = await runStatus(o as unknown as CommonOptions);
-    })
+    .command(
+      'status [name]',
+      "print the running daemon's services and figures (or one service's)",
+      (y) => y.positional('name', { type: 'string', describe: 'only this service' }),
+      async (o) => {
+        exitCode = await runStatus({ ...(o as unknown as CommonOptions), name: typeof o.name === 'string' ? o.name : undefined });
+      },
+    )
     .command(
       'convert <source>',
       'turn an inetd.conf file, or an xinetd file or directory, into service files',

@@ -1,14 +1,15 @@
 // Owns the running state: the set of service runtimes. Signal handlers only
 // record what was asked; the work (reload, shutdown) runs from the event loop,
 // one at a time, like OpenBSD inetd's flag-and-loop design.
-import { unlink, writeFile } from 'node:fs/promises';
 import { loadServicesDir } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/plan.js';
 import { listenConflict } from './config/load.js';
 import { describeAddress, type ServiceDefinition } from './config/types.js';
-import type { DaemonStatus } from './control/status.js';
+import type { DaemonStatus, ReloadReport } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';
 import type { LogFields, Logger } from './log.js';
+import { removePidFile, writePidFile } from './pidfile.js';
+import { problemCount } from './config/problems.js';
 import type { Lifecycle } from './notify.js';
 import { KILL_AFTER_MS, ServiceRuntime, type RuntimeContext, type ServiceStats } from './service/runtime.js';
 
@@ -34,7 +35,11 @@ export class Daemon {
   /** Set once start() has begun: a reload asked for before that runs after the first load. */
   private begun = false;
   private reloadAgain = false;
+  /** `superd reload` clients, each waiting for the next reload to start, then for its outcome. */
+  private reloadWaiters: ((outcome: ReloadReport | SuperdError) => void)[] = [];
   private stopping = false;
+  /** When the last reload ran and how many errors it had (for status). */
+  private lastReload: { time: string; errors: number } | null = null;
   private startErrors = 0;
   private readonly startedAt = new Date().toISOString();
   private readonly logger: Logger;
@@ -62,22 +67,16 @@ export class Daemon {
       return load.fatal;
     }
     const plan = planReload(new Map(), load);
-    this.logErrors(plan.errors);
-    this.startErrors = plan.errors.length;
+    this.logProblems(plan.errors, load.files.flatMap((f) => f.warnings));
+    this.startErrors = countProblems(plan.errors);
     await this.apply(plan);
     return null;
   }
 
   /** Everything is up: write the pid file and say so. */
   async ready(extra: LogFields): Promise<SuperdError | null> {
-    if (this.options.pidFile !== null) {
-      try {
-        await writeFile(this.options.pidFile, `${process.pid}\n`);
-      } catch (err) {
-        this.options.pidFile = null; // not ours to remove
-        return { code: 'pid_file', message: `cannot write pid file: ${(err as Error).message}` };
-      }
-    }
+    const pidProblem = this.options.pidFile === null ? null : await writePidFile(this.options.pidFile, process.pid);
+    if (pidProblem !== null) return pidProblem;
     this.options.lifecycle?.ready(this.statusLine());
     this.logger.log('info', 'started', {
       pid: process.pid,
@@ -97,6 +96,12 @@ export class Daemon {
       return;
     }
     this.reloading = this.reload().finally(() => this.reloadDone());
+  }
+
+  /** The outcome of the first reload that starts after this call (the control socket's `reload`). */
+  nextReload(): Promise<ReloadReport | SuperdError> {
+    if (this.stopping) return Promise.resolve(STOPPING);
+    return new Promise((resolve) => this.reloadWaiters.push(resolve));
   }
 
   private reloadDone(): void {
@@ -121,32 +126,36 @@ export class Daemon {
   }
 
   private async reloadServices(): Promise<void> {
-    const current = new Map<string, ServiceDefinition>();
-    for (const [name, rt] of this.services) current.set(name, rt.definition);
-    const load = await loadServicesDir(this.options.servicesDir);
-    if (this.stopping) return;
-    const plan = planReload(current, load);
-    this.logErrors(plan.errors);
-    await this.apply(plan);
-    this.logger.log(plan.errors.length > 0 ? 'warn' : 'info', 'reload', {
-      added: plan.add.length,
-      changed: plan.change.length,
-      removed: plan.remove.length,
-      unchanged: plan.unchanged.length,
-      errors: plan.errors.length,
-    });
+    // Taken at the start: one who asks during this reload waits for the next.
+    const waiters = this.reloadWaiters.splice(0);
+    let outcome: ReloadReport | SuperdError = STOPPING;
+    try {
+      const current = new Map<string, ServiceDefinition>();
+      for (const [name, rt] of this.services) current.set(name, rt.definition);
+      const load = await loadServicesDir(this.options.servicesDir);
+      if (this.stopping) return;
+      const plan = planReload(current, load);
+      this.logProblems(plan.errors, load.files.flatMap((f) => f.warnings));
+      await this.apply(plan);
+      const counts = { added: plan.add.length, changed: plan.change.length, removed: plan.remove.length, unchanged: plan.unchanged.length };
+      const errors = countProblems(plan.errors);
+      this.lastReload = { time: new Date().toISOString(), errors };
+      this.logger.log(errors > 0 ? 'warn' : 'info', 'reload', { ...counts, errors });
+      outcome = { pid: process.pid, ...counts, errors: plan.errors };
+    } catch (err) {
+      outcome = { code: 'reload_failed', message: `the reload failed: ${err instanceof Error ? err.message : String(err)}` };
+      throw err;
+    } finally {
+      for (const w of waiters) w(outcome);
+    }
   }
 
-  private logErrors(errors: ConfigError[]): void {
-    for (const e of errors) {
-      this.logger.log('error', 'config_error', {
-        service: e.service ?? undefined,
-        file: e.file,
-        line: e.line,
-        kind: e.code,
-        message: e.message,
-      });
-    }
+  /** One config_error per error and one config_warning per warning (a file shows at most 20 of each, then a count). */
+  private logProblems(errors: ConfigError[], warnings: ConfigError[]): void {
+    const log = (level: 'error' | 'warn', event: string, e: ConfigError): void =>
+      this.logger.log(level, event, { service: e.service ?? undefined, file: e.file, line: e.line, kind: e.code, message: e.message });
+    for (const e of errors) log('error', 'config_error', e);
+    for (const w of warnings) log('warn', 'config_warning', w);
   }
 
   /** Removed first, so a port handed from one service to another is free to bind. */
@@ -155,6 +164,8 @@ export class Daemon {
       const rt = this.services.get(def.name);
       if (rt === undefined) continue;
       this.services.delete(def.name);
+      // Removed: if a service of that name comes back, it starts from zero.
+      this.stats.delete(def.name);
       this.retire(rt);
       this.logger.log('info', 'removed', { service: def.name });
     }
@@ -207,7 +218,7 @@ export class Daemon {
   private createRuntime(def: ServiceDefinition): ServiceRuntime {
     let stats = this.stats.get(def.name);
     if (stats === undefined) {
-      stats = { accepted: 0, failed: 0, refused: {} };
+      stats = { accepted: 0, failed: 0, refused: {}, lastError: null };
       this.stats.set(def.name, stats);
     }
     return new ServiceRuntime(def, this.options.context, stats);
@@ -228,6 +239,7 @@ export class Daemon {
       pid: process.pid,
       startedAt: this.startedAt,
       servicesDir: this.options.servicesDir,
+      lastReload: this.lastReload,
       services: [...this.services.values()].map((rt) => {
         const def = rt.definition;
         return {
@@ -241,6 +253,7 @@ export class Daemon {
           accepted: rt.stats.accepted,
           failed: rt.stats.failed,
           refused: { ...rt.stats.refused },
+          lastError: rt.stats.lastError,
         };
       }),
     };
@@ -250,6 +263,7 @@ export class Daemon {
   async shutdown(signal: string): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    for (const w of this.reloadWaiters.splice(0)) w(STOPPING);
     this.options.lifecycle?.stopping();
     const all = [...this.services.values(), ...this.draining];
     // Handlers, and what exited handlers left running in their process groups.
@@ -269,10 +283,12 @@ export class Daemon {
       for (const rt of all) rt.signalAll('SIGKILL');
       await waitUntil(() => running() === 0, Date.now() + 1000);
     }
-    if (this.options.pidFile !== null) await unlink(this.options.pidFile).catch(() => undefined);
+    if (this.options.pidFile !== null) await removePidFile(this.options.pidFile, process.pid);
     clearInterval(this.keepAlive);
   }
 }
+
+const STOPPING: SuperdError = { code: 'stopping', message: 'superd is shutting down: no reload will run' };
 
 function waitUntil(done: () => boolean, deadline: number): Promise<void> {
   return new Promise((resolve) => {
@@ -282,4 +298,9 @@ function waitUntil(done: () => boolean, deadline: number): Promise<void> {
     };
     check();
   });
+}
+
+/** Errors in all, counting those a file summarized as "and M more". */
+function countProblems(errors: ConfigError[]): number {
+  return errors.reduce((n, e) => n + problemCount(e), 0);
 }

@@ -1,8 +1,8 @@
 // One place that turns events into log lines. Every line is one event with
 // flat fields, the same names in text and JSON (SPEC §6), so log parsers and
 // tests can rely on them.
-import { createWriteStream, type WriteStream } from 'node:fs';
 import winston from 'winston';
+import { LogSink, type LogFlow } from './logsink.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -15,6 +15,8 @@ export interface Logger {
   /** Reopen the log file (logrotate). A no-op when logging to stderr. */
   reopen(): void;
   close(): Promise<void>;
+  /** Whether the log is behind, for readers that can wait (absent: they never need to). */
+  readonly flow?: LogFlow;
 }
 
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
@@ -50,42 +52,16 @@ interface Entry {
   [MESSAGE]?: string;
 }
 
-/**
- * winston's last step: hands each formatted line to a target stream that can
- * be swapped (reopen). Lines logged in one turn of the event loop go out as
- * one write: under load that is one system call for many lines, not one each.
- */
 // winston's own base class for transports (its typings name the module, not the class).
 const TransportStream = (winston as unknown as { Transport: typeof import('winston-transport') }).Transport;
 
+/** winston's last step: each formatted line goes to the sink (logsink.ts), which batches, bounds and writes them. */
 class LineTransport extends TransportStream {
-  private pending: string[] = [];
-  private scheduled = false;
-
-  constructor(private target: NodeJS.WritableStream) {
+  constructor(private readonly sink: LogSink) {
     super();
-    // Nothing logged just before an exit is lost.
-    process.on('exit', () => this.flush());
-  }
-  swap(target: NodeJS.WritableStream): NodeJS.WritableStream {
-    this.flush();
-    const old = this.target;
-    this.target = target;
-    return old;
-  }
-  flush(): void {
-    this.scheduled = false;
-    if (this.pending.length === 0) return;
-    const text = this.pending.join('');
-    this.pending = [];
-    this.target.write(text);
   }
   override log(info: Entry, next: () => void): void {
-    this.pending.push(`${info[MESSAGE] ?? ''}\n`);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.sink.add(info[MESSAGE] ?? '');
     next();
   }
 }
@@ -104,37 +80,24 @@ export function createLogger(options: LoggerOptions): Logger {
     entry[MESSAGE] = render(new Date().toISOString(), entry.level, entry.event, entry.fields);
     return info;
   });
-  const open = (file: string): WriteStream => {
-    const stream = createWriteStream(file, { flags: 'a' });
-    // A log file we cannot write must not take the daemon down; say so on stderr.
-    stream.on('error', (err) => process.stderr.write(`superd: log file ${file}: ${err.message}\n`));
-    return stream;
-  };
-  const relay = new LineTransport(options.file === null ? process.stderr : open(options.file));
+  const threshold = LEVELS[options.level];
+  const sink = new LogSink(options.file, (level, event, fields) =>
+    LEVELS[level] <= threshold ? render(new Date().toISOString(), level, event, fields) : null,
+  );
   const logger = winston.createLogger({
     levels: LEVELS,
     level: options.level,
     format: lineFormat(),
-    transports: [relay],
+    transports: [new LineTransport(sink)],
   });
-  const threshold = LEVELS[options.level];
   return {
     enabled: (level) => LEVELS[level] <= threshold,
     log(level, event, fields = {}) {
       if (LEVELS[level] > threshold) return;
       logger.log({ level, message: '', event, fields } as unknown as winston.LogEntry);
     },
-    reopen() {
-      if (options.file === null) return;
-      const old = relay.swap(open(options.file));
-      (old as WriteStream).end();
-    },
-    close: () =>
-      new Promise((resolve) => {
-        relay.flush();
-        if (options.file === null) return resolve();
-        const stream = relay.swap(process.stderr) as WriteStream;
-        stream.end(() => resolve());
-      }),
+    reopen: () => sink.reopen(),
+    close: () => sink.close(),
+    flow: sink,
   };
 }

@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { existsSync } from 'node:fs';
 import { connectClient, exchange, freePorts, tryConnect, type Client } from './helpers/clients.js';
 import { runSuperd, serviceFile, startDaemon, startServices, type DaemonHandle } from './helpers/daemon.js';
-import { processGroup, runProgram } from './helpers/proc.js';
+import { fdCount, processGroup, runProgram } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
 const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
@@ -157,6 +157,22 @@ describe('fault: handlers that leave processes behind', () => {
       assert.equal((await processGroup(kept)).length, 0, 'shutdown ends what is left of a group too');
     } finally {
       await d.stop();
+    }
+  });
+});
+
+describe('fault: a leftover holding the stderr pipe', () => {
+  test('the pipe is closed 5 s after its handler exited: a leftover pins no descriptor in superd', async () => {
+    const served = await startServices({ pinner: { ...CAT, server: '/bin/sh', args: `-c 'sleep 300 </dev/null >/dev/null & echo $$'` } });
+    const d = served.d;
+    try {
+      const baseline = await fdCount(d.pid);
+      const pgid = Number((await exchange(served.port.pinner ?? 0, '')).data.toString().trim());
+      await d.waitFor((r) => r.event === 'exited' && r.service === 'pinner', 'exited');
+      assert.ok((await processGroup(pgid)).length > 0, 'the sleep lives on, holding the stderr pipe');
+      assert.ok(await eventually(async () => (await fdCount(d.pid)) <= baseline, 9000), 'superd closed its end of the pipe');
+    } finally {
+      await d.stop('SIGTERM', 25000);
     }
   });
 });

@@ -132,6 +132,8 @@ describe('serve: access and rate policy', () => {
     assert.equal((await waiter.waitForBytes(8, 5000)).toString(), 'waiting\n');
     const dropped = await d.waitFor((r) => r.event === 'dropped' && r.service === 'queued', 'dropped');
     assert.equal(dropped.reason, 'client_reset');
+    await d.waitForCount((r) => r.event === 'accepted' && r.service === 'queued', 2, 'the holder and the waiter accepted');
+    await new Promise((r) => setTimeout(r, 200));
     assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'queued').length, 2, 'the holder and the waiter, not the one that reset');
   });
 });

@@ -52,14 +52,20 @@ describe('status table', () => {
       pid: 7,
       startedAt: '2026-11-25T00:00:00.000Z',
       servicesDir: '/etc/superd/services.d',
+      lastReload: { time: '2026-11-25T01:00:00.000Z', errors: 2 },
       services: [
-        { name: 'echo', address: '127.0.0.1:7/tcp', listening: '127.0.0.1:7', mode: 'nowait', handler: '/bin/cat', running: 1, queued: 0, accepted: 5, failed: 0, refused: {} },
-        { name: 'git', address: '*:9418/tcp', listening: null, mode: 'nowait', handler: '/usr/bin/git', running: 0, queued: 2, accepted: 0, failed: 1, refused: { queue_full: 3 } },
+        { name: 'echo', address: '127.0.0.1:7/tcp', listening: '127.0.0.1:7', mode: 'nowait', handler: '/bin/cat', running: 1, queued: 0, accepted: 5, failed: 0, refused: {}, lastError: null },
+        {
+          name: 'git', address: '*:9418/tcp', listening: null, mode: 'nowait', handler: '/usr/bin/git', running: 0, queued: 2, accepted: 0, failed: 1, refused: { queue_full: 3 },
+          lastError: { time: '2026-11-25T02:00:00.000Z', kind: 'bind', message: 'address already in use (EADDRINUSE)' },
+        },
       ],
     };
     const lines = formatStatusTable(status).trimEnd().split('\n');
-    assert.equal(lines.length, 4);
+    assert.equal(lines.length, 6);
     assert.match(lines[0] ?? '', /pid 7/);
+    assert.match(lines[0] ?? '', /last reload 2026-11-25T01:00:00\.000Z with 2 error\(s\)/);
+    assert.equal(lines[5], 'git: last bind error at 2026-11-25T02:00:00.000Z: address already in use (EADDRINUSE)');
     assert.match(lines[1] ?? '', /^SERVICE\s+ADDRESS\s+MODE\s+RUNNING\s+QUEUED\s+ACCEPTED\s+REFUSED\s+FAILED\s+HANDLER$/);
     assert.match(lines[2] ?? '', /^echo\s+127\.0\.0\.1:7\/tcp\s+nowait\s+1\s+0\s+5\s+0\s+0\s+\/bin\/cat$/);
     assert.match(lines[3] ?? '', /^git\s+\*:9418\/tcp \(not bound\)\s+nowait\s+0\s+2\s+0\s+queue_full=3\s+1\s+\/usr\/bin\/git$/);

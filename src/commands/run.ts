@@ -6,14 +6,14 @@ import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
 import { takeEarlySignals } from '../early-signals.js';
 import { formatConfigError } from '../errors.js';
+import { fatalHandler, installFatalHandler } from '../fatal.js';
 import { createLogger, type LogFields } from '../log.js';
 import { loadLibc } from '../spawn/libc.js';
 import { systemdNotifier } from '../notify.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
-
-/** An editor's save (write temp, rename, chmod) is one reload. */
-const WATCH_DEBOUNCE_MS = 300;
+import { startWatch } from '../watch.js';
+import { removePidFile } from '../pidfile.js';
 
 /**
  * A service manager may start us with fd 0, 1 or 2 closed; the next socket
@@ -55,6 +55,19 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   closeInheritedOnExec();
   dropSupplementaryGroups();
   const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
+  // From here on an exception nothing caught is logged and ends superd with
+  // status 70, for its service manager to restart it (fatal.ts says why).
+  let control: Server | null = null;
+  installFatalHandler(
+    fatalHandler({
+      logger,
+      cleanup: async () => {
+        if (control !== null) await closeControl(control, o.controlSocket);
+        if (o.pidFile !== undefined) await removePidFile(o.pidFile, process.pid);
+      },
+      exit: (code) => process.exit(code),
+    }),
+  );
   const self = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   const spawner = await HandlerSpawner.create({ usePosixSpawn: o.spawner !== 'node', self });
   if (spawner.fallbackReason !== null && o.spawner !== 'node') {
@@ -91,13 +104,14 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   // Those that came while the CLI loaded: a HUP now is a reload once the first load is done.
   for (const signal of takeEarlySignals()) process.emit(signal, signal);
 
-  // Before any service: the control socket is made under a temporary umask,
-  // process-wide state that a handler spawned meanwhile on a pool thread
-  // would inherit.
-  let control: Server | null = null;
-  const served = await serveControl(o.controlSocket, () => daemon.snapshot());
+  // Before any service, so that `superd status` answers as soon as one is up.
+  const served = await serveControl(o.controlSocket, {
+    status: () => daemon.snapshot(),
+    reload: { next: () => daemon.nextReload(), request: () => daemon.requestReload() },
+    logger,
+  });
   if (served instanceof Error) {
-    logger.log('warn', 'control_socket', { path: o.controlSocket, error: served.message, message: '`superd status` will not reach this daemon' });
+    logger.log('warn', 'control_socket', { path: o.controlSocket, error: served.message, message: '`superd status` and `superd reload` will not reach this daemon' });
   } else {
     control = served;
   }
@@ -108,9 +122,9 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     return failStart(formatConfigError(fatal), { file: fatal.file, line: fatal.line }, 'config_error');
   }
 
-  const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload()) : null;
+  const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload(), logger) : null;
 
-  const notReady = await daemon.ready({ watch: o.watch, user_switch: spawner.userSwitch });
+  const notReady = await daemon.ready({ watch: watcher?.active ?? false, user_switch: spawner.userSwitch, handler_limits: spawner.handlerLimits });
   if (notReady !== null) {
     await watcher?.close();
     if (control !== null) await closeControl(control, o.controlSocket);
@@ -124,26 +138,4 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   logger.log('info', 'stopped', { signal });
   await logger.close();
   return 0;
-}
-
-async function startWatch(dir: string, reload: () => void): Promise<{ close(): Promise<void> }> {
-  // Loaded only when asked for: an idle daemon should not carry a file watcher.
-  const { watch } = await import('chokidar');
-  let timer: NodeJS.Timeout | null = null;
-  const watcher = watch(dir, { ignoreInitial: true, depth: 0 });
-  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-  watcher.on('all', (_event, path) => {
-    if (!path.endsWith('.conf')) return;
-    if (timer !== null) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = null;
-      reload();
-    }, WATCH_DEBOUNCE_MS);
-  });
-  return {
-    close: async () => {
-      if (timer !== null) clearTimeout(timer);
-      await watcher.close();
-    },
-  };
 }

@@ -8,6 +8,7 @@
 import type { Duplex } from 'node:stream';
 import { builtin } from '../builtins/index.js';
 import type { BuiltinName, ServiceDefinition } from '../config/types.js';
+import type { LastError } from '../control/status.js';
 import { describeAddress } from '../config/types.js';
 import type { LogFields, Logger } from '../log.js';
 import type { Connection, Datagram, Listener, ListenerSink, WaitSocket } from '../listen/connection.js';
@@ -20,7 +21,7 @@ import { RefusalLog } from '../policy/refusals.js';
 import { sourceKey } from '../policy/source.js';
 import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
-import { readStderrLines } from '../spawn/stderr.js';
+import { logHandlerStderr, type StopReading } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
 import { FdPressure, isFdExhaustion } from './fdpressure.js';
 import { killGroup, LeftoverGroups } from './leftovers.js';
@@ -29,6 +30,8 @@ import { planRearm } from './rearm.js';
 export const BIND_RETRY_SECONDS = 30;
 /** After `timeout` or the shutdown grace, SIGTERM; this long after that, SIGKILL (SPEC §2, §5). */
 export const KILL_AFTER_MS = 5000;
+/** How long a handler's stderr pipe is read after the handler exited (a leftover may hold it). */
+export const LEFTOVER_STDERR_MS = 5000;
 
 export interface RuntimeContext {
   spawner: Spawner;
@@ -43,6 +46,7 @@ export interface ServiceStats {
   accepted: number;
   failed: number;
   refused: Record<string, number>;
+  lastError: LastError | null;
 }
 
 interface RunningHandler {
@@ -54,6 +58,8 @@ interface RunningHandler {
   waitSocket: WaitSocket | null;
   /** The remote address its connection was admitted for (released when it is gone); null for a wait handler. */
   source: string | null;
+  /** Stops reading its stderr pipe (`stderr = log`): what it left behind may hold the pipe open. */
+  stopStderr: StopReading | null;
 }
 
 /** What a started handler is serving, for its log line and environment. */
@@ -90,7 +96,7 @@ export class ServiceRuntime implements ListenerSink {
     private def: ServiceDefinition,
     private readonly ctx: RuntimeContext,
     /** Totals of the service's name, shared with the runtimes before and after it. */
-    readonly stats: ServiceStats = { accepted: 0, failed: 0, refused: {} },
+    readonly stats: ServiceStats = { accepted: 0, failed: 0, refused: {}, lastError: null },
   ) {
     this.baseEnv = tcpBase(baseEnvironment(def, ctx.environment));
     this.policy = new ServicePolicy(def);
@@ -154,6 +160,7 @@ export class ServiceRuntime implements ListenerSink {
       onBound?.();
       return true;
     }
+    this.stats.lastError = { time: new Date().toISOString(), kind: 'bind', message: result.message };
     if (!quiet) {
       this.ctx.logger.log('error', 'bind_failed', {
         service: this.def.name,
@@ -324,6 +331,7 @@ export class ServiceRuntime implements ListenerSink {
         if (isSpawnError(result)) {
           if (served.conn !== null) this.policy.release(sourceOf(served.conn));
           this.stats.failed += 1;
+          this.stats.lastError = { time: new Date().toISOString(), kind: 'spawn', message: result.message };
           // Out of descriptors: one episode for the daemon, not one line per connection.
           if (isFdExhaustion(result.message)) ctx.fdPressure.hit('spawn', def.name, result.message);
           else ctx.logger.log('error', 'spawn_failed', { service: def.name, ...remoteFields(served.conn), error: result.message });
@@ -345,12 +353,11 @@ export class ServiceRuntime implements ListenerSink {
     this.stats.accepted += 1;
     const killTimer = def.timeout === null ? null : this.scheduleTimeout(pid, def.timeout);
     const deadline = def.timeout === null ? null : startedAt + def.timeout * 1000;
-    this.running.set(pid, { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn) });
+    this.running.set(pid, { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn), stopStderr: null });
     ctx.logger.log('info', 'accepted', { service: def.name, ...remoteFields(served.conn), pid });
-    if (stderr !== null) {
-      const service = def.name;
-      readStderrLines(stderr, (line) => ctx.logger.log('info', 'stderr', { service, pid, message: line }));
-    }
+    const stopStderr = stderr === null ? null : logHandlerStderr(stderr, ctx.logger, { service: def.name, pid });
+    const entry = this.running.get(pid);
+    if (entry !== undefined) entry.stopStderr = stopStderr;
     // Shutdown signalled the others while this one was being started.
     if (this.endSignal !== null) killGroup(pid, this.endSignal);
   }
@@ -397,6 +404,9 @@ export class ServiceRuntime implements ListenerSink {
     if (entry.source !== null) this.policy.release(entry.source);
     // The handler's process group is its work: what it left running is still followed.
     this.leftovers.follow(pid, entry.deadline === null ? null : Math.max(0, entry.deadline - performance.now()));
+    // Its stderr usually ends with it; a process it left behind holding the
+    // pipe gets a little longer, then the pipe is closed: it pins nothing.
+    if (entry.stopStderr !== null) setTimeout(entry.stopStderr, LEFTOVER_STDERR_MS).unref();
     const ranMs = performance.now() - entry.startedAt;
     this.ctx.logger.log('info', 'exited', {
       service: this.def.name,

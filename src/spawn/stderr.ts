@@ -4,14 +4,18 @@
 // streams do underneath, without building a net.Socket (a duplex stream, its
 // state and events) for what is usually an empty pipe. Where that handle is
 // not available it falls back to a net.Socket.
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { forEachLine, LineSplitter } from './lines.js';
+import type { Logger } from '../log.js';
+import type { LogFlow } from '../logsink.js';
+import { forEachLine, LinePump, type OnLine } from './lines.js';
 
 interface PipeHandle {
   open(fd: number): number;
   readStart(): number;
+  readStop(): number;
   close(): void;
   // Must always be a function: Node asserts on anything else.
   onread: (buffer: ArrayBuffer | undefined) => void;
@@ -41,33 +45,85 @@ function bindings(): { pipe: PipeBinding; stream: StreamBinding } | null {
 const native = bindings();
 const ignore = (): void => undefined;
 
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Stops reading a handler's stderr before its end of file, closing superd's end. */
+export type StopReading = () => void;
+
 /**
  * Calls onLine for each line the handler writes to `source` (a stream, or the
- * descriptor of a pipe's read end, closed at end of file).
+ * descriptor of a pipe's read end, closed at end of file); a run of empty
+ * lines is one call (lines.ts). With a flow, the pipe is not read while the
+ * log is behind. Returns how to stop early: a process the handler left
+ * behind may hold the pipe open for ever.
  */
-export function readStderrLines(source: Readable | number, onLine: (line: string) => void): void {
-  if (typeof source !== 'number') return forEachLine(source, onLine);
-  if (native === null) return forEachLine(new Socket({ fd: source, readable: true, writable: false }), onLine);
-  const fd = source;
+export function readStderrLines(source: Readable | number, onLine: OnLine, flow: LogFlow | null = null): StopReading {
+  const stream = typeof source !== 'number' ? source : native === null ? new Socket({ fd: source, readable: true, writable: false }) : null;
+  if (stream !== null) {
+    forEachLine(stream, onLine, flow);
+    return () => stream.destroy();
+  }
+  if (native === null || typeof source !== 'number') return ignore;
   const { streamBaseState: state, kReadBytesOrError, kArrayBufferOffset } = native.stream;
   const handle = new native.pipe.Pipe(native.pipe.constants.SOCKET);
   const decoder = new StringDecoder('utf8');
-  const lines = new LineSplitter(onLine);
+  let reading = true;
+  const pipe = {
+    pause: () => {
+      reading = false;
+      handle.readStop();
+    },
+    resume: () => {
+      reading = true;
+      // A handle that cannot read any more (an error) is done, like at end of file.
+      if (handle.readStart() !== 0) finish();
+    },
+  };
+  const lines = new LinePump(pipe, onLine, flow, () => handle.close());
+  let finished = false;
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    handle.onread = ignore;
+    if (reading) handle.readStop();
+    lines.push(decoder.end());
+    lines.end();
+  };
   handle.onread = (buffer) => {
     const nread = state[kReadBytesOrError] ?? 0;
     if (nread > 0 && buffer !== undefined) {
       lines.push(decoder.write(Buffer.from(buffer, state[kArrayBufferOffset] ?? 0, nread)));
       return;
     }
-    if (nread < 0) {
-      // End of file (every writer is gone) or a read error: either way, done.
-      lines.push(decoder.end());
-      lines.end();
-      handle.onread = ignore;
-      handle.close();
-    }
+    // End of file (every writer is gone) or a read error: either way, done.
+    if (nread < 0) finish();
   };
-  if (handle.open(fd) !== 0 || handle.readStart() !== 0) {
+  if (handle.open(source) !== 0) {
+    // Not the handle's to close: the descriptor must not leak all the same.
+    handle.onread = ignore;
     handle.close();
+    closeQuietly(source);
+    return ignore;
   }
+  if (handle.readStart() !== 0) {
+    handle.onread = ignore;
+    handle.close();
+    return ignore;
+  }
+  return finish;
+}
+
+/** A handler's stderr as `stderr` events, read no faster than the log writes them. */
+export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StopReading {
+  return readStderrLines(
+    source,
+    (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined }),
+    logger.flow ?? null,
+  );
 }
