@@ -80,9 +80,14 @@ export async function main(argv: string[]): Promise<number> {
     .command(['run', '$0'], 'run the daemon in the foreground', {}, async (o) => {
       exitCode = await runDaemon(o as unknown as CommonOptions);
     })
-    .command('check', 'validate the services dir: one line per valid service, every problem on stderr', {}, async (o) => {
-      exitCode = await runCheck(o as unknown as CommonOptions);
-    })
+    .command(
+      'check [file]',
+      'validate the services dir (or one file): one line per valid service, every problem on stderr',
+      (y) => y.positional('file', { type: 'string', describe: 'check this service file alone' }),
+      async (o) => {
+        exitCode = await runCheck({ ...(o as unknown as CommonOptions), file: typeof o.file === 'string' ? o.file : undefined });
+      },
+    )
     .command('reload', 'reload the running daemon (over --control-socket, or SIGHUP to the pid in --pid-file), wait, print its summary and errors', {}, async (o) => {
       exitCode = await runReload(o as unknown as CommonOptions);
     })

@@ -173,7 +173,7 @@ describe('superd check: one test per kind of error', { timeout: 300000 }, () => 
   test('a server program that does not exist', async () => {
     const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /nonexistent/superd-test-program') });
     failed(r);
-    assert.match(problem(r, 'a.conf', [3, 1], 'x'), /\/nonexistent\/superd-test-program/);
+    assert.match(problem(r, 'a.conf', 3, 'x'), /server '\/nonexistent\/superd-test-program' does not exist/);
     assert.doesNotMatch(r.stdout, /^x /m, 'not listed as valid');
   });
 
@@ -341,6 +341,47 @@ describe('superd check: valid and ignored files', { timeout: 300000 }, () => {
   });
 });
 
+describe('superd check: what the daemon will and will not do (issue 15)', { timeout: 300000 }, () => {
+  test('the valid sections of a file with errors are listed as not loaded; a clean file\'s are not', async () => {
+    const r = await check({
+      'a.conf': ini('[good]', 'port = 7001', 'server = /bin/cat', '', '[bad]', 'port = 7002', 'server = /nonexistent/superd-x'),
+      'b.conf': ini('[fine]', 'port = 7003', 'server = /bin/cat'),
+    });
+    failed(r);
+    assert.match(r.stdout, new RegExp(`^good .* \\(not loaded: ${r.path('a.conf').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} has errors\\)$`, 'm'));
+    assert.match(r.stdout, /^fine .*\/bin\/cat( user=\S+.*)?$/m);
+    assert.doesNotMatch(r.stdout, /^fine .*not loaded/m);
+  });
+
+  test('superd check FILE checks that file alone', async () => {
+    const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat'), 'b.conf': ini('[y]', 'port = 70001', 'server = /bin/cat') });
+    failed(r);
+    const one = await runSuperd(['check', r.path('a.conf')], { timeoutMs: 10000 });
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^x /m);
+    assert.doesNotMatch(one.stdout, /^y /m);
+    const other = await runSuperd(['check', r.path('b.conf')], { timeoutMs: 10000 });
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, new RegExp(`^${r.path('b.conf')}:2: \\[y\\]`, 'm'));
+  });
+
+  test('a program service that names no user says it runs as root (when check runs as root)', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async () => {
+    const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat', '', '[y]', 'port = 7002', 'server = /bin/cat', 'user = nobody', '', '[z]', 'port = 7003', 'builtin = echo') });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^x .* user=root \(no user key\)$/m);
+    assert.match(r.stdout, /^y .* user=nobody\(65534\)$/m);
+    assert.doesNotMatch(r.stdout, /^z .*user=/m, 'a builtin runs no program');
+  });
+
+  test('an xinetd file in the services dir is one error that names superd convert', async () => {
+    const r = await check({ 'echo.conf': ini('service echo', '{', '  socket_type = stream', '  wait = no', '  type = INTERNAL', '}') });
+    failed(r);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(problem(r, 'echo.conf', 1, null), /this is an xinetd file, not a superd service file: .*superd convert/);
+  });
+});
+
 describe('superd check: warnings (SPEC §1, §2)', { timeout: 300000 }, () => {
   test('a value with a trailing comment: FILE:LINE: [service] warning: …, exit 0, the service still listed', async () => {
     const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat', 'args = --verbose # debug') });
@@ -348,7 +389,7 @@ describe('superd check: warnings (SPEC §1, §2)', { timeout: 300000 }, () => {
     const line = problem(r, 'a.conf', 4, 'x');
     assert.match(line, /^\S+:4: \[x\] warning: '# debug' is part of the value of args/);
     assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
-    assert.match(r.stdout, /^x \*:7001\/tcp nowait \/bin\/cat --verbose # debug$/m);
+    assert.match(r.stdout, /^x \*:7001\/tcp nowait \/bin\/cat --verbose # debug( user=root \(no user key\))?$/m);
   });
 
   test('warnings sit among the errors in line order, and only errors are counted', async () => {

@@ -98,6 +98,26 @@ describe('fault: reload edge cases', () => {
     assert.ok(await eventually(async () => (await tryConnect(oldPort)) === 'ECONNREFUSED', 3000), 'the old socket is closed with its service');
   });
 
+  test('a typo in server saved and reloaded: a config error at the server line, the working service stays', async () => {
+    const served = await startServices({ typo: CAT });
+    const dd = served.d;
+    const port = served.port.typo ?? 0;
+    try {
+      await dd.writeService('typo.conf', serviceFile('typo', { ...CAT, port, server: '/bin/catt' }));
+      const r = await dd.reload();
+      assert.equal(r.errors, 1);
+      assert.equal(r.changed, 0, 'the file keeps what it served');
+      const err = await dd.waitFor((x) => x.event === 'config_error' && x.service === 'typo', 'config_error');
+      assert.equal(err.kind, 'bad_program');
+      assert.match(String(err.message), /server '\/bin\/catt' does not exist/);
+      const lines = serviceFile('typo', { ...CAT, port, server: '/bin/catt' }).split('\n');
+      assert.equal(err.line, lines.findIndex((l) => l.startsWith('server')) + 1, 'at the server line');
+      assert.equal((await exchange(port, 'old program\n')).data.toString(), 'old program\n');
+    } finally {
+      await dd.stop();
+    }
+  });
+
   test('totals in status are kept across a new socket', async () => {
     const served = await startServices({ counted: CAT });
     const dd = served.d;

@@ -32,14 +32,19 @@ describe('serve: handlers that cannot start, crash or leave', () => {
   let notExec = '';
   const port: Record<string, number> = {};
 
+  let gone = '';
   before(async () => {
     dir = await tempDir('superd-errors-');
+    await chmod(dir, 0o755);
+    // The programs exist when superd reads the files (a missing one would be
+    // a config error) and go wrong afterwards: removed, made non-executable.
+    gone = join(dir, 'removed-later');
     notExec = join(dir, 'not-executable.sh');
-    await writeFile(notExec, '#!/bin/sh\necho should not run\n');
-    await chmod(notExec, 0o644);
+    await writeFile(gone, '#!/bin/sh\necho should not run\n', { mode: 0o755 });
+    await writeFile(notExec, '#!/bin/sh\necho should not run\n', { mode: 0o755 });
     const defs: Record<string, Record<string, string>> = {
-      missing: { server: '/nonexistent/prog' },
-      missing_nobody: { server: '/nonexistent/prog', user: 'nobody' },
+      missing: { server: gone },
+      missing_nobody: { server: gone, user: 'nobody' },
       noexec: { server: notExec },
       crash: { server: '/bin/sh', args: `-c 'ulimit -c 0; kill -SEGV $$'` },
       quick: { server: '/bin/true' },
@@ -50,6 +55,8 @@ describe('serve: handlers that cannot start, crash or leave', () => {
     const served = await startServices(Object.fromEntries(Object.entries(defs).map(([n, k]) => [n, { bind: '127.0.0.1', ...k }])));
     d = served.d;
     Object.assign(port, served.port);
+    await rm(gone);
+    await chmod(notExec, 0o644);
   });
   after(async () => {
     await d?.stop();
@@ -63,11 +70,9 @@ describe('serve: handlers that cannot start, crash or leave', () => {
     assert.equal(d!.proc.exitCode, null, 'superd is still running');
   }
 
-  for (const [name, path] of [
-    ['missing', '/nonexistent/prog'],
-    ['missing_nobody', '/nonexistent/prog'],
-  ] as const) {
-    test(`${name}: a missing server program: connection closed, spawn_failed logged naming the path, superd serves on`, async () => {
+  for (const name of ['missing', 'missing_nobody'] as const) {
+    test(`${name}: a server program removed after the load: connection closed, spawn_failed logged naming the path, superd serves on`, async () => {
+      const path = gone;
       const before = d!.logs.filter((r) => r.event === 'spawn_failed' && r.service === name).length;
       await expectClosedEmpty(port[name] ?? 0, 'hello?\n');
       const recs = await d!.waitForCount((r) => r.event === 'spawn_failed' && r.service === name, before + 1, `spawn_failed for ${name}`);
@@ -82,7 +87,7 @@ describe('serve: handlers that cannot start, crash or leave', () => {
     });
   }
 
-  test('a server file that is not executable (0644): connection closed, spawn_failed names it, superd serves on', async () => {
+  test('a server file made not executable (0644) after the load: connection closed, spawn_failed names it, superd serves on', async () => {
     await expectClosedEmpty(port.noexec ?? 0, 'hello?\n');
     const rec = await d!.waitFor((r) => r.event === 'spawn_failed' && r.service === 'noexec', 'spawn_failed for noexec');
     assert.ok(String(rec.error).includes(notExec), `error should name ${notExec}: ${String(rec.error)}`);

@@ -130,7 +130,8 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
   let dir = '';
   let secret = '';
   let hidden = '';
-  const MISSING = '/nonexistent/superd-spawn-test/prog';
+  // Present when superd reads the files (a missing program is a config error), removed afterwards.
+  let MISSING = '';
   const port: Record<string, number> = {};
   const held: Client[] = [];
 
@@ -147,6 +148,8 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
     hidden = join(dir, 'private', 'echo');
     await copyFile('/bin/echo', hidden);
     await chmod(hidden, 0o755);
+    MISSING = join(dir, 'removed-later');
+    await writeFile(MISSING, '#!/bin/sh\necho should not run\n', { mode: 0o755 });
     const token = { server: '/bin/sh', args: `-c 'read x; echo "$x $TCPREMOTEPORT"'` };
     const defs: Record<string, Record<string, string | number>> = {
       token,
@@ -166,6 +169,7 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
     const served = await startServices(Object.fromEntries(Object.entries(defs).map(([n, k]) => [n, { bind: '127.0.0.1', ...k }])));
     d = served.d;
     Object.assign(port, served.port);
+    await rm(MISSING);
   });
   after(async () => {
     for (const c of held) c.destroy();

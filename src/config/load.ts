@@ -13,7 +13,8 @@ import { FileProblems } from './problems.js';
 import { scanIni } from './scan.js';
 import { nearest, noSuggestion } from './suggest.js';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from './systemdb.js';
-import { validateSection, type ValidateContext } from './validate.js';
+import { checkProgram, validateSection, type ValidateContext } from './validate.js';
+import { looksForeign } from '../convert/detect.js';
 
 export interface FileResult {
   file: string;
@@ -68,16 +69,74 @@ export async function loadServicesDir(dir: string, opts: LoadOptions = {}): Prom
     return fatal('unreadable', `cannot read services dir '${dir}': ${errnoText(e)}`);
   }
 
+  const files = await loadFiles(names.filter(isServiceFileName).sort(byCodePoint).map((name) => path.join(dir, name)), ctx);
+  return { files, fatal: null };
+}
+
+/** `superd check FILE`: one service file on its own, read and judged as the daemon would. */
+export async function loadOneFile(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const selfUid = opts.selfUid ?? process.getuid?.() ?? 0;
+  const [passwd, ports] = await Promise.all([opts.passwd ?? loadUserDb(), opts.ports ?? loadPortDb()]);
+  const ctx: ValidateContext = { passwd, ports, selfUid, selfGid: opts.selfGid ?? defaultGid(selfUid, passwd) };
+  try {
+    if (!(await stat(file)).isFile()) return { files: [], fatal: configError('unreadable', file, 0, null, `'${file}' is not a regular file`) };
+  } catch (e) {
+    return { files: [], fatal: configError('unreadable', file, 0, null, `cannot read '${file}': ${errnoText(e)}`) };
+  }
+  return { files: await loadFiles([file], ctx), fatal: null };
+}
+
+async function loadFiles(paths: string[], ctx: ValidateContext): Promise<FileResult[]> {
   const files: FileResult[] = [];
   const claims = new Claims();
+  const programs = new ProgramChecks();
   // One file at a time: a large directory must not cost one descriptor per file.
-  for (const name of names.filter(isServiceFileName).sort(byCodePoint)) {
-    const file = path.join(dir, name);
-    const text = await readServiceFile(file, selfUid);
+  for (const file of paths) {
+    const text = await readServiceFile(file, ctx.selfUid);
     if (text === null) continue; // not a regular file
-    files.push(typeof text === 'string' ? loadFile(file, text, ctx, claims) : { file, services: [], errors: [text], warnings: [] });
+    if (typeof text !== 'string') {
+      files.push({ file, services: [], errors: [text], warnings: [] });
+      continue;
+    }
+    const loaded = loadFile(file, text, ctx, claims);
+    files.push(await programs.judge(loaded));
   }
-  return { files, fatal: null };
+  return files;
+}
+
+/**
+ * A `server` that is missing or not executable is an error when the file is
+ * read, for `check` and the daemon alike: a typo saved under --watch must not
+ * replace a working service with one that fails every connection (the file
+ * keeps what it served, SPEC §4). A program removed later is spawn_failed
+ * per connection. Each program is looked at once per load.
+ */
+class ProgramChecks {
+  private readonly seen = new Map<string, Promise<string | null>>();
+
+  async judge(loaded: LoadedFile): Promise<FileResult> {
+    const { file, services, serverLines, warnings } = loaded;
+    const bad: ConfigError[] = [];
+    const good: ServiceDefinition[] = [];
+    for (const def of services) {
+      const problem = def.handler.kind === 'server' && !def.disabled ? await this.check(def.handler.program) : null;
+      if (problem === null) good.push(def);
+      else bad.push(configError('bad_program', file, serverLines.get(def) ?? def.origin.line, def.name, problem));
+    }
+    if (bad.length === 0) return { file, services, errors: loaded.errors, warnings };
+    const errors = new FileProblems(file, 'error');
+    [...loaded.errors, ...bad].forEach(errors.push);
+    return { file, services: good, errors: errors.list(), warnings };
+  }
+
+  private check(program: string): Promise<string | null> {
+    let found = this.seen.get(program);
+    if (found === undefined) {
+      found = checkProgram(program);
+      this.seen.set(program, found);
+    }
+    return found;
+  }
 }
 
 /** Editor backups (`x.conf~`), package leftovers (`x.conf.dpkg-old`) and hidden files are not services. */
@@ -143,13 +202,28 @@ async function readServiceFile(file: string, selfUid: number): Promise<string | 
   }
 }
 
-function loadFile(file: string, text: string, ctx: ValidateContext, claims: Claims): FileResult {
+interface LoadedFile extends FileResult {
+  /** Where each service's `server =` is, for an error about its program. */
+  serverLines: Map<ServiceDefinition, number>;
+}
+
+function loadFile(file: string, text: string, ctx: ValidateContext, claims: Claims): LoadedFile {
+  // An xinetd or inetd.conf file dropped into the services dir is one error
+  // that says so, not one per line.
+  const foreign = looksForeign(text);
+  if (foreign !== null) {
+    const message =
+      `this is an ${foreign.syntax === 'xinetd' ? 'xinetd' : 'inetd.conf'} file, not a superd service file: move it out of ` +
+      `the services dir and convert it with 'superd convert ${file} -o DIR' (see MIGRATION in superd(8))`;
+    return { file, services: [], errors: [configError('foreign_syntax', file, foreign.line, null, message)], warnings: [], serverLines: new Map() };
+  }
   // A file of junk has an error on every line: only the first few are kept,
   // and no work is spent on the hints of those that will not be shown.
   const errors = new FileProblems(file, 'error');
   const warnings = new FileProblems(file, 'warning');
   const scanned = scanIni(file, text, errors);
   const services: ServiceDefinition[] = [];
+  const serverLines = new Map<ServiceDefinition, number>();
   for (const section of scanned.sections) {
     const nameClash = claims.claimName(section.name, file, section.line);
     if (nameClash !== null) {
@@ -178,8 +252,10 @@ function loadFile(file: string, text: string, ctx: ValidateContext, claims: Clai
       }
     }
     services.push(def);
+    const serverLine = result.keyLines.get('server');
+    if (serverLine !== undefined) serverLines.set(def, serverLine);
   }
-  return { file, services, errors: errors.list(), warnings: warnings.list() };
+  return { file, services, errors: errors.list(), warnings: warnings.list(), serverLines };
 }
 
 /**
