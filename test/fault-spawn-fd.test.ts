@@ -67,7 +67,8 @@ describe('HandlerSpawner: a connection fd that cannot be the handler\'s', () => 
     const closed = openSync('/dev/null', 'r');
     closeSync(closed);
     const { req, marker } = await markerRequest(closed);
-    await assertRefused(await start(spawner, req), new RegExp(`fd ${closed} is not open: bad file descriptor \\(EBADF\\)`), marker);
+    // posix_spawn's dup2 of it fails in the child, and so does the spawn.
+    await assertRefused(await start(spawner, req), /bad file descriptor \(EBADF\)/, marker);
   });
 });
 

@@ -367,6 +367,16 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
         if (limits !== undefined) table.set(pid, { ...limits });
         return { ...before };
       },
+      prlimitNofile: (pid, limits, old) => {
+        const before = table.get(pid);
+        if (before === undefined) return -1;
+        if (old !== null) {
+          old.writeBigUInt64LE(BigInt(before.soft), 0);
+          old.writeBigUInt64LE(BigInt(before.hard), 8);
+        }
+        if (limits !== null) table.set(pid, { soft: Number(limits.readBigUInt64LE(0)), hard: Number(limits.readBigUInt64LE(8)) });
+        return 0;
+      },
     };
   }
 

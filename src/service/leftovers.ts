@@ -5,6 +5,9 @@
 // members are not superd's children: no SIGCHLD tells when they go). A
 // process that calls setsid() itself leaves the group, and cannot be followed.
 
+import { loadLibc } from '../spawn/libc.js';
+import type { StderrReader } from '../spawn/stderr.js';
+
 /** Beyond this many groups per service the oldest is no longer followed: bounded state. */
 const MAX_FOLLOWED = 4096;
 const PROBE_MS = 1000;
@@ -75,8 +78,16 @@ export class LeftoverGroups {
   }
 }
 
-/** Has the process group any member left? (Signal 0 only checks.) */
+const EPERM = 1;
+const libc = loadLibc();
+
+/**
+ * Has the process group any member left? (Signal 0 only checks.) Asked at
+ * every handler's exit, where the answer is almost always no: libc's kill
+ * says so without the exception (and its stack trace) process.kill throws.
+ */
 export function groupAlive(pgid: number): boolean {
+  if (!(libc instanceof Error)) return libc.kill(-pgid, 0) === 0 || libc.errno() === EPERM;
   try {
     process.kill(-pgid, 0);
     return true;
@@ -91,5 +102,39 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
     process.kill(-pgid, signal);
   } catch {
     // Already gone: nothing to do.
+  }
+}
+
+/**
+ * A handler's stderr pipe is read until its end of file, which comes when
+ * the last process holding it is gone. One kept open by something the handler
+ * left behind is closed `afterMs` after the handler exited: one sweep a
+ * second for all of them, no timer per handler. A pipe that ends (as nearly
+ * all do, a moment after their handler) leaves the set at once, so nothing is
+ * kept alive long enough to burden the garbage collector.
+ */
+export class PipeSweeper {
+  private readonly open = new Map<StderrReader, number>();
+  private sweep: NodeJS.Timeout | null = null;
+
+  constructor(private readonly afterMs: number) {}
+
+  closeLater(reader: StderrReader): void {
+    if (reader.done) return;
+    this.open.set(reader, performance.now() + this.afterMs);
+    reader.ondone = () => this.open.delete(reader);
+    if (this.sweep === null) {
+      this.sweep = setInterval(() => this.run(), PROBE_MS);
+      this.sweep.unref();
+    }
+  }
+
+  private run(): void {
+    const now = performance.now();
+    for (const [reader, at] of this.open) if (now >= at) reader.stop();
+    if (this.open.size === 0 && this.sweep !== null) {
+      clearInterval(this.sweep);
+      this.sweep = null;
+    }
   }
 }

@@ -21,10 +21,10 @@ import { RefusalLog } from '../policy/refusals.js';
 import { sourceKey } from '../policy/source.js';
 import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
-import { logHandlerStderr, type StopReading } from '../spawn/stderr.js';
+import { logHandlerStderr, type StderrReader } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
 import { FdPressure, isFdExhaustion } from './fdpressure.js';
-import { killGroup, LeftoverGroups } from './leftovers.js';
+import { killGroup, LeftoverGroups, PipeSweeper } from './leftovers.js';
 import { planRearm } from './rearm.js';
 
 export const BIND_RETRY_SECONDS = 30;
@@ -58,8 +58,8 @@ interface RunningHandler {
   waitSocket: WaitSocket | null;
   /** The remote address its connection was admitted for (released when it is gone); null for a wait handler. */
   source: string | null;
-  /** Stops reading its stderr pipe (`stderr = log`): what it left behind may hold the pipe open. */
-  stopStderr: StopReading | null;
+  /** Its stderr pipe being read (`stderr = log`): what it left behind may hold the pipe open. */
+  stderr: StderrReader | null;
 }
 
 /** What a started handler is serving, for its log line and environment. */
@@ -82,6 +82,8 @@ export class ServiceRuntime implements ListenerSink {
   /** Set once shutdown has signalled the handlers: one that starts later gets the same. */
   private endSignal: NodeJS.Signals | null = null;
   private readonly queue: Connection[] = [];
+  /** The stderr pipes of exited handlers, closed if still open LEFTOVER_STDERR_MS later. */
+  private readonly pipes = new PipeSweeper(LEFTOVER_STDERR_MS);
   /** What exited handlers left running in their process groups. */
   private readonly leftovers = new LeftoverGroups(KILL_AFTER_MS, () => this.checkDrained());
   private readonly policy: ServicePolicy;
@@ -353,11 +355,10 @@ export class ServiceRuntime implements ListenerSink {
     this.stats.accepted += 1;
     const killTimer = def.timeout === null ? null : this.scheduleTimeout(pid, def.timeout);
     const deadline = def.timeout === null ? null : startedAt + def.timeout * 1000;
-    this.running.set(pid, { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn), stopStderr: null });
+    this.running.set(pid, { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn), stderr: null });
     ctx.logger.log('info', 'accepted', { service: def.name, ...remoteFields(served.conn), pid });
-    const stopStderr = stderr === null ? null : logHandlerStderr(stderr, ctx.logger, { service: def.name, pid });
     const entry = this.running.get(pid);
-    if (entry !== undefined) entry.stopStderr = stopStderr;
+    if (stderr !== null && entry !== undefined) entry.stderr = logHandlerStderr(stderr, ctx.logger, { service: def.name, pid });
     // Shutdown signalled the others while this one was being started.
     if (this.endSignal !== null) killGroup(pid, this.endSignal);
   }
@@ -406,7 +407,7 @@ export class ServiceRuntime implements ListenerSink {
     this.leftovers.follow(pid, entry.deadline === null ? null : Math.max(0, entry.deadline - performance.now()));
     // Its stderr usually ends with it; a process it left behind holding the
     // pipe gets a little longer, then the pipe is closed: it pins nothing.
-    if (entry.stopStderr !== null) setTimeout(entry.stopStderr, LEFTOVER_STDERR_MS).unref();
+    if (entry.stderr !== null && !entry.stderr.done) this.pipes.closeLater(entry.stderr);
     const ranMs = performance.now() - entry.startedAt;
     this.ctx.logger.log('info', 'exited', {
       service: this.def.name,

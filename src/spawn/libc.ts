@@ -11,6 +11,8 @@ export interface NofileLimits {
 export type AsyncDone = (err: unknown, result: number) => void;
 
 export interface Libc {
+  /** kill(2): 0, or -1 with errno (ESRCH: no such process or group). No exception, unlike process.kill. */
+  kill(pid: number, signal: number): number;
   /**
    * posix_spawn(2) on a libuv pool thread (koffi's async call): with
    * CLONE_VFORK only that thread waits for the child's exec, never the event
@@ -37,6 +39,12 @@ export interface Libc {
   cloexecRange(first: number, last: number): number;
   /** prlimit(2) on RLIMIT_NOFILE of pid (0: superd itself): sets `limits` when given; returns the limits before, or null on error. */
   nofile(pid: number, limits?: NofileLimits): NofileLimits | null;
+  /**
+   * prlimit(2) of RLIMIT_NOFILE with caller-made struct rlimit buffers (16
+   * bytes: soft, hard as 64-bit): no conversion, for the path of every
+   * handler. 0 or -1.
+   */
+  prlimitNofile(pid: number, limits: Buffer | null, old: Buffer | null): number;
   /** SO_PEERCRED of a connected unix socket: who is at the other end. Null on error. */
   peerCredentials(fd: number): { pid: number; uid: number; gid: number } | null;
   errno(): number;
@@ -102,6 +110,7 @@ export function loadLibc(): Libc | Error {
     const wait = fn('int waitid(int idtype, int id, void *info, int options)');
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
+    const kill = fn('int kill(int pid, int signal)');
     const closeRange = fn('int close_range(uint32_t first, uint32_t last, int flags)');
     // struct rlimit is two rlim_t (64-bit); struct ucred is three 32-bit ints.
     const prlimit = fn('int prlimit(int pid, int resource, const void *limits, void *old)');
@@ -124,7 +133,9 @@ export function loadLibc(): Libc | Error {
       waitid: (idType, id, info, options) => wait(idType, id, info, options) as number,
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,
+      kill: (pid, signal) => kill(pid, signal) as number,
       cloexecRange: (first, last) => closeRange(first, last, CLOSE_RANGE_CLOEXEC) as number,
+      prlimitNofile: (pid, limits, old) => prlimit(pid, RLIMIT_NOFILE, limits, old) as number,
       nofile: (pid, limits) => {
         if (limits !== undefined) {
           rlimitNew.writeBigUInt64LE(BigInt(limits.soft), 0);

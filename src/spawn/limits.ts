@@ -66,10 +66,36 @@ export class HandlerLimits {
     return new HandlerLimits(libc, inherited, target, othersToo);
   }
 
-  /** Best effort: a setuid program (EPERM) or one already gone (ESRCH) keeps what it has. */
+  /** struct rlimit {target, superd's hard}, the same for every handler; and room for what it had. */
+  private readonly wanted = Buffer.alloc(16);
+  private readonly had = Buffer.alloc(16);
+  private hard = 0;
+
+  /**
+   * Best effort, one system call: a setuid program (EPERM) or one already
+   * gone (ESRCH) keeps what it has. The limit is set and what the handler had
+   * comes back in the same call; in the rare case it was not what superd
+   * gave it (it set its own already), that is put back.
+   */
   apply(pid: number): void {
-    const now = this.libc.nofile(pid);
-    if (now === null || now.soft !== this.inherited) return;
-    this.libc.nofile(pid, { soft: Math.min(this.target, now.hard), hard: now.hard });
+    if (this.hard === 0) {
+      const own = this.libc.nofile(0);
+      if (own === null) return;
+      this.hard = own.hard;
+      writeUint64(this.wanted, 0, Math.min(this.target, own.hard));
+      writeUint64(this.wanted, 8, own.hard);
+    }
+    if (this.libc.prlimitNofile(pid, this.wanted, this.had) !== 0) return;
+    if (readUint64(this.had, 0) !== this.inherited || readUint64(this.had, 8) !== this.hard) this.libc.prlimitNofile(pid, this.had, null);
   }
+}
+
+/** A 64-bit rlim_t as a number: limits are far below 2^53 (RLIM_INFINITY reads as 2^64, which only compares unequal). */
+function readUint64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
+}
+
+function writeUint64(buf: Buffer, at: number, value: number): void {
+  buf.writeUInt32LE(value % 2 ** 32, at);
+  buf.writeUInt32LE(Math.floor(value / 2 ** 32), at + 4);
 }

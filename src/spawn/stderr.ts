@@ -53,8 +53,15 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** Stops reading a handler's stderr before its end of file, closing superd's end. */
-export type StopReading = () => void;
+/** A handler's stderr being read: done at its end of file, or stopped early (closing superd's end). */
+export interface StderrReader {
+  readonly done: boolean;
+  stop(): void;
+  /** Called once when it is done (end of file, an error, or stop()). */
+  ondone: (() => void) | null;
+}
+
+const NOTHING: StderrReader = { done: true, stop: () => undefined, ondone: null };
 
 /**
  * Calls onLine for each line the handler writes to `source` (a stream, or the
@@ -63,13 +70,15 @@ export type StopReading = () => void;
  * log is behind. Returns how to stop early: a process the handler left
  * behind may hold the pipe open for ever.
  */
-export function readStderrLines(source: Readable | number, onLine: OnLine, flow: LogFlow | null = null): StopReading {
+export function readStderrLines(source: Readable | number, onLine: OnLine, flow: LogFlow | null = null): StderrReader {
   const stream = typeof source !== 'number' ? source : native === null ? new Socket({ fd: source, readable: true, writable: false }) : null;
   if (stream !== null) {
     forEachLine(stream, onLine, flow);
-    return () => stream.destroy();
+    const reader: StderrReader = { get done() { return stream.destroyed || stream.readableEnded; }, stop: () => stream.destroy(), ondone: null };
+    stream.once('close', () => reader.ondone?.());
+    return reader;
   }
-  if (native === null || typeof source !== 'number') return ignore;
+  if (native === null || typeof source !== 'number') return NOTHING;
   const { streamBaseState: state, kReadBytesOrError, kArrayBufferOffset } = native.stream;
   const handle = new native.pipe.Pipe(native.pipe.constants.SOCKET);
   const decoder = new StringDecoder('utf8');
@@ -86,10 +95,12 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
     },
   };
   const lines = new LinePump(pipe, onLine, flow, () => handle.close());
+  const reader: StderrReader = { get done() { return finished; }, stop: () => finish(), ondone: null };
   let finished = false;
   const finish = (): void => {
     if (finished) return;
     finished = true;
+    reader.ondone?.();
     handle.onread = ignore;
     if (reading) handle.readStop();
     lines.push(decoder.end());
@@ -109,18 +120,18 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
     handle.onread = ignore;
     handle.close();
     closeQuietly(source);
-    return ignore;
+    return NOTHING;
   }
   if (handle.readStart() !== 0) {
     handle.onread = ignore;
     handle.close();
-    return ignore;
+    return NOTHING;
   }
-  return finish;
+  return reader;
 }
 
 /** A handler's stderr as `stderr` events, read no faster than the log writes them. */
-export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StopReading {
+export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StderrReader {
   return readStderrLines(
     source,
     (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined }),
