@@ -1,11 +1,7 @@
 // The command line (SPEC §1): parse options, then hand over to one command.
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
-import { runCheck } from './commands/check.js';
-import { runConvert } from './commands/convert.js';
 import { runDaemon } from './commands/run.js';
-import { runReload } from './commands/reload.js';
-import { runStatus } from './commands/status.js';
 import { defaultControlSocket } from './control/path.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -18,23 +14,23 @@ function common(y: Argv): Argv<CommonOptions> {
       default: '/etc/superd/services.d',
       describe: 'where service files are read',
     })
-    .option('pid-file', { type: 'string', describe: 'written once the listeners are up, removed at exit' })
-    .option('watch', { type: 'boolean', default: false, describe: 'also reload when a file in the services dir changes' })
+    .option('pid-file', { type: 'string', describe: 'run: write the pid there once the listeners are up (not through a symlink), remove it at exit; reload: signal the superd it names' })
+    .option('watch', { type: 'boolean', default: false, describe: 'also reload when a *.conf file in the services dir is created, changed or removed' })
     .option('log-level', {
       choices: ['error', 'warn', 'info', 'debug'] as const,
       default: 'info' as const,
       describe: 'least severe level logged',
     })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'log line format' })
-    .option('log-file', { type: 'string', describe: 'append log lines to FILE (reopened on SIGUSR2) instead of stderr' })
+    .option('log-file', { type: 'string', describe: 'append log lines to FILE instead of stderr; reopened on SIGUSR2; a file that cannot be written never stops superd' })
     .option('shutdown-grace', {
       type: 'number',
       default: 10,
-      describe: 'seconds handlers may run on after SIGTERM before they are sent SIGTERM',
+      describe: 'seconds running handlers may go on after SIGTERM/SIGINT before their process groups get SIGTERM, then SIGKILL 5 s later',
     })
-    .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'unix socket for `superd status` and `superd reload`' })
+    .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)' })
     .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
-    .option('json', { type: 'boolean', default: false, describe: 'status: print JSON' }) as unknown as Argv<CommonOptions>;
+    .option('json', { type: 'boolean', default: false, describe: 'status: print JSON instead of a table' }) as unknown as Argv<CommonOptions>;
 }
 
 export interface CommonOptions {
@@ -85,10 +81,13 @@ export async function main(argv: string[]): Promise<number> {
       'validate the services dir (or one file): one line per valid service, every problem on stderr',
       (y) => y.positional('file', { type: 'string', describe: 'check this service file alone' }),
       async (o) => {
+        // The other commands are loaded when run: the daemon need not carry them.
+        const { runCheck } = await import('./commands/check.js');
         exitCode = await runCheck({ ...(o as unknown as CommonOptions), file: typeof o.file === 'string' ? o.file : undefined });
       },
     )
-    .command('reload', 'reload the running daemon (over --control-socket, or SIGHUP to the pid in --pid-file), wait, print its summary and errors', {}, async (o) => {
+    .command('reload', 'reload the running daemon (over --control-socket, or SIGHUP to the superd in --pid-file), wait, print its summary and errors; exit 1 if it had errors', {}, async (o) => {
+      const { runReload } = await import('./commands/reload.js');
       exitCode = await runReload(o as unknown as CommonOptions);
     })
     .command(
@@ -96,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
       "print the running daemon's services and figures (or one service's)",
       (y) => y.positional('name', { type: 'string', describe: 'only this service' }),
       async (o) => {
+        const { runStatus } = await import('./commands/status.js');
         exitCode = await runStatus({ ...(o as unknown as CommonOptions), name: typeof o.name === 'string' ? o.name : undefined });
       },
     )
@@ -107,6 +107,7 @@ export async function main(argv: string[]): Promise<number> {
           .positional('source', { type: 'string', demandOption: true, describe: 'inetd.conf, an xinetd file, or an xinetd directory' })
           .option('output', { alias: 'o', type: 'string', describe: 'write one .conf per input file into this directory (never overwriting) instead of stdout' }),
       async (o) => {
+        const { runConvert } = await import('./commands/convert.js');
         exitCode = await runConvert({ source: String(o.source), output: o.output });
       },
     )
@@ -115,10 +116,16 @@ export async function main(argv: string[]): Promise<number> {
       if (!Number.isFinite(grace) || grace < 0) throw new Error(`--shutdown-grace must be a number of seconds >= 0, got '${String(grace)}'`);
       return true;
     })
-    .example('$0 -d /etc/superd/services.d', 'serve the services in that directory')
-    .example('$0 check -d ./services.d', 'validate service files before a reload')
-    .example('$0 reload --pid-file /run/superd.pid', 'reload a running daemon')
-    .example('$0 convert /etc/xinetd.d -o /etc/superd/services.d', 'convert an xinetd setup, one file per xinetd file')
+    .example('$0 -d /etc/superd/services.d', 'serve that directory, in the foreground')
+    .example('$0 run --watch --log-format json', 'also reload on changes; JSON logs')
+    .example('$0 check', 'validate the services dir')
+    .example('$0 check ./git.conf', 'validate one service file')
+    .example('$0 reload', 'reload, wait, print what changed')
+    .example('$0 reload --pid-file /run/superd.pid', 'the same, by SIGHUP (the systemd unit)')
+    .example('$0 status', 'services, figures, last errors')
+    .example('$0 status git --json', 'one service, as JSON')
+    .example('$0 convert /etc/inetd.conf', 'inetd.conf -> service files on stdout')
+    .example('$0 convert /etc/xinetd.d -o /etc/superd/services.d', 'one .conf per xinetd file')
     .strict()
     .version(pkg.version)
     .help()
