@@ -126,6 +126,10 @@ export async function main(argv: string[]): Promise<number> {
     .example('$0 status git --json', 'one service, as JSON')
     .example('$0 convert /etc/inetd.conf', 'inetd.conf -> service files on stdout')
     .example('$0 convert /etc/xinetd.d -o /etc/superd/services.d', 'one .conf per xinetd file')
+    .example('$0 completion >> ~/.bashrc', 'bash completion of commands and options')
+    // yargs writes the bash script for `superd completion`, and answers the
+    // shell's --get-yargs-completions queries from it.
+    .completion('completion', 'print a bash completion script')
     .strict()
     .version(pkg.version)
     .help()

@@ -178,3 +178,12 @@ describe('--log-format text', { timeout: 120000 }, () => {
     assert.equal(parsed.find((p) => p.event === 'shutdown')?.fields.signal, 'SIGTERM');
   });
 });
+
+test('superd completion prints a bash completion script that names superd (SPEC §1)', async () => {
+  const r = await runSuperd(['completion']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /###-begin-superd-completions-###/);
+  assert.match(r.stdout, /complete .*superd/);
+  const words = await runSuperd(['--get-yargs-completions', 'superd', '']);
+  for (const command of ['run', 'check', 'reload', 'status', 'convert', 'completion']) assert.match(words.stdout, new RegExp(`^${command}$`, 'm'));
+});

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { optionsFromEnvironment } from '../src/cli.js';
-import { formatStatusTable, type DaemonStatus } from '../src/control/status.js';
+import { formatReloadSummary, formatStatusTable, type DaemonStatus } from '../src/control/status.js';
 import { formatJson, formatText } from '../src/log.js';
 
 describe('log formats (SPEC §6)', () => {
@@ -70,4 +70,11 @@ describe('status table', () => {
     assert.match(lines[2] ?? '', /^echo\s+127\.0\.0\.1:7\/tcp\s+nowait\s+1\s+0\s+5\s+0\s+0\s+\/bin\/cat$/);
     assert.match(lines[3] ?? '', /^git\s+\*:9418\/tcp \(not bound\)\s+nowait\s+0\s+2\s+0\s+queue_full=3\s+1\s+\/usr\/bin\/git$/);
   });
+});
+
+test("reload summary counts the errors a file left out ('and M more') in full", () => {
+  const one = { code: 'bad_value', file: '/d/a.conf', line: 3, service: 'x', message: 'bad' };
+  const more = { code: 'more_errors', file: '/d/a.conf', line: 40, service: null, message: 'and 11 more errors', omitted: 11 };
+  const line = formatReloadSummary({ pid: 9, added: 0, changed: 0, removed: 0, unchanged: 2, errors: [one, one, more] });
+  assert.equal(line, 'superd (pid 9) reloaded: 0 added, 0 changed, 0 removed, 2 unchanged, 13 errors\n');
 });

@@ -290,9 +290,9 @@ function resolveCredentials(r: Reader, ctx: ValidateContext, suggest: Suggest): 
 export const validateSection = parseSection;
 
 /**
- * For `superd check`: whether `server` can be started. The daemon does not
- * refuse a service for it (the program may be installed later); it logs
- * spawn_failed per connection instead. Returns the problem, or null.
+ * Whether `server` can be started: a config error when the file is read, for
+ * `check` and the daemon alike (config/load.ts). A program removed later is
+ * spawn_failed per connection. Returns the problem, or null.
  */
 export async function checkProgram(program: string): Promise<string | null> {
   const shown = clip(program);

@@ -1,5 +1,6 @@
 // What the control socket answers: for `superd status` a snapshot of the
 // daemon's services and figures, for `superd reload` what a reload found.
+import { problemCount } from '../config/problems.js';
 import { formatConfigError, type ConfigError } from '../errors.js';
 
 export interface ServiceStatus {
@@ -72,7 +73,8 @@ export interface ReloadReport {
 
 /** The summary line `superd reload` prints on stdout. */
 export function formatReloadSummary(r: ReloadReport): string {
-  const n = r.errors.length;
+  // A file shows its first 20 errors and one 'and M more' line: count them all.
+  const n = r.errors.reduce((sum, e) => sum + problemCount(e), 0);
   return `superd (pid ${r.pid}) reloaded: ${r.added} added, ${r.changed} changed, ${r.removed} removed, ${r.unchanged} unchanged, ${n} error${n === 1 ? '' : 's'}\n`;
 }
 

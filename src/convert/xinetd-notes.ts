@@ -11,7 +11,7 @@ export const ATTRIBUTE_WHY: ReadonlyMap<string, string> = new Map([
   ['banner_success', 'superd sends nothing of its own to a client: have the server print it'],
   ['banner_fail', 'superd closes a refused connection without a word'],
   ['nice', 'handlers run at superd\'s priority: run the server through nice(1) to lower it'],
-  ['umask', "handlers inherit superd's umask: set it in the server, or run superd with the umask they need"],
+  ['umask', 'every handler gets umask 022: set another one in the server itself (e.g. a wrapper script that runs umask first)'],
   ['groups', 'handlers run with no supplementary groups: set group to the one the server needs'],
   ['rlimit_as', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
   ['rlimit_files', 'superd sets no resource limits on handlers: run the server through prlimit(1)'],
