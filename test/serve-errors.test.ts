@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { connectClient, exchange } from './helpers/clients.js';
 import {
+  assertStillServes,
   serviceFile,
   startServices,
   tempDir,
@@ -63,12 +64,7 @@ describe('serve: handlers that cannot start, crash or leave', () => {
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  async function goodStillServes(): Promise<void> {
-    const r = await exchange(port.good ?? 0, 'still serving\n');
-    assert.equal(r.how, 'end');
-    assert.equal(r.data.toString(), 'still serving\n');
-    assert.equal(d!.proc.exitCode, null, 'superd is still running');
-  }
+  const goodStillServes = (): Promise<void> => assertStillServes(d!, port.good ?? 0);
 
   for (const name of ['missing', 'missing_nobody'] as const) {
     test(`${name}: a server program removed after the load: connection closed, spawn_failed logged naming the path, superd serves on`, async () => {

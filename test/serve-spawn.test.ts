@@ -10,7 +10,7 @@ import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient, exchange, type Client } from './helpers/clients.js';
-import { startServices, tempDir, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { assertStillServes, startServices, tempDir, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { childrenOf, fdCount, processesWithEnvironment, processGroup, procStat } from './helpers/proc.js';
 import { eventually, pool, within } from './helpers/wait.js';
 
@@ -177,12 +177,7 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  async function goodStillServes(): Promise<void> {
-    const r = await exchange(port.good ?? 0, 'still serving\n');
-    assert.equal(r.how, 'end');
-    assert.equal(r.data.toString(), 'still serving\n');
-    assert.equal(d!.proc.exitCode, null, 'superd is still running');
-  }
+  const goodStillServes = (): Promise<void> => assertStillServes(d!, port.good ?? 0);
 
   test('user = nobody: every uid and gid is nobody\'s, no groups, no capabilities, argv[0] absolute, through setpriv', async (t) => {
     if (noNobody !== null) return t.skip(noNobody);

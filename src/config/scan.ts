@@ -41,6 +41,11 @@ const SECTION_NAME = /^[A-Za-z0-9_-]+$/;
 /** A name goes into every log line of its service and into its handlers' environment. */
 export const MAX_NAME_CHARS = 64;
 
+/** A text file's lines, for superd's own files and the inetd/xinetd ones `convert` reads: a BOM dropped, CRLF or LF. */
+export function fileLines(text: string): string[] {
+  return text.replace(/^\uFEFF/, '').split(/\r?\n/);
+}
+
 export function scanIni(file: string, text: string): ScanResult;
 export function scanIni<E extends ErrorSink>(file: string, text: string, errors: E): ScanResult<E>;
 export function scanIni(file: string, text: string, errors: ErrorSink = []): ScanResult<ErrorSink> {
@@ -52,7 +57,7 @@ export function scanIni(file: string, text: string, errors: ErrorSink = []): Sca
   let skipping = false;
   let keyLines = new Map<string, number>();
 
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = fileLines(text);
   for (const [index, raw] of lines.entries()) {
     const line = index + 1;
     const trimmed = raw.trim();

@@ -6,6 +6,7 @@
 // `key = value`. One line decides, so a superd file with one stray line
 // further down is still superd's, and gets `superd check`'s own messages.
 
+import { fileLines } from '../config/scan.js';
 import { convertError, type ConvertError, type Syntax } from './types.js';
 import { clip } from '../config/clip.js';
 import { fail, ok, type Result } from '../errors.js';
@@ -42,7 +43,7 @@ function isInetdEntry(line: string): boolean {
  * `superd convert` instead of one per line.
  */
 export function looksForeign(text: string): { syntax: Syntax; line: number } | null {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = fileLines(text);
   for (const [index, raw] of lines.entries()) {
     const line = raw.trim();
     if (!meaningful(line)) continue;
@@ -63,7 +64,7 @@ export function looksForeign(text: string): { syntax: Syntax; line: number } | n
 export function detectSyntax(file: string, text: string): Result<Syntax, ConvertError> {
   const found = looksForeign(text);
   if (found !== null) return ok(found.syntax);
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = fileLines(text);
   const index = lines.findIndex((l) => meaningful(l.trim()) && !INETD_HOST_LINE.test(l.trim()));
   if (index < 0) return ok('inetd');
   const first = (lines[index] ?? '').trim();

@@ -9,6 +9,7 @@
 // lines after it. Only the shape is checked here: a field superd has no
 // equivalent for is map-inetd.ts's to explain, not an error.
 
+import { fileLines } from '../config/scan.js';
 import { fail, ok, type Result } from '../errors.js';
 import { clip } from '../config/clip.js';
 import { INETD_WAIT, SOCKET_TYPES } from './detect.js';
@@ -63,7 +64,7 @@ export function parseInetd(path: string, text: string): Result<InetdFile, Conver
   const entries: InetdEntry[] = [];
   let hosts = ['*'];
   let comments: string[] = [];
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = fileLines(text);
   for (const [index, raw] of lines.entries()) {
     const n = index + 1;
     const line = raw.trim();

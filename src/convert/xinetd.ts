@@ -4,6 +4,7 @@
 // between blocks. Only the syntax is checked here, and the attribute names:
 // what the values mean is map-xinetd.ts's concern.
 
+import { fileLines } from '../config/scan.js';
 import { nearest } from '../config/suggest.js';
 import { fail, ok, type Result } from '../errors.js';
 import { convertError, type ConvertError } from './types.js';
@@ -81,7 +82,7 @@ export function parseXinetd(path: string, text: string): Result<XFile, ConvertEr
   let open: Open | null = null;
   let comments: string[] = [];
 
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = fileLines(text);
   for (const [index, raw] of lines.entries()) {
     const n = index + 1;
     const line = raw.trim();

@@ -202,8 +202,13 @@ export function exchangeOver(connect: () => Socket, what: string, payload: Buffe
 
 /** 'connected' when a TCP connection could be opened (it is closed again at once), else the error code. */
 export function tryConnect(port: number, host = '127.0.0.1', timeoutMs = 3000): Promise<string> {
+  return tryConnectWith(() => createConnection({ port, host }), timeoutMs);
+}
+
+/** The same probe over any stream socket `connect` opens (tcp, unix). */
+export function tryConnectWith(connect: () => Socket, timeoutMs: number): Promise<string> {
   return new Promise((resolve) => {
-    const sock = createConnection({ port, host });
+    const sock = connect();
     const timer = setTimeout(() => {
       sock.destroy();
       resolve('ETIMEDOUT');

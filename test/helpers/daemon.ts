@@ -6,7 +6,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts } from './clients.js';
+import assert from 'node:assert/strict';
+import { exchange, freePorts } from './clients.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SUPERD = join(ROOT, 'bin', 'superd');
@@ -299,4 +300,12 @@ export async function startServices(
     if (failed.every((r) => !networked.includes(r.service as string))) break;
   }
   throw lastError ?? new Error('startServices failed');
+}
+
+/** superd is alive and a `/bin/cat` service on `port` echoes a line: what every fault test ends with. */
+export async function assertStillServes(d: DaemonHandle, port: number): Promise<void> {
+  const r = await exchange(port, 'still serving\n');
+  assert.equal(r.how, 'end');
+  assert.equal(r.data.toString(), 'still serving\n');
+  assert.equal(d.proc.exitCode, null, 'superd is still running');
 }

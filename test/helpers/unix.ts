@@ -2,7 +2,7 @@
 // same one-shot exchange and connect probe as clients.ts offers over TCP.
 // Every wait here is bounded.
 import { createConnection } from 'node:net';
-import { exchangeOver, type Exchange } from './clients.js';
+import { exchangeOver, tryConnectWith, type Exchange } from './clients.js';
 
 /**
  * Connects to the socket at `path`, sends `payload`, half-closes (unless
@@ -16,20 +16,5 @@ export function unixExchange(path: string, payload: Buffer | string, opts: { tim
 
 /** 'connected' when the unix socket at `path` accepts a connection (closed again at once), else the error code. */
 export function tryConnectUnix(path: string, timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ path });
-    const timer = setTimeout(() => {
-      sock.destroy();
-      resolve('ETIMEDOUT');
-    }, timeoutMs);
-    sock.once('connect', () => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve('connected');
-    });
-    sock.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      resolve(err.code ?? err.message);
-    });
-  });
+  return tryConnectWith(() => createConnection({ path }), timeoutMs);
 }
