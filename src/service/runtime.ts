@@ -13,19 +13,15 @@ import { describeAddress } from '../config/types.js';
 import type { LogFields, Logger } from '../log.js';
 import type { Connection, Datagram, Listener, ListenerSink, WaitSocket } from '../listen/connection.js';
 import { openListener } from '../listen/open.js';
-import { plainAddress } from '../listen/address.js';
-import { dropDatagram, peekSource } from '../listen/native.js';
-import { systemClock } from '../policy/clock.js';
 import { datagramRefusal } from '../policy/datagram.js';
-import { RefusalLog } from '../policy/refusals.js';
-import { sourceKey } from '../policy/source.js';
 import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { logHandlerStderr, type StderrReader } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
 import { FdPressure, isFdExhaustion } from './fdpressure.js';
 import { killGroup, LeftoverGroups, PipeSweeper } from './leftovers.js';
-import { planRearm } from './rearm.js';
+import { RefusalReporter } from './refused.js';
+import { WaitRounds } from './wait.js';
 
 export const BIND_RETRY_SECONDS = 30;
 /** After `timeout` or the shutdown grace, SIGTERM; this long after that, SIGKILL (SPEC §2, §5). */
@@ -70,9 +66,8 @@ export class ServiceRuntime implements ListenerSink {
   private listener: Listener | null = null;
   private closing: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | null = null;
-  private rearmTimer: NodeJS.Timeout | null = null;
-  /** Wait rounds in a row whose handler made no progress (rearm.ts). */
-  private fruitless = 0;
+  /** A wait service's rounds: what wakes it, and when its socket is watched again (wait.ts). */
+  private readonly waitRounds: WaitRounds;
   private retired = false;
   private readonly running = new Map<number, RunningHandler>();
   /** Builtin tcp connections being served in-process. */
@@ -87,9 +82,8 @@ export class ServiceRuntime implements ListenerSink {
   /** What exited handlers left running in their process groups. */
   private readonly leftovers = new LeftoverGroups(KILL_AFTER_MS, () => this.checkDrained());
   private readonly policy: ServicePolicy;
-  /** Refusals are all counted, but only the first of a flood are logged one by one (policy/refusals.ts). */
-  private readonly refusals = new RefusalLog(systemClock);
-  private summaryTimer: NodeJS.Timeout | null = null;
+  /** Every refusal counted; a flood logged as a summary (refused.ts). */
+  private readonly refusals: RefusalReporter;
 
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -102,6 +96,8 @@ export class ServiceRuntime implements ListenerSink {
   ) {
     this.baseEnv = tcpBase(baseEnvironment(def, ctx.environment));
     this.policy = new ServicePolicy(def);
+    this.refusals = new RefusalReporter(def.name, stats.refused, ctx.logger);
+    this.waitRounds = new WaitRounds(def.name, ctx.logger, (address, fields, reason) => this.refuse(address, fields, reason));
   }
 
   get definition(): ServiceDefinition {
@@ -179,9 +175,8 @@ export class ServiceRuntime implements ListenerSink {
   retire(): void {
     this.retired = true;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    if (this.rearmTimer !== null) clearTimeout(this.rearmTimer);
     this.retryTimer = null;
-    this.rearmTimer = null;
+    this.waitRounds.stop();
     if (this.listener !== null) {
       const closing = this.listener.close();
       this.closing = Promise.resolve(closing).catch(() => undefined);
@@ -235,7 +230,7 @@ export class ServiceRuntime implements ListenerSink {
   /** A wait service's socket has something to read: one handler gets the socket itself. */
   readable(socket: WaitSocket): void {
     if (this.retired || this.runningCount > 0) return;
-    if (!this.admitWake(socket)) return;
+    if (!this.waitRounds.admit(socket, this.policy, this.def.rate)) return;
     this.spawn({ conn: null, waitSocket: socket }, socket.fd, localEnvironment(this.baseEnv, socket));
   }
 
@@ -255,61 +250,8 @@ export class ServiceRuntime implements ListenerSink {
     ctx.logger.log('info', 'answered', { service: def.name, ...remote, builtin: def.handler.name, bytes: answer?.length ?? 0 });
   }
 
-  /**
-   * What wakes a wait service is all superd can judge: for udp, the source of
-   * the datagram waiting (peeked, not read); a refused one is read and
-   * dropped, a permitted one left for the handler. For tcp and unix only
-   * `rate` applies: past it, the next handler starts when the rate allows.
-   */
-  private admitWake(socket: WaitSocket): boolean {
-    if (socket.proto === 'UDP') {
-      const from = peekSource(socket.fd);
-      if (from === null) return true;
-      const address = plainAddress(from.address);
-      const refusal = this.policy.admitRequest(address);
-      if (refusal === null) return true;
-      dropDatagram(socket.fd);
-      this.refuse(address, { remote: address, remote_port: from.port }, refusal);
-      socket.rearm();
-      return false;
-    }
-    if (this.def.rate === null || this.policy.admitRequest('') === null) return true;
-    this.rearmTimer = setTimeout(() => {
-      this.rearmTimer = null;
-      socket.rearm();
-    }, Math.ceil(60_000 / this.def.rate));
-    return false;
-  }
-
-  /** Counted always; logged for the first refusals of a source, then as a summary (policy/refusals.ts). */
   private refuse(address: string, fields: LogFields, reason: string): void {
-    this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1;
-    // A datagram's source can be forged: reflection refusals stay out of the log at the default level.
-    const level = reason === 'reflection' ? 'debug' : 'warn';
-    if (this.refusals.record(reason, sourceKey(address))) {
-      this.ctx.logger.log(level, 'refused', { service: this.def.name, ...fields, reason });
-    }
-    this.scheduleSummary();
-  }
-
-  private scheduleSummary(): void {
-    if (this.summaryTimer !== null) return;
-    const at = this.refusals.nextDue();
-    if (at === null) return;
-    this.summaryTimer = setTimeout(() => {
-      this.summaryTimer = null;
-      for (const { reason, suppressed, sources } of this.refusals.due()) {
-        this.ctx.logger.log(reason === 'reflection' ? 'debug' : 'warn', 'refused_summary', {
-          service: this.def.name,
-          reason,
-          count: suppressed,
-          sources,
-          message: `${suppressed} more refused (${reason}) from ${sources} source(s), not logged one by one`,
-        });
-      }
-      this.scheduleSummary();
-    }, Math.max(0, at - systemClock.now()));
-    this.summaryTimer.unref();
+    this.refusals.refuse(address, fields, reason);
   }
 
   private start(conn: Connection): void {
@@ -337,7 +279,7 @@ export class ServiceRuntime implements ListenerSink {
           // Out of descriptors: one episode for the daemon, not one line per connection.
           if (isFdExhaustion(result.message)) ctx.fdPressure.hit('spawn', def.name, result.message);
           else ctx.logger.log('error', 'spawn_failed', { service: def.name, ...remoteFields(served.conn), error: result.message });
-          if (served.waitSocket !== null) this.waitRoundOver(served.waitSocket, 0);
+          if (served.waitSocket !== null) this.waitRounds.over(served.waitSocket, 0);
           this.startQueued();
           this.checkDrained();
           return;
@@ -416,26 +358,9 @@ export class ServiceRuntime implements ListenerSink {
       signal: status.signal,
       duration_ms: Math.round(ranMs),
     });
-    if (entry.waitSocket !== null) this.waitRoundOver(entry.waitSocket, ranMs);
+    if (entry.waitSocket !== null) this.waitRounds.over(entry.waitSocket, ranMs);
     this.startQueued();
     this.checkDrained();
-  }
-
-  /** The wait handler is gone: watch its socket again, at once or after a back-off (rearm.ts). */
-  private waitRoundOver(socket: WaitSocket, ranMs: number): void {
-    if (this.retired) return;
-    const { fruitless, delayMs } = planRearm(this.fruitless, { ranMs, pending: socket.pending() });
-    this.fruitless = fruitless;
-    if (delayMs === 0) return socket.rearm();
-    this.ctx.logger.log('warn', 'wait_backoff', {
-      service: this.def.name,
-      retry_in: delayMs / 1000,
-      message: `${fruitless} handlers in a row ended within a second and left the socket unread: waiting before the next one`,
-    });
-    this.rearmTimer = setTimeout(() => {
-      this.rearmTimer = null;
-      socket.rearm();
-    }, delayMs);
   }
 
   private startQueued(): void {
