@@ -7,6 +7,12 @@ import { accessSync, constants } from 'node:fs';
 import { strerror } from './strerror.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
+/** Children of child_process still running: libuv reaps them by pid, so nobody else may reap them. */
+let running = 0;
+export function libuvChildren(): number {
+  return running;
+}
+
 export class NodeSpawner implements Spawner {
   readonly name = 'child_process';
 
@@ -37,7 +43,11 @@ export class NodeSpawner implements Spawner {
         return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${whyNotExecutable(req.program)}` };
       }
       child.on('error', () => undefined);
-      child.on('exit', (code, signal) => onExit({ code, signal }));
+      running += 1;
+      child.on('exit', (code, signal) => {
+        running -= 1;
+        onExit({ code, signal });
+      });
       return { pid: child.pid, stderr: child.stderr };
     } catch (err) {
       return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${(err as Error).message}` };

@@ -15,6 +15,7 @@ import {
   SIZEOF_SIGSET,
   type Libc,
 } from './libc.js';
+import { libuvChildren } from './node.js';
 import { Reaper } from './reaper.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
@@ -33,7 +34,7 @@ export class PosixSpawner implements Spawner {
     private readonly libc: Libc,
     private readonly attr: Buffer,
   ) {
-    this.reaper = new Reaper(libc, () => this.inFlight);
+    this.reaper = new Reaper(libc, () => this.inFlight, libuvChildren);
   }
 
   /**

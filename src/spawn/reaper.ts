@@ -1,8 +1,11 @@
 // Reaps the handlers superd starts with posix_spawn, at a cost per exited
-// child, not per running one. waitid(P_ALL, WNOWAIT) names an exited child
-// without reaping it: if it is ours it is reaped by pid, and we ask again.
-// It never reaps a pid it does not know: those are libuv's (child_process,
-// which reaps its own by pid) or ours whose spawn has not reported back yet.
+// child, not per running one. While no child of child_process runs (nearly
+// always), every child is superd's: waitid(P_ALL) reaps whichever exited,
+// one call each, and one whose spawn has not reported back yet is kept for
+// the watch() that follows. While libuv has children (it reaps its own by
+// pid, and must find them), waitid(P_ALL, WNOWAIT) names an exited child
+// without reaping it: if it is ours it is reaped by pid, and we ask again;
+// a pid it does not know is never reaped.
 import type { Libc } from './libc.js';
 import { P_ALL, P_PID, SIZEOF_SIGINFO, WEXITED, WNOHANG, WNOWAIT } from './libc.js';
 import { signalName } from './status.js';
@@ -10,6 +13,8 @@ import type { ExitStatus } from './types.js';
 
 /** A slow sweep in case a SIGCHLD is ever missed; signals coalesce, pids do not. */
 const SWEEP_MS = 5000;
+/** Exits kept for spawns not yet reported back: at most the spawns in flight (64), with room to spare. */
+const MAX_EARLY = 1024;
 
 // siginfo_t on Linux: si_signo, si_errno, si_code (int each), padding, then
 // for SIGCHLD si_pid, si_uid, si_status.
@@ -20,6 +25,8 @@ const CLD_EXITED = 1;
 
 export class Reaper {
   private readonly waiting = new Map<number, (status: ExitStatus) => void>();
+  /** Reaped before their spawn reported back: the exit waits for watch(). */
+  private readonly early = new Map<number, ExitStatus>();
   private readonly info = Buffer.alloc(SIZEOF_SIGINFO);
   private sweepTimer: NodeJS.Timeout | null = null;
   /** A child exited before its pid was watched: look again once it is. */
@@ -33,11 +40,19 @@ export class Reaper {
   constructor(
     private readonly libc: Libc,
     private readonly unregistered: () => number,
+    /** Children that others reap (libuv's): while there are any, only known pids are reaped. */
+    private readonly strangers: () => number = () => 0,
   ) {
     process.on('SIGCHLD', () => this.reap());
   }
 
   watch(pid: number, onExit: (status: ExitStatus) => void): void {
+    const status = this.early.get(pid);
+    if (status !== undefined) {
+      this.early.delete(pid);
+      onExit(status);
+      return;
+    }
     this.waiting.set(pid, onExit);
     if (this.sweepTimer === null) {
       this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -49,6 +64,7 @@ export class Reaper {
 
   reap(): void {
     this.unknownExited = false;
+    if (this.strangers() === 0) return this.reapAll();
     for (;;) {
       const pid = this.peek();
       if (pid <= 0) break;
@@ -59,6 +75,20 @@ export class Reaper {
         break;
       }
       this.collect(pid);
+    }
+    this.stopSweepWhenIdle();
+  }
+
+  /** Every child is superd's: reap each exited one with one call. */
+  private reapAll(): void {
+    for (;;) {
+      this.info.writeInt32LE(0, SI_PID);
+      if (this.libc.waitid(P_ALL, 0, this.info, WEXITED | WNOHANG) !== 0) break; // ECHILD: none left
+      const pid = this.info.readInt32LE(SI_PID);
+      if (pid <= 0) break;
+      const status = this.decode();
+      if (this.waiting.has(pid)) this.finish(pid, status);
+      else if (this.early.size < MAX_EARLY) this.early.set(pid, status);
     }
     this.stopSweepWhenIdle();
   }
