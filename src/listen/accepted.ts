@@ -29,12 +29,19 @@ export interface Addresses {
   gone: boolean;
 }
 
-/** What the kernel says of a tcp handle; a client that already reset has no peer. */
-export function tcpAddresses(handle: StreamHandle): Addresses {
+/**
+ * What the kernel says of a tcp handle; a client that already reset has no
+ * peer. `known` is the local end when the socket is bound to one address (it
+ * is the same for every connection: no getsockname each time).
+ */
+export function tcpAddresses(handle: StreamHandle, known: { address: string; port: number } | null = null): Addresses {
   const peer: { address?: string; port?: number } = {};
-  const local: { address?: string; port?: number } = {};
   const gone = handle.getpeername?.(peer) !== 0;
-  handle.getsockname?.(local);
+  let local: { address?: string; port?: number } | null = known;
+  if (local === null) {
+    local = {};
+    handle.getsockname?.(local);
+  }
   return {
     remoteAddress: plainAddress(peer.address),
     remotePort: peer.port ?? 0,

@@ -1,6 +1,6 @@
 // Nowait tcp: a listening socket whose accepted connections go to the runtime
 // one by one (accepted.ts says why they stay bare libuv handles).
-import { createServer, type Server } from 'node:net';
+import { createServer, isIPv4, type Server } from 'node:net';
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { onAccepted, tcpAddresses } from './accepted.js';
@@ -35,6 +35,9 @@ export async function listenTcp(
   const bound = await bindFirst<Server>(def, listenOn, isServer);
   if ('code' in bound) return bound;
   const server = bound.value;
-  onAccepted(server, 'TCP', tcpAddresses, null, onConnection, onAcceptFailed);
+  // Bound to one IPv4 address: every connection's local end is that address
+  // (written as the kernel writes it: validation takes only dotted quads).
+  const known = def.bind !== null && isIPv4(def.bind) && def.bind !== '0.0.0.0' ? { address: def.bind, port: def.port ?? 0 } : null;
+  onAccepted(server, 'TCP', (handle) => tcpAddresses(handle, known), null, onConnection, onAcceptFailed);
   return { address: bound.address, note: bound.note, close: () => void server.close() };
 }
