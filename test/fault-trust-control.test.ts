@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { defaultControlSocket } from '../src/control/path.js';
-import { SUPERD, tempDir, type LogRecord } from './helpers/daemon.js';
+import { SUPERD, collectLog, tempDir, type LogRecord } from './helpers/daemon.js';
 import { runProgram } from './helpers/proc.js';
 import { unixExchange } from './helpers/unix.js';
 import { within } from './helpers/wait.js';
@@ -73,21 +73,8 @@ async function launch(dir: string, args: string[], opts: { uid?: number; umask?:
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: ENV });
   const logs: LogRecord[] = [];
   const other: string[] = [];
-  let pending = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as LogRecord);
-      } catch {
-        other.push(line);
-      }
-    }
-  });
+  if (proc.stderr !== null) collectLog(proc.stderr, logs, other);
   const stop = async (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);

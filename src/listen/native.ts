@@ -4,7 +4,7 @@
 // The fds made here are close-on-exec and stay BLOCKING: the handler shares
 // the open file description, and programs like in.tftpd expect blocking stdio.
 // Loaded lazily: where koffi or libc cannot load, the caller gets an error value.
-import { createRequire } from 'node:module';
+import { openLibc, type KoffiFunc } from '../koffi.js';
 import { isIP } from 'node:net';
 import { getSystemErrorMap } from 'node:util';
 
@@ -70,17 +70,6 @@ const SIZEOF_SOCKADDR_IN6 = 28;
 const SIZEOF_SOCKADDR_UN = 110;
 const SIZEOF_SOCKADDR_STORAGE = 128;
 
-interface KoffiFunc {
-  (...args: unknown[]): unknown;
-}
-interface KoffiLib {
-  func(signature: string): KoffiFunc;
-}
-interface Koffi {
-  load(name: string): KoffiLib;
-  errno(): number;
-}
-
 interface Bindings extends Native {
   socket(domain: number, type: number, protocol: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
@@ -100,9 +89,8 @@ let cached: Bindings | NativeError | undefined;
 function load(): Bindings | NativeError {
   if (cached !== undefined) return cached;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
-    const lib = koffi.load('libc.so.6');
-    const fn = (sig: string): KoffiFunc => lib.func(sig);
+    const libc = openLibc();
+    const fn = (sig: string): KoffiFunc => libc.func(sig);
     const socket = fn('int socket(int domain, int type, int protocol)');
     const setsockopt = fn('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
     const bind = fn('int bind(int fd, const void *addr, uint32_t length)');
@@ -134,7 +122,7 @@ function load(): Bindings | NativeError {
       inetPton: (af, text, dst) => pton(af, text, dst) as number,
       inetNtop: (af, src, dst, size) => ntop(af, src, dst, size) as string | null,
       ifNameToIndex: (name) => nameToIndex(name) as number,
-      errno: () => koffi.errno(),
+      errno: () => libc.errno(),
     };
   } catch (err) {
     cached = { code: 'ENOSYS', message: `native sockets unavailable: ${err instanceof Error ? err.message : String(err)}` };

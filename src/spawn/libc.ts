@@ -1,7 +1,7 @@
 // The few libc calls Node does not offer, through koffi (a prebuilt FFI: no
 // compiler at install time). Loaded lazily so that `superd check` and hosts
 // where koffi cannot load still work; callers fall back to child_process.
-import { createRequire } from 'node:module';
+import { openLibc, type KoffiFunc } from '../koffi.js';
 
 export interface NofileLimits {
   soft: number;
@@ -73,27 +73,14 @@ export const SIZEOF_SIGSET = 256;
 /** siginfo_t is 128 bytes on Linux. */
 export const SIZEOF_SIGINFO = 128;
 
-interface KoffiFunc {
-  (...args: unknown[]): unknown;
-  async(...args: unknown[]): void;
-}
-interface KoffiLib {
-  func(signature: string): KoffiFunc;
-}
-interface Koffi {
-  load(name: string): KoffiLib;
-  errno(): number;
-}
-
 let cached: Libc | Error | undefined;
 
 /** The bindings, or the reason they cannot be had on this host. */
 export function loadLibc(): Libc | Error {
   if (cached !== undefined) return cached;
   try {
-    const koffi = createRequire(import.meta.url)('koffi') as Koffi;
-    const lib = koffi.load('libc.so.6');
-    const fn = (sig: string): KoffiFunc => lib.func(sig);
+    const libc = openLibc();
+    const fn = (sig: string): KoffiFunc => libc.func(sig);
     // `int *pid` receives a typed array: koffi passes its memory, which the
     // pool thread writes directly (an _Out_ array would be copied back later).
     const spawn = fn('int posix_spawn(int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)');
@@ -151,7 +138,7 @@ export function loadLibc(): Libc | Error {
         if ((getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, length) as number) !== 0) return null;
         return { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4), gid: cred.readUInt32LE(8) };
       },
-      errno: () => koffi.errno(),
+      errno: () => libc.errno(),
     };
   } catch (err) {
     cached = err instanceof Error ? err : new Error(String(err));

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { exchange, freePorts } from './clients.js';
@@ -73,22 +74,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   const logs: LogRecord[] = [];
   const otherStderr: string[] = [];
   const waiters = new Set<() => void>();
-  let pending = '';
-  proc.stderr?.setEncoding('utf8');
-  proc.stderr?.on('data', (chunk: string) => {
-    pending += chunk;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      try {
-        logs.push(JSON.parse(line) as LogRecord);
-      } catch {
-        otherStderr.push(line);
-      }
-    }
-    for (const w of waiters) w();
-  });
+  const notify = (): void => waiters.forEach((w) => w());
+  if (proc.stderr !== null) collectLog(proc.stderr, logs, otherStderr, notify);
   proc.stdout?.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => {
@@ -171,6 +158,29 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     }
   }
   return handle;
+}
+
+/**
+ * Reads superd's stderr with --log-format json: each line a record in `logs`,
+ * anything else (a startup message) in `other`; `changed` after each chunk.
+ */
+export function collectLog(stream: Readable, logs: LogRecord[], other: string[], changed: () => void = () => undefined): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      try {
+        logs.push(JSON.parse(line) as LogRecord);
+      } catch {
+        other.push(line);
+      }
+    }
+    changed();
+  });
 }
 
 function dump(logs: LogRecord[], other: string[]): string {
