@@ -297,10 +297,12 @@ export class ServiceRuntime implements ListenerSink {
     this.stats.accepted += 1;
     const killTimer = def.timeout === null ? null : this.scheduleTimeout(pid, def.timeout);
     const deadline = def.timeout === null ? null : startedAt + def.timeout * 1000;
-    this.running.set(pid, { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source: served.conn === null ? null : sourceOf(served.conn), stderr: null });
+    const source = served.conn === null ? null : sourceOf(served.conn);
+    const entry: RunningHandler = { startedAt, deadline, killTimer, waitSocket: served.waitSocket, source, stderr: null };
+    this.running.set(pid, entry);
     ctx.logger.log('info', 'accepted', { service: def.name, ...remoteFields(served.conn), pid });
-    const entry = this.running.get(pid);
-    if (stderr !== null && entry !== undefined) entry.stderr = logHandlerStderr(stderr, ctx.logger, { service: def.name, pid });
+    // Read after `accepted` is logged: its stderr lines come after it in the log.
+    if (stderr !== null) entry.stderr = logHandlerStderr(stderr, ctx.logger, { service: def.name, pid });
     // Shutdown signalled the others while this one was being started.
     if (this.endSignal !== null) killGroup(pid, this.endSignal);
   }
