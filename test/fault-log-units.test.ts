@@ -6,13 +6,13 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from './helpers/daemon.js';
 import { eventually } from './helpers/wait.js';
 import { EX_SOFTWARE, describeThrown, fatalHandler } from '../src/fatal.js';
 import { createLogger, formatText, type LogFields, type Logger, type LogLevel } from '../src/log.js';
-import { LOG_BEHIND_BYTES, LOG_DROP_BYTES, LogSink, type LogFlow } from '../src/logsink.js';
+import { LOG_BEHIND_BYTES, LOG_DROP_BYTES, LOG_FLUSH_MS, LogSink, type LogFlow } from '../src/logsink.js';
 import { LinePump } from '../src/spawn/lines.js';
 import { logHandlerStderr } from '../src/spawn/stderr.js';
 import { startWatch, type FileWatcher } from '../src/watch.js';
@@ -69,6 +69,32 @@ describe('log sink: bounded, and tells readers when it is behind', () => {
       assert.equal(parsed.count, total - kept, 'count is what was not written');
       assert.ok(kept * 1024 <= LOG_DROP_BYTES + 1024, `at most LOG_DROP_BYTES held: ${kept} lines`);
       assert.equal(lines.at(-1), 'after');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('lines that keep coming are written together, at most once per LOG_FLUSH_MS, all of them and in order', async () => {
+    const dir = await tempDir('superd-sink-');
+    try {
+      const file = join(dir, 'log');
+      const sink = new LogSink(file, render);
+      // One line per event-loop turn for 300 ms, as under a steady load; the
+      // file's size is looked at every turn, so each write shows as a change.
+      const sizes = new Set<number>();
+      let added = 0;
+      const until = performance.now() + 300;
+      while (performance.now() < until) {
+        sink.add(`line ${added++}`);
+        await turn();
+        sizes.add((await stat(file).catch(() => ({ size: 0 }))).size);
+      }
+      await sink.close();
+      const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+      assert.deepEqual(lines, Array.from({ length: added }, (_, i) => `line ${i}`));
+      assert.ok(added > 50, `the loop turned often enough to mean something: ${added} lines`);
+      // 300 ms / 25 ms = 12 writes, plus the first and the last; one per line would be `added`.
+      assert.ok(sizes.size <= 300 / LOG_FLUSH_MS + 4, `${sizes.size} different sizes seen for ${added} lines`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
