@@ -3,7 +3,7 @@
 // client, `null` discards it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connectClient, exchange } from './helpers/clients.js';
+import { connectClient, exchange, holdConnection } from './helpers/clients.js';
 import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 
 const OOPS = `-c 'echo oops >&2; echo out'`;
@@ -20,6 +20,10 @@ describe('serve: handler stderr', () => {
     // 300000 bytes of 'a' on stderr with no newline at all, then a line on stdout.
     longline: { server: '/bin/sh', args: `-c 'head -c 300000 /dev/zero | tr "\\000" a >&2; echo out'` },
     cat: { server: '/bin/cat' },
+    // Says something on stderr, then goes on running: its pipe must be read while it runs.
+    runs: { server: '/bin/sh', args: `-c 'echo early >&2; echo ready; exec cat'` },
+    // More than a pipe holds (64 KiB), in its first moments, then it exits.
+    burst: { server: '/bin/sh', args: `-c 'seq 1 20000 >&2; echo out'` },
     // The same as another user: superd may start such a handler another way.
     deflog_nobody: { server: '/bin/sh', args: OOPS, user: 'nobody' },
     tosock_nobody: { server: '/bin/sh', args: OOPS, stderr: 'socket', user: 'nobody' },
@@ -98,6 +102,30 @@ describe('serve: handler stderr', () => {
       assert.equal(stderrOf(pid).length, 0);
     });
   }
+
+  test('a handler that goes on running has its stderr logged while it runs, not only when it exits', async () => {
+    const c = await holdConnection(port.runs ?? 0);
+    try {
+      await c.waitForData('ready\n', 5000);
+      const accepted = await d!.waitFor((r) => r.event === 'accepted' && r.service === 'runs' && r.remote_port === c.socket.localPort, 'accepted for runs');
+      const pid = accepted.pid as number;
+      const rec = await d!.waitFor((r) => r.event === 'stderr' && r.pid === pid, `stderr record of running pid ${pid}`, 3000);
+      assert.equal(rec.message, 'early');
+      assert.equal(d!.logs.some((r) => r.event === 'exited' && r.pid === pid), false, 'logged while the handler still runs');
+      c.socket.end();
+      assert.equal(await c.closed, 'end');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('a handler that writes more than its pipe holds at once, then exits, has every line logged', { timeout: 20000 }, async () => {
+    const { out, pid, exited } = await run('burst');
+    assert.equal(out, 'out\n');
+    assert.equal(exited.code, 0);
+    const recs = await d!.waitForCount((r) => r.event === 'stderr' && r.pid === pid, 20000, 'all 20000 stderr lines', 10000);
+    assert.deepEqual(recs.map((r) => r.message), Array.from({ length: 20000 }, (_, i) => String(i + 1)));
+  });
 
   test('a 300000-byte stderr line without a newline is logged in bounded pieces and breaks nothing', { timeout: 20000 }, async () => {
     const { out, pid, exited } = await run('longline');

@@ -351,6 +351,7 @@ export class ServiceRuntime implements ListenerSink {
     this.leftovers.follow(pid, entry.deadline === null ? null : Math.max(0, entry.deadline - performance.now()));
     // Its stderr usually ends with it; a process it left behind holding the
     // pipe gets a little longer, then the pipe is closed: it pins nothing.
+    entry.stderr?.handlerExited();
     if (entry.stderr !== null && !entry.stderr.done) this.pipes.closeLater(entry.stderr);
     const ranMs = performance.now() - entry.startedAt;
     this.ctx.logger.log('info', 'exited', {

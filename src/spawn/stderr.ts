@@ -11,6 +11,8 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../log.js';
 import type { LogFlow } from '../logsink.js';
 import { forEachLine, LinePump, type OnLine } from './lines.js';
+import { loadLibc } from './libc.js';
+import { lazyStderr } from './stderr-lazy.js';
 
 interface PipeHandle {
   open(fd: number): number;
@@ -59,9 +61,12 @@ export interface StderrReader {
   stop(): void;
   /** Called once when it is done (end of file, an error, or stop()). */
   ondone: (() => void) | null;
+  /** Its handler has been reaped: a pipe no one else holds and nothing was written to can be closed now. */
+  handlerExited(): void;
 }
 
-const NOTHING: StderrReader = { done: true, stop: () => undefined, ondone: null };
+const ignoreExit = (): void => undefined;
+const NOTHING: StderrReader = { done: true, stop: () => undefined, ondone: null, handlerExited: ignoreExit };
 
 /**
  * Calls onLine for each line the handler writes to `source` (a stream, or the
@@ -74,7 +79,7 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
   const stream = typeof source !== 'number' ? source : native === null ? new Socket({ fd: source, readable: true, writable: false }) : null;
   if (stream !== null) {
     forEachLine(stream, onLine, flow);
-    const reader: StderrReader = { get done() { return stream.destroyed || stream.readableEnded; }, stop: () => stream.destroy(), ondone: null };
+    const reader: StderrReader = { get done() { return stream.destroyed || stream.readableEnded; }, stop: () => stream.destroy(), ondone: null, handlerExited: ignoreExit };
     stream.once('close', () => reader.ondone?.());
     return reader;
   }
@@ -95,7 +100,7 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
     },
   };
   const lines = new LinePump(pipe, onLine, flow, () => handle.close());
-  const reader: StderrReader = { get done() { return finished; }, stop: () => finish(), ondone: null };
+  const reader: StderrReader = { get done() { return finished; }, stop: () => finish(), ondone: null, handlerExited: ignoreExit };
   let finished = false;
   const finish = (): void => {
     if (finished) return;
@@ -130,11 +135,15 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
   return reader;
 }
 
-/** A handler's stderr as `stderr` events, read no faster than the log writes them. */
+/**
+ * A handler's stderr as `stderr` events, read no faster than the log writes
+ * them. A pipe's descriptor is read only once its handler has lived a while
+ * (stderr-lazy.ts).
+ */
 export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StderrReader {
-  return readStderrLines(
-    source,
-    (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined }),
-    logger.flow ?? null,
-  );
+  const onLine: OnLine = (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined });
+  const flow = logger.flow ?? null;
+  const libc = typeof source === 'number' ? loadLibc() : null;
+  if (typeof source !== 'number' || libc === null || libc instanceof Error) return readStderrLines(source, onLine, flow);
+  return lazyStderr(libc, source, (fd) => readStderrLines(fd, onLine, flow));
 }
