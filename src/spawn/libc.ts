@@ -2,6 +2,7 @@
 // compiler at install time). Loaded lazily so that `superd check` and hosts
 // where koffi cannot load still work; callers fall back to child_process.
 import { openLibc, type KoffiFunc } from '../koffi.js';
+import { POLLIN } from '../listen/native.js';
 
 export interface NofileLimits {
   soft: number;
@@ -63,8 +64,6 @@ export const P_PID = 1;
 export const WNOHANG = 1;
 export const WEXITED = 4;
 export const WNOWAIT = 0x01000000;
-export const POLLIN = 0x001;
-export const POLLHUP = 0x010;
 const CLOSE_RANGE_CLOEXEC = 4;
 const RLIMIT_NOFILE = 7;
 const SOL_SOCKET = 1;

@@ -8,7 +8,8 @@
 // pipe read as before, so a long-lived one's lines reach the log at most that
 // late, and one that writes more than the pipe holds (64 KiB) in its first
 // moments waits at most that long.
-import { POLLHUP, POLLIN, type Libc } from './libc.js';
+import { POLLHUP, POLLIN } from '../listen/native.js';
+import type { Libc } from './libc.js';
 import type { StderrReader } from './stderr.js';
 
 export const WAKE_AFTER_MS = 100;
