@@ -5,6 +5,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectClient, exchange, holdConnection } from './helpers/clients.js';
 import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { fdCount } from './helpers/proc.js';
+import { eventually } from './helpers/wait.js';
 
 const OOPS = `-c 'echo oops >&2; echo out'`;
 
@@ -22,6 +24,8 @@ describe('serve: handler stderr', () => {
     cat: { server: '/bin/cat' },
     // Says something on stderr, then goes on running: its pipe must be read while it runs.
     runs: { server: '/bin/sh', args: `-c 'echo early >&2; echo ready; exec cat'` },
+    // A session: answers each line, and says so on stderr.
+    talk: { server: '/bin/sh', args: `-c 'while read line; do echo "said $line" >&2; echo ok; done'`, max_children: '100' },
     // More than a pipe holds (64 KiB), in its first moments, then it exits.
     burst: { server: '/bin/sh', args: `-c 'seq 1 20000 >&2; echo out'` },
     // The same as another user: superd may start such a handler another way.
@@ -125,6 +129,37 @@ describe('serve: handler stderr', () => {
     assert.equal(exited.code, 0);
     const recs = await d!.waitForCount((r) => r.event === 'stderr' && r.pid === pid, 20000, 'all 20000 stderr lines', 10000);
     assert.deepEqual(recs.map((r) => r.message), Array.from({ length: 20000 }, (_, i) => String(i + 1)));
+  });
+
+  test('60 running sessions: superd holds a few descriptors for their quiet stderr pipes, not 60; what they write is still logged with their pids', { timeout: 30000 }, async () => {
+    const idle = await fdCount(d!.pid);
+    const sessions = await Promise.all(Array.from({ length: 60 }, () => holdConnection(port.talk ?? 0)));
+    try {
+      const pids = await Promise.all(
+        sessions.map(async (c) => (await d!.waitFor((r) => r.event === 'accepted' && r.service === 'talk' && r.remote_port === c.socket.localPort, 'accepted for talk')).pid as number),
+      );
+      // Quiet for well over 100 ms: their pipes are parked (stderr-park.ts).
+      let held = 0;
+      assert.ok(await eventually(async () => (held = await fdCount(d!.pid)) < idle + 20, 3000, 50), `superd holds ${held} descriptors with 60 sessions running, ${idle} when idle`);
+      // Five of them speak: each line is logged under its own handler's pid.
+      for (const i of [0, 17, 33, 48, 59]) {
+        sessions[i]!.send(`hi ${i}\n`);
+        await sessions[i]!.waitForData('ok\n', 5000);
+        const rec = await d!.waitFor((r) => r.event === 'stderr' && r.message === `said hi ${i}`, `stderr of session ${i}`, 5000);
+        assert.equal(rec.pid, pids[i]);
+        assert.equal(rec.service, 'talk');
+      }
+      // Parked again or not, a second line from the same session still arrives.
+      sessions[17]!.send('again\n');
+      await sessions[17]!.waitForData('ok\nok\n', 5000);
+      assert.equal((await d!.waitFor((r) => r.event === 'stderr' && r.message === 'said again', 'second line of session 17', 5000)).pid, pids[17]);
+      for (const c of sessions) c.socket.end();
+      await d!.waitForCount((r) => r.event === 'exited' && pids.includes(r.pid as number), 60, 'all 60 sessions exited', 10000);
+    } finally {
+      for (const c of sessions) c.destroy();
+    }
+    let now = 0;
+    assert.ok(await eventually(async () => (now = await fdCount(d!.pid)) <= idle, 5000, 50), `superd's descriptors back to ${idle}: ${now}`);
   });
 
   test('a 300000-byte stderr line without a newline is logged in bounded pieces and breaks nothing', { timeout: 20000 }, async () => {

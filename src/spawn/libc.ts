@@ -2,7 +2,6 @@
 // compiler at install time). Loaded lazily so that `superd check` and hosts
 // where koffi cannot load still work; callers fall back to child_process.
 import { openLibc, type KoffiFunc } from '../koffi.js';
-import { POLLIN } from '../listen/native.js';
 
 export interface NofileLimits {
   soft: number;
@@ -36,8 +35,6 @@ export interface Libc {
   /** pipe2(2): fills fds, returns 0 or -1. */
   pipe2(fds: Int32Array, flags: number): number;
   close(fd: number): number;
-  /** poll(2) of one fd for POLLIN with a zero timeout: its revents, or -1 on error. */
-  pollIn(fd: number): number;
   /** close_range(2) with CLOSE_RANGE_CLOEXEC: marks fds first..last close-on-exec. */
   cloexecRange(first: number, last: number): number;
   /** prlimit(2) on RLIMIT_NOFILE of pid (0: superd itself): sets `limits` when given; returns the limits before, or null on error. */
@@ -100,7 +97,6 @@ export function loadLibc(): Libc | Error {
     const wait = fn('int waitid(int idtype, int id, void *info, int options)');
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
-    const poll = fn('int poll(void *fds, unsigned long count, int timeout)');
     const kill = fn('int kill(int pid, int signal)');
     const closeRange = fn('int close_range(uint32_t first, uint32_t last, int flags)');
     // struct rlimit is two rlim_t (64-bit); struct ucred is three 32-bit ints.
@@ -109,8 +105,6 @@ export function loadLibc(): Libc | Error {
     // Reused: these calls are synchronous, on the main thread.
     const rlimitNew = Buffer.alloc(16);
     const rlimitOld = Buffer.alloc(16);
-    // struct pollfd { int fd; short events; short revents; }
-    const pollFd = Buffer.alloc(8);
     cached = {
       posixSpawnAsync: (pid, path, actions, attr, argv, envp, done) => spawn.async(pid, path, actions, attr, argv, envp, done),
       actionsInit: (a) => aInit(a) as number,
@@ -126,12 +120,6 @@ export function loadLibc(): Libc | Error {
       waitid: (idType, id, info, options) => wait(idType, id, info, options) as number,
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,
-      pollIn: (fd) => {
-        pollFd.writeInt32LE(fd, 0);
-        pollFd.writeInt16LE(POLLIN, 4);
-        pollFd.writeInt16LE(0, 6);
-        return (poll(pollFd, 1, 0) as number) < 0 ? -1 : pollFd.readUInt16LE(6);
-      },
       kill: (pid, signal) => kill(pid, signal) as number,
       cloexecRange: (first, last) => closeRange(first, last, CLOSE_RANGE_CLOEXEC) as number,
       prlimitNofile: (pid, limits, old) => prlimit(pid, RLIMIT_NOFILE, limits, old) as number,

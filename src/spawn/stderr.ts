@@ -11,8 +11,9 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../log.js';
 import type { LogFlow } from '../logsink.js';
 import { forEachLine, LinePump, type OnLine } from './lines.js';
-import { loadLibc } from './libc.js';
+import { loadParkLibc } from './park-libc.js';
 import { lazyStderr } from './stderr-lazy.js';
+import { pipeParking } from './stderr-park.js';
 
 interface PipeHandle {
   open(fd: number): number;
@@ -138,12 +139,12 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
 /**
  * A handler's stderr as `stderr` events, read no faster than the log writes
  * them. A pipe's descriptor is read only once its handler has lived a while
- * (stderr-lazy.ts).
+ * (stderr-lazy.ts), and not while it is parked (stderr-park.ts).
  */
 export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StderrReader {
   const onLine: OnLine = (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined });
   const flow = logger.flow ?? null;
-  const libc = typeof source === 'number' ? loadLibc() : null;
-  if (typeof source !== 'number' || libc === null || libc instanceof Error) return readStderrLines(source, onLine, flow);
-  return lazyStderr(libc, source, (fd) => readStderrLines(fd, onLine, flow));
+  const lib = typeof source === 'number' ? loadParkLibc() : null;
+  if (typeof source !== 'number' || lib === null || lib instanceof Error) return readStderrLines(source, onLine, flow);
+  return lazyStderr(lib, pipeParking(), source, (fd) => readStderrLines(fd, onLine, flow));
 }

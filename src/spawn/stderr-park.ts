@@ -1,0 +1,228 @@
+// Quiet stderr pipes of long-running handlers, kept out of superd's
+// descriptor table.
+//
+// Every posix_spawn clones superd's descriptor table, and the child then
+// closes what it inherited: each descriptor superd holds costs every spawn a
+// little, in superd and in the child. A handler that runs for hours holds one
+// (its stderr pipe's read end), so thousands of sessions made every new
+// connection markedly dearer (bench/README.md). So a quiet pipe is parked:
+// sent with SCM_RIGHTS into a socketpair that superd does not read until it
+// needs the pipe back. The message in the socket's queue keeps the pipe open;
+// superd's descriptor is closed.
+//
+// What a parked pipe does is still seen, because O_ASYNC and an epoll
+// registration belong to the open pipe, not to a descriptor: something
+// written, or the last writer gone, raises SIGIO, and one epoll_wait(0) names
+// the pipe (EPOLLONESHOT: each reports once). A pipe with something to read
+// is handed back under a new descriptor and read as any other from then on. A
+// pipe whose writers are all gone, with nothing in it, is done: it is closed
+// when its socketpair ("bucket", at most BUCKET pipes) is next emptied, which
+// is when half of its pipes have hung up, or at the next sweep. Emptying a
+// bucket takes each pipe out, looks at it, and puts the quiet ones back.
+//
+// Anything that fails (no koffi, a full socketpair, ETOOMANYREFS) leaves the
+// pipe where it was: the caller reads it as before.
+import { EPOLLIN, NEEDS_ATTENTION, POLLERR, POLLIN, loadParkLibc, type ParkLibc } from './park-libc.js';
+
+/** Pipes per socketpair: emptying one costs about three calls per pipe in it. */
+const BUCKET = 64;
+/** A safety net for a SIGIO that got lost, and when buckets with done pipes are emptied at the latest. */
+const SWEEP_MS = 1000;
+
+interface Bucket {
+  readonly send: number;
+  readonly receive: number;
+  /** Tags of the pipes in it. */
+  readonly tags: Set<number>;
+  /** Hang-ups reported for pipes in it since it was last emptied. */
+  hangups: number;
+}
+
+interface Parked {
+  readonly bucket: Bucket;
+  /** Something to read: the pipe is the caller's again, as `fd`. */
+  readonly onInput: (fd: number) => void;
+  /** No writer left and nothing to read: the pipe has been closed. */
+  readonly onGone: () => void;
+  /** close() asked for it: closed when taken out, whatever is in it. */
+  closing: boolean;
+}
+
+export class PipeParking {
+  private readonly parked = new Map<number, Parked>();
+  private readonly buckets: Bucket[] = [];
+  private epfd = -1;
+  private nextTag = 0;
+  private sweep: NodeJS.Timeout | null = null;
+
+  constructor(private readonly lib: ParkLibc) {
+    // A listener must never throw: check() does not.
+    process.on('SIGIO', () => this.check());
+  }
+
+  /** How many pipes are parked. */
+  get size(): number {
+    return this.parked.size;
+  }
+
+  /**
+   * Parks the pipe read end `fd` when it is quiet (nothing to read, a writer
+   * still there). Returns its tag, and `fd` is then closed; or -1, and `fd` is
+   * still the caller's.
+   */
+  park(fd: number, onInput: (fd: number) => void, onGone: () => void): number {
+    const { lib } = this;
+    if (this.epfd < 0) this.epfd = lib.epollCreate();
+    const bucket = this.epfd < 0 ? null : this.bucketWithRoom();
+    if (bucket === null) return this.idle(-1);
+    const tag = this.newTag();
+    if (!lib.setAsync(fd, true)) return this.idle(-1);
+    if (lib.epollAdd(this.epfd, fd, tag) !== 0) {
+      lib.setAsync(fd, false);
+      return this.idle(-1);
+    }
+    // After O_ASYNC and epoll: what comes from now on is seen there.
+    if (lib.pollIn(fd) !== 0 || lib.sendFd(bucket.send, fd, tag) !== 0) {
+      lib.epollDel(this.epfd, fd);
+      lib.setAsync(fd, false);
+      return this.idle(-1);
+    }
+    lib.close(fd);
+    bucket.tags.add(tag);
+    this.parked.set(tag, { bucket, onInput, onGone, closing: false });
+    if (this.sweep === null) {
+      this.sweep = setInterval(() => this.check(true), SWEEP_MS);
+      this.sweep.unref();
+    }
+    return tag;
+  }
+
+  /** Closes a parked pipe now (a process the handler left behind holds it); neither callback runs. */
+  close(tag: number): void {
+    const entry = this.parked.get(tag);
+    if (entry === undefined) return;
+    entry.closing = true;
+    this.empty(entry.bucket);
+  }
+
+  /**
+   * What the parked pipes reported: a bucket with input in it is emptied at
+   * once; one with hang-ups when they are half of it, or at the sweep. A tag
+   * only says when to look: what is done with a pipe is decided by looking at
+   * the pipe itself once it is taken out. Never throws.
+   */
+  check(sweeping = false): void {
+    if (this.parked.size === 0 || this.epfd < 0) return;
+    const due = new Set<Bucket>();
+    for (const { tag, events } of this.lib.epollReady(this.epfd)) {
+      const bucket = this.parked.get(tag)?.bucket;
+      if (bucket === undefined || (events & NEEDS_ATTENTION) === 0) continue;
+      if ((events & EPOLLIN) !== 0) due.add(bucket);
+      else if (++bucket.hangups * 2 >= bucket.tags.size) due.add(bucket);
+    }
+    if (sweeping) for (const bucket of this.buckets) if (bucket.hangups > 0) due.add(bucket);
+    for (const bucket of due) if (this.buckets.includes(bucket)) this.empty(bucket);
+  }
+
+  /**
+   * Takes every pipe out of the bucket and looks at it: one with no writer and
+   * nothing in it is closed, one with input handed back, a quiet one parked
+   * again. A pipe whose epoll registration fired (EPOLLONESHOT: spent) always
+   * has input or a hang-up, so it is never parked again unseen.
+   */
+  private empty(bucket: Bucket): void {
+    const { lib } = this;
+    // All out first: those parked again go to the back of the same queue.
+    const taken: { tag: number; fd: number }[] = [];
+    for (let got = lib.receiveFd(bucket.receive); got !== null; got = lib.receiveFd(bucket.receive)) taken.push(got);
+    bucket.hangups = 0;
+    const back = new Set<number>();
+    for (const { tag, fd } of taken) {
+      back.add(tag);
+      const entry = this.parked.get(tag);
+      if (fd < 0) {
+        // The message came without its pipe (superd out of descriptors): the pipe is closed.
+        this.forget(tag, bucket);
+        entry?.onGone();
+        continue;
+      }
+      const revents = entry === undefined || entry.closing ? 0 : lib.pollIn(fd);
+      if (entry === undefined || entry.closing) {
+        this.forget(tag, bucket);
+        lib.close(fd);
+      } else if (revents > 0 && (revents & (POLLIN | POLLERR)) === 0) {
+        // POLLHUP alone: every writer is gone and nothing is left to read.
+        this.forget(tag, bucket);
+        lib.close(fd);
+        entry.onGone();
+      } else if (revents !== 0 || lib.sendFd(bucket.send, fd, tag) !== 0) {
+        this.forget(tag, bucket);
+        lib.setAsync(fd, false);
+        entry.onInput(fd);
+      } else {
+        lib.close(fd);
+      }
+    }
+    // A pipe whose message did not come back is lost to superd (it cannot
+    // happen): nothing may wait for it.
+    for (const tag of [...bucket.tags]) {
+      if (back.has(tag)) continue;
+      const entry = this.parked.get(tag);
+      this.forget(tag, bucket);
+      entry?.onGone();
+    }
+    if (bucket.tags.size === 0) {
+      this.buckets.splice(this.buckets.indexOf(bucket), 1);
+      lib.close(bucket.send);
+      lib.close(bucket.receive);
+    }
+    this.idle(0);
+  }
+
+  private forget(tag: number, bucket: Bucket): void {
+    bucket.tags.delete(tag);
+    this.parked.delete(tag);
+  }
+
+  private bucketWithRoom(): Bucket | null {
+    for (const bucket of this.buckets) if (bucket.tags.size < BUCKET) return bucket;
+    const pair = this.lib.socketpair();
+    if (pair === null) return null;
+    const bucket: Bucket = { send: pair[0], receive: pair[1], tags: new Set(), hangups: 0 };
+    this.buckets.push(bucket);
+    return bucket;
+  }
+
+  /** 32 bits travel in the message and in epoll's data; they come round again only after 4 billion pipes. */
+  private newTag(): number {
+    do this.nextTag = this.nextTag >= 0xffffffff ? 1 : this.nextTag + 1;
+    while (this.parked.has(this.nextTag));
+    return this.nextTag;
+  }
+
+  /** Nothing parked: the buckets, the epoll set and the sweep go, and superd's descriptors are back where they were. */
+  private idle(result: number): number {
+    if (this.parked.size > 0) return result;
+    for (const bucket of this.buckets) {
+      this.lib.close(bucket.send);
+      this.lib.close(bucket.receive);
+    }
+    this.buckets.length = 0;
+    if (this.epfd >= 0) this.lib.close(this.epfd);
+    this.epfd = -1;
+    if (this.sweep !== null) clearInterval(this.sweep);
+    this.sweep = null;
+    return result;
+  }
+}
+
+let shared: PipeParking | null | undefined;
+
+/** The one parking of this process, or null where its libc calls cannot be had. */
+export function pipeParking(): PipeParking | null {
+  if (shared === undefined) {
+    const lib = loadParkLibc();
+    shared = lib instanceof Error ? null : new PipeParking(lib);
+  }
+  return shared;
+}
