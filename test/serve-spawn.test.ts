@@ -315,6 +315,19 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
     const gaps = await quickBurst(d!, 'quick', port.quick ?? 0, 30, 6);
     t.diagnostic(`with ${total} handlers running, accepted to exited: at most ${Math.max(...gaps)} ms`);
 
+    // With this many running, a SIGCHLD asks the latest handlers by pid and
+    // walks all children at most every 100 ms: an old handler that dies on its
+    // own is still reaped at once, not left a zombie until the 5 s sweep.
+    const oldest = d!.logs.find((r) => fresh(r) && r.event === 'accepted' && r.service === 'hold');
+    const victim = oldest?.pid as number;
+    process.kill(victim, 'SIGKILL');
+    const killedAt = Date.now();
+    const gone = await d!.waitFor((r) => r.event === 'exited' && r.pid === victim, `exited for the oldest held pid ${victim}`, 2000);
+    assert.equal(gone.signal, 'SIGKILL');
+    t.diagnostic(`the oldest of ${total} running handlers, killed: exited logged after ${Date.now() - killedAt} ms`);
+    assert.equal((await childrenOf(d!.pid)).some((k) => k.pid === victim), false, 'reaped: no zombie left');
+    held.splice(held.findIndex((c) => c.localPort === oldest?.remote_port), 1)[0]?.destroy();
+
     for (const c of held) c.end();
     const ends = await Promise.all(held.map((c) => c.waitClosed(10000)));
     assert.deepEqual(ends.filter((how) => how !== 'end'), [], 'every cat closed its connection at EOF');
@@ -326,7 +339,7 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
     }, 4000);
     const exitedHold = d!.logs.filter((r) => fresh(r) && r.event === 'exited' && r.service === 'hold');
     assert.ok(reaped, `${exitedHold.length} of ${total} held handlers logged exited; superd's children: ${JSON.stringify(kids.slice(0, 20))} (Z = zombie)`);
-    assert.ok(exitedHold.every((e) => e.code === 0), 'every held cat exited 0');
+    assert.ok(exitedHold.every((e) => e.code === 0 || e.pid === victim), 'every held cat but the one killed exited 0');
     let now = -1;
     const flat = await eventually(async () => (now = await fdCount(d!.pid)) <= idle, 5000, 50);
     assert.ok(flat, `superd has ${now} fds after the handlers ended, ${idle} idle before`);

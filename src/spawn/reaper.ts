@@ -6,6 +6,13 @@
 // pid, and must find them), waitid(P_ALL, WNOWAIT) names an exited child
 // without reaping it: if it is ours it is reaped by pid, and we ask again;
 // a pid it does not know is never reaped.
+//
+// waitid(P_ALL) walks every child in the kernel, and long-running handlers
+// come first in that list: with thousands of them, the walks were the
+// largest cost of each short handler's exit. So while MANY or more run, a
+// SIGCHLD first asks the recently started handlers by pid (the kernel finds
+// a pid without a walk), and the walk that finds every other exit runs at
+// most every WALK_MS.
 import type { Libc } from './libc.js';
 import { P_ALL, P_PID, SIZEOF_SIGINFO, WEXITED, WNOHANG, WNOWAIT } from './libc.js';
 import { signalName } from './status.js';
@@ -15,6 +22,12 @@ import type { ExitStatus } from './types.js';
 const SWEEP_MS = 5000;
 /** Exits kept for spawns not yet reported back: at most the spawns in flight (64), with room to spare. */
 const MAX_EARLY = 1024;
+/** From this many running children on, exits are looked for by pid first. */
+const MANY = 256;
+/** How many of the latest handlers a SIGCHLD asks by pid. */
+const RECENT = 32;
+/** With MANY children, the walk over all of them at most this often: an older handler's exit waits at most this long. */
+const WALK_MS = 100;
 
 // siginfo_t on Linux: si_signo, si_errno, si_code (int each), padding, then
 // for SIGCHLD si_pid, si_uid, si_status.
@@ -31,6 +44,9 @@ export class Reaper {
   private sweepTimer: NodeJS.Timeout | null = null;
   /** A child exited before its pid was watched: look again once it is. */
   private unknownExited = false;
+  /** The latest watched pids, newest last (some reaped already). */
+  private readonly recent: number[] = [];
+  private walkTimer: NodeJS.Timeout | null = null;
 
   /**
    * `unregistered()` counts children that may exist before their pid is
@@ -54,6 +70,12 @@ export class Reaper {
       return;
     }
     this.waiting.set(pid, onExit);
+    if (this.waiting.size >= MANY && this.strangers() === 0) {
+      this.recent.push(pid);
+      if (this.recent.length > RECENT) this.recent.shift();
+      // Its SIGCHLD may have come before its pid was known, and been answered by pid only.
+      this.tryPid(pid);
+    }
     if (this.sweepTimer === null) {
       this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
       this.sweepTimer.unref();
@@ -79,8 +101,28 @@ export class Reaper {
     this.stopSweepWhenIdle();
   }
 
-  /** Every child is superd's: reap each exited one with one call. */
+  /** Every child is superd's: the latest by pid while many run, then (at most every WALK_MS then) a walk. */
   private reapAll(): void {
+    if (this.waiting.size < MANY) return this.walk();
+    for (const pid of this.recent) if (this.waiting.has(pid)) this.tryPid(pid);
+    if (this.walkTimer === null) {
+      this.walkTimer = setTimeout(() => {
+        this.walkTimer = null;
+        if (this.strangers() === 0) this.walk();
+        else this.reap();
+      }, WALK_MS);
+      this.walkTimer.unref();
+    }
+  }
+
+  /** Reaps pid if it has exited: the kernel finds it without walking the other children. */
+  private tryPid(pid: number): void {
+    this.info.writeInt32LE(0, SI_PID);
+    if (this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG) === 0 && this.info.readInt32LE(SI_PID) === pid) this.finish(pid, this.decode());
+  }
+
+  /** Reaps each exited child with one call, each a walk over the children. */
+  private walk(): void {
     for (;;) {
       this.info.writeInt32LE(0, SI_PID);
       if (this.libc.waitid(P_ALL, 0, this.info, WEXITED | WNOHANG) !== 0) break; // ECHILD: none left
