@@ -1,9 +1,11 @@
 // The libc calls that park descriptors (stderr-park.ts), through koffi:
 // socketpair, sendmsg/recvmsg with SCM_RIGHTS, epoll, fcntl. Layouts are those
 // of LP64 Linux (x86_64, aarch64); struct epoll_event is packed on x86_64 only.
-// Every call is synchronous, on the main thread, and returns what libc
-// returns: nothing here throws once loaded.
+// fcntl, poll and close are listen/native.ts's. Every call is synchronous, on
+// the main thread, and returns what libc returns: nothing here throws once
+// loaded.
 import { openLibc, type KoffiFunc } from '../koffi.js';
+import { F_GETFL, F_SETFL, F_SETOWN, O_ASYNC, POLLERR, POLLHUP, POLLIN, isNativeError, loadNative } from '../listen/native.js';
 
 export interface ParkLibc {
   /** A close-on-exec, non-blocking SOCK_DGRAM socketpair: [send end, receive end], or null. */
@@ -29,13 +31,9 @@ export interface ParkLibc {
   close(fd: number): number;
 }
 
-export const EPOLLIN = 0x001;
-export const EPOLLHUP = 0x010;
-const EPOLLERR = 0x008;
-// poll(2)'s bits are epoll's.
-export const POLLIN = EPOLLIN;
-export const POLLHUP = EPOLLHUP;
-export const POLLERR = EPOLLERR;
+// epoll's bits are poll(2)'s.
+export const EPOLLIN = POLLIN;
+const EPOLLERR = POLLERR;
 const EPOLLONESHOT = 1 << 30;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
@@ -48,10 +46,6 @@ const SCM_RIGHTS = 1;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_CMSG_CLOEXEC = 0x40000000;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const F_SETOWN = 8;
-const O_ASYNC = 0o20000;
 const EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
 const EVENT_DATA = process.arch === 'x64' ? 4 : 8;
 const MAX_EVENTS = 64;
@@ -72,6 +66,8 @@ let cached: ParkLibc | Error | undefined;
 export function loadParkLibc(): ParkLibc | Error {
   if (cached !== undefined) return cached;
   try {
+    const native = loadNative();
+    if (isNativeError(native)) throw new Error(native.message);
     const libc = openLibc();
     const fn = (sig: string): KoffiFunc => libc.func(sig);
     const socketpair = fn('int socketpair(int domain, int type, int protocol, _Out_ int *fds)');
@@ -80,9 +76,6 @@ export function loadParkLibc(): ParkLibc | Error {
     const create = fn('int epoll_create1(int flags)');
     const ctl = fn('int epoll_ctl(int epfd, int op, int fd, void *event)');
     const wait = fn('int epoll_wait(int epfd, void *events, int max, int timeout)');
-    const fcntl = fn('int fcntl(int fd, int cmd, ...)');
-    const poll = fn('int poll(void *fds, unsigned long count, int timeout)');
-    const close = fn('int close(int fd)');
     // memset(p, 0, 0) returns p: how the scratch area learns its own address.
     const addressOf = fn('uintptr_t memset(void *p, int c, size_t n)');
 
@@ -98,7 +91,6 @@ export function loadParkLibc(): ParkLibc | Error {
     const pollFd = Buffer.alloc(128);
     const pair = new Int32Array(2);
 
-    const fcntlInt = (fd: number, cmd: number, arg?: number): number => (arg === undefined ? fcntl(fd, cmd) : fcntl(fd, cmd, 'int', arg)) as number;
     cached = {
       socketpair: () => {
         if ((socketpair(AF_UNIX, SOCK_DGRAM | CLOEXEC | NONBLOCK, 0, pair) as number) !== 0) return null;
@@ -145,18 +137,18 @@ export function loadParkLibc(): ParkLibc | Error {
         }
       },
       setAsync: (fd, on) => {
-        const flags = fcntlInt(fd, F_GETFL);
+        const flags = native.fcntl(fd, F_GETFL);
         if (flags < 0) return false;
-        if (on && fcntlInt(fd, F_SETOWN, process.pid) !== 0) return false;
-        return fcntlInt(fd, F_SETFL, on ? flags | O_ASYNC : flags & ~O_ASYNC) === 0;
+        if (on && native.fcntl(fd, F_SETOWN, process.pid) !== 0) return false;
+        return native.fcntl(fd, F_SETFL, on ? flags | O_ASYNC : flags & ~O_ASYNC) === 0;
       },
       pollIn: (fd) => {
         pollFd.writeInt32LE(fd, 0);
         pollFd.writeInt16LE(POLLIN, 4);
         pollFd.writeInt16LE(0, 6);
-        return (poll(pollFd, 1, 0) as number) < 0 ? -1 : pollFd.readUInt16LE(6);
+        return native.poll(pollFd, 1, 0) < 0 ? -1 : pollFd.readUInt16LE(6);
       },
-      close: (fd) => close(fd) as number,
+      close: (fd) => native.close(fd),
     };
   } catch (err) {
     cached = err instanceof Error ? err : new Error(String(err));
@@ -165,4 +157,4 @@ export function loadParkLibc(): ParkLibc | Error {
 }
 
 /** Input waiting, or no writer left, or an error: what makes a parked pipe need attention. */
-export const NEEDS_ATTENTION = EPOLLIN | EPOLLHUP | EPOLLERR;
+export const NEEDS_ATTENTION = EPOLLIN | POLLHUP | EPOLLERR;

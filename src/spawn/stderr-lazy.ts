@@ -9,7 +9,8 @@
 // long-lived one's lines reach the log at most that late, and one that writes
 // more than the pipe holds (64 KiB) in its first moments waits at most that
 // long.
-import { POLLHUP, POLLIN, type ParkLibc } from './park-libc.js';
+import { POLLHUP, POLLIN } from '../listen/native.js';
+import type { ParkLibc } from './park-libc.js';
 import type { StderrReader } from './stderr.js';
 import type { PipeParking } from './stderr-park.js';
 

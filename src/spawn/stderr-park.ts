@@ -22,7 +22,8 @@
 //
 // Anything that fails (no koffi, a full socketpair, ETOOMANYREFS) leaves the
 // pipe where it was: the caller reads it as before.
-import { EPOLLIN, NEEDS_ATTENTION, POLLERR, POLLIN, loadParkLibc, type ParkLibc } from './park-libc.js';
+import { POLLERR, POLLIN } from '../listen/native.js';
+import { EPOLLIN, NEEDS_ATTENTION, loadParkLibc, type ParkLibc } from './park-libc.js';
 
 /** Pipes per socketpair: emptying one costs about three calls per pipe in it. */
 const BUCKET = 64;
