@@ -156,5 +156,10 @@ export function loadParkLibc(): ParkLibc | Error {
   return cached;
 }
 
+/** poll(2)'s answer for a pipe's read end whose writers are all gone and which holds nothing: it can be closed. */
+export function hungUpEmpty(revents: number): boolean {
+  return revents >= 0 && (revents & (POLLIN | POLLERR)) === 0 && (revents & POLLHUP) !== 0;
+}
+
 /** Input waiting, or no writer left, or an error: what makes a parked pipe need attention. */
 export const NEEDS_ATTENTION = EPOLLIN | POLLHUP | EPOLLERR;

@@ -115,10 +115,15 @@ export class Reaper {
     }
   }
 
-  /** Reaps pid if it has exited: the kernel finds it without walking the other children. */
-  private tryPid(pid: number): void {
+  /**
+   * Reaps pid if it has exited: the kernel finds it without walking the other
+   * children. False when it is not a child of superd's at all (ECHILD).
+   */
+  private tryPid(pid: number): boolean {
     this.info.writeInt32LE(0, SI_PID);
-    if (this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG) === 0 && this.info.readInt32LE(SI_PID) === pid) this.finish(pid, this.decode());
+    if (this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG) !== 0) return false;
+    if (this.info.readInt32LE(SI_PID) === pid) this.finish(pid, this.decode());
+    return true;
   }
 
   /** Reaps each exited child with one call, each a walk over the children. */
@@ -138,13 +143,8 @@ export class Reaper {
   /** One look per watched pid: only when waitid(P_ALL) is blocked by a stranger, and every 5 s. */
   private sweep(): void {
     for (const pid of [...this.waiting.keys()]) {
-      this.info.writeInt32LE(0, SI_PID);
-      if (this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG) !== 0) {
-        // ECHILD: someone else reaped it; report it as gone rather than wait forever.
-        this.finish(pid, { code: null, signal: null });
-      } else if (this.info.readInt32LE(SI_PID) === pid) {
-        this.finish(pid, this.decode());
-      }
+      // ECHILD: someone else reaped it; report it as gone rather than wait forever.
+      if (!this.tryPid(pid)) this.finish(pid, { code: null, signal: null });
     }
     this.stopSweepWhenIdle();
   }

@@ -9,8 +9,7 @@
 // long-lived one's lines reach the log at most that late, and one that writes
 // more than the pipe holds (64 KiB) in its first moments waits at most that
 // long.
-import { POLLHUP, POLLIN } from '../listen/native.js';
-import type { ParkLibc } from './park-libc.js';
+import { hungUpEmpty, type ParkLibc } from './park-libc.js';
 import type { StderrReader } from './stderr.js';
 import type { PipeParking } from './stderr-park.js';
 
@@ -52,9 +51,8 @@ class LazyPipe implements StderrReader {
   handlerExited(): void {
     // A parked pipe reports its own end (stderr-park.ts); a read one ends with its end of file.
     if (this.reader !== null || this.closed || this.parkedAs >= 0) return;
-    const revents = this.lib.pollIn(this.fd);
     // Nothing to read and no writer left: how nearly every handler ends.
-    if (revents >= 0 && (revents & POLLIN) === 0 && (revents & POLLHUP) !== 0) {
+    if (hungUpEmpty(this.lib.pollIn(this.fd))) {
       this.lib.close(this.fd);
       this.gone();
     } else {

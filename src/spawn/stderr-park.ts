@@ -22,8 +22,7 @@
 //
 // Anything that fails (no koffi, a full socketpair, ETOOMANYREFS) leaves the
 // pipe where it was: the caller reads it as before.
-import { POLLERR, POLLIN } from '../listen/native.js';
-import { EPOLLIN, NEEDS_ATTENTION, loadParkLibc, type ParkLibc } from './park-libc.js';
+import { EPOLLIN, NEEDS_ATTENTION, hungUpEmpty, loadParkLibc, type ParkLibc } from './park-libc.js';
 
 /** Pipes per socketpair: emptying one costs about three calls per pipe in it. */
 const BUCKET = 64;
@@ -151,8 +150,7 @@ export class PipeParking {
       if (entry === undefined || entry.closing) {
         this.forget(tag, bucket);
         lib.close(fd);
-      } else if (revents > 0 && (revents & (POLLIN | POLLERR)) === 0) {
-        // POLLHUP alone: every writer is gone and nothing is left to read.
+      } else if (hungUpEmpty(revents)) {
         this.forget(tag, bucket);
         lib.close(fd);
         entry.onGone();
