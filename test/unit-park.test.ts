@@ -5,9 +5,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
-import { loadLibc, O_CLOEXEC } from '../src/spawn/libc.js';
 import { loadParkLibc } from '../src/spawn/park-libc.js';
 import { PipeParking } from '../src/spawn/stderr-park.js';
+import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
@@ -23,13 +23,6 @@ function endsOf(p: { write: number }): number {
   }).length;
 }
 
-function pipe(): { read: number; write: number } {
-  const libc = loadLibc();
-  if (libc instanceof Error) assert.fail(`libc: ${libc.message}`);
-  const fds = new Int32Array(2);
-  assert.equal(libc.pipe2(fds, O_CLOEXEC), 0, 'pipe2');
-  return { read: fds[0] ?? -1, write: fds[1] ?? -1 };
-}
 
 function parking(): PipeParking {
   const lib = loadParkLibc();

@@ -4,28 +4,17 @@
 // spawn fork()s the whole Node process and blocks the loop until the exec,
 // which costs several times more daemon CPU per connection (bench/README.md).
 import { strerror } from './strerror.js';
-import {
-  O_CLOEXEC,
-  O_WRONLY,
-  POSIX_SPAWN_SETSID,
-  POSIX_SPAWN_SETSIGDEF,
-  POSIX_SPAWN_SETSIGMASK,
-  SIZEOF_ACTIONS,
-  SIZEOF_ATTR,
-  SIZEOF_SIGSET,
-  type Libc,
-} from './libc.js';
+import { FileActions } from './file-actions.js';
+import { O_CLOEXEC, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SIZEOF_ATTR, SIZEOF_SIGSET, type Libc } from './libc.js';
 import { libuvChildren } from './node.js';
+import { spawnReturned } from './stderr-lazy.js';
 import { Reaper } from './reaper.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
-
-/** Spare file-action buffers kept for reuse; more in flight are simply allocated. */
-const SPARE_ACTIONS = 16;
 
 export class PosixSpawner implements Spawner {
   readonly name = 'posix_spawn';
   private readonly pipeFds = new Int32Array(2);
-  private readonly spareActions: Buffer[] = [];
+  private readonly fileActions: FileActions;
   private inFlight = 0;
   private readonly reaper: Reaper;
 
@@ -35,6 +24,7 @@ export class PosixSpawner implements Spawner {
     private readonly attr: Buffer,
   ) {
     this.reaper = new Reaper(libc, () => this.inFlight, libuvChildren);
+    this.fileActions = new FileActions(libc);
   }
 
   /**
@@ -75,36 +65,27 @@ export class PosixSpawner implements Spawner {
       stderrWrite = this.pipeFds[1] ?? -1;
     }
 
-    // Per call: the pool thread reads these while the next spawn is being prepared.
-    const actions = this.spareActions.pop() ?? Buffer.alloc(SIZEOF_ACTIONS);
-    const initRc = libc.actionsInit(actions);
-    if (initRc !== 0) {
-      this.spareActions.push(actions);
-      for (const fd of [stderrRead, stderrWrite]) if (fd >= 0) libc.close(fd);
-      onStarted({ code: 'spawn_failed', message: `cannot execute ${req.program}: posix_spawn_file_actions_init failed: ${strerror(initRc)}` });
-      return;
-    }
-    // An action glibc refuses (EBADF for fd -1) is simply not added: the
-    // handler would then run with superd's own fd 0 and 1. So every one counts.
-    const problem = fileActions(libc, actions, req, stderrWrite);
+    // Lent until the spawn returns: the pool thread reads them meanwhile.
+    const lent = this.fileActions.lend({ fd: req.fd, stderr: req.stderr, stderrWrite });
     const pid = new Int32Array(1);
 
     const finish = (rc: number, why: string): boolean => {
-      libc.actionsDestroy(actions);
-      if (this.spareActions.length < SPARE_ACTIONS) this.spareActions.push(actions);
+      if (typeof lent !== 'string') lent.giveBack();
       if (stderrWrite >= 0) libc.close(stderrWrite);
       if (rc === 0) return true;
       if (stderrRead >= 0) libc.close(stderrRead);
       onStarted({ code: 'spawn_failed', message: `cannot execute ${req.program}: ${why}` });
       return false;
     };
-    if (problem !== null) {
-      finish(-1, problem);
+    if (typeof lent === 'string') {
+      finish(-1, lent);
       return;
     }
     this.inFlight += 1;
     const done = (err: unknown, rc: number): void => {
       this.inFlight -= 1;
+      // Its child had a copy of every pipe superd holds, until its exec.
+      spawnReturned();
       if (err !== null && err !== undefined) rc = -1;
       if (!finish(rc, rc > 0 ? strerror(rc) : String(err))) return;
       const child = pid[0] ?? 0;
@@ -115,38 +96,11 @@ export class PosixSpawner implements Spawner {
       this.reaper.watch(child, onExit);
     };
     try {
-      libc.posixSpawnAsync(pid, req.program, actions, this.attr, [...req.argv, null], [...req.env, null], done);
+      libc.posixSpawnAsync(pid, req.program, lent.actions, this.attr, [...req.argv, null], [...req.env, null], done);
     } catch (err) {
       // koffi refuses a call when its async queue is full; the spawner's limit should prevent it.
       this.inFlight -= 1;
       finish(-1, (err as Error).message);
     }
   }
-}
-
-/**
- * The connection on fd 0 and 1, fd 2 as `stderr` says, nothing else open, and
- * `/` as the working directory. Null when every action was added, else which
- * one glibc refused and why.
- */
-function fileActions(libc: Libc, actions: Buffer, req: SpawnRequest, stderrWrite: number): string | null {
-  // Checked here too, not only by the HandlerSpawner: adddup2 accepts any
-  // open descriptor, and 0..2 would be superd's own standard ones.
-  if (!Number.isInteger(req.fd) || req.fd < 3) return `the connection has no usable descriptor (fd ${req.fd})`;
-  const steps: [string, () => number][] = [
-    [`adddup2(${req.fd}, 0)`, () => libc.actionsDup2(actions, req.fd, 0)],
-    [`adddup2(${req.fd}, 1)`, () => libc.actionsDup2(actions, req.fd, 1)],
-  ];
-  if (req.stderr === 'socket') steps.push([`adddup2(${req.fd}, 2)`, () => libc.actionsDup2(actions, req.fd, 2)]);
-  else if (req.stderr === 'null') steps.push(['addopen(2, /dev/null)', () => libc.actionsOpen(actions, 2, '/dev/null', O_WRONLY, 0)]);
-  else steps.push([`adddup2(${stderrWrite}, 2)`, () => libc.actionsDup2(actions, stderrWrite, 2)]);
-  // Descriptors superd inherited without CLOEXEC, and those another pool
-  // thread may be creating right now, must not reach handlers.
-  steps.push(['addclosefrom_np(3)', () => libc.actionsCloseFrom(actions, 3)]);
-  steps.push(['addchdir_np(/)', () => libc.actionsChdir(actions, '/')]);
-  for (const [name, step] of steps) {
-    const rc = step();
-    if (rc !== 0) return `posix_spawn_file_actions_${name} failed: ${strerror(rc)}`;
-  }
-  return null;
 }

@@ -1,0 +1,12 @@
+// Real pipes in the test process, made the way superd makes a handler's
+// stderr pipe (pipe2 with O_CLOEXEC, through the same libc bindings).
+import assert from 'node:assert/strict';
+import { loadLibc, O_CLOEXEC } from '../../src/spawn/libc.js';
+
+export function pipe(): { read: number; write: number } {
+  const libc = loadLibc();
+  if (libc instanceof Error) assert.fail(`libc: ${libc.message}`);
+  const fds = new Int32Array(2);
+  assert.equal(libc.pipe2(fds, O_CLOEXEC), 0, 'pipe2');
+  return { read: fds[0] ?? -1, write: fds[1] ?? -1 };
+}
