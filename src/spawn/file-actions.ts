@@ -13,8 +13,12 @@ import type { StderrMode } from '../config/types.js';
 import { O_WRONLY, SIZEOF_ACTIONS, type Libc } from './libc.js';
 import { strerror } from './strerror.js';
 
-/** Sets kept; past this, the least recently used set no spawn is using goes. */
-export const KEPT_ACTIONS = 64;
+/**
+ * Sets kept; past this, the least recently used set no spawn is using goes.
+ * Counted under load: 375 distinct sets at C=8 and 2,320 at C=32 over 11,000
+ * connections (64 kept missed 40% at C=8). A set is about 500 bytes.
+ */
+export const KEPT_ACTIONS = 1024;
 
 type ActionsLibc = Pick<Libc, 'actionsInit' | 'actionsDestroy' | 'actionsDup2' | 'actionsOpen' | 'actionsCloseFrom' | 'actionsChdir'>;
 
