@@ -1,5 +1,5 @@
 // What a handler gets (SPEC §3): its environment, argv, working directory,
-// session and process group, signal dispositions and descriptors. Every check
+// process group (and terminal: none), signal dispositions and descriptors. Every check
 // runs twice: once as superd's own user, once with `user = nobody` (a handler
 // that switches user may well be started another way inside superd, and must
 // get exactly the same contract).
@@ -141,15 +141,18 @@ describe('serve: the handler contract', () => {
         assert.equal(out.toString('utf8'), '/\n');
       });
 
-      test('the handler leads its own session and process group, as a child of superd', async () => {
+      test('the handler leads its own process group, as a child of superd, with no controlling terminal', async () => {
         const superd = await procStat(d!.pid);
         const { out, accepted } = await ask(`stat${v.suffix}`);
         const st = parseProcStat(out.toString('utf8'));
         assert.equal(st.pid, accepted.pid, 'the accepted record names the handler pid');
         assert.equal(st.pgrp, st.pid, 'process group id == pid');
-        assert.equal(st.session, st.pid, 'session id == pid');
         assert.notEqual(st.pgrp, superd.pgrp, "not in superd's process group");
-        assert.notEqual(st.session, superd.session, "not in superd's session");
+        assert.equal(st.ttyNr, 0, 'no controlling terminal');
+        // A session of its own only when superd has a terminal to be rid of
+        // (src/spawn/session.ts; serve-session.test.ts starts superd on one).
+        if (superd.ttyNr === 0) assert.equal(st.session, superd.session, "superd's session: it has no terminal");
+        else assert.equal(st.session, st.pid, 'a session of its own, away from superd\'s terminal');
         assert.equal(st.ppid, d!.pid, 'superd is the parent (it reaps the handler)');
       });
 

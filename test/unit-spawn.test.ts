@@ -1,9 +1,10 @@
 // The pure pieces of how a handler is started, tested without sockets: who may
 // execute a program, the setpriv trampoline's argv, which setpriv is trusted,
-// how a handler's stderr is cut into lines, and its open-files limit.
+// how a handler's stderr is cut into lines, its open-files limit, and
+// whether it needs a session of its own.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +14,7 @@ import { LineSplitter } from '../src/spawn/lines.js';
 import { loadLibc, type Libc, type NofileLimits } from '../src/spawn/libc.js';
 import { findSetpriv, switchesUser, throughSetpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
+import { controllingTerminal, handlersNeedSession } from '../src/spawn/session.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { ROOT } from './helpers/daemon.js';
 
@@ -405,5 +407,18 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
     const limits = HandlerLimits.create(fakeLibc(table));
     assert.equal(limits?.target, 1024);
     assert.deepEqual(table.get(0), { soft: 1025, hard: 1025 }, 'one below the hard limit would be the target itself');
+  });
+});
+
+describe('whether handlers need a session of their own', () => {
+  test('tty_nr is read after the command name, whatever that name holds', () => {
+    assert.equal(controllingTerminal('4242 (bash) S 4000 4242 4242 34816 4300 4194560 1 2'), 34816);
+    assert.equal(controllingTerminal('77 (x) 1 2 (y) S 1 77 77 0 -1 4194560 0 0'), 0, "a ')' and spaces inside the name");
+    assert.ok(Number.isNaN(controllingTerminal('garbage')));
+  });
+
+  test("superd's own answer agrees with its /proc/self/stat", async () => {
+    const tty = controllingTerminal(await readFile('/proc/self/stat', 'utf8'));
+    assert.equal(handlersNeedSession(), tty !== 0);
   });
 });

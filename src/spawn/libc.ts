@@ -51,6 +51,7 @@ export interface Libc {
 }
 
 // Linux/glibc values (x86_64, aarch64 alike).
+export const POSIX_SPAWN_SETPGROUP = 0x02;
 export const POSIX_SPAWN_SETSIGDEF = 0x04;
 export const POSIX_SPAWN_SETSIGMASK = 0x08;
 export const POSIX_SPAWN_SETSID = 0x80;

@@ -5,7 +5,7 @@
 // which costs several times more daemon CPU per connection (bench/README.md).
 import { strerror } from './strerror.js';
 import { FileActions } from './file-actions.js';
-import { O_CLOEXEC, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SIZEOF_ATTR, SIZEOF_SIGSET, type Libc } from './libc.js';
+import { O_CLOEXEC, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SIZEOF_ATTR, SIZEOF_SIGSET, type Libc } from './libc.js';
 import { libuvChildren } from './node.js';
 import { spawnReturned } from './stderr-lazy.js';
 import { Reaper } from './reaper.js';
@@ -28,14 +28,15 @@ export class PosixSpawner implements Spawner {
   }
 
   /**
-   * The same attributes for every handler: a session (and so a process group)
-   * of its own, no blocked signals, and every signal back to its default
-   * action — Node ignores SIGPIPE, and a handler must not inherit that.
+   * The same attributes for every handler: a process group of its own (and a
+   * session of its own when `ownSession`: see session.ts), no blocked
+   * signals, and every signal back to its default action — Node ignores
+   * SIGPIPE, and a handler must not inherit that.
    * A Linux sigset_t holds signal N in bit N-1. glibc's sigfillset leaves out
    * its two internal signals (32, 33), and posix_spawn then sets them to
    * SIG_IGN in the child, which survives exec: so every bit 1..64 is set here.
    */
-  static create(libc: Libc): PosixSpawner | Error {
+  static create(libc: Libc, ownSession: boolean): PosixSpawner | Error {
     const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);
@@ -43,7 +44,8 @@ export class PosixSpawner implements Spawner {
       ['posix_spawnattr_init', () => libc.attrInit(attr)],
       ['posix_spawnattr_setsigmask', () => libc.attrSetSigMask(attr, empty)],
       ['posix_spawnattr_setsigdefault', () => libc.attrSetSigDefault(attr, full)],
-      ['posix_spawnattr_setflags', () => libc.attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)],
+      // SETPGROUP with the attribute's pgroup left at 0: setpgid(0, 0), a group led by the handler.
+      ['posix_spawnattr_setflags', () => libc.attrSetFlags(attr, (ownSession ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)],
     ];
     for (const [name, step] of steps) {
       const rc = step();

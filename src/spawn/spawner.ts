@@ -19,6 +19,7 @@ import { loadLibc } from './libc.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { NodeSpawner } from './node.js';
 import { PosixSpawner } from './posix.js';
+import { handlersNeedSession } from './session.js';
 import { findSetpriv, switchesUser, throughSetpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
@@ -69,7 +70,7 @@ export class HandlerSpawner implements Spawner {
     process.umask(HANDLER_UMASK);
     const loaded = loadLibc();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
-    const fast = !choice.usePosixSpawn ? new Error('disabled by --spawner node') : loaded instanceof Error ? loaded : PosixSpawner.create(loaded);
+    const fast = !choice.usePosixSpawn ? new Error('disabled by --spawner node') : loaded instanceof Error ? loaded : PosixSpawner.create(loaded, handlersNeedSession());
     if (fast instanceof Error) return new HandlerSpawner(null, null, choice.self, fast.message, limits);
     // Only root can switch users at all; a non-root superd never needs setpriv.
     const setpriv = choice.self.uid === 0 ? await findSetpriv() : null;

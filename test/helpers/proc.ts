@@ -32,6 +32,8 @@ export interface ProcStat {
   ppid: number;
   pgrp: number;
   session: number;
+  /** The controlling terminal's device number; 0 for none. */
+  ttyNr: number;
   /** Clock ticks after boot when it started: with pid, it tells a process from a later one that reuses the pid. */
   startTime: number;
 }
@@ -48,6 +50,7 @@ export function parseProcStat(text: string): ProcStat {
     ppid: Number(rest[1]),
     pgrp: Number(rest[2]),
     session: Number(rest[3]),
+    ttyNr: Number(rest[4]),
     startTime: Number(rest[19]),
   };
 }
