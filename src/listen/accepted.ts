@@ -51,26 +51,53 @@ export function tcpAddresses(handle: StreamHandle, known: { address: string; por
   };
 }
 
+/**
+ * A connection on the libuv handle Node accepted. A class, not an object of
+ * closures: one is made for every connection.
+ */
+class HandleConnection implements Connection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly gone: boolean;
+  private owner: 'superd' | 'stream' | 'closed' = 'superd';
+
+  constructor(
+    private readonly handle: StreamHandle,
+    readonly proto: Proto,
+    addresses: Addresses,
+  ) {
+    this.remoteAddress = addresses.remoteAddress;
+    this.remotePort = addresses.remotePort;
+    this.localAddress = addresses.localAddress;
+    this.localPort = addresses.localPort;
+    this.gone = addresses.gone;
+  }
+
+  reset(): boolean {
+    return this.proto === 'TCP' && this.owner === 'superd' && tcpState(this.handle.fd) === TCP_CLOSE;
+  }
+
+  descriptor(): number {
+    this.handle.setBlocking(true);
+    return this.handle.fd;
+  }
+
+  stream(): Duplex {
+    this.owner = 'stream';
+    return new Socket({ handle: this.handle, allowHalfOpen: true, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+  }
+
+  close(): void {
+    if (this.owner !== 'superd') return;
+    this.owner = 'closed';
+    this.handle.close();
+  }
+}
+
 export function fromHandle(handle: StreamHandle, proto: Proto, addresses: Addresses): Connection {
-  let owner: 'superd' | 'stream' | 'closed' = 'superd';
-  return {
-    proto,
-    ...addresses,
-    reset: () => proto === 'TCP' && owner === 'superd' && tcpState(handle.fd) === TCP_CLOSE,
-    descriptor: () => {
-      handle.setBlocking(true);
-      return handle.fd;
-    },
-    stream: (): Duplex => {
-      owner = 'stream';
-      return new Socket({ handle, allowHalfOpen: true, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
-    },
-    close: () => {
-      if (owner !== 'superd') return;
-      owner = 'closed';
-      handle.close();
-    },
-  };
+  return new HandleConnection(handle, proto, addresses);
 }
 
 /** The same from a net.Socket: only where Node's handle hook is not there. */

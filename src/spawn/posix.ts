@@ -11,10 +11,17 @@ import { spawnReturned } from './stderr-lazy.js';
 import { Reaper } from './reaper.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
+/** pid buffers kept for reuse; more in flight are simply allocated. */
+const SPARE_PIDS = 64;
+
 export class PosixSpawner implements Spawner {
   readonly name = 'posix_spawn';
   private readonly pipeFds = new Int32Array(2);
   private readonly fileActions: FileActions;
+  /** pid buffers of spawns that have returned, for the next ones: a typed array per call is a backing store to allocate and sweep. */
+  private readonly sparePids: Int32Array[] = [];
+  /** A service's argv with the NULL execve wants, made once per argv array. */
+  private readonly argvs = new WeakMap<readonly string[], (string | null)[]>();
   private inFlight = 0;
   private readonly reaper: Reaper;
 
@@ -69,7 +76,7 @@ export class PosixSpawner implements Spawner {
 
     // Lent until the spawn returns: the pool thread reads them meanwhile.
     const lent = this.fileActions.lend({ fd: req.fd, stderr: req.stderr, stderrWrite });
-    const pid = new Int32Array(1);
+    const pid = this.sparePids.pop() ?? new Int32Array(1);
 
     const finish = (rc: number, why: string): boolean => {
       if (typeof lent !== 'string') lent.giveBack();
@@ -91,6 +98,7 @@ export class PosixSpawner implements Spawner {
       if (err !== null && err !== undefined) rc = -1;
       if (!finish(rc, rc > 0 ? strerror(rc) : String(err))) return;
       const child = pid[0] ?? 0;
+      if (this.sparePids.length < SPARE_PIDS) this.sparePids.push(pid);
       const stderr = stderrRead >= 0 ? stderrRead : null;
       // Started before watched: its exit is reported after its start, even
       // when it has exited already.
@@ -98,11 +106,20 @@ export class PosixSpawner implements Spawner {
       this.reaper.watch(child, onExit);
     };
     try {
-      libc.posixSpawnAsync(pid, req.program, lent.actions, this.attr, [...req.argv, null], [...req.env, null], done);
+      libc.posixSpawnAsync(pid, req.program, lent.actions, this.attr, this.argvOf(req.argv), [...req.env, null], done);
     } catch (err) {
       // koffi refuses a call when its async queue is full; the spawner's limit should prevent it.
       this.inFlight -= 1;
       finish(-1, (err as Error).message);
     }
+  }
+
+  private argvOf(argv: readonly string[]): (string | null)[] {
+    let withNull = this.argvs.get(argv);
+    if (withNull === undefined) {
+      withNull = [...argv, null];
+      this.argvs.set(argv, withNull);
+    }
+    return withNull;
   }
 }
