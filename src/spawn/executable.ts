@@ -3,7 +3,8 @@
 // has executed the program, so the kernel would not refuse it there: this
 // check is what holds the handler to its user's permissions (the program's
 // mode bits and a search bit on every directory above it). Each path is
-// looked up at most once a second, so it costs no I/O per connection.
+// looked up at most once a second, so it costs no I/O per connection, and
+// the verdict is kept as long as its looks are fresh.
 import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
@@ -36,9 +37,13 @@ type Looked = Stats | NodeJS.ErrnoException;
 
 export class ExecutableCheck {
   private readonly looked = new Map<string, { at: number; result: Looked | Promise<Looked> }>();
+  /** The last verdict per program, good until its oldest look is no longer fresh. */
+  private readonly verdicts = new Map<string, { until: number; uid: number; gid: number; verdict: string | null }>();
 
   /** null when the user may run it; the reason otherwise. Synchronous while the last looks are fresh. */
   check(program: string, uid: number, gid: number): string | null | Promise<string | null> {
+    const known = this.verdicts.get(program);
+    if (known !== undefined && known.uid === uid && known.gid === gid && performance.now() <= known.until) return known.verdict;
     const paths = [program];
     for (let dir = dirname(program); ; dir = dirname(dir)) {
       paths.push(dir);
@@ -46,7 +51,10 @@ export class ExecutableCheck {
     }
     const results = paths.map((p) => this.look(p));
     if (results.some((r) => r instanceof Promise)) return Promise.all(results).then((all) => judge(paths, all, uid, gid));
-    return judge(paths, results as Looked[], uid, gid);
+    const verdict = judge(paths, results as Looked[], uid, gid);
+    const oldest = Math.min(...paths.map((p) => this.looked.get(p)?.at ?? 0));
+    this.verdicts.set(program, { until: oldest + FRESH_MS, uid, gid, verdict });
+    return verdict;
   }
 
   private look(path: string): Looked | Promise<Looked> {

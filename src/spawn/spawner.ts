@@ -48,6 +48,8 @@ export class HandlerSpawner implements Spawner {
   private readonly general = new NodeSpawner();
   private readonly waiting: Waiting[] = [];
   private readonly executable = new ExecutableCheck();
+  /** setpriv's argv for a service's argv and ids, made once: the same array every connection (posix.ts keeps its NULL-terminated copy). */
+  private readonly setprivArgv = new WeakMap<readonly string[], { uid: number; gid: number; argv: string[] }>();
   private inFlight = 0;
 
   private constructor(
@@ -110,7 +112,15 @@ export class HandlerSpawner implements Spawner {
       return;
     }
     if (this.fast === null || this.setpriv === null) this.general.spawn(w.req, w.onStarted, w.onExit);
-    else this.queue({ ...w, req: throughSetpriv(this.setpriv, w.req, credentials) });
+    else this.queue({ ...w, req: this.throughSetpriv(this.setpriv, w.req, credentials) });
+  }
+
+  private throughSetpriv(setpriv: string, req: SpawnRequest, credentials: Credentials): SpawnRequest {
+    const known = this.setprivArgv.get(req.argv);
+    if (known !== undefined && known.uid === credentials.uid && known.gid === credentials.gid) return { ...req, program: setpriv, argv: known.argv };
+    const switched = throughSetpriv(setpriv, req, credentials);
+    this.setprivArgv.set(req.argv, { uid: credentials.uid, gid: credentials.gid, argv: switched.argv });
+    return switched;
   }
 
   private queue(w: Waiting): void {
