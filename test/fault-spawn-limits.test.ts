@@ -81,6 +81,18 @@ describe('what a handler inherits', { timeout: 120000 }, () => {
     assert.equal(await umaskOf(pid), '0022');
   });
 
+  test('without CAP_SYS_RESOURCE, a handler of another user keeps superd\'s limit, as the started line says', async (t) => {
+    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv')) return t.skip('needs root and setpriv: switches the handler to nobody');
+    if (await hasCapSysResource()) return t.skip('root with CAP_SYS_RESOURCE: the next test checks the switched handler gets 1024');
+    const hard = await hardOfOurs();
+    if (hard <= 1024) return t.skip(`the hard limit here is ${hard}`);
+    const { pid, d } = await heldHandler({ server: '/bin/cat', user: 'nobody' });
+    assert.ok(await eventually(async () => (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'cat', 3000), 'setpriv has exec-ed cat');
+    const started = d.logs.find((r) => r.event === 'started');
+    assert.match(String(started?.handler_limits), /not for other users: no CAP_SYS_RESOURCE/);
+    assert.deepEqual(await openFiles(pid), await openFiles(d.pid), "superd's own limit, not 1024 for some and not for others");
+  });
+
   test('a handler of another user, started through setpriv', async (t) => {
     if (process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv')) return t.skip('needs root and setpriv: switches the handler to nobody');
     if (!(await hasCapSysResource())) return t.skip("root without CAP_SYS_RESOURCE (a container dropped it): a switched handler's limit cannot be changed");

@@ -48,6 +48,11 @@ export class HandlerLimits {
     private readonly othersToo: boolean,
   ) {}
 
+  /** Whether handlers already running as another user can be reached (CAP_SYS_RESOURCE, or superd not root). */
+  get reachesOthers(): boolean {
+    return this.othersToo;
+  }
+
   /** For the `started` line. */
   describe(): string {
     return this.othersToo ? `${this.target}` : `${this.target} (not for other users: no CAP_SYS_RESOURCE)`;

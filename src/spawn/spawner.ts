@@ -87,15 +87,18 @@ export class HandlerSpawner implements Spawner {
       return;
     }
     const { limits } = this;
+    const { credentials } = req;
+    const switched = switchesUser(credentials, this.self);
+    // A switched handler superd cannot reach keeps superd's limit, as the
+    // `started` line says: no prlimit that fails (or, racing setpriv, sometimes not).
     const onStarted =
-      limits === null
+      limits === null || (switched && !limits.reachesOthers)
         ? started
         : (result: SpawnResult): void => {
             if (!isSpawnError(result)) limits.apply(result.pid);
             started(result);
           };
-    const { credentials } = req;
-    if (!switchesUser(credentials, this.self)) {
+    if (!switched) {
       if (this.fast === null) this.general.spawn(req, onStarted, onExit);
       else this.queue({ req, onStarted, onExit });
       return;
