@@ -44,18 +44,13 @@ export class HandlerLimits {
     /** The soft limit a handler inherits from superd. */
     private readonly inherited: number,
     readonly target: number,
-    /** Whether handlers switched to other users can be changed too. */
-    private readonly othersToo: boolean,
+    /** Whether handlers already running as another user can be changed too (CAP_SYS_RESOURCE, or superd not root). */
+    readonly reachesOthers: boolean,
   ) {}
-
-  /** Whether handlers already running as another user can be reached (CAP_SYS_RESOURCE, or superd not root). */
-  get reachesOthers(): boolean {
-    return this.othersToo;
-  }
 
   /** For the `started` line. */
   describe(): string {
-    return this.othersToo ? `${this.target}` : `${this.target} (not for other users: no CAP_SYS_RESOURCE)`;
+    return this.reachesOthers ? `${this.target}` : `${this.target} (not for other users: no CAP_SYS_RESOURCE)`;
   }
 
   /** Null when handlers inherit a low enough limit as it is, or limits cannot be read. */

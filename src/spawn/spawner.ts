@@ -115,10 +115,10 @@ export class HandlerSpawner implements Spawner {
       return;
     }
     if (this.fast === null || this.setpriv === null) this.general.spawn(w.req, w.onStarted, w.onExit);
-    else this.queue({ ...w, req: this.throughSetpriv(this.setpriv, w.req, credentials) });
+    else this.queue({ ...w, req: this.setprivRequest(this.setpriv, w.req, credentials) });
   }
 
-  private throughSetpriv(setpriv: string, req: SpawnRequest, credentials: Credentials): SpawnRequest {
+  private setprivRequest(setpriv: string, req: SpawnRequest, credentials: Credentials): SpawnRequest {
     const known = this.setprivArgv.get(req.argv);
     if (known !== undefined && known.uid === credentials.uid && known.gid === credentials.gid) return { ...req, program: setpriv, argv: known.argv };
     const switched = throughSetpriv(setpriv, req, credentials);
