@@ -92,7 +92,6 @@ class LazyPipe implements StderrReader {
 
   /** Held for good: read as before, its end of file comes when the last writer goes. */
   keepReading(): void {
-    held.delete(this);
     this.readFrom(this.fd);
   }
 
