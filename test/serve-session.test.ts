@@ -32,7 +32,8 @@ describe('serve: superd on a terminal', () => {
     const ended = new Promise<void>((resolve) => term.on('exit', () => resolve()));
     let pid = 0;
     try {
-      assert.ok(await eventually(async () => (await readJsonLog(log)).some((r) => r.event === 'listening'), 15000, 50), 'superd listening');
+      // `started` comes after the services listen and the pid file is written.
+      assert.ok(await eventually(async () => (await readJsonLog(log)).some((r) => r.event === 'started'), 15000, 50), 'superd started');
       pid = Number((await readFile(pidFile, 'utf8')).trim());
       const superd = await procStat(pid);
       assert.notEqual(superd.ttyNr, 0, 'the set-up: superd has a controlling terminal');
