@@ -11,15 +11,16 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { defaultControlSocket } from '../src/control/path.js';
-import { SUPERD, collectLog, tempDir, type LogRecord } from './helpers/daemon.js';
+import { SUPERD, collectLog, tempDir, unreachableByOthers, type LogRecord } from './helpers/daemon.js';
 import { runProgram } from './helpers/proc.js';
 import { unixExchange } from './helpers/unix.js';
 import { within } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const SETPRIV = '/usr/bin/setpriv';
-const canSwitch = isRoot && existsSync(SETPRIV);
-const NEEDS_ROOT = 'needs root and /usr/bin/setpriv: the test acts as two users';
+const unreachable = isRoot ? unreachableByOthers() : null;
+const canSwitch = isRoot && existsSync(SETPRIV) && unreachable === null;
+const NEEDS_ROOT = unreachable ?? 'needs root and /usr/bin/setpriv: the test acts as two users';
 const ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 const FORGED = 'FORGED-BY-ANOTHER-USER';
 

@@ -4,7 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -12,6 +13,20 @@ import { exchange, freePorts } from './clients.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SUPERD = join(ROOT, 'bin', 'superd');
+
+/**
+ * Why another user could not run this checkout's bin/superd, or null: a
+ * directory above it without search permission for others (a clone made in
+ * a `mktemp -d` directory, mode 0700). Tests that run superd as another user
+ * skip then, saying so.
+ */
+export function unreachableByOthers(): string | null {
+  for (let dir = ROOT; ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o777;
+    if ((mode & 0o001) === 0) return `other users cannot reach this checkout: ${dir} has mode ${mode.toString(8)}`;
+    if (dir === dirname(dir)) return null;
+  }
+}
 
 export type LogRecord = Record<string, unknown> & { event: string; level: string; time: string };
 
