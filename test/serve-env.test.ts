@@ -154,6 +154,10 @@ describe('serve: the handler contract', () => {
         if (superd.ttyNr === 0) assert.equal(st.session, superd.session, "superd's session: it has no terminal");
         else assert.equal(st.session, st.pid, 'a session of its own, away from superd\'s terminal');
         assert.equal(st.ppid, d!.pid, 'superd is the parent (it reaps the handler)');
+        // superd's helper threads run SCHED_BATCH and handlers are started on
+        // one of them: the handler is put back to superd's own policy (src/spawn/sched.ts).
+        assert.equal(st.policy, superd.policy, `superd's scheduling policy (${superd.policy}), not its pool thread's`);
+        assert.equal(st.nice, superd.nice, "superd's nice value");
       });
 
       test('no signal is ignored or blocked (SigIgn and SigBlk are 0)', async () => {

@@ -1,7 +1,7 @@
 // The pure pieces of how a handler is started, tested without sockets: who may
 // execute a program, the setpriv trampoline's argv, which setpriv is trusted,
-// how a handler's stderr is cut into lines, its open-files limit, and
-// whether it needs a session of its own.
+// how a handler's stderr is cut into lines, its open-files limit, whether it
+// needs a session of its own, and which of superd's threads run SCHED_BATCH.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { LineSplitter } from '../src/spawn/lines.js';
 import { loadLibc, type Libc, type NofileLimits } from '../src/spawn/libc.js';
 import { findSetpriv, switchesUser, throughSetpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
+import { batchHelperThreads, SCHED_BATCH, SCHED_OTHER } from '../src/spawn/sched.js';
 import { controllingTerminal, handlersNeedSession } from '../src/spawn/session.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { ROOT } from './helpers/daemon.js';
@@ -420,5 +421,43 @@ describe('whether handlers need a session of their own', () => {
   test("superd's own answer agrees with its /proc/self/stat", async () => {
     const tty = controllingTerminal(await readFile('/proc/self/stat', 'utf8'));
     assert.equal(handlersNeedSession(), tty !== 0);
+  });
+});
+
+describe('batchHelperThreads: every thread but the event loop SCHED_BATCH, only when superd runs SCHED_OTHER', () => {
+  /** A libc whose sched_* calls read and write this table of tid -> policy (tid 0: the calling thread, the event loop). */
+  function fakeLibc(table: Map<number, number>): Libc {
+    const real = loadLibc();
+    if (real instanceof Error) throw real;
+    return {
+      ...real,
+      schedGetScheduler: (tid) => table.get(tid === 0 ? process.pid : tid) ?? -1,
+      schedSetScheduler: (tid, policy) => {
+        if (!table.has(tid)) return -1; // ESRCH: the thread ended
+        table.set(tid, policy);
+        return 0;
+      },
+    };
+  }
+  const loop = process.pid;
+
+  test('helpers become SCHED_BATCH, the event loop stays; handlers are then to be put back', () => {
+    const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER]]);
+    const threads = [loop, loop + 1, loop + 2, loop + 3].map(String); // loop + 3 ended meanwhile
+    assert.equal(batchHelperThreads(fakeLibc(table), () => threads), true);
+    assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_BATCH], [loop + 2, SCHED_BATCH]]);
+  });
+
+  test("an operator's policy (here SCHED_BATCH for the whole daemon) is left alone, and reaches handlers as it is", () => {
+    const table = new Map([[loop, SCHED_BATCH], [loop + 1, SCHED_BATCH]]);
+    assert.equal(batchHelperThreads(fakeLibc(table), () => [loop, loop + 1].map(String)), false);
+    const idle = new Map([[loop, 5], [loop + 1, 5]]);
+    assert.equal(batchHelperThreads(fakeLibc(idle), () => [loop, loop + 1].map(String)), false);
+    assert.deepEqual([...idle], [[loop, 5], [loop + 1, 5]]);
+  });
+
+  test('nothing changed (no helper thread could be set): handlers need no reset', () => {
+    const table = new Map([[loop, SCHED_OTHER]]);
+    assert.equal(batchHelperThreads(fakeLibc(table), () => [String(loop), String(loop + 9)]), false);
   });
 });

@@ -30,6 +30,12 @@ export interface Libc {
   attrSetFlags(attr: Buffer, flags: number): number;
   attrSetSigMask(attr: Buffer, set: Buffer): number;
   attrSetSigDefault(attr: Buffer, set: Buffer): number;
+  attrSetSchedPolicy(attr: Buffer, policy: number): number;
+  attrSetSchedParam(attr: Buffer, param: Buffer): number;
+  /** sched_getscheduler(2) of a thread (0: the calling one): the policy, or -1. */
+  schedGetScheduler(tid: number): number;
+  /** sched_setscheduler(2) of a thread; `param` is a struct sched_param (one int). 0 or -1. */
+  schedSetScheduler(tid: number, policy: number, param: Buffer): number;
   /** waitid(2): 0 (info filled; si_pid 0 when nothing is waitable), -1 on error. */
   waitid(idType: number, id: number, info: Buffer, options: number): number;
   /** pipe2(2): fills fds, returns 0 or -1. */
@@ -54,6 +60,7 @@ export interface Libc {
 export const POSIX_SPAWN_SETPGROUP = 0x02;
 export const POSIX_SPAWN_SETSIGDEF = 0x04;
 export const POSIX_SPAWN_SETSIGMASK = 0x08;
+export const POSIX_SPAWN_SETSCHEDULER = 0x20;
 export const POSIX_SPAWN_SETSID = 0x80;
 export const O_WRONLY = 1;
 export const O_CLOEXEC = 0o2000000;
@@ -95,6 +102,10 @@ export function loadLibc(): Libc | Error {
     const atFlags = fn('int posix_spawnattr_setflags(void *attr, short flags)');
     const atMask = fn('int posix_spawnattr_setsigmask(void *attr, const void *set)');
     const atDef = fn('int posix_spawnattr_setsigdefault(void *attr, const void *set)');
+    const atPolicy = fn('int posix_spawnattr_setschedpolicy(void *attr, int policy)');
+    const atParam = fn('int posix_spawnattr_setschedparam(void *attr, const void *param)');
+    const getScheduler = fn('int sched_getscheduler(int pid)');
+    const setScheduler = fn('int sched_setscheduler(int pid, int policy, const void *param)');
     const wait = fn('int waitid(int idtype, int id, void *info, int options)');
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
@@ -118,6 +129,10 @@ export function loadLibc(): Libc | Error {
       attrSetFlags: (a, flags) => atFlags(a, flags) as number,
       attrSetSigMask: (a, set) => atMask(a, set) as number,
       attrSetSigDefault: (a, set) => atDef(a, set) as number,
+      attrSetSchedPolicy: (a, policy) => atPolicy(a, policy) as number,
+      attrSetSchedParam: (a, param) => atParam(a, param) as number,
+      schedGetScheduler: (tid) => getScheduler(tid) as number,
+      schedSetScheduler: (tid, policy, param) => setScheduler(tid, policy, param) as number,
       waitid: (idType, id, info, options) => wait(idType, id, info, options) as number,
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,

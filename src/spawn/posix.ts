@@ -5,7 +5,8 @@
 // which costs several times more daemon CPU per connection (bench/README.md).
 import { strerror } from './strerror.js';
 import { FileActions } from './file-actions.js';
-import { O_CLOEXEC, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SIZEOF_ATTR, SIZEOF_SIGSET, type Libc } from './libc.js';
+import { O_CLOEXEC, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSCHEDULER, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SIZEOF_ATTR, SIZEOF_SIGSET, type Libc } from './libc.js';
+import { NO_PRIORITY, SCHED_OTHER } from './sched.js';
 import { libuvChildren } from './node.js';
 import { spawnReturned } from './stderr-lazy.js';
 import { Reaper } from './reaper.js';
@@ -42,17 +43,22 @@ export class PosixSpawner implements Spawner {
    * A Linux sigset_t holds signal N in bit N-1. glibc's sigfillset leaves out
    * its two internal signals (32, 33), and posix_spawn then sets them to
    * SIG_IGN in the child, which survives exec: so every bit 1..64 is set here.
+   * With `resetScheduler`, SCHED_OTHER too: the pool threads that start
+   * handlers run SCHED_BATCH (sched.ts).
    */
-  static create(libc: Libc, ownSession: boolean): PosixSpawner | Error {
+  static create(libc: Libc, ownSession: boolean, resetScheduler: boolean): PosixSpawner | Error {
     const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);
+    // SETPGROUP with the attribute's pgroup left at 0: setpgid(0, 0), a group led by the handler.
+    const flags = (ownSession ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (resetScheduler ? POSIX_SPAWN_SETSCHEDULER : 0);
     const steps: [string, () => number][] = [
       ['posix_spawnattr_init', () => libc.attrInit(attr)],
       ['posix_spawnattr_setsigmask', () => libc.attrSetSigMask(attr, empty)],
       ['posix_spawnattr_setsigdefault', () => libc.attrSetSigDefault(attr, full)],
-      // SETPGROUP with the attribute's pgroup left at 0: setpgid(0, 0), a group led by the handler.
-      ['posix_spawnattr_setflags', () => libc.attrSetFlags(attr, (ownSession ? POSIX_SPAWN_SETSID : POSIX_SPAWN_SETPGROUP) | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)],
+      ['posix_spawnattr_setschedpolicy', () => libc.attrSetSchedPolicy(attr, SCHED_OTHER)],
+      ['posix_spawnattr_setschedparam', () => libc.attrSetSchedParam(attr, NO_PRIORITY)],
+      ['posix_spawnattr_setflags', () => libc.attrSetFlags(attr, flags)],
     ];
     for (const [name, step] of steps) {
       const rc = step();

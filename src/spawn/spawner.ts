@@ -20,6 +20,7 @@ import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { NodeSpawner } from './node.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
+import { batchHelperThreads } from './sched.js';
 import { findSetpriv, switchesUser, throughSetpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
@@ -72,7 +73,7 @@ export class HandlerSpawner implements Spawner {
     process.umask(HANDLER_UMASK);
     const loaded = loadLibc();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
-    const fast = !choice.usePosixSpawn ? new Error('disabled by --spawner node') : loaded instanceof Error ? loaded : PosixSpawner.create(loaded, handlersNeedSession());
+    const fast = !choice.usePosixSpawn ? new Error('disabled by --spawner node') : loaded instanceof Error ? loaded : PosixSpawner.create(loaded, handlersNeedSession(), batchHelperThreads(loaded));
     if (fast instanceof Error) return new HandlerSpawner(null, null, choice.self, fast.message, limits);
     // Only root can switch users at all; a non-root superd never needs setpriv.
     const setpriv = choice.self.uid === 0 ? await findSetpriv() : null;

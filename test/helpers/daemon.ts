@@ -69,6 +69,8 @@ export interface StartOptions {
    * started through `/bin/sh -c 'exec 9</dev/null; exec …'` (same pid).
    */
   strayFd?: boolean;
+  /** A program that execs the rest of its command line, with its arguments (`nice -n 5`, `chrt --batch 0`): superd keeps its pid. */
+  launcher?: string[];
 }
 
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
@@ -81,9 +83,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   const pidFile = join(dir, 'superd.pid');
   const controlSocket = join(dir, 'control.sock');
   const superdArgv = [SUPERD, 'run', '--services-dir', servicesDir, '--log-format', 'json', '--pid-file', pidFile, '--control-socket', controlSocket, ...(opts.args ?? [])];
+  const command = [...(opts.launcher ?? []), process.execPath, ...superdArgv];
   const proc = spawn(
-    opts.strayFd === true ? '/bin/sh' : process.execPath,
-    opts.strayFd === true ? ['-c', 'exec 9</dev/null; exec "$@"', 'sh', process.execPath, ...superdArgv] : superdArgv,
+    opts.strayFd === true ? '/bin/sh' : (command[0] ?? process.execPath),
+    opts.strayFd === true ? ['-c', 'exec 9</dev/null; exec "$@"', 'sh', ...command] : command.slice(1),
     { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   );
   const logs: LogRecord[] = [];

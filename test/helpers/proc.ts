@@ -36,6 +36,9 @@ export interface ProcStat {
   ttyNr: number;
   /** Clock ticks after boot when it started: with pid, it tells a process from a later one that reuses the pid. */
   startTime: number;
+  nice: number;
+  /** Scheduling policy: 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE (1, 2 realtime). */
+  policy: number;
 }
 
 /** Parses the text of /proc/PID/stat. */
@@ -52,6 +55,8 @@ export function parseProcStat(text: string): ProcStat {
     session: Number(rest[3]),
     ttyNr: Number(rest[4]),
     startTime: Number(rest[19]),
+    nice: Number(rest[16]),
+    policy: Number(rest[38]),
   };
 }
 
