@@ -1,8 +1,9 @@
-// superd's threads other than the event loop run SCHED_BATCH, so that a pool
-// thread it wakes to start a handler does not preempt it; the handler, started
-// on that thread, is put back to SCHED_OTHER (src/spawn/sched.ts). A policy
-// or nice value the operator gave superd (chrt, nice, a unit's
-// CPUSchedulingPolicy= or Nice=) is left as it is and reaches every handler.
+// libuv's pool threads run SCHED_BATCH, so that one the event loop wakes to
+// start a handler does not preempt it; the handler, started on that thread, is
+// put back to SCHED_OTHER (src/spawn/sched.ts). The event loop and V8's
+// threads keep superd's policy. A policy or nice value the operator gave
+// superd (chrt, nice, a unit's CPUSchedulingPolicy= or Nice=) is left as it
+// is and reaches every handler.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -46,18 +47,18 @@ async function handlerUnder(opts: StartOptions): Promise<{ loop: ProcStat; other
 }
 
 describe('serve: scheduling of superd and its handlers', () => {
-  test('by default the event loop and every handler run SCHED_OTHER; superd\'s other threads SCHED_BATCH', async () => {
-    const { loop, others, handler } = await handlerUnder({});
-    assert.equal(loop.policy, SCHED_OTHER, 'the event loop thread');
-    assert.ok(others.length > 0, 'Node runs helper threads');
-    assert.deepEqual(
-      others.filter((t) => t.policy !== SCHED_BATCH).map((t) => `${t.pid} policy ${t.policy}`),
-      [],
-      'every other thread of superd is SCHED_BATCH',
-    );
-    assert.equal(handler.policy, SCHED_OTHER, 'the handler, though started on a SCHED_BATCH thread');
-    assert.equal(handler.nice, loop.nice);
-  });
+  for (const pool of [4, 2]) {
+    const env = pool === 4 ? undefined : { PATH: process.env.PATH ?? '/usr/bin:/bin', UV_THREADPOOL_SIZE: String(pool) };
+    test(`${env === undefined ? 'by default' : `UV_THREADPOOL_SIZE=${pool}`}: the ${pool} pool threads run SCHED_BATCH; the event loop, V8's threads and every handler SCHED_OTHER`, async () => {
+      const { loop, others, handler } = await handlerUnder(env === undefined ? {} : { env });
+      assert.equal(loop.policy, SCHED_OTHER, 'the event loop thread');
+      assert.equal(others.filter((t) => t.policy === SCHED_BATCH).length, pool, 'as many SCHED_BATCH threads as libuv has pool threads');
+      assert.ok(others.filter((t) => t.policy === SCHED_OTHER).length > 0, "V8's threads stay SCHED_OTHER");
+      assert.ok(others.every((t) => t.policy === SCHED_OTHER || t.policy === SCHED_BATCH));
+      assert.equal(handler.policy, SCHED_OTHER, 'the handler, though started on a SCHED_BATCH thread');
+      assert.equal(handler.nice, loop.nice);
+    });
+  }
 
   test('superd under nice -n 5: its handlers keep nice 5, and run SCHED_OTHER', { skip: NICE === undefined ? 'no nice(1) on this host' : false }, async () => {
     const { loop, handler } = await handlerUnder({ launcher: [NICE ?? 'nice', '-n', '5'] });

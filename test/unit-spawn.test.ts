@@ -3,7 +3,7 @@
 // how a handler's stderr is cut into lines, its open-files limit, whether it
 // needs a session of its own, and which of superd's threads run SCHED_BATCH.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,10 +14,11 @@ import { LineSplitter } from '../src/spawn/lines.js';
 import { loadLibc, type Libc, type NofileLimits } from '../src/spawn/libc.js';
 import { findSetpriv, switchesUser, throughSetpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
-import { batchHelperThreads, SCHED_BATCH, SCHED_OTHER } from '../src/spawn/sched.js';
+import { batchPoolThreads, blockedInRead, findPoolThreads, poolSize, SCHED_BATCH, SCHED_OTHER } from '../src/spawn/sched.js';
 import { controllingTerminal, handlersNeedSession } from '../src/spawn/session.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { ROOT } from './helpers/daemon.js';
+import { eventually } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const S_IFREG = 0o100000;
@@ -424,7 +425,7 @@ describe('whether handlers need a session of their own', () => {
   });
 });
 
-describe('batchHelperThreads: every thread but the event loop SCHED_BATCH, only when superd runs SCHED_OTHER', () => {
+describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHER", () => {
   /** A libc whose sched_* calls read and write this table of tid -> policy (tid 0: the calling thread, the event loop). */
   function fakeLibc(table: Map<number, number>): Libc {
     const real = loadLibc();
@@ -441,23 +442,59 @@ describe('batchHelperThreads: every thread but the event loop SCHED_BATCH, only 
   }
   const loop = process.pid;
 
-  test('helpers become SCHED_BATCH, the event loop stays; handlers are then to be put back', () => {
-    const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER]]);
-    const threads = [loop, loop + 1, loop + 2, loop + 3].map(String); // loop + 3 ended meanwhile
-    assert.equal(batchHelperThreads(fakeLibc(table), () => threads), true);
-    assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_BATCH], [loop + 2, SCHED_BATCH]]);
+  test('the pool threads found become SCHED_BATCH, nothing else; handlers are then to be put back', async () => {
+    const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER], [loop + 3, SCHED_OTHER]]);
+    // loop + 4 ended meanwhile; the event loop is never changed, even if named.
+    assert.equal(await batchPoolThreads(fakeLibc(table), async () => [loop + 2, loop + 3, loop + 4, loop]), true);
+    assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_BATCH], [loop + 3, SCHED_BATCH]]);
   });
 
-  test("an operator's policy (here SCHED_BATCH for the whole daemon) is left alone, and reaches handlers as it is", () => {
-    const table = new Map([[loop, SCHED_BATCH], [loop + 1, SCHED_BATCH]]);
-    assert.equal(batchHelperThreads(fakeLibc(table), () => [loop, loop + 1].map(String)), false);
-    const idle = new Map([[loop, 5], [loop + 1, 5]]);
-    assert.equal(batchHelperThreads(fakeLibc(idle), () => [loop, loop + 1].map(String)), false);
-    assert.deepEqual([...idle], [[loop, 5], [loop + 1, 5]]);
+  test("an operator's policy (SCHED_BATCH or SCHED_IDLE for the whole daemon) is left alone, and reaches handlers as it is", async () => {
+    for (const policy of [SCHED_BATCH, 5]) {
+      const table = new Map([[loop, policy], [loop + 1, policy]]);
+      let looked = false;
+      const find = async (): Promise<number[]> => {
+        looked = true;
+        return [loop + 1];
+      };
+      assert.equal(await batchPoolThreads(fakeLibc(table), find), false);
+      assert.equal(looked, false, 'the pool is not even looked for');
+      assert.deepEqual([...table], [[loop, policy], [loop + 1, policy]]);
+    }
   });
 
-  test('nothing changed (no helper thread could be set): handlers need no reset', () => {
-    const table = new Map([[loop, SCHED_OTHER]]);
-    assert.equal(batchHelperThreads(fakeLibc(table), () => [String(loop), String(loop + 9)]), false);
+  test('no pool thread found or changed: handlers need no reset', async () => {
+    assert.equal(await batchPoolThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => []), false);
+    assert.equal(await batchPoolThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => [loop + 9]), false);
+  });
+
+  test("UV_THREADPOOL_SIZE read as libuv reads it", () => {
+    assert.equal(poolSize(undefined), 4);
+    assert.equal(poolSize('8'), 8);
+    assert.equal(poolSize('0'), 1);
+    assert.equal(poolSize('junk'), 1);
+    assert.equal(poolSize('5000'), 1024);
+  });
+
+  test('/proc/TID/syscall: blocked in read(fd) or not', () => {
+    assert.equal(blockedInRead('0 0x17 0x7f3a1c000b70 0x1 0x0 0x0 0x0 0x7f3a1bffec48 0x7f3a2a1f37dc\n', 0, 23), true);
+    assert.equal(blockedInRead('0 0x18 0x7f3a1c000b70 0x1 0x0 0x0 0x0 0x7f3a1bffec48 0x7f3a2a1f37dc\n', 0, 23), false, 'another fd');
+    assert.equal(blockedInRead('202 0x5660460 0x189 0x0 0x0 0x0 0xffffffff 0x7ffc 0x7f\n', 0, 23), false, 'futex');
+    assert.equal(blockedInRead('running\n', 0, 23), false);
+    assert.equal(blockedInRead('', 0, 23), false);
+  });
+
+  test("findPoolThreads names each of this process's pool threads once, and leaves no descriptor and a working pool", async () => {
+    const libc = loadLibc();
+    assert.ok(!(libc instanceof Error));
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const tids = await findPoolThreads(libc, poolSize());
+    assert.equal(tids.length, poolSize(), `found ${tids.join(',')}`);
+    assert.equal(new Set(tids).size, tids.length, 'each thread once');
+    const threads = readdirSync('/proc/self/task').map(Number);
+    for (const tid of tids) assert.ok(threads.includes(tid) && tid !== process.pid, `${tid} is a thread of this process, not the event loop`);
+    // The reads have returned: the pool serves fs.promises again, and the pipe is closed.
+    await readFile('/proc/self/stat');
+    assert.ok(await eventually(async () => readdirSync('/proc/self/fd').length <= fdsBefore, 2000, 10), 'the pipe is closed');
   });
 });

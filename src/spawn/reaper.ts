@@ -98,7 +98,6 @@ export class Reaper {
       }
       this.collect(pid);
     }
-    this.stopSweepWhenIdle();
   }
 
   /** Every child is superd's: the latest by pid while many run, then (at most every WALK_MS then) a walk. */
@@ -137,10 +136,15 @@ export class Reaper {
       if (this.waiting.has(pid)) this.finish(pid, status);
       else if (this.early.size < MAX_EARLY) this.early.set(pid, status);
     }
-    this.stopSweepWhenIdle();
   }
 
-  /** One look per watched pid: only when waitid(P_ALL) is blocked by a stranger, and every 5 s. */
+  /**
+   * One look per watched pid: only when waitid(P_ALL) is blocked by a
+   * stranger, and every 5 s. The 5 s timer ends at a tick that finds no
+   * handler left, not at the exit of the last one: under load the count
+   * touches 0 between connections, and a timer made and cleared each time
+   * was work on the path of every connection.
+   */
   private sweep(): void {
     for (const pid of [...this.waiting.keys()]) {
       // ECHILD: someone else reaped it; report it as gone rather than wait forever.

@@ -9,7 +9,9 @@
 // starts) is shared by these spawns, the --log-file writes and the reads of
 // service files. A spawn holds a pool thread only until the child's exec, so
 // a small pool suffices; MAX_IN_FLIGHT bounds how many are queued for it
-// (koffi refuses calls past its own limit of 256).
+// (koffi refuses calls past its own limit of 256). Its threads run
+// SCHED_BATCH, so that waking one does not preempt the event loop (sched.ts):
+// at start each is held for a moment by a read of ours to be found.
 //
 // Whatever starts it, a handler gets umask 022 and a soft RLIMIT_NOFILE of
 // min(1024, hard), as systemd gives its services; see HandlerLimits.
@@ -20,7 +22,7 @@ import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { NodeSpawner } from './node.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
-import { batchHelperThreads } from './sched.js';
+import { batchPoolThreads } from './sched.js';
 import { findSetpriv, switchesUser, throughSetpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
@@ -73,7 +75,11 @@ export class HandlerSpawner implements Spawner {
     process.umask(HANDLER_UMASK);
     const loaded = loadLibc();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
-    const fast = !choice.usePosixSpawn ? new Error('disabled by --spawner node') : loaded instanceof Error ? loaded : PosixSpawner.create(loaded, handlersNeedSession(), batchHelperThreads(loaded));
+    const fast = !choice.usePosixSpawn
+      ? new Error('disabled by --spawner node')
+      : loaded instanceof Error
+        ? loaded
+        : PosixSpawner.create(loaded, handlersNeedSession(), await batchPoolThreads(loaded));
     if (fast instanceof Error) return new HandlerSpawner(null, null, choice.self, fast.message, limits);
     // Only root can switch users at all; a non-root superd never needs setpriv.
     const setpriv = choice.self.uid === 0 ? await findSetpriv() : null;
