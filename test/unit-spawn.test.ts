@@ -497,4 +497,26 @@ describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHE
     await readFile('/proc/self/stat');
     assert.ok(await eventually(async () => readdirSync('/proc/self/fd').length <= fdsBefore, 2000, 10), 'the pipe is closed');
   });
+
+  test('koffi refusing a call part way (its queue full): the threads of the reads queued are found, nothing hangs or leaks', async () => {
+    const real = loadLibc();
+    assert.ok(!(real instanceof Error));
+    let calls = 0;
+    const libc: Libc = {
+      ...real,
+      readAsync: (...args: Parameters<Libc['readAsync']>) => {
+        calls += 1;
+        if (calls > 2) throw new Error('too many asynchronous calls are running');
+        real.readAsync(...args);
+      },
+    };
+    const fdsBefore = readdirSync('/proc/self/fd').length;
+    const tids = await findPoolThreads(libc, 4);
+    assert.equal(tids.length, 2, `found ${tids.join(',')}`);
+    await readFile('/proc/self/stat');
+    assert.ok(await eventually(async () => readdirSync('/proc/self/fd').length <= fdsBefore, 2000, 10), 'the pipe is closed');
+    calls = 2;
+    assert.deepEqual(await findPoolThreads(libc, 4), [], 'none queued: none found');
+    assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'and the pipe closed at once');
+  });
 });

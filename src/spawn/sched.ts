@@ -29,7 +29,7 @@ export const NO_PRIORITY = Buffer.alloc(4);
 /** read(2)'s number, as /proc/TID/syscall shows it, where superd knows it. */
 const SYS_READ: Partial<Record<string, number>> = { x64: 0, arm64: 63 };
 
-/** How long the pool's threads are looked for; a busy pool may take its time to reach our calls. */
+/** How long the pool's threads are looked for (superd's start waits that long at most): a busy pool may take its time to reach our calls. */
 const FIND_MS = 2000;
 const LOOK_EVERY_MS = 2;
 
@@ -59,24 +59,35 @@ export async function findPoolThreads(libc: Libc, size: number): Promise<number[
   if (sysRead === undefined || libc.pipe2(fds, O_CLOEXEC) !== 0) return [];
   const [r = -1, w = -1] = fds;
   const bytes = Buffer.alloc(size);
-  let pending = size;
+  // The callbacks run on the event loop, so not before every read is queued.
+  let pending = 0;
   const returned = (): void => {
     pending -= 1;
     if (pending > 0) return;
     libc.close(r);
     libc.close(w);
   };
-  for (let i = 0; i < size; i++) libc.readAsync(r, bytes.subarray(i, i + 1), 1, returned);
+  try {
+    for (; pending < size; pending++) libc.readAsync(r, bytes.subarray(pending, pending + 1), 1, returned);
+  } catch {
+    // koffi refused a call (its queue is full): look for those queued.
+  }
+  if (pending === 0) {
+    libc.close(r);
+    libc.close(w);
+    return [];
+  }
+  const queued = pending;
   let found: number[] = [];
   try {
-    for (const deadline = performance.now() + FIND_MS; found.length < size && performance.now() < deadline; await sleep(LOOK_EVERY_MS)) {
+    for (const deadline = performance.now() + FIND_MS; found.length < queued && performance.now() < deadline; await sleep(LOOK_EVERY_MS)) {
       const blocked = threadsBlockedIn(sysRead, r);
       if (blocked === null) break;
       found = blocked;
     }
   } finally {
     // Every read returns, the ones still queued behind a busy pool too.
-    libc.write(w, bytes, size);
+    libc.write(w, bytes, queued);
   }
   return found;
 }
