@@ -74,14 +74,14 @@ describe('HandlerSpawner: a connection fd that cannot be the handler\'s', () => 
 
 describe('PosixSpawner: every file action counts', () => {
   test('fd -1 straight to PosixSpawner (no HandlerSpawner in front): refused all the same', async () => {
-    const spawner = PosixSpawner.create(realLibc(), false, false);
+    const spawner = PosixSpawner.create(realLibc(), { ownSession: false, resetScheduler: false });
     assert.ok(!(spawner instanceof Error));
     const { req, marker } = await markerRequest(-1);
     await assertRefused(await start(spawner, req), /no usable descriptor \(fd -1\)/, marker);
   });
 
   test('an fd glibc refuses (beyond the table): adddup2 returns EBADF → spawn_failed', async () => {
-    const spawner = PosixSpawner.create(realLibc(), false, false);
+    const spawner = PosixSpawner.create(realLibc(), { ownSession: false, resetScheduler: false });
     assert.ok(!(spawner instanceof Error));
     const { req, marker } = await markerRequest(1 << 30);
     await assertRefused(await start(spawner, req), /posix_spawn_file_actions_adddup2\(1073741824, 0\) failed: bad file descriptor \(EBADF\)/, marker);
@@ -106,7 +106,7 @@ describe('PosixSpawner: every file action counts', () => {
           real.posixSpawnAsync(...args);
         },
       };
-      const spawner = PosixSpawner.create(libc, false, false);
+      const spawner = PosixSpawner.create(libc, { ownSession: false, resetScheduler: false });
       assert.ok(!(spawner instanceof Error));
       const fd = openSync('/dev/null', 'r+');
       try {

@@ -15,6 +15,14 @@ import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js'
 /** pid buffers kept for reuse; more in flight are simply allocated. */
 const SPARE_PIDS = 64;
 
+/** What the spawn attributes give every handler besides its process group (see create). */
+export interface HandlerAttributes {
+  /** A session of its own (session.ts). */
+  ownSession: boolean;
+  /** Back to SCHED_OTHER: the pool threads that start handlers run SCHED_BATCH (sched.ts). */
+  resetScheduler: boolean;
+}
+
 export class PosixSpawner implements Spawner {
   readonly name = 'posix_spawn';
   private readonly pipeFds = new Int32Array(2);
@@ -46,7 +54,7 @@ export class PosixSpawner implements Spawner {
    * With `resetScheduler`, SCHED_OTHER too: the pool threads that start
    * handlers run SCHED_BATCH (sched.ts).
    */
-  static create(libc: Libc, ownSession: boolean, resetScheduler: boolean): PosixSpawner | Error {
+  static create(libc: Libc, { ownSession, resetScheduler }: HandlerAttributes): PosixSpawner | Error {
     const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);

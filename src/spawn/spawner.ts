@@ -79,7 +79,7 @@ export class HandlerSpawner implements Spawner {
       ? new Error('disabled by --spawner node')
       : loaded instanceof Error
         ? loaded
-        : PosixSpawner.create(loaded, handlersNeedSession(), await batchPoolThreads(loaded));
+        : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) });
     if (fast instanceof Error) return new HandlerSpawner(null, null, choice.self, fast.message, limits);
     // Only root can switch users at all; a non-root superd never needs setpriv.
     const setpriv = choice.self.uid === 0 ? await findSetpriv() : null;
