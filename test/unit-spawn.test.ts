@@ -24,6 +24,13 @@ const isRoot = process.getuid?.() === 0;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 
+/** The real bindings with some calls replaced: a libc whose answers a test decides. */
+function libcWith(overrides: Partial<Libc>): Libc {
+  const real = loadLibc();
+  if (real instanceof Error) throw real;
+  return { ...real, ...overrides };
+}
+
 /** What executableBy reads of a Stats: a regular file (or not) with these bits and owner. */
 function file(perm: number, uid: number, gid: number, regular = true): { mode: number; uid: number; gid: number; isFile(): boolean } {
   return { mode: (regular ? S_IFREG : S_IFDIR) | perm, uid, gid, isFile: () => regular };
@@ -361,10 +368,7 @@ describe('LineSplitter: stderr bytes to log lines', () => {
 describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers', () => {
   /** A libc whose prlimit reads and writes this table (pid 0 is superd). */
   function fakeLibc(table: Map<number, NofileLimits>): Libc {
-    const real = loadLibc();
-    if (real instanceof Error) throw real;
-    return {
-      ...real,
+    return libcWith({
       nofile: (pid, limits) => {
         const before = table.get(pid);
         if (before === undefined) return null; // ESRCH, EPERM
@@ -381,7 +385,7 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
         if (limits !== null) table.set(pid, { soft: Number(limits.readBigUInt64LE(0)), hard: Number(limits.readBigUInt64LE(8)) });
         return 0;
       },
-    };
+    });
   }
 
   test("superd keeps its own one below the hard limit; a handler still at superd's value is lowered, one that set its own keeps it", () => {
@@ -428,17 +432,14 @@ describe('whether handlers need a session of their own', () => {
 describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHER", () => {
   /** A libc whose sched_* calls read and write this table of tid -> policy (tid 0: the calling thread, the event loop). */
   function fakeLibc(table: Map<number, number>): Libc {
-    const real = loadLibc();
-    if (real instanceof Error) throw real;
-    return {
-      ...real,
+    return libcWith({
       schedGetScheduler: (tid) => table.get(tid === 0 ? process.pid : tid) ?? -1,
       schedSetScheduler: (tid, policy) => {
         if (!table.has(tid)) return -1; // ESRCH: the thread ended
         table.set(tid, policy);
         return 0;
       },
-    };
+    });
   }
   const loop = process.pid;
 
@@ -502,14 +503,13 @@ describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHE
     const real = loadLibc();
     assert.ok(!(real instanceof Error));
     let calls = 0;
-    const libc: Libc = {
-      ...real,
+    const libc = libcWith({
       readAsync: (...args: Parameters<Libc['readAsync']>) => {
         calls += 1;
         if (calls > 2) throw new Error('too many asynchronous calls are running');
         real.readAsync(...args);
       },
-    };
+    });
     const fdsBefore = readdirSync('/proc/self/fd').length;
     const tids = await findPoolThreads(libc, 4);
     assert.equal(tids.length, 2, `found ${tids.join(',')}`);
