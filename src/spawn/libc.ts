@@ -43,8 +43,6 @@ export interface Libc {
   close(fd: number): number;
   /** read(2) on a libuv pool thread; `done(err, n)` on the event loop. `buf` must stay untouched until then. */
   readAsync(fd: number, buf: Buffer, length: number, done: AsyncDone): void;
-  /** write(2): bytes written, or -1. */
-  write(fd: number, buf: Buffer, length: number): number;
   /** close_range(2) with CLOSE_RANGE_CLOEXEC: marks fds first..last close-on-exec. */
   cloexecRange(first: number, last: number): number;
   /** prlimit(2) on RLIMIT_NOFILE of pid (0: superd itself): sets `limits` when given; returns the limits before, or null on error. */
@@ -114,7 +112,6 @@ export function loadLibc(): Libc | Error {
     const pipe = fn('int pipe2(_Out_ int *fds, int flags)');
     const close = fn('int close(int fd)');
     const read = fn('intptr_t read(int fd, void *buf, size_t count)');
-    const write = fn('intptr_t write(int fd, const void *buf, size_t count)');
     const kill = fn('int kill(int pid, int signal)');
     const closeRange = fn('int close_range(uint32_t first, uint32_t last, int flags)');
     // struct rlimit is two rlim_t (64-bit); struct ucred is three 32-bit ints.
@@ -143,7 +140,6 @@ export function loadLibc(): Libc | Error {
       pipe2: (fds, flags) => pipe(fds, flags) as number,
       close: (fd) => close(fd) as number,
       readAsync: (fd, buf, length, done) => read.async(fd, buf, length, done),
-      write: (fd, buf, length) => Number(write(fd, buf, length)),
       kill: (pid, signal) => kill(pid, signal) as number,
       cloexecRange: (first, last) => closeRange(first, last, CLOSE_RANGE_CLOEXEC) as number,
       prlimitNofile: (pid, limits, old) => prlimit(pid, RLIMIT_NOFILE, limits, old) as number,

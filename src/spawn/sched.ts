@@ -50,8 +50,8 @@ export function blockedInRead(line: string, sysRead: number, fd: number): boolea
 /**
  * The tids of libuv's pool threads. Each is given a read(2) on an empty pipe
  * of ours, which holds it (so no thread takes two), and is found in /proc by
- * that call; then the pipe is fed, every read returns, and the pipe is
- * closed. Empty where /proc or the pipe is not to be had.
+ * that call; then the pipe's write end is closed, every read returns, and
+ * the read end is closed too. Empty where /proc or the pipe is not to be had.
  */
 export async function findPoolThreads(libc: Libc, size: number): Promise<number[]> {
   const sysRead = SYS_READ[process.arch];
@@ -63,9 +63,7 @@ export async function findPoolThreads(libc: Libc, size: number): Promise<number[
   let pending = 0;
   const returned = (): void => {
     pending -= 1;
-    if (pending > 0) return;
-    libc.close(r);
-    libc.close(w);
+    if (pending === 0) libc.close(r);
   };
   try {
     for (; pending < size; pending++) libc.readAsync(r, bytes.subarray(pending, pending + 1), 1, returned);
@@ -86,8 +84,9 @@ export async function findPoolThreads(libc: Libc, size: number): Promise<number[
       found = blocked;
     }
   } finally {
-    // Every read returns, the ones still queued behind a busy pool too.
-    libc.write(w, bytes, queued);
+    // With no writer left every read returns (end of file), the ones still
+    // queued behind a busy pool too: nothing can keep the pool held.
+    libc.close(w);
   }
   return found;
 }
