@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { exchange } from './helpers/clients.js';
 import { startServices, type StartOptions } from './helpers/daemon.js';
@@ -17,8 +17,26 @@ const SCHED_OTHER = 0;
 const SCHED_BATCH = 3;
 const CHRT = ['/usr/bin/chrt', '/bin/chrt'].find((p) => existsSync(p));
 const NICE = ['/usr/bin/nice', '/bin/nice'].find((p) => existsSync(p));
-/** A container's seccomp profile may refuse sched_setscheduler; then superd leaves every thread as it is. */
-const BATCH_REFUSED = CHRT !== undefined && spawnSync(CHRT, ['--batch', '0', '/bin/true']).status !== 0 ? 'this host refuses SCHED_BATCH (chrt --batch 0 fails)' : false;
+/**
+ * Where superd cannot do it, it leaves every thread as it is: a container's
+ * seccomp profile may refuse sched_setscheduler, and superd finds the pool's
+ * threads through /proc/TID/syscall, which some kernels and sandboxes lack.
+ */
+const BATCH_REFUSED =
+  CHRT !== undefined && spawnSync(CHRT, ['--batch', '0', '/bin/true']).status !== 0
+    ? 'this host refuses SCHED_BATCH (chrt --batch 0 fails)'
+    : !readable('/proc/self/syscall')
+      ? 'no /proc/PID/syscall on this host: superd cannot find the pool threads'
+      : false;
+
+function readable(path: string): boolean {
+  try {
+    readFileSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** superd's event loop thread and its other threads, from /proc/PID/task. */
 async function threads(pid: number): Promise<{ loop: ProcStat; others: ProcStat[] }> {
