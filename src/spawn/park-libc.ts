@@ -34,6 +34,7 @@ export interface ParkLibc {
 // epoll's bits are poll(2)'s.
 export const EPOLLIN = POLLIN;
 const EPOLLERR = POLLERR;
+const EPOLLHUP = POLLHUP;
 const EPOLLONESHOT = 1 << 30;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
@@ -162,4 +163,4 @@ export function hungUpEmpty(revents: number): boolean {
 }
 
 /** Input waiting, or no writer left, or an error: what makes a parked pipe need attention. */
-export const NEEDS_ATTENTION = EPOLLIN | POLLHUP | EPOLLERR;
+export const NEEDS_ATTENTION = EPOLLIN | EPOLLHUP | EPOLLERR;
