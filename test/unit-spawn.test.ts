@@ -12,7 +12,7 @@ import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
 import { LineSplitter } from '../src/spawn/lines.js';
 import { loadLibc, type Libc, type NofileLimits } from '../src/spawn/libc.js';
-import { findSetpriv, switchesUser, throughSetpriv } from '../src/spawn/setpriv.js';
+import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
 import { batchPoolThreads, blockedInRead, findPoolThreads, poolSize, SCHED_BATCH, SCHED_OTHER } from '../src/spawn/sched.js';
 import { controllingTerminal, handlersNeedSession } from '../src/spawn/session.js';
@@ -149,15 +149,19 @@ describe('the setpriv trampoline', () => {
     assert.equal(switchesUser({ uid: 1000, gid: 1000, label: '1000' }, { uid: 1000, gid: 1000 }), false, 'a non-root superd as itself');
   });
 
-  test('throughSetpriv: setpriv is the program; it switches every id, clears groups, then execs the absolute path', () => {
+  const setpriv: Setpriv = { path: '/usr/bin/setpriv', clears: CLEAR_CAPABILITIES };
+
+  test('throughSetpriv: setpriv is the program; it switches every id, clears groups and the inheritable and ambient capabilities, then execs the absolute path', () => {
     const before = structuredClone(req);
-    const out = throughSetpriv('/usr/bin/setpriv', req, nobody);
+    const out = throughSetpriv(setpriv, req, nobody);
     assert.equal(out.program, '/usr/bin/setpriv');
     assert.deepEqual(out.argv, [
       'setpriv',
       '--reuid=65534',
       '--regid=65534',
       '--clear-groups',
+      '--inh-caps=-all',
+      '--ambient-caps=-all',
       '--',
       '/usr/bin/git',
       'daemon',
@@ -169,18 +173,36 @@ describe('the setpriv trampoline', () => {
     const handlerArgv = out.argv.slice(out.argv.indexOf('--') + 1);
     assert.equal(handlerArgv[0], req.program);
     assert.deepEqual(handlerArgv.slice(1), req.argv.slice(1), 'the args are passed unchanged');
-    // Everything else is the same request; the original is untouched.
+    // Everything else is the same request, but for the credentials: setpriv switches, what starts it must not.
     assert.deepEqual(out.env, req.env);
     assert.equal(out.fd, 17);
     assert.equal(out.stderr, 'log');
-    assert.deepEqual(out.credentials, nobody);
+    assert.equal(out.credentials, null);
     assert.deepEqual(req, before, 'throughSetpriv must not modify its request');
   });
 
   test('throughSetpriv: uid and gid are taken from the credentials, not from a label', () => {
-    const out = throughSetpriv('/bin/setpriv', { ...req, argv: ['cat'], program: '/bin/cat' }, { uid: 1001, gid: 50, label: 'git(1001)' });
-    assert.deepEqual(out.argv, ['setpriv', '--reuid=1001', '--regid=50', '--clear-groups', '--', '/bin/cat']);
+    const out = throughSetpriv({ path: '/bin/setpriv', clears: CLEAR_CAPABILITIES }, { ...req, argv: ['cat'], program: '/bin/cat' }, { uid: 1001, gid: 50, label: 'git(1001)' });
+    assert.deepEqual(out.argv, ['setpriv', '--reuid=1001', '--regid=50', '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--', '/bin/cat']);
     assert.equal(out.program, '/bin/setpriv');
+  });
+
+  test('throughSetpriv without credentials: superd\'s own ids, only the capabilities cleared', () => {
+    const out = throughSetpriv(setpriv, { ...req, credentials: null }, null);
+    assert.deepEqual(out.argv, ['setpriv', '--inh-caps=-all', '--ambient-caps=-all', '--', '/usr/bin/git', 'daemon', '--inetd', '--', 'two words']);
+  });
+
+  test('throughSetpriv with a setpriv that refused to clear capabilities: the ids alone', () => {
+    const out = throughSetpriv({ path: '/usr/bin/setpriv', clears: [] }, req, nobody);
+    assert.deepEqual(out.argv.slice(0, 5), ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']);
+  });
+
+  test("probeSetpriv: the host's setpriv accepts --inh-caps=-all --ambient-caps=-all; a program that refuses them is named by its own words", async (t) => {
+    if (!existsSync('/usr/bin/setpriv')) return t.skip('no /usr/bin/setpriv');
+    assert.equal(await probeSetpriv('/usr/bin/setpriv'), null);
+    const refused = await probeSetpriv('/bin/false');
+    assert.equal(typeof refused, 'string');
+    assert.notEqual(refused, '');
   });
 });
 

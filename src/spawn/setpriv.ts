@@ -5,6 +5,13 @@
 // far more. Changing a daemon thread's ids around the spawn instead would let
 // any process of that user signal (tgkill) that thread, and so kill or stop
 // superd.
+//
+// setpriv also clears the inheritable and ambient capability sets (util-linux
+// 2.31 or later; a kernel before 4.3 has no ambient set, and setpriv then
+// lowers nothing): the kernel clears the ambient set when the uids leave 0,
+// but not the inheritable one, from which a program with inheritable file
+// capabilities would regain capabilities. The bounding set stays as it is.
+import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Credentials } from '../config/types.js';
@@ -50,15 +57,45 @@ export function switchesUser(credentials: Credentials | null, self: { uid: numbe
   return credentials !== null && (credentials.uid !== self.uid || credentials.gid !== self.gid);
 }
 
+/** The options that leave the program no capability to regain from its parent. */
+export const CLEAR_CAPABILITIES: readonly string[] = ['--inh-caps=-all', '--ambient-caps=-all'];
+
+/** A trusted setpriv, and what it is asked to clear: CLEAR_CAPABILITIES, or nothing where it refuses them (see probeSetpriv). */
+export interface Setpriv {
+  path: string;
+  clears: readonly string[];
+}
+
 /**
- * The same request, run through setpriv. setpriv execvp()s its operand, so
- * the program is named by its absolute path, which becomes the handler's
- * argv[0] (SPEC §2).
+ * The same request, run through setpriv: with `credentials`, as that user
+ * (ids switched, groups cleared); with null, as superd's own user. setpriv
+ * execvp()s its operand, so the program is named by its absolute path, which
+ * becomes the handler's argv[0] (SPEC §2). The request names no credentials:
+ * setpriv switches, and whatever starts setpriv must not.
  */
-export function throughSetpriv(setpriv: string, req: SpawnRequest, credentials: Credentials): SpawnRequest {
+export function throughSetpriv(setpriv: Setpriv, req: SpawnRequest, credentials: Credentials | null): SpawnRequest {
+  const ids = credentials === null ? [] : [`--reuid=${credentials.uid}`, `--regid=${credentials.gid}`, '--clear-groups'];
   return {
     ...req,
-    program: setpriv,
-    argv: ['setpriv', `--reuid=${credentials.uid}`, `--regid=${credentials.gid}`, '--clear-groups', '--', req.program, ...req.argv.slice(1)],
+    program: setpriv.path,
+    argv: ['setpriv', ...ids, ...setpriv.clears, '--', req.program, ...req.argv.slice(1)],
+    credentials: null,
   };
+}
+
+/**
+ * null when this setpriv accepts CLEAR_CAPABILITIES, else its answer. One
+ * before 2.31 knows no --ambient-caps, and one before 2.37 refuses `-all`
+ * when its libcap-ng knows fewer capabilities than the kernel (an old
+ * distribution in a container on a new kernel): every handler started
+ * through it would then exit with status 1 or 127. Asked once, at start.
+ */
+export function probeSetpriv(setpriv: string, timeoutMs = 5000): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(setpriv, [...CLEAR_CAPABILITIES, '--', setpriv, '--version'], { timeout: timeoutMs, env: {} }, (err, _stdout, stderr) => {
+      if (err === null) return resolve(null);
+      const said = stderr.trim().split('\n')[0] ?? '';
+      resolve(said !== '' ? said : err.message);
+    });
+  });
 }

@@ -2,8 +2,16 @@
 //
 //   superd's own ids (or the service names them) → posix_spawn on a pool thread
 //   another user or group, setpriv found        → posix_spawn of setpriv, which
-//                                                  switches ids and execs the program
-//   no koffi, or no trusted setpriv              → child_process (forks the daemon)
+//                                                  switches ids, clears the inheritable
+//                                                  and ambient capabilities, and execs
+//                                                  the program
+//   no koffi, or no trusted setpriv              → child_process (forks the daemon);
+//                                                  of setpriv when there is one
+//
+// A superd that is not root but has inheritable or ambient capabilities
+// (systemd's AmbientCapabilities=) would pass them on to every handler: its
+// own handlers are started through setpriv too, which only clears those sets
+// (capabilities.ts says why superd does not clear its own).
 //
 // libuv's thread pool (UV_THREADPOOL_SIZE, default 4, fixed before Node
 // starts) is shared by these spawns, the --log-file writes and the reads of
@@ -16,6 +24,7 @@
 // Whatever starts it, a handler gets umask 022 and a soft RLIMIT_NOFILE of
 // min(1024, hard), as systemd gives its services; see HandlerLimits.
 import type { Credentials } from '../config/types.js';
+import { ownCapabilities, passedOnByExec } from './capabilities.js';
 import { ExecutableCheck } from './executable.js';
 import { loadLibc } from './libc.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
@@ -23,7 +32,7 @@ import { NodeSpawner } from './node.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
 import { batchPoolThreads } from './sched.js';
-import { findSetpriv, switchesUser, throughSetpriv } from './setpriv.js';
+import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
 const MAX_IN_FLIGHT = 64;
@@ -40,7 +49,21 @@ export interface SpawnerChoice {
   self: { uid: number; gid: number };
 }
 
+/** What the `started` line and the `spawner` warning say besides the mechanism. */
+interface Notes {
+  /** After the spawner's name: how superd's own handlers lose the capabilities they would inherit, or that they keep them and why. */
+  capabilities: string | null;
+  /** What setpriv said when asked to clear capabilities, or null when it does. */
+  setprivRefused: string | null;
+  fallbackReason: string | null;
+}
+
 export class HandlerSpawner implements Spawner {
+  /**
+   * How handlers are started, for the `started` line: `posix_spawn` or
+   * `child_process`, followed, where superd's own handlers would inherit
+   * capabilities, by the setpriv that clears them or by why none does.
+   */
   readonly name: string;
   /** How handlers of another user are started: `setpriv PATH` or `child_process`. */
   readonly userSwitch: string;
@@ -51,20 +74,25 @@ export class HandlerSpawner implements Spawner {
   private readonly general = new NodeSpawner();
   private readonly waiting: Waiting[] = [];
   private readonly executable = new ExecutableCheck();
-  /** setpriv's argv for a service's argv and ids, made once: the same array every connection (posix.ts keeps its NULL-terminated copy). */
+  /** setpriv's argv for a service's argv and ids (null: superd's own), made once: the same array every connection (posix.ts keeps its NULL-terminated copy). */
   private readonly setprivArgv = new WeakMap<readonly string[], { uid: number; gid: number; argv: string[] }>();
   private inFlight = 0;
 
   private constructor(
     private readonly fast: PosixSpawner | null,
-    private readonly setpriv: string | null,
+    /** For user switches (root only), and for superd's own handlers when `clearOwn`. */
+    private readonly setpriv: Setpriv | null,
+    /** superd's own handlers go through setpriv too, which clears the capabilities they would inherit. */
+    private readonly clearOwn: boolean,
     private readonly self: { uid: number; gid: number },
-    fallbackReason: string | null,
+    notes: Notes,
     private readonly limits: HandlerLimits | null,
   ) {
-    this.name = fast?.name ?? this.general.name;
-    this.userSwitch = fast !== null && setpriv !== null ? `setpriv ${setpriv}` : this.general.name;
-    this.fallbackReason = fallbackReason;
+    const base = fast?.name ?? this.general.name;
+    this.name = notes.capabilities === null ? base : `${base} ${notes.capabilities}`;
+    const refused = notes.setprivRefused === null ? '' : ` (clears no capabilities: ${notes.setprivRefused})`;
+    this.userSwitch = setpriv !== null && self.uid === 0 ? `setpriv ${setpriv.path}${refused}` : this.general.name;
+    this.fallbackReason = notes.fallbackReason;
     this.handlerLimits = `nofile=${limits?.describe() ?? 'inherited'} umask=${HANDLER_UMASK.toString(8).padStart(3, '0')}`;
   }
 
@@ -75,16 +103,27 @@ export class HandlerSpawner implements Spawner {
     process.umask(HANDLER_UMASK);
     const loaded = loadLibc();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
-    const fast = !choice.usePosixSpawn
-      ? new Error('disabled by --spawner node')
-      : loaded instanceof Error
-        ? loaded
-        : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) });
-    if (fast instanceof Error) return new HandlerSpawner(null, null, choice.self, fast.message, limits);
-    // Only root can switch users at all; a non-root superd never needs setpriv.
-    const setpriv = choice.self.uid === 0 ? await findSetpriv() : null;
-    const reason = setpriv instanceof Error ? `no trusted setpriv for user switches: ${setpriv.message}` : null;
-    return new HandlerSpawner(fast, typeof setpriv === 'string' ? setpriv : null, choice.self, reason, limits);
+    // Asked for (benchmarks): every handler by child_process, as it is, and no setpriv.
+    if (!choice.usePosixSpawn) {
+      return new HandlerSpawner(null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node' }, limits);
+    }
+    const fast = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) });
+    const root = choice.self.uid === 0;
+    // Root's own handlers are root: they could take any capability anyway.
+    const inherited = root ? null : await inheritedCapabilities();
+    // Only root can switch users; a non-root superd needs setpriv only to clear what its handlers would inherit.
+    const found = root || inherited !== null ? await findSetpriv() : null;
+    const refused = typeof found === 'string' ? await probeSetpriv(found) : null;
+    const setpriv: Setpriv | null = typeof found === 'string' ? { path: found, clears: refused === null ? CLEAR_CAPABILITIES : [] } : null;
+    const clearOwn = inherited !== null && setpriv !== null && refused === null;
+    const clears = `via setpriv ${String(found)} ${CLEAR_CAPABILITIES.join(' ')}`;
+    const cannot = found instanceof Error ? `no trusted setpriv: ${found.message}` : `setpriv ${String(found)} refuses ${CLEAR_CAPABILITIES.join(' ')}: ${String(refused)}`;
+    const notes: Notes = {
+      capabilities: inherited === null ? null : clearOwn ? clears : `(handlers inherit ${inherited}; ${cannot})`,
+      setprivRefused: refused,
+      fallbackReason: fast instanceof Error ? fast.message : root && found instanceof Error ? `no trusted setpriv for user switches: ${found.message}` : null,
+    };
+    return new HandlerSpawner(fast instanceof Error ? null : fast, setpriv, clearOwn, choice.self, notes, limits);
   }
 
   spawn(req: SpawnRequest, started: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
@@ -106,8 +145,8 @@ export class HandlerSpawner implements Spawner {
             started(result);
           };
     if (!switched) {
-      if (this.fast === null) this.general.spawn(req, onStarted, onExit);
-      else this.queue({ req, onStarted, onExit });
+      const own = this.clearOwn && this.setpriv !== null ? this.setprivRequest(this.setpriv, req, null) : req;
+      this.start({ req: own, onStarted, onExit });
       return;
     }
     // Whatever starts it, the handler is held to its user's permissions here.
@@ -121,16 +160,25 @@ export class HandlerSpawner implements Spawner {
       w.onStarted({ code: 'spawn_failed', message: `cannot execute ${w.req.program}: ${problem}` });
       return;
     }
-    if (this.fast === null || this.setpriv === null) this.general.spawn(w.req, w.onStarted, w.onExit);
-    else this.queue({ ...w, req: this.setprivRequest(this.setpriv, w.req, credentials) });
+    // Without setpriv, child_process switches the ids itself (the inheritable set stays: see man/superd.8).
+    if (this.setpriv === null) this.general.spawn(w.req, w.onStarted, w.onExit);
+    else this.start({ ...w, req: this.setprivRequest(this.setpriv, w.req, credentials) });
   }
 
-  private setprivRequest(setpriv: string, req: SpawnRequest, credentials: Credentials): SpawnRequest {
+  /** null credentials: as superd's own user, only clearing capabilities. */
+  private setprivRequest(setpriv: Setpriv, req: SpawnRequest, credentials: Credentials | null): SpawnRequest {
+    const { uid, gid } = credentials ?? this.self;
     const known = this.setprivArgv.get(req.argv);
-    if (known !== undefined && known.uid === credentials.uid && known.gid === credentials.gid) return { ...req, program: setpriv, argv: known.argv };
-    const switched = throughSetpriv(setpriv, req, credentials);
-    this.setprivArgv.set(req.argv, { uid: credentials.uid, gid: credentials.gid, argv: switched.argv });
-    return switched;
+    if (known !== undefined && known.uid === uid && known.gid === gid) return { ...req, program: setpriv.path, argv: known.argv, credentials: null };
+    const through = throughSetpriv(setpriv, req, credentials);
+    this.setprivArgv.set(req.argv, { uid, gid, argv: through.argv });
+    return through;
+  }
+
+  /** posix_spawn on a pool thread, or child_process where koffi cannot load. */
+  private start(w: Waiting): void {
+    if (this.fast === null) this.general.spawn(w.req, w.onStarted, w.onExit);
+    else this.queue(w);
   }
 
   private queue(w: Waiting): void {
@@ -151,6 +199,16 @@ export class HandlerSpawner implements Spawner {
       onExit,
     );
   }
+}
+
+/**
+ * What superd's own handlers would inherit of its capabilities
+ * (`CapAmb=0000000000000400`), or null. Sets that cannot be read are
+ * cleared as though they held some, where setpriv can.
+ */
+async function inheritedCapabilities(): Promise<string | null> {
+  const own = await ownCapabilities();
+  return own instanceof Error ? `unknown capabilities (${own.message})` : passedOnByExec(own);
 }
 
 /**
