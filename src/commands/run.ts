@@ -8,6 +8,7 @@ import { takeEarlySignals } from '../early-signals.js';
 import { formatConfigError } from '../errors.js';
 import { fatalHandler, installFatalHandler } from '../fatal.js';
 import { createLogger, type LogFields } from '../log.js';
+import { checkLogFile } from '../logsink.js';
 import { loadLibc } from '../spawn/libc.js';
 import { systemdNotifier } from '../notify.js';
 import { FdPressure } from '../service/fdpressure.js';
@@ -54,6 +55,14 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   ensureStandardFds();
   closeInheritedOnExec();
   dropSupplementaryGroups();
+  // What superd will never write into (a symlink, a block device) stops it
+  // here, with nothing started; a file that merely cannot be opened yet (its
+  // directory missing, a full disk) is tried again as superd runs (logsink.ts).
+  const refusedLog = o.logFile === undefined ? null : await checkLogFile(o.logFile);
+  if (refusedLog !== null) {
+    process.stderr.write(`superd: cannot start: ${refusedLog.message}\n`);
+    return 1;
+  }
   const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
   // From here on an exception nothing caught is logged and ends superd with
   // status 70, for its service manager to restart it (fatal.ts says why).
