@@ -119,6 +119,11 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     reload: { next: () => daemon.nextReload(), request: () => daemon.requestReload() },
     logger,
   });
+  if (served instanceof Error && served.code === 'superd_running') {
+    // SPEC §5: one superd per control socket. Nothing is bound yet, and the
+    // other's socket and pid file are its own (removePidFile checks the pid).
+    return failStart(served.message, { path: o.controlSocket }, 'control_socket');
+  }
   if (served instanceof Error) {
     logger.log('warn', 'control_socket', { path: o.controlSocket, error: served.message, message: '`superd status` and `superd reload` will not reach this daemon' });
   } else {

@@ -7,14 +7,19 @@
 //                     asks this before its SIGHUP)
 // Errors are {"error":{"code","message"}}. Mode 0600, and the peer's uid is
 // checked too: only superd's own user and root are answered.
-import { createServer, type Server, type Socket } from 'node:net';
+//
+// Only one superd runs per control socket (SPEC §5): a superd of our user or
+// root already answering at the path makes serveControl fail with
+// `superd_running`, for `superd run` to exit before it binds anything.
+import { lstat } from 'node:fs/promises';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { SuperdError } from '../errors.js';
 import type { NativeError } from '../listen/native.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../listen/unixpath.js';
 import type { Logger } from '../log.js';
 import { loadLibc } from '../spawn/libc.js';
 import { checkControlDir, currentUid } from './path.js';
-import type { DaemonStatus, ReloadReport } from './status.js';
+import { isDaemonStatus, type DaemonStatus, type ReloadReport } from './status.js';
 
 /** A request line longer than this is not one of ours. */
 const MAX_REQUEST = 4096;
@@ -22,6 +27,10 @@ const MAX_REQUEST = 4096;
 const REQUEST_TIMEOUT_MS = 5000;
 /** Status and reload clients at once; past it Node closes new connections at once. */
 const MAX_CONNECTIONS = 32;
+/** How long a superd found at our control socket gets to answer `status` (`superd status` waits as long). */
+const RUNNING_STATUS_TIMEOUT_MS = 5000;
+/** Far more than any status: a peer that sends more is not superd. */
+const MAX_STATUS_ANSWER = 64 * 1024 * 1024;
 
 export interface ControlHandlers {
   status(): DaemonStatus;
@@ -68,7 +77,7 @@ function parseRequest(line: string): Request | SuperdError {
   return { code: 'unknown_request', message: `unknown request '${word.slice(0, 40)}': expected status, reload or await-reload` };
 }
 
-/** Whether the peer may be answered: our own user or root. Null when it cannot be told (the socket's mode still guards). */
+/** Whether the peer is our own user or root (the peer may be answered, or believed). Null when it cannot be told. */
 function trustedPeer(conn: Socket): boolean | null {
   const libc = loadLibc();
   const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
@@ -159,9 +168,75 @@ function listenAt(server: Server, where: string): Promise<Server | NativeError> 
 }
 
 /**
+ * The pid of a superd answering at path, or null: nobody, another program,
+ * a process of another user (a socket in a shared directory must not keep
+ * superd from starting), or no status answer within timeoutMs. Believed are
+ * a peer of our own user or root (SO_PEERCRED, which no file swap can forge;
+ * where it cannot be read, the socket file's owner) that answers `status` as
+ * superd does.
+ */
+export function superdAnswering(path: string, timeoutMs = RUNNING_STATUS_TIMEOUT_MS): Promise<{ pid: number } | null> {
+  return new Promise((resolve) => {
+    const conn = createConnection(path);
+    let text = '';
+    let settled = false;
+    const done = (found: { pid: number } | null): void => {
+      settled = true;
+      clearTimeout(timer);
+      conn.destroy();
+      resolve(found);
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    conn.on('error', () => done(null));
+    conn.once('connect', () => {
+      void believable(conn, path).then((trusted) => {
+        if (settled) return;
+        if (trusted) conn.end('status\n');
+        else done(null);
+      });
+    });
+    conn.setEncoding('utf8');
+    conn.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length > MAX_STATUS_ANSWER) done(null);
+    });
+    conn.on('end', () => {
+      try {
+        const answer = JSON.parse(text.split('\n', 1)[0] ?? '') as unknown;
+        done(isDaemonStatus(answer) ? { pid: answer.pid } : null);
+      } catch {
+        done(null);
+      }
+    });
+  });
+}
+
+async function believable(conn: Socket, path: string): Promise<boolean> {
+  const peer = trustedPeer(conn);
+  if (peer !== null) return peer;
+  try {
+    const owner = (await lstat(path)).uid;
+    return owner === currentUid() || owner === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Something is at path that superd leaves alone: a superd of ours says so (`superd_running`), else `otherwise`. */
+async function inUse(path: string, otherwise: ControlError): Promise<ControlError> {
+  const running = await superdAnswering(path);
+  if (running === null) return otherwise;
+  return new ControlError(
+    'superd_running',
+    `another superd (pid ${running.pid}) answers on ${path}: only one superd runs per control socket; stop it first, or give this one another --control-socket`,
+  );
+}
+
+/**
  * Opens the control socket at path, or says why not. Never removes anything
  * but a stale socket: a file that is not a socket, a live socket (another
  * superd, another program) and an untrusted /tmp/superd-UID are left alone.
+ * A superd of ours answering there is `superd_running`.
  */
 export async function serveControl(path: string, handlers: ControlHandlers | (() => DaemonStatus)): Promise<Server | ControlError> {
   const h: ControlHandlers = typeof handlers === 'function' ? { status: handlers } : handlers;
@@ -169,8 +244,8 @@ export async function serveControl(path: string, handlers: ControlHandlers | (()
   if (dir !== null) return new ControlError(dir.code, dir.message);
   const stale = await clearStaleSocket(path);
   if (stale !== null) {
-    const why = stale.code === 'EADDRINUSE' ? `${stale.message} (another superd?): left alone` : stale.message;
-    return new ControlError(stale.code, why);
+    if (stale.code !== 'EADDRINUSE') return new ControlError(stale.code, stale.message);
+    return inUse(path, new ControlError(stale.code, `${stale.message} (another superd?): left alone`));
   }
   const connections = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (conn) => {
@@ -182,7 +257,11 @@ export async function serveControl(path: string, handlers: ControlHandlers | (()
   // Placed with its mode from the first instant, and linked, not renamed,
   // to path: something that appeared there meanwhile is never replaced.
   const result = await placeUnixSocket(path, 0o600, (where) => listenAt(server, where), (s) => s.close());
-  if ('code' in result) return new ControlError(result.code, result.message);
+  // EADDRINUSE here: another superd starting at the same time placed its socket first.
+  if ('code' in result) {
+    const error = new ControlError(result.code, result.message);
+    return result.code === 'EADDRINUSE' ? inUse(path, error) : error;
+  }
   placed.set(server, { identity: result.identity, connections });
   logAcceptErrors(server, path, h.logger);
   return server;
