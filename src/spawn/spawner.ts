@@ -26,6 +26,7 @@
 import type { Credentials } from '../config/types.js';
 import { ownCapabilities, passedOnByExec } from './capabilities.js';
 import { ExecutableCheck } from './executable.js';
+import { hold, release } from './fd-holds.js';
 import { loadLibc } from './libc.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { NodeSpawner } from './node.js';
@@ -126,12 +127,21 @@ export class HandlerSpawner implements Spawner {
     return new HandlerSpawner(fast instanceof Error ? null : fast, setpriv, clearOwn, choice.self, notes, limits);
   }
 
-  spawn(req: SpawnRequest, started: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
+  spawn(req: SpawnRequest, reported: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
     const unusable = unusableDescriptor(req.fd);
     if (unusable !== null) {
-      started({ code: 'spawn_failed', message: `cannot execute ${req.program}: ${unusable}; not started` });
+      reported({ code: 'spawn_failed', message: `cannot execute ${req.program}: ${unusable}; not started` });
       return;
     }
+    // Its number must not be freed and reused before the spawn that dup2s it has returned (fd-holds.ts).
+    hold(req.fd);
+    const started = (result: SpawnResult): void => {
+      try {
+        reported(result);
+      } finally {
+        release(req.fd);
+      }
+    };
     const { limits } = this;
     const { credentials } = req;
     const switched = switchesUser(credentials, this.self);
