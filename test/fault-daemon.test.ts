@@ -199,7 +199,10 @@ describe('fault: a leftover holding the stderr pipe', () => {
 
 describe('fault: out of file descriptors', () => {
   test('more clients than descriptors: one fd_exhausted, no flood, no spin; recovers by itself with fd_recovered', { skip: existsSync('/usr/bin/prlimit') ? false : 'needs prlimit (util-linux)' }, async () => {
-    const served = await startServices({ held: { ...CAT, max_children: 500 } });
+    // Each handler writes to its stderr first: a pipe with something in it is
+    // read, not parked (spawn/stderr-park.ts), so every held connection keeps
+    // one descriptor in superd and the limit is reached.
+    const served = await startServices({ held: { ...CAT, server: '/bin/sh', args: `-c 'echo up >&2; exec cat'`, max_children: 500 } });
     const d = served.d;
     const port = served.port.held ?? 0;
     const clients: Client[] = [];

@@ -1,24 +1,28 @@
 // The native socket layer of wait services (SPEC §3) on real sockets: sockets
-// made with libc calls, readiness through SIGIO that neither reads nor
-// accepts, and the unix socket file (stale, live, in the way, its mode).
+// made with libc calls, readiness through an epoll set and a thread of its
+// own that neither reads nor accepts and never makes superd the owner of a
+// file (no SIGIO), and the unix socket file (stale, live, in the way, its mode).
 // Self-contained: no fixed ports, every wait bounded.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdtemp, mkdir, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bindInet, bindUnix, dropDatagram, isNativeError, peekSource, TCP_CLOSE, tcpState, type NativeError, type NativeSocket } from '../src/listen/native.js';
+import { openLibc } from '../src/koffi.js';
 import { readiness, type Readiness } from '../src/listen/readiness.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../src/listen/unixpath.js';
 
 const O_NONBLOCK = 0o4000;
 const O_ASYNC = 0o20000;
 const O_CLOEXEC = 0o2000000;
-/** Well under the 5 s safety poll: what arrives this fast came through SIGIO or the poll on arm. */
+/** What arrives this fast came through the readiness thread. */
 const PROMPT_MS = 1500;
+const F_GETOWN = 9;
+const F_GETSIG = 11;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -28,6 +32,34 @@ function fdFlags(fd: number): number {
   const m = /^flags:\s*([0-7]+)$/m.exec(info);
   assert.ok(m, `no flags line in fdinfo of ${fd}`);
   return parseInt(m[1] ?? '', 8);
+}
+
+/**
+ * Signal-driven I/O on fd: its O_ASYNC flag, its owner and signal. Any of
+ * them set by superd would let whoever shares the open file (a handler)
+ * have the kernel signal superd.
+ */
+function signalDriven(fd: number): { async: boolean; owner: number; signal: number } {
+  const libc = openLibc();
+  const fcntl = libc.func('int fcntl(int fd, int cmd, long arg)');
+  return { async: (fdFlags(fd) & O_ASYNC) !== 0, owner: fcntl(fd, F_GETOWN, 0) as number, signal: fcntl(fd, F_GETSIG, 0) as number };
+}
+const NOT_SIGNAL_DRIVEN = { async: false, owner: 0, signal: 0 };
+
+/** The descriptors of ours that any epoll set in this process has registered (fdinfo's tfd lines). */
+function inEpollSets(): Set<number> {
+  const registered = new Set<number>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    let info: string;
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) !== 'anon_inode:[eventpoll]') continue;
+      info = readFileSync(`/proc/self/fdinfo/${name}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const m of info.matchAll(/^tfd:\s*(\d+)/gm)) registered.add(Number(m[1]));
+  }
+  return registered;
 }
 
 function ok<T>(x: T | NativeError, what: string): T {
@@ -293,7 +325,7 @@ describe('native sockets', () => {
   });
 });
 
-describe('readiness (SIGIO)', () => {
+describe('readiness (epoll on a thread of its own, no signals)', () => {
   let r: Readiness;
   before(() => {
     r = theReadiness();
@@ -310,18 +342,19 @@ describe('readiness (SIGIO)', () => {
       const w = watchFd(r, s.fd);
       await sleep(200);
       assert.equal(w.done, false, 'nothing fires before a datagram');
-      assert.equal(fdFlags(s.fd) & O_ASYNC, O_ASYNC, 'O_ASYNC set while watched');
+      assert.deepEqual(signalDriven(s.fd), NOT_SIGNAL_DRIVEN, 'watched without signal-driven I/O');
+      assert.ok(inEpollSets().has(s.fd), 'registered while watched');
       const start = Date.now();
       await send(client, s.localPort, '127.0.0.1');
       assert.equal(await w.fired(PROMPT_MS), true, 'fired after the datagram');
       assert.ok(Date.now() - start < PROMPT_MS);
       assert.equal(w.synchronously, false);
-      assert.equal(fdFlags(s.fd) & O_ASYNC, 0, 'O_ASYNC cleared once fired');
-      // Still unread: watching again fires at once, from the poll on arm.
+      assert.equal(inEpollSets().has(s.fd), false, 'out of the set once fired: a handler given it can make nothing happen here');
+      // Still unread: watching again fires at once.
       assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
       assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
       r.unwatch(s.fd);
-      assert.equal(fdFlags(s.fd) & O_ASYNC, 0);
+      assert.deepEqual(signalDriven(s.fd), NOT_SIGNAL_DRIVEN);
     } finally {
       r.unwatch(s.fd);
       s.close();
@@ -338,7 +371,7 @@ describe('readiness (SIGIO)', () => {
       await sleep(20);
       assert.equal(r.isReadable(s.fd), true);
       assert.equal(r.isReadable(s.fd), true, 'still unread');
-      assert.equal(fdFlags(s.fd) & O_ASYNC, 0, 'isReadable does not arm');
+      assert.equal(inEpollSets().has(s.fd), false, 'isReadable does not arm');
     } finally {
       s.close();
       client.close();
@@ -352,7 +385,7 @@ describe('readiness (SIGIO)', () => {
     try {
       await send(client, s.localPort, '127.0.0.1');
       await sleep(50);
-      // No SIGIO was ever raised for it (no O_ASYNC then): only the poll on arm can see it.
+      // It was ready before it was registered: epoll reports it at registration.
       assert.ok((await fireTime(r, s.fd, 1000)) < 1000);
     } finally {
       r.unwatch(s.fd);
@@ -404,16 +437,16 @@ describe('readiness (SIGIO)', () => {
     }
   });
 
-  test('unwatch: no callback afterwards, O_ASYNC cleared, idempotent', async () => {
+  test('unwatch: no callback afterwards, out of the epoll set, idempotent', async () => {
     const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
     const client = await udpClient('udp4');
     try {
       let called = false;
       r.watch(s.fd, () => (called = true));
-      assert.equal(fdFlags(s.fd) & O_ASYNC, O_ASYNC);
+      assert.ok(inEpollSets().has(s.fd));
       r.unwatch(s.fd);
       r.unwatch(s.fd);
-      assert.equal(fdFlags(s.fd) & O_ASYNC, 0, 'O_ASYNC cleared by unwatch');
+      assert.equal(inEpollSets().has(s.fd), false, 'deleted from the set by unwatch');
       await send(client, s.localPort, '127.0.0.1');
       await sleep(300);
       assert.equal(called, false, 'no callback after unwatch');
@@ -469,17 +502,24 @@ describe('readiness (SIGIO)', () => {
     r.unwatch(fd);
   });
 
-  test('a stray SIGIO is harmless', async () => {
+  test('a signal-driven owner set on the watched file by someone else changes nothing here', async () => {
+    // What a hostile handler sharing the open file does: O_ASYNC and a signal of its choosing.
+    // Its owner stays 0 (the handler's F_SETOWN is tried on the real daemon, fault-trust-signals),
+    // so the kernel sends nothing; readiness must not rely on signals, nor undo it, and still fire.
     const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
+    const client = await udpClient('udp4');
+    const fcntl = openLibc().func('int fcntl(int fd, int cmd, long arg)');
     try {
       const w = watchFd(r, s.fd);
-      process.kill(process.pid, 'SIGIO');
-      process.kill(process.pid, 'SIGIO');
-      await sleep(200);
-      assert.equal(w.done, false, 'a SIGIO with nothing to read fires nothing');
+      assert.equal(fcntl(s.fd, 10 /* F_SETSIG */, 10 /* SIGUSR1 */), 0);
+      assert.equal(fcntl(s.fd, 4 /* F_SETFL */, fdFlags(s.fd) | O_ASYNC), 0);
+      await send(client, s.localPort, '127.0.0.1');
+      assert.equal(await w.fired(PROMPT_MS), true, 'fired through epoll');
+      assert.equal(signalDriven(s.fd).signal, 10, 'left as the other party set it');
     } finally {
       r.unwatch(s.fd);
       s.close();
+      client.close();
     }
   });
 });
@@ -599,8 +639,9 @@ describe('unix socket files', () => {
     }
   });
 
-  test('a path too long for a private directory is bound directly, with the mode set', async () => {
-    // dirname + '/.superd-XXXXXX/s' over 107 bytes, the path itself within.
+  test('a long directory is no exception: bound in the private directory (reached by descriptor), the mode set before it appears', async () => {
+    // dirname + '/.superd-XXXXXX/s' over 107 bytes, the path itself within:
+    // the bind goes through /proc/self/fd, whose paths are short.
     const deep = join(dir, 'd'.repeat(Math.max(1, 100 - dir.length - 1)));
     await mkdir(deep);
     const path = join(deep, 'x.sock');
@@ -611,8 +652,10 @@ describe('unix socket files', () => {
       return bindUnix({ path: where });
     });
     assert.ok(!isNativeError(placed), isNativeError(placed) ? placed.message : '');
-    assert.deepEqual(seen, [path]);
+    assert.equal(seen.length, 1);
+    assert.match(seen[0] ?? '', /^\/proc\/self\/fd\/\d+\/s$/);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
+    assert.deepEqual((await readdir(deep)).filter((n) => n.startsWith('.superd-')), []);
     await removeOwnSocket(path, placed.identity);
     placed.value.close();
     await assert.rejects(stat(path), { code: 'ENOENT' });

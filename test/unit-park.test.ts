@@ -2,9 +2,11 @@
 // (src/spawn/stderr-park.ts), on real pipes in this process: what is parked
 // leaves /proc/self/fd, what is written to it brings it back with its bytes,
 // what hangs up is closed, and nothing is left open once nothing is parked.
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { isNativeError } from '../src/listen/native.js';
+import { readiness } from '../src/listen/readiness.js';
 import { loadParkLibc } from '../src/spawn/park-libc.js';
 import { PipeParking } from '../src/spawn/stderr-park.js';
 import { pipe } from './helpers/pipes.js';
@@ -27,7 +29,27 @@ function endsOf(p: { write: number }): number {
 function parking(): PipeParking {
   const lib = loadParkLibc();
   if (lib instanceof Error) assert.fail(`park libc: ${lib.message}`);
-  return new PipeParking(lib);
+  const watcher = readiness();
+  if (isNativeError(watcher)) assert.fail(`readiness: ${watcher.message}`);
+  return new PipeParking(lib, watcher);
+}
+
+/**
+ * The readiness thread, once started, keeps its own few descriptors (its
+ * epoll set, its event loop's) for the life of the process: started here,
+ * and seen to answer, before any count is taken.
+ */
+async function readinessRunning(): Promise<void> {
+  const watcher = readiness();
+  if (isNativeError(watcher)) assert.fail(`readiness: ${watcher.message}`);
+  const p = pipe();
+  let fired = false;
+  watcher.watch(p.read, () => void (fired = true));
+  writeSync(p.write, 'x');
+  const ok = await eventually(() => fired, 5000, 5);
+  closeSync(p.read);
+  closeSync(p.write);
+  assert.ok(ok, 'the readiness thread answers');
 }
 
 interface Watched {
@@ -42,6 +64,8 @@ function watched(): Watched {
 }
 
 describe('parking quiet stderr pipes', () => {
+  before(readinessRunning);
+
   test('a parked pipe leaves the descriptor table; a write brings it back, under a new descriptor, with the bytes', async () => {
     const parked = parking();
     const before = openFds();
@@ -54,7 +78,7 @@ describe('parking quiet stderr pipes', () => {
     assert.equal(openFds(), before + 1 + 3);
     assert.equal(parked.size, 1);
     writeSync(p.write, 'hello\n');
-    assert.ok(await eventually(() => w.input.length === 1, 3000, 5), 'handed back after the write (SIGIO)');
+    assert.ok(await eventually(() => w.input.length === 1, 3000, 5), 'handed back after the write (the readiness thread)');
     const fd = w.input[0] ?? -1;
     const buf = Buffer.alloc(64);
     const n = readSync(fd, buf, 0, 64, null);

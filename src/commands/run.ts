@@ -4,7 +4,6 @@ import type { Server } from 'node:net';
 import type { CommonOptions } from '../cli.js';
 import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
-import { takeEarlySignals } from '../early-signals.js';
 import { formatConfigError } from '../errors.js';
 import { fatalHandler, installFatalHandler } from '../fatal.js';
 import { createLogger, type LogFields } from '../log.js';
@@ -15,6 +14,9 @@ import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 import { startWatch } from '../watch.js';
 import { removePidFile } from '../pidfile.js';
+import { ACTED_ON, catchSignals } from '../signals.js';
+import { isNativeError } from '../listen/native.js';
+import { readiness } from '../listen/readiness.js';
 
 /**
  * A service manager may start us with fd 0, 1 or 2 closed; the next socket
@@ -99,19 +101,30 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     return 1;
   };
 
-  // Wait sockets are watched by SIGIO (listen/readiness.ts), whose default
-  // action ends the process: a stray one must be harmless from the start.
-  process.on('SIGIO', () => undefined);
-  process.on('SIGHUP', () => daemon.requestReload());
-  process.on('SIGUSR2', () => logger.reopen());
-  const stopped = new Promise<string>((resolve) => {
-    // `on`, not `once`: a second SIGTERM during the grace period must not kill
-    // superd with its default action and leave handlers and the pid file behind.
-    process.on('SIGTERM', () => resolve('SIGTERM'));
-    process.on('SIGINT', () => resolve('SIGINT'));
-  });
-  // Those that came while the CLI loaded: a HUP now is a reload once the first load is done.
-  for (const signal of takeEarlySignals()) process.emit(signal, signal);
+  let stop: (signal: string) => void = () => undefined;
+  const stopped = new Promise<string>((resolve) => (stop = resolve));
+  // `on`, not `once` (signals.ts): a second SIGTERM during the grace period
+  // must not kill superd with its default action and leave handlers and the
+  // pid file behind. Those that came while the CLI loaded act now: a HUP is a
+  // reload once the first load is done.
+  catchSignals(
+    {
+      SIGHUP: () => daemon.requestReload(),
+      SIGUSR2: () => logger.reopen(),
+      SIGTERM: () => stop('SIGTERM'),
+      SIGINT: () => stop('SIGINT'),
+    },
+    (signal) =>
+      logger.log('warn', 'signal_ignored', {
+        signal,
+        message: `${signal} ignored: superd acts on ${ACTED_ON.join(', ')} only (logged once per signal)`,
+      }),
+  );
+
+  // The thread that watches wait sockets and parked stderr pipes is the
+  // daemon's from the start, not from the first service that needs it.
+  const readinessThread = readiness();
+  if (!isNativeError(readinessThread)) await readinessThread.start();
 
   // Before any service, so that `superd status` answers as soon as one is up.
   const served = await serveControl(o.controlSocket, {

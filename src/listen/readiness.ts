@@ -1,47 +1,40 @@
-// Noticing that a wait service's socket is readable (a datagram arrived, a
-// connection is pending) without reading or accepting anything: SIGIO.
+// Noticing that a descriptor is readable (a wait service's datagram or
+// pending connection, a parked stderr pipe) without reading or accepting
+// anything, and without signals.
 //
-// fcntl(F_SETOWN, our pid) + O_ASYNC make Linux send SIGIO when something
-// arrives on the socket. SIGIO only says "something, somewhere": each one
-// triggers a single poll(timeout 0) over every watched fd. SIGIO reports new
-// arrivals only and signals coalesce, so there are two more polls: one right
-// after an fd is (re)armed, for what arrived while it was not watched, and a
-// cheap safety poll every 5 s while anything is watched.
+// Signal-driven I/O (F_SETOWN + O_ASYNC) is not an option: the owner and the
+// signal belong to the open file, which a wait service's handler shares, so a
+// handler (or a child it leaves behind) could F_SETSIG any signal at superd —
+// SIGSTOP, SIGKILL, SIGUSR1 (Node's debugger). superd is never the owner of a
+// file a handler may hold (SPEC §5).
 //
-// O_ASYNC lives on the open file description, which the handler shares once
-// it has the socket: it is cleared when the fd stops being watched and set
-// again (with F_SETOWN) when it is watched again. Other status flags are kept;
-// in particular the socket stays blocking.
+// Instead an epoll set, kept by the event loop, and a thread of its own
+// (readiness-thread.ts) that blocks in epoll_wait and posts what became
+// ready. Each descriptor is registered EPOLLONESHOT with a tag of its own:
+// once reported it is disarmed and taken out of the set, so a handler that
+// now holds it can make nothing happen here. An epoll registration is the
+// open file's, not the descriptor's, so it is always deleted before superd's
+// descriptor is closed or handed on (unwatch), and tags are never reused, so
+// a report that crossed an unwatch is recognised as stale.
 //
-// The SIGIO listener is installed before any fd gets O_ASYNC (SIGIO's default
-// action would kill the process) and is never removed. Main thread only:
-// process.on signal listeners do not exist in worker threads.
-import {
-  EINTR,
-  F_GETFL,
-  F_SETFL,
-  F_SETOWN,
-  O_ASYNC,
-  POLLERR,
-  POLLHUP,
-  POLLIN,
-  POLLNVAL,
-  isNativeError,
-  loadNative,
-  type Native,
-  type NativeError,
-} from './native.js';
+// Idle, the thread sleeps in epoll_wait: no timer, no CPU. The daemon starts
+// it at start (start()), else the first watch() does; it ends at exit through
+// an eventfd in the set.
+import { Worker } from 'node:worker_threads';
+import { openLibc, type KoffiFunc } from '../koffi.js';
+import { POLLERR, POLLHUP, POLLIN, POLLNVAL, EINTR, isNativeError, loadNative, type Native, type NativeError } from './native.js';
+import { EPOLL_EVENT_DATA, STOP_TAG, type ThreadData, type ThreadReport } from './readiness-protocol.js';
 
 export interface Readiness {
   /**
    * Calls onReadable once, the next time fd has something to read (or an
    * error or hangup, which the handler will see); the fd is then no longer
-   * watched (and has O_ASYNC cleared) until watch() again. Checks at once
-   * (poll 0) for what arrived before. onReadable never runs inside watch().
-   * Watching an fd already watched replaces its callback.
+   * watched until watch() again. What arrived before the call counts.
+   * onReadable never runs inside watch(). Watching an fd already watched
+   * replaces its callback.
    */
   watch(fd: number, onReadable: () => void): void;
-  /** Stops watching fd and clears O_ASYNC on it: before handing it to a handler or closing it. Idempotent. */
+  /** Stops watching fd: before handing it to a handler or closing it. Idempotent. */
   unwatch(fd: number): void;
   /**
    * Whether fd has something to read (or an error or hangup) right now: one
@@ -49,132 +42,217 @@ export interface Readiness {
    * closed fd (POLLNVAL) is not readable.
    */
   isReadable(fd: number): boolean;
+  /**
+   * Starts the thread now rather than at the first watch(): its descriptors
+   * and memory are then the daemon's from the start (so counts taken later
+   * come back to where they were), and the first arrival waits for no thread
+   * to start. Resolves once the thread runs.
+   */
+  start(): Promise<void>;
 }
 
-/** The safety poll, for a SIGIO that got lost (coalesced with another). */
-const SAFETY_POLL_MS = 5000;
+const EPOLLIN = 0x001;
+const EPOLLONESHOT = 1 << 30;
+const EPOLL_CTL_ADD = 1;
+const EPOLL_CTL_DEL = 2;
+const EPOLL_CTL_MOD = 3;
+const EEXIST = 17;
+const CLOEXEC = 0o2000000;
+const NONBLOCK = 0o4000;
 const POLLFD_SIZE = 8;
 const READABLE = POLLIN | POLLERR | POLLHUP | POLLNVAL;
+/** A thread that ended unasked is started again after this long. */
+const RESTART_MS = 1000;
 
 interface Entry {
   readonly fd: number;
+  readonly tag: number;
   readonly onReadable: () => void;
-  /** armed: polled; firing: seen readable, its callback is scheduled. */
-  state: 'armed' | 'firing';
 }
 
-class SigioReadiness implements Readiness {
-  private readonly entries = new Map<number, Entry>();
-  private timer: NodeJS.Timeout | undefined;
-  private checkScheduled = false;
+interface EpollCalls {
+  ctl(op: number, fd: number, events: number, tag: number): number;
+  /** Wakes the thread for good. */
+  stop(): void;
+}
 
-  constructor(private readonly lib: Native) {
-    // Before any fd is armed. A listener must never throw: check() does not.
-    process.on('SIGIO', () => this.check());
+class EpollReadiness implements Readiness {
+  private readonly byFd = new Map<number, Entry>();
+  private readonly byTag = new Map<number, Entry>();
+  private nextTag = STOP_TAG + 1;
+  private thread: Worker | null = null;
+  private exiting = false;
+  private restart: NodeJS.Timeout | null = null;
+  private online = false;
+  private readonly pollFd = Buffer.alloc(POLLFD_SIZE);
+
+  constructor(
+    private readonly lib: Native,
+    private readonly epoll: EpollCalls,
+    private readonly epfd: number,
+  ) {
+    process.once('exit', () => {
+      this.exiting = true;
+      if (this.thread !== null) this.epoll.stop();
+    });
   }
 
   watch(fd: number, onReadable: () => void): void {
     if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`not a file descriptor: ${fd}`);
-    this.entries.set(fd, { fd, onReadable, state: 'armed' });
-    // A failure here (EBADF) shows in the poll as POLLNVAL.
-    this.lib.fcntl(fd, F_SETOWN, process.pid);
-    this.setAsync(fd, true);
-    // After O_ASYNC is set: anything that arrived before is seen by this poll,
-    // anything after raises SIGIO.
-    this.scheduleCheck();
-    if (this.timer === undefined) {
-      this.timer = setInterval(() => this.check(), SAFETY_POLL_MS);
-      this.timer.unref();
+    this.unwatch(fd);
+    const entry: Entry = { fd, tag: this.newTag(), onReadable };
+    this.byFd.set(fd, entry);
+    this.byTag.set(entry.tag, entry);
+    let added = this.epoll.ctl(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
+    // Still in the set from a registration deleted by nobody (cannot happen
+    // through this class, but the kernel is the judge): re-arm it.
+    if (added < 0 && this.lib.errno() === EEXIST) added = this.epoll.ctl(EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
+    if (added < 0) {
+      // A closed fd (EBADF) or one epoll cannot watch: reported once, as poll's POLLNVAL was; whoever watches it sees the error.
+      setImmediate(() => this.fire([entry.tag]));
+      return;
     }
+    this.ensureThread();
   }
 
   unwatch(fd: number): void {
-    // A scheduled callback sees that its entry is gone and does not run.
-    this.entries.delete(fd);
-    this.setAsync(fd, false);
-    this.stopTimerIfIdle();
+    const entry = this.byFd.get(fd);
+    if (entry === undefined) return;
+    this.forget(entry);
+  }
+
+  start(): Promise<void> {
+    this.ensureThread();
+    const thread = this.thread;
+    if (thread === null || this.online) return Promise.resolve();
+    return new Promise((resolve) => {
+      thread.once('online', resolve);
+      thread.once('exit', () => resolve());
+    });
   }
 
   isReadable(fd: number): boolean {
-    const fds = Buffer.alloc(POLLFD_SIZE);
+    const fds = this.pollFd;
     fds.writeInt32LE(fd, 0);
     fds.writeInt16LE(POLLIN, 4);
-    if (this.pollRetrying(fds, 1) <= 0) return false;
+    fds.writeInt16LE(0, 6);
+    let ready = -1;
+    for (let tries = 0; tries < 100; tries++) {
+      ready = this.lib.poll(fds, 1, 0);
+      if (ready >= 0 || this.lib.errno() !== EINTR) break;
+    }
+    if (ready <= 0) return false;
     const revents = fds.readUInt16LE(6);
     return (revents & POLLNVAL) === 0 && (revents & READABLE) !== 0;
   }
 
-  /** poll(0), again after EINTR; -1 on another error (ENOMEM): the next SIGIO or the safety poll tries again. */
-  private pollRetrying(fds: Buffer, count: number): number {
-    let ready = -1;
-    for (let tries = 0; tries < 100; tries++) {
-      ready = this.lib.poll(fds, count, 0);
-      if (ready >= 0 || this.lib.errno() !== EINTR) break;
+  private newTag(): number {
+    const tag = this.nextTag;
+    // 32 bits of tags: after 4 billion watches, start again above STOP_TAG
+    // (an entry that old has long been answered or forgotten).
+    this.nextTag = tag >= 0xffffffff ? STOP_TAG + 1 : tag + 1;
+    return tag;
+  }
+
+  private forget(entry: Entry): void {
+    this.byFd.delete(entry.fd);
+    this.byTag.delete(entry.tag);
+    // Out of the set before the fd is closed or handed on: the registration
+    // would outlive superd's descriptor as long as a handler holds the file.
+    this.epoll.ctl(EPOLL_CTL_DEL, entry.fd, 0, 0);
+  }
+
+  /** Runs the callbacks of the tags reported; stale tags (unwatched, watched anew) are skipped. Never throws. */
+  private fire(tags: readonly number[]): void {
+    const due: Entry[] = [];
+    for (const tag of tags) {
+      const entry = this.byTag.get(tag);
+      if (entry === undefined) continue;
+      this.forget(entry);
+      due.push(entry);
     }
-    return ready;
+    for (const entry of due) {
+      try {
+        entry.onReadable();
+      } catch (err) {
+        // The caller's uncaught exception, but not before the other callbacks ran.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
   }
 
-  private setAsync(fd: number, on: boolean): void {
-    const flags = this.lib.fcntl(fd, F_GETFL);
-    if (flags < 0) return; // closed already: nothing to clear
-    const next = on ? flags | O_ASYNC : flags & ~O_ASYNC;
-    if (next !== flags) this.lib.fcntl(fd, F_SETFL, next);
-  }
-
-  private scheduleCheck(): void {
-    if (this.checkScheduled) return;
-    this.checkScheduled = true;
-    setImmediate(() => {
-      this.checkScheduled = false;
-      this.check();
+  private ensureThread(): void {
+    if (this.thread !== null || this.restart !== null || this.exiting) return;
+    const data: ThreadData = { epfd: this.epfd };
+    const thread = new Worker(new URL('./readiness-thread.js', import.meta.url), {
+      workerData: data,
+      // A few MB: the thread runs one loop and allocates an array per wake.
+      resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8, stackSizeMb: 1 },
     });
-  }
-
-  private stopTimerIfIdle(): void {
-    if (this.timer === undefined) return;
-    for (const entry of this.entries.values()) if (entry.state === 'armed') return;
-    clearInterval(this.timer);
-    this.timer = undefined;
-  }
-
-  /** One poll(0) over every armed fd; each readable one fires. Never throws. */
-  private check(): void {
-    const armed = [...this.entries.values()].filter((e) => e.state === 'armed');
-    if (armed.length === 0) return;
-    // struct pollfd { int fd; short events; short revents; }, little-endian on x86_64 and aarch64.
-    const fds = Buffer.alloc(armed.length * POLLFD_SIZE);
-    armed.forEach((entry, i) => {
-      fds.writeInt32LE(entry.fd, i * POLLFD_SIZE);
-      fds.writeInt16LE(POLLIN, i * POLLFD_SIZE + 4);
+    thread.once('online', () => {
+      if (this.thread === thread) this.online = true;
     });
-    if (this.pollRetrying(fds, armed.length) <= 0) return;
-    armed.forEach((entry, i) => {
-      const revents = fds.readUInt16LE(i * POLLFD_SIZE + 6);
-      if ((revents & READABLE) !== 0) this.fire(entry, (revents & POLLNVAL) !== 0);
+    thread.on('message', (report: ThreadReport) => {
+      if ('tags' in report) this.fire(report.tags);
     });
-    this.stopTimerIfIdle();
+    // An error ends the thread too: 'exit' follows, and it is started again.
+    thread.on('error', () => undefined);
+    thread.on('exit', () => {
+      if (this.thread === thread) {
+        this.thread = null;
+        this.online = false;
+      }
+      if (this.exiting) return;
+      this.restart = setTimeout(() => {
+        this.restart = null;
+        this.ensureThread();
+      }, RESTART_MS);
+      this.restart.unref();
+    });
+    // After the listeners: a 'message' listener refs the thread's port again.
+    thread.unref();
+    this.thread = thread;
   }
+}
 
-  private fire(entry: Entry, closed: boolean): void {
-    entry.state = 'firing';
-    // No longer watched: no SIGIO for it while its handler runs. POLLNVAL: the fd is closed.
-    if (!closed) this.setAsync(entry.fd, false);
-    // Never inside watch() or the SIGIO listener: a throwing callback is the
-    // caller's uncaught exception, not the end of this loop.
-    setImmediate(() => {
-      if (this.entries.get(entry.fd) !== entry) return; // unwatched or watched anew meanwhile
-      this.entries.delete(entry.fd);
-      entry.onReadable();
-    });
+function epollCalls(): { calls: EpollCalls; epfd: number } | NativeError {
+  try {
+    const libc = openLibc();
+    const fn = (sig: string): KoffiFunc => libc.func(sig);
+    const create = fn('int epoll_create1(int flags)');
+    const ctl = fn('int epoll_ctl(int epfd, int op, int fd, void *event)');
+    const eventfd = fn('int eventfd(unsigned int initval, int flags)');
+    const write = fn('long write(int fd, const void *buf, unsigned long count)');
+    const epfd = create(CLOEXEC) as number;
+    const stopFd = eventfd(0, CLOEXEC | NONBLOCK) as number;
+    if (epfd < 0 || stopFd < 0) return { code: 'EMFILE', message: `cannot create an epoll set: errno ${libc.errno()}` };
+    const event = Buffer.alloc(16);
+    const doCtl = (op: number, fd: number, events: number, tag: number): number => {
+      event.fill(0);
+      event.writeUInt32LE(events, 0);
+      event.writeUInt32LE(tag, EPOLL_EVENT_DATA);
+      return ctl(epfd, op, fd, event) as number;
+    };
+    if (doCtl(EPOLL_CTL_ADD, stopFd, EPOLLIN, STOP_TAG) < 0) return { code: 'EINVAL', message: `cannot watch the eventfd: errno ${libc.errno()}` };
+    const one = Buffer.alloc(8);
+    one.writeBigUInt64LE(1n);
+    return { epfd, calls: { ctl: doCtl, stop: () => void write(stopFd, one, 8) } };
+  } catch (err) {
+    return { code: 'ENOSYS', message: `epoll unavailable: ${err instanceof Error ? err.message : String(err)}` };
   }
 }
 
 let instance: Readiness | NativeError | undefined;
 
-/** The process's one Readiness, or why native calls cannot be made here. */
+/** The process's one Readiness, or why native calls cannot be made here. Main thread only. */
 export function readiness(): Readiness | NativeError {
   if (instance !== undefined) return instance;
   const lib = loadNative();
-  instance = isNativeError(lib) ? lib : new SigioReadiness(lib);
+  if (isNativeError(lib)) return (instance = lib);
+  const epoll = epollCalls();
+  instance = isNativeError(epoll) ? epoll : new EpollReadiness(lib, epoll.calls, epoll.epfd);
   return instance;
 }
+

@@ -1,16 +1,16 @@
 // Wait services (SPEC §3): the bound udp socket or listening tcp/unix socket
 // itself goes to the handler, so superd must see that it is readable without
 // reading or accepting — which Node's dgram and net cannot do. These sockets
-// are made natively (native.ts) and watched with SIGIO (readiness.ts): the
-// kernel signals arrivals, a zero-timeout poll says which socket. That holds
-// no pool thread, which the spawn path needs (spawn/spawner.ts), where a
-// thread blocked in poll() would hold one for good; and a datagram is
-// reported 0.2–0.4 ms after it arrives (measured on loopback).
+// are made natively (native.ts) and watched by readiness.ts: an epoll set
+// waited on by a thread of its own, not libuv's pool, which the spawn path
+// needs (spawn/spawner.ts), and never signal-driven I/O, whose owner a
+// handler sharing the socket could aim at superd.
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import type { Listener, Proto, WaitSocket } from './connection.js';
 import { bindFirst } from './inet.js';
 import { bindInet, bindUnix, isNativeError, type NativeError, type NativeSocket } from './native.js';
+import { closeWhenFree } from '../spawn/fd-holds.js';
 import { readiness } from './readiness.js';
 import { placeServiceSocket } from './unix.js';
 
@@ -47,7 +47,7 @@ export async function listenWait(def: ServiceDefinition, onReadable: (socket: Wa
     },
     pending: () => !closed && watcher.isReadable(socket.fd),
   };
-  // O_ASYNC goes off before the handler shares the socket: its own traffic must not signal superd.
+  // Out of the epoll set before the handler shares the socket: its own traffic must not wake superd.
   const report = (): void => {
     watcher.unwatch(socket.fd);
     if (!closed) onReadable(waitSocket);
@@ -57,12 +57,13 @@ export async function listenWait(def: ServiceDefinition, onReadable: (socket: Wa
     address: bound.address,
     note: bound.note,
     // The file goes before the socket (see unix.ts); a running handler keeps its own copy and serves on.
+    // A spawn still queued names the socket's number: it is closed once that spawn has returned.
     close: async () => {
       if (closed) return;
       closed = true;
       watcher.unwatch(socket.fd);
       await bound.close();
-      socket.close();
+      await closeWhenFree(socket.fd, () => socket.close());
     },
   };
 }

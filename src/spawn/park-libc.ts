@@ -1,11 +1,11 @@
 // The libc calls that park descriptors (stderr-park.ts), through koffi:
-// socketpair, sendmsg/recvmsg with SCM_RIGHTS, epoll, fcntl. Layouts are those
+// socketpair, sendmsg/recvmsg with SCM_RIGHTS, epoll. Layouts are those
 // of LP64 Linux (x86_64, aarch64); struct epoll_event is packed on x86_64 only.
-// fcntl, poll and close are listen/native.ts's. Every call is synchronous, on
+// poll and close are listen/native.ts's. Every call is synchronous, on
 // the main thread, and returns what libc returns: nothing here throws once
 // loaded.
 import { openLibc, type KoffiFunc } from '../koffi.js';
-import { F_GETFL, F_SETFL, F_SETOWN, O_ASYNC, POLLERR, POLLHUP, POLLIN, isNativeError, loadNative } from '../listen/native.js';
+import { POLLERR, POLLHUP, POLLIN, isNativeError, loadNative } from '../listen/native.js';
 
 export interface ParkLibc {
   /** A close-on-exec, non-blocking SOCK_DGRAM socketpair: [send end, receive end], or null. */
@@ -24,8 +24,6 @@ export interface ParkLibc {
   epollDel(epfd: number, fd: number): number;
   /** What is ready now (no waiting): each tag and its event bits. */
   epollReady(epfd: number): { tag: number; events: number }[];
-  /** O_ASYNC on (SIGIO to this process when something arrives or the last writer goes) or off; false when fcntl failed. */
-  setAsync(fd: number, on: boolean): boolean;
   /** poll(2) for input with no timeout: the revents bits, or -1. */
   pollIn(fd: number): number;
   close(fd: number): number;
@@ -136,12 +134,6 @@ export function loadParkLibc(): ParkLibc | Error {
           }
           if (n < MAX_EVENTS) return ready;
         }
-      },
-      setAsync: (fd, on) => {
-        const flags = native.fcntl(fd, F_GETFL);
-        if (flags < 0) return false;
-        if (on && native.fcntl(fd, F_SETOWN, process.pid) !== 0) return false;
-        return native.fcntl(fd, F_SETFL, on ? flags | O_ASYNC : flags & ~O_ASYNC) === 0;
       },
       pollIn: (fd) => {
         pollFd.writeInt32LE(fd, 0);

@@ -10,10 +10,12 @@
 // needs the pipe back. The message in the socket's queue keeps the pipe open;
 // superd's descriptor is closed.
 //
-// What a parked pipe does is still seen, because O_ASYNC and an epoll
-// registration belong to the open pipe, not to a descriptor: something
-// written, or the last writer gone, raises SIGIO, and one epoll_wait(0) names
-// the pipe (EPOLLONESHOT: each reports once). A pipe with something to read
+// What a parked pipe does is still seen, because an epoll registration
+// belongs to the open pipe, not to a descriptor: something written, or the
+// last writer gone, makes the parking's epoll set readable, which superd's
+// readiness thread reports (listen/readiness.ts: no signals), and one
+// epoll_wait(0) names the pipe (EPOLLONESHOT: each reports once). A pipe with
+// something to read
 // is handed back under a new descriptor and read as any other from then on. A
 // pipe whose writers are all gone, with nothing in it, is done: it is closed
 // when its socketpair ("bucket", at most BUCKET pipes) is next emptied, which
@@ -22,11 +24,13 @@
 //
 // Anything that fails (no koffi, a full socketpair, ETOOMANYREFS) leaves the
 // pipe where it was: the caller reads it as before.
+import { isNativeError } from '../listen/native.js';
+import { readiness, type Readiness } from '../listen/readiness.js';
 import { EPOLLIN, NEEDS_ATTENTION, hungUpEmpty, loadParkLibc, type ParkLibc } from './park-libc.js';
 
 /** Pipes per socketpair: emptying one costs about three calls per pipe in it. */
 const BUCKET = 64;
-/** A safety net for a SIGIO that got lost, and when buckets with done pipes are emptied at the latest. */
+/** When buckets with done pipes are emptied at the latest. */
 const SWEEP_MS = 1000;
 
 interface Bucket {
@@ -55,10 +59,10 @@ export class PipeParking {
   private nextTag = 0;
   private sweep: NodeJS.Timeout | null = null;
 
-  constructor(private readonly lib: ParkLibc) {
-    // A listener must never throw: check() does not.
-    process.on('SIGIO', () => this.check());
-  }
+  constructor(
+    private readonly lib: ParkLibc,
+    private readonly watcher: Readiness,
+  ) {}
 
   /** How many pipes are parked. */
   get size(): number {
@@ -72,19 +76,14 @@ export class PipeParking {
    */
   park(fd: number, onInput: (fd: number) => void, onGone: () => void): number {
     const { lib } = this;
-    if (this.epfd < 0) this.epfd = lib.epollCreate();
+    if (this.epfd < 0) this.watchSet(lib.epollCreate());
     const bucket = this.epfd < 0 ? null : this.bucketWithRoom();
     if (bucket === null) return this.idle(-1);
     const tag = this.newTag();
-    if (!lib.setAsync(fd, true)) return this.idle(-1);
-    if (lib.epollAdd(this.epfd, fd, tag) !== 0) {
-      lib.setAsync(fd, false);
-      return this.idle(-1);
-    }
-    // After O_ASYNC and epoll: what comes from now on is seen there.
+    if (lib.epollAdd(this.epfd, fd, tag) !== 0) return this.idle(-1);
+    // After epoll_ctl: what comes from now on is seen there.
     if (lib.pollIn(fd) !== 0 || lib.sendFd(bucket.send, fd, tag) !== 0) {
       lib.epollDel(this.epfd, fd);
-      lib.setAsync(fd, false);
       return this.idle(-1);
     }
     lib.close(fd);
@@ -156,7 +155,6 @@ export class PipeParking {
         entry.onGone();
       } else if (revents !== 0 || lib.sendFd(bucket.send, fd, tag) !== 0) {
         this.forget(tag, bucket);
-        lib.setAsync(fd, false);
         entry.onInput(fd);
       } else {
         lib.close(fd);
@@ -176,6 +174,16 @@ export class PipeParking {
       lib.close(bucket.receive);
     }
     this.idle(0);
+  }
+
+  /** The parking's epoll set, watched until it is closed: each report is one check(), then it is watched again. */
+  private watchSet(epfd: number): void {
+    this.epfd = epfd;
+    if (epfd < 0) return;
+    this.watcher.watch(epfd, () => {
+      this.check();
+      if (this.epfd === epfd) this.watchSet(epfd);
+    });
   }
 
   private forget(tag: number, bucket: Bucket): void {
@@ -207,7 +215,10 @@ export class PipeParking {
       this.lib.close(bucket.receive);
     }
     this.buckets.length = 0;
-    if (this.epfd >= 0) this.lib.close(this.epfd);
+    if (this.epfd >= 0) {
+      this.watcher.unwatch(this.epfd);
+      this.lib.close(this.epfd);
+    }
     this.epfd = -1;
     if (this.sweep !== null) clearInterval(this.sweep);
     this.sweep = null;
@@ -221,7 +232,8 @@ let shared: PipeParking | null | undefined;
 export function pipeParking(): PipeParking | null {
   if (shared === undefined) {
     const lib = loadParkLibc();
-    shared = lib instanceof Error ? null : new PipeParking(lib);
+    const watcher = readiness();
+    shared = lib instanceof Error || isNativeError(watcher) ? null : new PipeParking(lib, watcher);
   }
   return shared;
 }

@@ -1,0 +1,17 @@
+// What readiness.ts and its thread (readiness-thread.ts) share.
+
+/** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes on aarch64; its data after the events word. */
+export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
+export const EPOLL_EVENT_DATA = process.arch === 'x64' ? 4 : 8;
+
+/** The tag of the eventfd that ends the thread; watched descriptors get tags from 1 up. */
+export const STOP_TAG = 0;
+
+/** What the thread is started with. */
+export interface ThreadData {
+  /** The epoll set, the event loop's: the thread only waits on it. */
+  readonly epfd: number;
+}
+
+/** What the thread posts: the tags that became ready, or the errno that stopped it. */
+export type ThreadReport = { readonly tags: readonly number[] } | { readonly error: number };
