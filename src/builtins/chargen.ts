@@ -9,12 +9,6 @@ const LINE_CHARS = 72;
 export const CHARGEN_LINE_BYTES = LINE_CHARS + 2;
 /** After 95 lines the pattern starts over, so the tcp stream repeats every this many bytes. */
 export const CHARGEN_PERIOD_BYTES = RING.length * CHARGEN_LINE_BYTES;
-/**
- * A udp reply is always the first six lines (444 bytes): the RFC asks for any
- * length from 0 to 512, and six is the most whole CRLF-ended lines that fit, so
- * a client never sees a cut line and every reply is the same.
- */
-export const CHARGEN_DATAGRAM_LINES = Math.floor(512 / CHARGEN_LINE_BYTES);
 
 /** Line n (from 0) of the pattern, with its CRLF. */
 export function chargenLine(n: number): string {
@@ -44,7 +38,21 @@ const SPAN = chargenBytes(0, CHARGEN_PERIOD_BYTES + CHUNK);
 // Writes per turn of the event loop while the kernel keeps taking them.
 const BURST = 16;
 
-const DATAGRAM = chargenBytes(0, CHARGEN_DATAGRAM_LINES * CHARGEN_LINE_BYTES);
+/**
+ * A udp reply is one line (74 bytes), the next line of the ring each time, as
+ * the BSD inetds answer: the RFC allows any length from 0 to 512, and a reply
+ * no longer than a small request leaves a forged one little to amplify
+ * (six lines, 444 bytes, to an empty datagram was what this once sent).
+ */
+let nextDatagramLine = 0;
+
+/** The reply to the next udp request: one whole line of the ring with its CRLF. */
+export function chargenDatagram(): Buffer {
+  const at = nextDatagramLine * CHARGEN_LINE_BYTES;
+  nextDatagramLine = (nextDatagramLine + 1) % RING.length;
+  // A copy: the caller may change it, the pattern stays as it is.
+  return Buffer.from(PERIOD.subarray(at, at + CHARGEN_LINE_BYTES));
+}
 
 export const chargen: Builtin = {
   serveStream(socket, done) {
@@ -73,6 +81,6 @@ export const chargen: Builtin = {
     pump();
   },
   answerDatagram() {
-    return Buffer.from(DATAGRAM);
+    return chargenDatagram();
   },
 };

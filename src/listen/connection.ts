@@ -4,6 +4,7 @@
 // builtins, answered inside superd). The runtime keeps counts, limits and logs
 // for all of them alike.
 import type { Duplex } from 'node:stream';
+import type { DatagramContext } from '../policy/datagram.js';
 
 export type Proto = 'TCP' | 'UDP' | 'UNIX';
 
@@ -47,6 +48,8 @@ export interface Datagram {
   readonly data: Buffer;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** What the reflection rules (policy/datagram.ts) know of the socket it came in on, of superd and of the host. */
+  readonly context: DatagramContext;
   reply(data: Buffer): void;
 }
 

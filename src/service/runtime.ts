@@ -20,7 +20,7 @@ import { logHandlerStderr, type StderrReader } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
 import { FdPressure, isFdExhaustion } from './fdpressure.js';
 import { killGroup, LeftoverGroups, PipeSweeper } from './leftovers.js';
-import { RefusalReporter } from './refused.js';
+import { answeredLines, RefusalReporter, type BoundedLines } from './refused.js';
 import { WaitRounds } from './wait.js';
 
 export const BIND_RETRY_SECONDS = 30;
@@ -84,6 +84,8 @@ export class ServiceRuntime implements ListenerSink {
   private readonly policy: ServicePolicy;
   /** Every refusal counted; a flood logged as a summary (refused.ts). */
   private readonly refusals: RefusalReporter;
+  /** A udp builtin's `answered` lines, bounded per source like refusals. */
+  private readonly answers: BoundedLines;
 
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -97,6 +99,7 @@ export class ServiceRuntime implements ListenerSink {
     this.baseEnv = tcpBase(baseEnvironment(def, ctx.environment));
     this.policy = new ServicePolicy(def);
     this.refusals = new RefusalReporter(def.name, stats.refused, ctx.logger);
+    this.answers = answeredLines(def.name, ctx.logger);
     this.waitRounds = new WaitRounds(def.name, ctx.logger, (address, fields, reason) => this.refuse(address, fields, reason));
   }
 
@@ -234,20 +237,20 @@ export class ServiceRuntime implements ListenerSink {
     this.spawn({ conn: null, waitSocket: socket }, socket.fd, localEnvironment(this.baseEnv, socket));
   }
 
-  /** A udp request to a builtin: answered here, one `answered` line per request. */
+  /** A udp request to a builtin: answered here; `answered` lines bounded per source, as refusals are. */
   datagram(d: Datagram): void {
-    const { def, ctx } = this;
+    const { def } = this;
     if (def.handler.kind !== 'builtin') return;
     const remote = { remote: d.remoteAddress, remote_port: d.remotePort };
-    // Never a reflector: another inetd's echo port would answer back forever.
-    const why = datagramRefusal(d.remoteAddress, d.remotePort);
+    // Never a reflector, nor one end of a loop (policy/datagram.ts).
+    const why = datagramRefusal(d.remoteAddress, d.remotePort, d.context);
     if (why !== null) return this.refuse(d.remoteAddress, { ...remote, message: why }, 'reflection');
     const refusal = this.policy.admitRequest(d.remoteAddress);
     if (refusal !== null) return this.refuse(d.remoteAddress, remote, refusal);
     const answer = builtin(def.handler.name).answerDatagram(d.data, new Date());
     this.stats.accepted += 1;
     if (answer !== null) d.reply(answer);
-    ctx.logger.log('info', 'answered', { service: def.name, ...remote, builtin: def.handler.name, bytes: answer?.length ?? 0 });
+    this.answers.line(def.handler.name, d.remoteAddress, { ...remote, builtin: def.handler.name, bytes: answer?.length ?? 0 });
   }
 
   private refuse(address: string, fields: LogFields, reason: string): void {
