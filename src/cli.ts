@@ -22,7 +22,7 @@ function common(y: Argv): Argv<CommonOptions> {
       describe: 'least severe level logged',
     })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'log line format' })
-    .option('log-file', { type: 'string', describe: 'append log lines to FILE instead of stderr; reopened on SIGUSR2; a file that cannot be written never stops superd' })
+    .option('log-file', { type: 'string', describe: 'append log lines to FILE instead of stderr; reopened on SIGUSR2; never through a symlink (one there, or a directory or socket, stops the start); a file that cannot be written later never stops superd' })
     .option('shutdown-grace', {
       type: 'number',
       default: 10,
