@@ -99,7 +99,7 @@ describe('the daemon and its pid file', { timeout: 120000 }, () => {
     await mkdir(join(base, 'services.d'), { mode: 0o755 });
     const link = join(shared, 'superd.pid');
     await symlink(victim, link);
-    const r = await runSuperd(['run', '-d', join(base, 'services.d'), '--pid-file', link, '--control-socket', join(base, 'c.sock'), '--log-format', 'json'], { timeoutMs: 10000 });
+    const r = await runSuperd(['run', '-d', join(base, 'services.d'), '--pid-file', link, '--control-socket', join(base, 'c.sock'), '--log-format', 'json'], { timeoutMs: 30000 });
     assert.equal(r.timedOut, false, `superd ran on; stderr: ${r.stderr}`);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /symbolic link/);
@@ -113,7 +113,7 @@ describe('the daemon and its pid file', { timeout: 120000 }, () => {
     const other = spawn('/bin/sleep', ['30']);
     try {
       await writeFile(pidFile, `${other.pid}\n`);
-      const r = await runSuperd(['run', '-d', join(base, 'missing.d'), '--pid-file', pidFile, '--control-socket', join(base, 'c.sock'), '--log-format', 'json'], { timeoutMs: 10000 });
+      const r = await runSuperd(['run', '-d', join(base, 'missing.d'), '--pid-file', pidFile, '--control-socket', join(base, 'c.sock'), '--log-format', 'json'], { timeoutMs: 30000 });
       assert.equal(r.code, 1);
       assert.equal(await readFile(pidFile, 'utf8'), `${other.pid}\n`);
     } finally {

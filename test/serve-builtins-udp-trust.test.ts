@@ -76,7 +76,9 @@ interface ServiceStatus {
 }
 
 async function statusOf(d: DaemonHandle, service: string): Promise<ServiceStatus> {
-  const r = await runSuperd(['status', '--json', '--control-socket', d.controlSocket]);
+  // Bounded, but not by the default: a loaded host takes seconds to start a CLI.
+  const r = await runSuperd(['status', '--json', '--control-socket', d.controlSocket], { timeoutMs: 30000 });
+  assert.equal(r.code, 0, `superd status: ${r.stderr}`);
   const st = JSON.parse(r.stdout) as { services: ServiceStatus[] };
   return st.services.find((s) => s.name === service) ?? assert.fail(`no ${service} in status`);
 }
