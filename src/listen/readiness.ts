@@ -23,7 +23,7 @@
 import { Worker } from 'node:worker_threads';
 import { openLibc, type KoffiFunc } from '../koffi.js';
 import { POLLERR, POLLHUP, POLLIN, POLLNVAL, EINTR, isNativeError, loadNative, type Native, type NativeError } from './native.js';
-import { EPOLL_EVENT_DATA, STOP_TAG, type ThreadData, type ThreadReport } from './readiness-protocol.js';
+import { EPOLL_EVENT_DATA, STOP_TAG, STOPPED, type ThreadData, type ThreadReport } from './readiness-protocol.js';
 
 export interface Readiness {
   /**
@@ -63,6 +63,8 @@ const POLLFD_SIZE = 8;
 const READABLE = POLLIN | POLLERR | POLLHUP | POLLNVAL;
 /** A thread that ended unasked is started again after this long. */
 const RESTART_MS = 1000;
+/** How long exit waits for the thread to leave epoll_wait once woken (it takes microseconds). */
+const STOP_WAIT_MS = 1000;
 
 interface Entry {
   readonly fd: number;
@@ -84,6 +86,8 @@ class EpollReadiness implements Readiness {
   private exiting = false;
   private restart: NodeJS.Timeout | null = null;
   private online = false;
+  /** The running thread's ThreadData.stopped. */
+  private stopped: SharedArrayBuffer | null = null;
   private readonly pollFd = Buffer.alloc(POLLFD_SIZE);
 
   constructor(
@@ -93,7 +97,13 @@ class EpollReadiness implements Readiness {
   ) {
     process.once('exit', () => {
       this.exiting = true;
-      if (this.thread !== null) this.epoll.stop();
+      if (this.thread === null || this.stopped === null) return;
+      this.epoll.stop();
+      // Node tears its workers down right after 'exit'; one still inside a
+      // koffi call then aborts the process. Blocking here is what exit is for.
+      // Online or still starting: once woken it reaches the flag either way.
+      const flag = new Int32Array(this.stopped);
+      if (Atomics.load(flag, 0) !== STOPPED) Atomics.wait(flag, 0, 0, STOP_WAIT_MS);
     });
   }
 
@@ -185,7 +195,8 @@ class EpollReadiness implements Readiness {
 
   private ensureThread(): void {
     if (this.thread !== null || this.restart !== null || this.exiting) return;
-    const data: ThreadData = { epfd: this.epfd };
+    const stopped = new SharedArrayBuffer(4);
+    const data: ThreadData = { epfd: this.epfd, stopped };
     const thread = new Worker(new URL('./readiness-thread.js', import.meta.url), {
       workerData: data,
       // A few MB: the thread runs one loop and allocates an array per wake.
@@ -214,6 +225,7 @@ class EpollReadiness implements Readiness {
     // After the listeners: a 'message' listener refs the thread's port again.
     thread.unref();
     this.thread = thread;
+    this.stopped = stopped;
   }
 }
 
