@@ -35,7 +35,6 @@ export function isNativeError(x: unknown): x is NativeError {
 
 /** The raw calls readiness.ts needs. Each returns what libc returns (-1 on error, see errno()). */
 export interface Native {
-  fcntl(fd: number, cmd: number, arg?: number): number;
   /** poll(2) over `count` struct pollfd (8 bytes each: int fd, short events, short revents) in `fds`. */
   poll(fds: Buffer, count: number, timeoutMs: number): number;
   close(fd: number): number;
@@ -53,11 +52,6 @@ const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const IPPROTO_IPV6 = 41;
 const IPV6_V6ONLY = 26;
-export const F_GETFL = 3;
-export const F_SETFL = 4;
-export const F_SETOWN = 8;
-export const O_NONBLOCK = 0o4000;
-export const O_ASYNC = 0o20000;
 export const POLLIN = 0x001;
 export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
@@ -101,7 +95,6 @@ function load(): Bindings | NativeError {
     const getsockopt = fn('int getsockopt(int fd, int level, int name, void *value, void *length)');
     const sendto = fn('long sendto(int fd, const void *buf, unsigned long size, int flags, const void *addr, uint32_t length)');
     // Variadic: the optional third argument is passed as ('int', value).
-    const fcntl = fn('int fcntl(int fd, int cmd, ...)');
     const poll = fn('int poll(void *fds, unsigned long count, int timeout)');
     const close = fn('int close(int fd)');
     const pton = fn('int inet_pton(int af, const char *src, void *dst)');
@@ -116,7 +109,6 @@ function load(): Bindings | NativeError {
       recvfrom: (fd, buf, size, flags, addr, length) => Number(recvfrom(fd, buf, size, flags, addr, length)),
       getsockopt: (fd, level, name, value, length) => getsockopt(fd, level, name, value, length) as number,
       sendto: (fd, buf, size, flags, addr, length) => Number(sendto(fd, buf, size, flags, addr, length)),
-      fcntl: (fd, cmd, arg) => (arg === undefined ? fcntl(fd, cmd) : fcntl(fd, cmd, 'int', arg)) as number,
       poll: (fds, count, timeoutMs) => poll(fds, count, timeoutMs) as number,
       close: (fd) => close(fd) as number,
       inetPton: (af, text, dst) => pton(af, text, dst) as number,
