@@ -30,7 +30,9 @@ function common(y: Argv): Argv<CommonOptions> {
     })
     .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)' })
     .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
-    .option('json', { type: 'boolean', default: false, describe: 'status: print JSON instead of a table' }) as unknown as Argv<CommonOptions>;
+    .option('json', { type: 'boolean', default: false, describe: 'status: print JSON instead of a table' })
+    .option('hosts-allow', { type: 'string', default: '/etc/hosts.allow', describe: 'convert: the tcp wrappers table tcpd and xinetd applied (rules become only_from/no_access)' })
+    .option('hosts-deny', { type: 'string', default: '/etc/hosts.deny', describe: 'convert: the tcp wrappers table of refusals' }) as unknown as Argv<CommonOptions>;
 }
 
 export interface CommonOptions {
@@ -43,10 +45,12 @@ export interface CommonOptions {
   shutdownGrace: number;
   controlSocket: string;
   json: boolean;
+  hostsAllow: string;
+  hostsDeny: string;
 }
 
 /** Options that may also come from SUPERD_<OPTION> (SPEC §1). */
-const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'json'];
+const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'json', 'hosts-allow', 'hosts-deny'];
 
 /**
  * SUPERD_<OPTION> variables as extra arguments, for options not given on the
@@ -108,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
           .option('output', { alias: 'o', type: 'string', describe: 'write one .conf per input file into this directory (never overwriting) instead of stdout' }),
       async (o) => {
         const { runConvert } = await import('./commands/convert.js');
-        exitCode = await runConvert({ source: String(o.source), output: o.output });
+        exitCode = await runConvert({ source: String(o.source), output: o.output }, { hostsAllow: o.hostsAllow, hostsDeny: o.hostsDeny });
       },
     )
     .check((o) => {

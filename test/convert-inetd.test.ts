@@ -158,7 +158,7 @@ describe('the other inetds', { timeout: 60000 }, () => {
     const base = await tempDir('superd-convert-');
     dirs.push(base);
     await writeFile(join(base, 'inetd.conf'), body);
-    const r = await convert(join(base, 'inetd.conf'), { host, hostsAccessRules: false });
+    const r = await convert(join(base, 'inetd.conf'), { host, hostsAllow: '/nonexistent/hosts.allow', hostsDeny: '/nonexistent/hosts.deny' });
     assert.ok(r.ok, r.ok ? '' : r.error.message);
     return sections(r.value.combined);
   }

@@ -210,7 +210,7 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     assert.equal(rsync.keys.get('bind'), '127.0.0.1');
     assert.equal(rsync.keys.get('protocol'), 'tcp4');
     assert.equal(rsync.keys.get('port'), 'rsync');
-    hasComment(rsync, /^# xinetd: server \/usr\/sbin\/tcpd \/usr\/bin\/rsync — tcpd is left out: superd does not read hosts\.allow and hosts\.deny/, 'rsync');
+    hasComment(rsync, /^# xinetd: server \/usr\/sbin\/tcpd \/usr\/bin\/rsync — tcpd is left out: superd runs the program itself, and applies tcpd.s hosts\.allow and hosts\.deny rules for rsync as only_from and no_access$/, 'rsync');
     hasComment(rsync, /^# xinetd: log_on_failure = USERID — superd has no equivalent/, 'rsync');
   });
 
@@ -277,13 +277,18 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     assert.match(git, /^# git daemon, over IPv4 and IPv6$/m);
   });
 
-  test('when hosts.allow or hosts.deny have rules, a service that ran under tcpd is disabled', async () => {
+  test("hosts.allow and hosts.deny rules for a service that ran under tcpd become its only_from", async () => {
     const host = { passwd: { users: [{ name: 'root', uid: 0, gid: 0 }], groups: [{ name: 'root', gid: 0 }] }, ports: new Map([['rsync/tcp', 873]]), checkProgram: async () => null };
-    const r = await convert(join(FIXTURE, 'xinetd.d', 'rsync'), { hostsAccessRules: true, host });
+    const dir = await freshDir();
+    await writeFile(join(dir, 'hosts.allow'), 'rsync: 192.168.1.0/255.255.255.0 [2001:db8::]/32\n');
+    await writeFile(join(dir, 'hosts.deny'), 'ALL: ALL\n');
+    const r = await convert(join(FIXTURE, 'xinetd.d', 'rsync'), { host, hostsAllow: join(dir, 'hosts.allow'), hostsDeny: join(dir, 'hosts.deny') });
     assert.ok(r.ok, r.ok ? '' : r.error.message);
     const rsync = section(sections(r.value.combined), 'rsync');
-    assert.equal(rsync.keys.get('disabled'), 'yes');
-    hasComment(rsync, /^# disabled: it ran under tcpd, whose hosts\.allow\/hosts\.deny rules superd does not apply$/, 'rsync');
-    assert.match(r.value.combined, /^# xinetd also applied hosts\.allow and hosts\.deny \(libwrap\)/m);
+    assert.equal(rsync.keys.get('disabled'), undefined);
+    assert.equal(rsync.keys.get('server'), '/usr/bin/rsync');
+    assert.equal(rsync.keys.get('only_from'), '192.168.1.0/24 2001:db8::/32');
+    hasComment(rsync, /hosts\.allow\/hosts\.deny for rsync \(.*hosts\.allow:1, .*hosts\.deny:1\) — applied here/, 'rsync');
+    assert.match(r.value.combined, /^# Rules of .*hosts\.allow and .*hosts\.deny, which tcpd and xinetd's libwrap applied,$/m);
   });
 });

@@ -1,9 +1,10 @@
 // `superd convert`, the steps in order: read and parse SOURCE (read.ts),
 // map every service to a draft (map-xinetd.ts, map-inetd.ts), fit the
-// drafts to this host (fit.ts), and render one text per input file plus one
+// drafts to this host (hosts.allow and hosts.deny in wrappers.ts, the rest
+// in fit.ts), and render one text per input file plus one
 // for everything (render.ts). Nothing here writes: write.ts does.
 
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { loadServicesDir } from '../config/load.js';
 import type { ServiceDefinition } from '../config/types.js';
@@ -15,13 +16,15 @@ import { defaultsNotes, mapXinetdService } from './map-xinetd.js';
 import { readSource } from './read.js';
 import { fileHeader, renderDraft } from './render.js';
 import type { ConvertError, Draft, Syntax } from './types.js';
+import { applyWrappers, loadHostsAccess, wrappersHeader } from './wrappers.js';
 import { mergeDefaults } from './xinetd-resolve.js';
 
 export interface ConvertOptions {
   /** Default: this host's /etc/passwd, /etc/group, /etc/services, and its programs. */
   host?: HostFiles;
-  /** Default: whether this host's /etc/hosts.allow or /etc/hosts.deny hold rules. */
-  hostsAccessRules?: boolean;
+  /** The tcp wrappers' tables that xinetd's libwrap and tcpd read. Default: /etc/hosts.allow and /etc/hosts.deny. */
+  hostsAllow?: string;
+  hostsDeny?: string;
   /** The services dir the output goes to: its services' names and addresses are not taken again. */
   into?: string;
 }
@@ -50,14 +53,6 @@ interface Group {
   trailing: string[];
 }
 
-async function hasRules(file: string): Promise<boolean> {
-  try {
-    return (await readFile(file, 'utf8')).split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#'));
-  } catch {
-    return false;
-  }
-}
-
 /** The services of a services dir that exists and can be read; none otherwise (it is created later). */
 async function existingServices(dir: string | undefined): Promise<ServiceDefinition[]> {
   if (dir === undefined || !(await access(dir).then(() => true, () => false))) return [];
@@ -68,8 +63,10 @@ async function existingServices(dir: string | undefined): Promise<ServiceDefinit
 export async function convert(source: string, opts: ConvertOptions = {}): Promise<Result<Conversion, ConvertError>> {
   const input = await readSource(source);
   if (!input.ok) return input;
-  const rules = opts.hostsAccessRules ?? ((await hasRules('/etc/hosts.allow')) || (await hasRules('/etc/hosts.deny')));
-  const ctx: MapContext = { hostsAccessRules: rules };
+  const wrappers = await loadHostsAccess(opts.hostsAllow ?? '/etc/hosts.allow', opts.hostsDeny ?? '/etc/hosts.deny');
+  if (!wrappers.ok) return wrappers;
+  const host = opts.host ?? (await loadHostFiles());
+  const ctx: MapContext = { wrappers: wrappers.value, host };
   const groups: Group[] = [];
   const extra: string[] = [];
   const notes: string[] = [];
@@ -80,10 +77,6 @@ export async function convert(source: string, opts: ConvertOptions = {}): Promis
     const fromDefaults = defaultsNotes(defaults);
     if (!fromDefaults.ok) return fromDefaults;
     extra.push(...fromDefaults.value);
-    if (rules) {
-      extra.push('# xinetd also applied hosts.allow and hosts.deny (libwrap), which have rules on this host;',
-        '# superd does not read them: translate the rules for these services into only_from and no_access.');
-    }
     for (const f of files) {
       const drafts: Draft[] = [];
       for (const block of f.blocks) {
@@ -107,7 +100,10 @@ export async function convert(source: string, opts: ConvertOptions = {}): Promis
     }
   }
 
-  await fitToHost(groups.flatMap((g) => g.drafts), opts.host ?? (await loadHostFiles()), await existingServices(opts.into));
+  const drafts = groups.flatMap((g) => g.drafts);
+  for (const d of drafts) applyWrappers(d, ctx.wrappers);
+  if (drafts.some((d) => d.wrappedAs.length > 0)) extra.push(...wrappersHeader(ctx.wrappers));
+  await fitToHost(drafts, host, await existingServices(opts.into));
   const syntax = input.value.syntax;
   const body = (g: Group): string[] => [...g.drafts.map((d) => renderDraft(d).join('\n')), ...(g.trailing.length > 0 ? [g.trailing.join('\n')] : [])];
   const text = (header: string[], blocks: string[]): string => `${[header.join('\n'), ...blocks].join('\n\n')}\n`;

@@ -3,15 +3,19 @@
 
 import path from 'node:path';
 import type { BuiltinName } from '../config/types.js';
+import type { HostFiles } from './fit.js';
 import { quoteWords } from './quote.js';
+import type { HostsAccess } from './wrappers.js';
 import { setKey, type Draft, type Syntax } from './types.js';
 
 export const BUILTINS: readonly BuiltinName[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
 
 /** What the services of one conversion share, read from the host once. */
 export interface MapContext {
-  /** Whether /etc/hosts.allow or /etc/hosts.deny hold rules, which tcpd applied and superd does not read. */
-  hostsAccessRules: boolean;
+  /** hosts.allow and hosts.deny, which tcpd and xinetd's libwrap applied and superd does not read. */
+  wrappers: HostsAccess;
+  /** This host's users, groups, /etc/services and programs. */
+  host: HostFiles;
 }
 
 /** `# xinetd: KEY = VALUE — superd has no equivalent: WHY` */
@@ -36,31 +40,26 @@ export function builtinFor(...names: string[]): BuiltinName | null {
 
 export type Transport = 'tcp' | 'udp' | 'unix';
 
+/** Where Debian's tcpd looks for a program named without a path (its REAL_DAEMON_DIR). */
+export const TCPD_DAEMON_DIR = '/usr/sbin';
+
 /**
  * `server` and `args`. `argv0` is the argv[0] the old daemon passed (inetd
  * always names it, xinetd with NAMEINARGS), null when it used the program's
  * own path. superd's argv[0] is the program's base name: a comment says so
- * when that differs. tcpd is unwrapped: it finds the real program by argv[0],
- * which superd cannot set, and the access rules it applied are
- * hosts.allow/hosts.deny, which superd does not read.
+ * when that differs. tcpd is unwrapped: it runs the program its argv[0]
+ * names (a bare name from its daemon directory) after checking hosts.allow
+ * and hosts.deny under the program's base name, and those rules are applied
+ * to the draft as only_from and no_access (wrappers.ts).
  */
-export function mapProgram(d: Draft, syntax: Syntax, server: string, argv0: string | null, args: string[], ctx: MapContext): void {
+export function mapProgram(d: Draft, syntax: Syntax, server: string, argv0: string | null, args: string[]): void {
   let program = server;
   if (path.basename(server) === 'tcpd' && argv0 !== null) {
-    if (!path.isAbsolute(argv0)) {
-      setKey(d, 'server', server, noEquivalent(syntax, `${server} ${argv0}`,
-        `tcpd finds the program to run by its argv[0], which superd always sets to the base name: give the program's absolute path instead of '${argv0}'`));
-      if (args.length > 0) setKey(d, 'args', quoteWords(args));
-      d.disabled.push("tcpd cannot find its program under superd (see the comment above 'server')");
-      return;
-    }
-    program = argv0;
-    const rules = ctx.hostsAccessRules
-      ? 'hosts.allow and hosts.deny have rules here: translate those for this service into only_from and no_access'
-      : 'hosts.allow and hosts.deny have no rules here, so nothing is lost';
+    program = path.isAbsolute(argv0) ? argv0 : path.join(TCPD_DAEMON_DIR, argv0);
+    const found = path.isAbsolute(argv0) ? '' : `, found as tcpd finds it, in ${TCPD_DAEMON_DIR}`;
     setKey(d, 'server', program, mappedAs(syntax, `server ${server} ${argv0}`,
-      `tcpd is left out: superd does not read hosts.allow and hosts.deny (${rules})`));
-    if (ctx.hostsAccessRules) d.disabled.push('it ran under tcpd, whose hosts.allow/hosts.deny rules superd does not apply');
+      `tcpd is left out: superd runs the program itself${found}, and applies tcpd's hosts.allow and hosts.deny rules for ${path.basename(argv0)} as only_from and no_access`));
+    d.wrappedAs.push(path.basename(argv0));
   } else {
     const base = path.basename(server);
     const note = argv0 !== null && argv0 !== base

@@ -21,7 +21,7 @@ function sectionName(e: InetdEntry): string {
   return sanitizeName(e.service);
 }
 
-function mapForHost(e: InetdEntry, host: string, carried: string[], ctx: MapContext): Draft {
+function mapForHost(e: InetdEntry, host: string, carried: string[], _ctx: MapContext): Draft {
   const d = newDraft(e.file, e.line, e.off ? `#<off># ${e.text}` : e.text, sectionName(e), carried);
   d.altSuffix = e.protocol.replace(/^rpc\//, '');
   const proto = PROTOCOL.exec(e.protocol);
@@ -58,7 +58,7 @@ function mapForHost(e: InetdEntry, host: string, carried: string[], ctx: MapCont
     else setKey(d, 'builtin', builtin);
     d.notes.push(noEquivalent('inetd', `user ${[e.user, e.group].filter((x) => x !== null).join(':')}`, 'builtins run inside superd, no program is started'));
   } else {
-    mapProgram(d, 'inetd', e.server, e.argv[0] ?? null, e.argv.slice(1), ctx);
+    mapProgram(d, 'inetd', e.server, e.argv[0] ?? null, e.argv.slice(1));
     if (transport === 'udp' && !e.wait) {
       setKey(d, 'wait', 'yes', mappedAs('inetd', 'nowait', 'superd starts a udp program only as wait = yes: a nowait datagram handler would be started for every datagram'));
       d.disabled.push('the program was a nowait udp server: check that it works handed the socket (wait = yes), then enable it');

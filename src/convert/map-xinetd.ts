@@ -57,7 +57,7 @@ export function mapXinetdService(b: XBlock, defaults: XDefaults | null, ctx: Map
 
 type Get = (name: string) => XAttr | undefined;
 
-function build(b: XBlock, r: Resolved, defaults: XDefaults | null, ctx: MapContext): Draft {
+function build(b: XBlock, r: Resolved, defaults: XDefaults | null, _ctx: MapContext): Draft {
   const get: Get = (name) => r.single.get(name);
   const fromDefaults = (name: string): string[] => (r.fromDefaults.has(name) && defaults !== null ? [`# from the xinetd defaults at ${defaults.where}`] : []);
   const id = get('id') === undefined ? b.name : one(get('id') as XAttr);
@@ -71,7 +71,8 @@ function build(b: XBlock, r: Resolved, defaults: XDefaults | null, ctx: MapConte
 
   const { transport, wait } = mapSocket(d, b, get, types, flags, fromDefaults);
   const builtin = types.has('INTERNAL') ? builtinFor(b.name, id) : null;
-  mapHandler(d, b, r, { types, flags, transport, wait, builtin }, ctx);
+  mapHandler(d, b, r, { types, flags, transport, wait, builtin });
+  if (!flags.has('NOLIBWRAP')) for (const name of libwrapName(b, r, types)) if (!d.wrappedAs.includes(name)) d.wrappedAs.push(name);
   mapLimitsAndAccess(d, r, { transport, waitProgram: builtin === null && wait, fromDefaults });
   if (builtin === null) mapEnvironment(d, r, fromDefaults);
   mapDisabled(d, r, id, defaults);
@@ -136,7 +137,7 @@ interface Kind {
 }
 
 /** builtin, or server, args, wait, user and group; or why there is no handler superd can run. */
-function mapHandler(d: Draft, b: XBlock, r: Resolved, k: Kind, ctx: MapContext): void {
+function mapHandler(d: Draft, b: XBlock, r: Resolved, k: Kind): void {
   const get: Get = (name) => r.single.get(name);
   if (k.types.has('RPC')) cannotServe(d, 'type = RPC: superd does not register services with the portmapper (rpcbind)');
   if (k.types.has('TCPMUX') || k.types.has('TCPMUXPLUS')) cannotServe(d, 'type = TCPMUX: superd does not serve the tcpmux port (RFC 1078) that such services are reached through');
@@ -162,7 +163,7 @@ function mapHandler(d: Draft, b: XBlock, r: Resolved, k: Kind, ctx: MapContext):
   }
   const words = get('server_args')?.values ?? [];
   const nameInArgs = k.flags.has('NAMEINARGS');
-  mapProgram(d, 'xinetd', one(server), nameInArgs ? (words[0] ?? null) : null, nameInArgs ? words.slice(1) : words, ctx);
+  mapProgram(d, 'xinetd', one(server), nameInArgs ? (words[0] ?? null) : null, nameInArgs ? words.slice(1) : words);
   if (redirect !== undefined) {
     d.notes.push(noEquivalent('xinetd', setting(redirect), 'superd does not forward connections to another host'));
     d.disabled.push('xinetd forwarded its connections (redirect) rather than run server');
@@ -177,6 +178,21 @@ function mapHandler(d: Draft, b: XBlock, r: Resolved, k: Kind, ctx: MapContext):
   }
   // xinetd (as root) refuses such a service; superd would run it as itself, root.
   if (get('user') === undefined) d.disabled.push('it has no user, which xinetd requires of a program service: set user, then enable it');
+}
+
+/**
+ * The daemon name xinetd's libwrap asks hosts.allow and hosts.deny about:
+ * `libwrap` if set; the service's name for an internal or redirected
+ * service; else the base name of argv[0] with NAMEINARGS, of server without.
+ */
+function libwrapName(b: XBlock, r: Resolved, types: Set<string>): string[] {
+  const get: Get = (name) => r.single.get(name);
+  const own = get('libwrap');
+  if (own !== undefined) return own.values.slice(0, 1);
+  if (types.has('INTERNAL') || get('redirect') !== undefined) return [b.name];
+  const nameInArgs = (get('flags')?.values ?? []).some((f) => f.toUpperCase() === 'NAMEINARGS');
+  const program = nameInArgs ? get('server_args')?.values[0] : get('server')?.values[0];
+  return program === undefined ? [] : [program.slice(program.lastIndexOf('/') + 1)];
 }
 
 interface Place {

@@ -52,10 +52,15 @@ export interface Draft {
   carried: string[];
   /** Comments right under the one naming the source (a rename, say). */
   intro: string[];
+  /**
+   * The daemon names hosts.allow and hosts.deny were consulted under
+   * (xinetd's libwrap, tcpd): their rules are applied to the draft last.
+   */
+  wrappedAs: string[];
 }
 
 export function newDraft(file: string, line: number, what: string, name: string, carried: string[]): Draft {
-  return { file, line, what, name, altSuffix: null, keys: [], notes: [], disabled: [], unservable: null, carried, intro: [] };
+  return { file, line, what, name, altSuffix: null, keys: [], notes: [], disabled: [], unservable: null, carried, intro: [], wrappedAs: [] };
 }
 
 export function setKey(d: Draft, key: string, value: string, ...notes: string[]): void {

@@ -22,7 +22,6 @@ export const ATTRIBUTE_WHY: ReadonlyMap<string, string> = new Map([
   ['max_load', 'superd does not look at the load average'],
   ['deny_time', 'superd has no SENSOR services, so there is nobody to deny'],
   ['mdns', 'superd registers nothing with mDNS'],
-  ['libwrap', 'superd does not use libwrap (hosts.allow, hosts.deny): use only_from and no_access'],
   ['access_times', 'superd serves at all hours'],
   ['rpc_version', 'superd does not register RPC services with the portmapper'],
   ['rpc_number', 'superd does not register RPC services with the portmapper'],
