@@ -185,6 +185,8 @@ function numericToken(token: string, where: string): Bounds {
     const prefix = /^\d{1,2}$/.test(mask) ? Number(mask) : maskPrefix(mask);
     if (AddrSet.parse(net) === null || !/^\d+\.\d+\.\d+\.\d+$/.test(net)) return unreadable();
     if (prefix === null) return unknowable(`${where}: '${token}' has a mask whose bits are not contiguous`, AddrSet.ipv4);
+    // Debian's tcpd turns `/0` into a mask that matches nobody (seen with tcpdmatch): whom it matches elsewhere is not known.
+    if (prefix === 0 && /^\d+$/.test(mask)) return unknowable(`${where}: '${token}': tcpd reads a prefix length of 0 as matching nobody, another build may read it as everyone`, AddrSet.ipv4);
     const block = AddrSet.parse(`${net}/${prefix}`);
     if (block === null) return unreadable();
     // tcpd matches when (address & mask) == net: a net with bits outside its mask matches nobody.
@@ -216,12 +218,12 @@ function clientToken(token: string, where: string): Bounds {
     return unknowable(`${where}: '${token}' matches by the client's host name, which superd does not look up`);
   }
   if (token.startsWith('/')) return unknowable(`${where}: '${token}' is a file of patterns, which superd does not read`);
-  // An IPv6 pattern: `[2001:db8::]/32`, `[::1]`. tcpd may or may not let an IPv4 client match it.
+  // An IPv6 pattern: `[2001:db8::]/32`, `[::1]`. tcpd never matches an IPv4 client against one, v4-mapped or not.
   const v6 = /^\[([^\]]+)\](?:\/(\d+))?$/.exec(token);
   if (v6 !== null) {
     const block = AddrSet.parse(v6[2] === undefined ? (v6[1] as string) : `${v6[1] as string}/${v6[2]}`);
     if (block === null || (v6[1] as string).includes('.')) return unknowable(`${where}: '${token}' is not an IPv6 address or block superd reads`);
-    return { lo: block.minus(AddrSet.ipv4), hi: block, unknown: [] };
+    return exact(block.minus(AddrSet.ipv4));
   }
   // Digits, dots and slashes only: tcpd compares them with the client's address alone.
   if (/^[\d./]+$/.test(token)) return numericToken(token, where);
