@@ -146,7 +146,8 @@ export class AddrSet {
 
   /**
    * The fewest CIDR blocks whose union is the set, as superd's only_from
-   * takes them: IPv4 blocks in dotted form, a single address without `/32`.
+   * takes them: IPv4 blocks in dotted form and first, a single address
+   * without `/32`.
    */
   blocks(): string[] {
     const out: string[] = [];
@@ -159,7 +160,7 @@ export class AddrSet {
         lo += 1n << bits;
       }
     }
-    return out;
+    return [...out.filter((b) => !b.includes(':')), ...out.filter((b) => b.includes(':'))];
   }
 }
 
