@@ -2,7 +2,11 @@
 // (test/fixtures/convert/inetd.conf: the internal services, git daemon,
 // rsync on tcp6, tftp, a tcpd-wrapped finger, an entry update-inetd switched
 // off, a commented-out line, an address prefix), then the other inetds'
-// forms: FreeBSD's limits, tcp46, rpc, an address line.
+// forms: FreeBSD's limits, tcp46, rpc, an address line. The fixture has
+// update-inetd's marks, so its `tcp` and `udp` stay both families where
+// dpkg says Debian's openbsd-inetd 0.20221205 or later is installed, and are
+// tcp4 and udp4 elsewhere (convert-inetd-real.test.ts has both cases with
+// HostFiles of its own).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -10,7 +14,8 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanIni } from '../src/config/scan.js';
 import { convert } from '../src/convert/convert.js';
-import type { HostFiles } from '../src/convert/fit.js';
+import { DPKG_STATUS, installedVersion, type HostFiles } from '../src/convert/fit.js';
+import { compareDebianVersions, DEBIAN_DUAL_STACK_SINCE } from '../src/convert/map-inetd.js';
 import { ROOT, runSuperd, tempDir, type CliResult } from './helpers/daemon.js';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'convert', 'inetd.conf');
@@ -55,32 +60,41 @@ function comment(s: { comments: string[] }, pattern: RegExp): void {
   assert.ok(s.comments.some((c) => pattern.test(c)), `no comment matching ${pattern} in:\n${s.comments.join('\n')}`);
 }
 
+/** '' where this host's openbsd-inetd reads `tcp` as both families (as `superd convert` finds from dpkg), '4' elsewhere. */
+async function hostFamily(): Promise<string> {
+  const installed = installedVersion(await readFile(DPKG_STATUS, 'utf8').catch(() => ''), 'openbsd-inetd');
+  return installed !== null && compareDebianVersions(installed, DEBIAN_DUAL_STACK_SINCE) >= 0 ? '' : '4';
+}
+
 describe('a typical /etc/inetd.conf', { timeout: 60000 }, () => {
   let text = '';
   let all: ReturnType<typeof sections> = new Map();
+  let v4 = '4';
 
   test('converts to stdout, and superd check passes it as it is', async () => {
+    v4 = await hostFamily();
     const r = await runSuperd(['convert', FIXTURE], { timeoutMs: 20000 });
     assert.equal(r.code, 0, r.stderr);
     text = r.stdout;
     all = sections(text);
     const checked = await checkText(text);
     assert.equal(checked.code, 0, `superd check failed:\n${checked.stderr}\n--- converted:\n${text}`);
-    assert.match(checked.stdout, /^echo \*:7\/tcp nowait builtin echo$/m);
-    assert.match(checked.stdout, /^git \*:9418\/tcp nowait \/usr\/bin\/git daemon --inetd --export-all --base-path=\/srv\/git \/srv\/git user=nobody\(65534\)$/m);
+    assert.match(checked.stdout, new RegExp(`^echo \\*:7/tcp${v4} nowait builtin echo$`, 'm'));
+    assert.match(checked.stdout, new RegExp(`^git \\*:9418/tcp${v4} nowait /usr/bin/git daemon --inetd --export-all --base-path=/srv/git /srv/git user=nobody\\(65534\\)$`, 'm'));
   });
 
   test('the internal services are builtins; tcp and udp echo are two services', () => {
     for (const b of ['echo', 'discard', 'daytime', 'time', 'chargen']) {
       const s = get(all, b);
       assert.equal(s.keys.get('builtin'), b);
-      assert.equal(s.keys.get('protocol'), 'tcp');
+      assert.equal(s.keys.get('protocol'), `tcp${v4}`);
+      if (v4 !== '') comment(s, /^# inetd: tcp — IPv4 only in .*, and this file has update-inetd's marks \(#:INTERNAL: at line 10\) but .*; protocol = tcp listens on IPv6 too$/);
       assert.equal(s.keys.get('port'), b);
       assert.equal(s.keys.has('user'), false);
     }
     const udp = get(all, 'echo-udp');
     assert.equal(udp.keys.get('builtin'), 'echo');
-    assert.equal(udp.keys.get('protocol'), 'udp');
+    assert.equal(udp.keys.get('protocol'), `udp${v4}`);
     comment(udp, /^# named echo-udp: echo is taken by the service from .*inetd\.conf:11$/);
   });
 
@@ -105,7 +119,7 @@ describe('a typical /etc/inetd.conf', { timeout: 60000 }, () => {
 
   test('tftp is a udp wait service (disabled only where in.tftpd is missing)', () => {
     const tftp = get(all, 'tftp');
-    assert.equal(tftp.keys.get('protocol'), 'udp');
+    assert.equal(tftp.keys.get('protocol'), `udp${v4}`);
     assert.equal(tftp.keys.get('wait'), 'yes');
     assert.equal(tftp.keys.get('server'), '/usr/sbin/in.tftpd');
     assert.equal(tftp.keys.get('args'), '-s /srv/tftp');
@@ -118,6 +132,7 @@ describe('a typical /etc/inetd.conf', { timeout: 60000 }, () => {
     comment(finger, /^# inetd: server \/usr\/sbin\/tcpd \/usr\/sbin\/in\.fingerd — tcpd is left out/);
     const ident = get(all, 'ident');
     assert.equal(ident.keys.get('bind'), '127.0.0.1');
+    assert.equal(ident.keys.get('protocol'), `tcp${v4}`, 'an IPv4 address is IPv4 under every inetd');
     assert.equal(ident.keys.get('port'), 'ident');
     if (!existsSync('/usr/sbin/identd')) comment(ident, /^# disabled: server '\/usr\/sbin\/identd' does not exist on this host/);
   });
@@ -133,7 +148,7 @@ describe('a typical /etc/inetd.conf', { timeout: 60000 }, () => {
     const converted = sections(await readFile(join(dir, 'inetd.conf'), 'utf8'));
     const echo = get(converted, 'echo-tcp');
     comment(echo, /^# named echo-tcp: echo is taken by the service from .*echo\.conf:1$/);
-    comment(echo, /^# disabled: its listen address \*:7\/tcp is taken by \[echo\] \(\*:7\/tcp\) from .*echo\.conf:1$/);
+    comment(echo, new RegExp(`^# disabled: its listen address \\*:7/tcp${v4} is taken by \\[echo\\] \\(\\*:7/tcp\\) from .*echo\\.conf:1$`));
     const checked = await runSuperd(['check', '-d', dir], { timeoutMs: 20000 });
     assert.equal(checked.code, 0, checked.stderr);
   });
@@ -192,9 +207,35 @@ describe('the other inetds', { timeout: 60000 }, () => {
     comment(daytime, /^# disabled: its address localhost is a host name/);
   });
 
-  test('an address list makes one service per address', async () => {
+  test('an address list makes one service per address; tcp on an IPv6 address served nothing outside Debian', async () => {
     const all = await convertText('127.0.0.1,::1:echo stream tcp nowait root internal\n');
     assert.equal(get(all, 'echo').keys.get('bind'), '127.0.0.1');
-    assert.equal(get(all, 'echo-tcp').keys.get('bind'), '::1');
+    assert.equal(get(all, 'echo').keys.get('protocol'), 'tcp4');
+    assert.equal(get(all, 'echo').keys.get('disabled'), undefined);
+    const v6 = get(all, 'echo-tcp');
+    assert.equal(v6.keys.get('bind'), '::1');
+    assert.equal(v6.keys.get('protocol'), 'tcp6');
+    assert.equal(v6.keys.get('disabled'), 'yes');
+    comment(v6, /^# disabled: its address ::1 is IPv6 and its protocol tcp, IPv4 only in OpenBSD's, FreeBSD's, NetBSD's and busybox's inetd/);
+  });
+
+  test("a bare tcp or udp is IPv4 only, with how to widen it; tcp4, tcp6 and udp6 mean what they say", async () => {
+    const all = await convertText('daytime stream tcp nowait root internal\ntalk dgram udp wait nobody /usr/sbin/in.talkd in.talkd\n' +
+      'ftp stream tcp6 nowait root /usr/libexec/ftpd ftpd\necho stream tcp4 nowait root internal\n');
+    assert.equal(get(all, 'daytime').keys.get('protocol'), 'tcp4');
+    comment(get(all, 'daytime'), /^# inetd: tcp — IPv4 only in OpenBSD's, FreeBSD's, NetBSD's and busybox's inetd; only Debian's openbsd-inetd 0\.20221205 and later adds IPv6; protocol = tcp listens on IPv6 too$/);
+    assert.equal(get(all, 'talk').keys.get('protocol'), 'udp4');
+    comment(get(all, 'talk'), /^# inetd: udp — IPv4 only .*; protocol = udp listens on IPv6 too$/);
+    assert.equal(get(all, 'ftp').keys.get('protocol'), 'tcp6');
+    assert.equal(get(all, 'echo').keys.get('protocol'), 'tcp4');
+    assert.ok(!get(all, 'echo').comments.some((c) => /IPv4 only/.test(c)));
+  });
+
+  test('a unix socket: 0600 unless FreeBSD\'s :user:group:mode: or Debian\'s openbsd-inetd said otherwise', async () => {
+    const all = await convertText('/run/a.sock stream unix nowait root /usr/bin/a a\n:root:root:0640:/run/b.sock stream unix nowait root /usr/bin/b b\n');
+    assert.equal(get(all, 'a').keys.get('path'), '/run/a.sock');
+    assert.equal(get(all, 'a').keys.get('socket_mode'), '0600');
+    assert.equal(get(all, 'b').keys.get('path'), '/run/b.sock');
+    assert.equal(get(all, 'b').keys.get('socket_mode'), '0640');
   });
 });

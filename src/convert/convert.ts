@@ -96,7 +96,7 @@ export async function convert(source: string, opts: ConvertOptions = {}): Promis
     }
   } else {
     for (const f of input.value.files) {
-      groups.push({ source: f.path, drafts: f.entries.flatMap((e) => mapInetdEntry(e, ctx)), trailing: f.trailing });
+      groups.push({ source: f.path, drafts: f.entries.flatMap((e) => mapInetdEntry(e, ctx, f)), trailing: f.trailing });
     }
   }
 

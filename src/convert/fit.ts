@@ -6,6 +6,7 @@
 // message. Validation is as root: the old daemon ran as root, and so will
 // the superd that serves these files.
 
+import { readFile } from 'node:fs/promises';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from '../config/systemdb.js';
 import { listenConflict } from '../config/load.js';
 import { scanIni } from '../config/scan.js';
@@ -19,11 +20,40 @@ export interface HostFiles {
   ports: PortDb;
   /** Whether `program` can be started here: null, or the problem. */
   checkProgram: (program: string) => Promise<string | null>;
+  /**
+   * The version of Debian's openbsd-inetd installed here (dpkg's
+   * `Status: … installed`), or null: since 0.20221205 it listens on IPv4 and
+   * IPv6 for an inetd.conf `tcp` or `udp`, which every other inetd takes as
+   * IPv4 only. Absent is the same as null.
+   */
+  openbsdInetd?: string | null;
 }
 
-export async function loadHostFiles(): Promise<HostFiles> {
-  const [passwd, ports] = await Promise.all([loadUserDb(), loadPortDb()]);
-  return { passwd, ports, checkProgram };
+/** dpkg's database of installed packages. */
+export const DPKG_STATUS = '/var/lib/dpkg/status';
+
+/**
+ * The version of `pkg` that a dpkg status file says is installed, or null:
+ * its stanza's `Status:` ends in `installed` (`install ok installed`,
+ * `hold ok installed`), not `config-files` or `not-installed`.
+ */
+export function installedVersion(statusText: string, pkg: string): string | null {
+  for (const stanza of statusText.split(/\n\s*\n/)) {
+    const field = (name: string): string | null => {
+      const m = new RegExp(`^${name}:[ \\t]*(.*?)[ \\t]*$`, 'm').exec(stanza);
+      return m === null ? null : (m[1] as string);
+    };
+    if (field('Package') !== pkg) continue;
+    const status = field('Status')?.split(/\s+/) ?? [];
+    const version = field('Version');
+    if (status[status.length - 1] === 'installed' && version !== null && version !== '') return version;
+  }
+  return null;
+}
+
+export async function loadHostFiles(dpkgStatus = DPKG_STATUS): Promise<HostFiles> {
+  const [passwd, ports, status] = await Promise.all([loadUserDb(), loadPortDb(), readFile(dpkgStatus, 'utf8').catch(() => '')]);
+  return { passwd, ports, checkProgram, openbsdInetd: installedVersion(status, 'openbsd-inetd') };
 }
 
 /**

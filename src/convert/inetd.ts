@@ -6,8 +6,13 @@
 //   USER[:GROUP | .GROUP][/LOGIN_CLASS]  PROGRAM|internal  [ARGV0 ARGS…]
 //
 // `#` starts a comment line; a line `ADDRESS:` alone sets the address of the
-// lines after it. Only the shape is checked here: a field superd has no
-// equivalent for is map-inetd.ts's to explain, not an error.
+// lines after it. FreeBSD's unix-socket entries may start `:USER:GROUP:MODE:`,
+// the socket file's owner and permissions. Debian's update-inetd leaves its
+// marks in the file it manages: `#:LABEL:` section lines and `#<off>#`
+// entries (map-inetd.ts reads them, with dpkg's word on which openbsd-inetd
+// is installed, as a sign of which inetd read the file). Only the shape is
+// checked here: a field superd has no equivalent for is map-inetd.ts's to
+// explain, not an error.
 
 import { fileLines } from '../config/scan.js';
 import { fail, ok, type Result } from '../errors.js';
@@ -24,6 +29,8 @@ export interface InetdEntry {
   hosts: string[];
   /** The first field without its address: a service name, a port, `name/version` (RPC) or a path (unix). */
   service: string;
+  /** FreeBSD's `:USER:GROUP:MODE:` before a unix socket's path: who owns the socket file, and its permissions. */
+  socketOwner: { user: string; group: string; mode: number } | null;
   socketType: string;
   /** `tcp`, `udp6`, `rpc/tcp`, `unix`…, without its buffer options. */
   protocol: string;
@@ -49,26 +56,44 @@ export interface InetdEntry {
   off: boolean;
 }
 
+/** A line Debian's update-inetd writes: `#:INTERNAL: Internal services`, or an entry it switched off. */
+export interface UpdateInetdMark {
+  line: number;
+  /** `#:INTERNAL:` or `#<off>#`. */
+  mark: string;
+}
+
 export interface InetdFile {
   path: string;
   entries: InetdEntry[];
   /** Comment lines after the last entry. */
   trailing: string[];
+  /** The first of update-inetd's marks in the file, null when it has none. */
+  updateInetd: UpdateInetdMark | null;
 }
 
 const HOST_LINE = /^(\S+):$/;
 /** How Debian's update-inetd switches an entry off. */
 const OFF = '#<off>#';
+/** update-inetd's section lines (`#:STANDARD:`, `#:HAM-RADIO:`), under which it adds entries. */
+const SECTION_MARK = /^#:[A-Z][A-Z0-9_-]*:/;
+/** FreeBSD's owner and permissions of a unix socket, before its path. */
+const SOCKET_OWNER = /^:([^:]+):([^:]+):([0-7]{1,4}):(.+)$/;
 
 export function parseInetd(path: string, text: string): Result<InetdFile, ConvertError> {
   const entries: InetdEntry[] = [];
   let hosts = ['*'];
   let comments: string[] = [];
+  let updateInetd: UpdateInetdMark | null = null;
   const lines = fileLines(text);
   for (const [index, raw] of lines.entries()) {
     const n = index + 1;
     const line = raw.trim();
     if (line === '') continue;
+    if (updateInetd === null) {
+      const mark = line.startsWith(OFF) ? OFF : SECTION_MARK.exec(line)?.[0];
+      if (mark !== undefined) updateInetd = { line: n, mark };
+    }
     if (line.startsWith(OFF)) {
       // A switched-off entry is a disabled service; one that does not parse stays a comment.
       const off = parseEntry(path, n, line.slice(OFF.length).trim(), hosts);
@@ -93,7 +118,7 @@ export function parseInetd(path: string, text: string): Result<InetdFile, Conver
     comments = [];
     entries.push(entry.value);
   }
-  return ok({ path, entries, trailing: comments });
+  return ok({ path, entries, trailing: comments, updateInetd });
 }
 
 function splitHosts(list: string): string[] {
@@ -112,9 +137,16 @@ function parseEntry(path: string, n: number, line: string, defaultHosts: string[
   // `ADDRESS:SERVICE`; the address may be IPv6 (`::1:echo`), so the last colon separates.
   let hosts = defaultHosts;
   let service = first;
+  let socketOwner: InetdEntry['socketOwner'] = null;
   const colon = first.lastIndexOf(':');
   const [protocol = '', ...protocolOptions] = protoField.split(',');
-  if (colon > 0 && protocol !== 'unix') {
+  const owner = SOCKET_OWNER.exec(first);
+  if (protocol === 'unix' && owner !== null) {
+    socketOwner = { user: owner[1] as string, group: owner[2] as string, mode: parseInt(owner[3] as string, 8) };
+    service = owner[4] as string;
+  } else if (protocol === 'unix') {
+    hosts = ['*']; // a socket file has no address: an address line above does not apply to it
+  } else if (colon > 0) {
     hosts = splitHosts(first.slice(0, colon));
     service = first.slice(colon + 1);
   }
@@ -140,6 +172,7 @@ function parseEntry(path: string, n: number, line: string, defaultHosts: string[
     text: line.replace(/\s+/g, ' '),
     hosts,
     service,
+    socketOwner,
     socketType,
     protocol,
     protocolOptions,
