@@ -188,6 +188,14 @@ describe('the other inetds', { timeout: 60000 }, () => {
     assert.equal(ftp.keys.get('args'), '-l');
   });
 
+  test("NetBSD's nowait:MAX is the per-minute rate OpenBSD writes nowait.MAX", async () => {
+    const all = await convertText('ftp stream tcp nowait:40 root /usr/libexec/ftpd ftpd -ll\n');
+    const ftp = get(all, 'ftp');
+    assert.equal(ftp.keys.get('rate'), '40');
+    assert.equal(ftp.keys.get('protocol'), 'tcp4');
+    assert.equal(ftp.keys.get('args'), '-ll');
+  });
+
   test('a nowait udp program is written wait = yes and disabled; rpc is not converted', async () => {
     const all = await convertText('talk dgram udp nowait nobody /usr/sbin/in.talkd in.talkd\nrstatd/2-4 dgram rpc/udp wait root /usr/sbin/rpc.rstatd rpc.rstatd\n');
     const talk = get(all, 'talk');

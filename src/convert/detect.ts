@@ -18,8 +18,8 @@ const XINETD_START = /^(service\s+\S+|defaults)\s*(\{\s*)?$|^(include|includedir
 const INI_START = /^\[[^\]]*\]\s*$|^[A-Za-z0-9_.-]+\s*=/;
 /** inetd.conf's protocol field: tcp, udp6, tcp46, rpc/tcp, unix, with buffer options. */
 const INETD_PROTOCOL = /^(rpc\/)?(tcp|udp)(4|6|46)?(,\S*)?$|^unix(,\S*)?$/;
-/** inetd.conf's wait field: `nowait`, `wait.40` (OpenBSD, Debian), `nowait/10/5/2` (FreeBSD). */
-export const INETD_WAIT = /^(wait|nowait)(\.\d+|(\/\d+){1,3})?$/;
+/** inetd.conf's wait field: `nowait`, `wait.40` (OpenBSD, Debian), `nowait:40` (NetBSD), `nowait/10/5/2` (FreeBSD). */
+export const INETD_WAIT = /^(wait|nowait)([.:]\d+|(\/\d+){1,3})?$/;
 /** OpenBSD's `ADDRESS:` line, which sets the address for the lines after it. */
 const INETD_HOST_LINE = /^[^\s=[\]]+:$/;
 

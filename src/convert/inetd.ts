@@ -2,7 +2,7 @@
 // and NetBSD's read it: one service per line,
 //
 //   [ADDRESS:]SERVICE  SOCKET_TYPE  PROTOCOL[,sndbuf=N][,rcvbuf=N]
-//   wait|nowait[.MAX | /MAX_CHILD[/PER_IP_PER_MINUTE[/PER_IP_CHILD]]]
+//   wait|nowait[.MAX | :MAX | /MAX_CHILD[/PER_IP_PER_MINUTE[/PER_IP_CHILD]]]
 //   USER[:GROUP | .GROUP][/LOGIN_CLASS]  PROGRAM|internal  [ARGV0 ARGS…]
 //
 // `#` starts a comment line; a line `ADDRESS:` alone sets the address of the
@@ -37,7 +37,7 @@ export interface InetdEntry {
   /** `sndbuf=64k`, `rcvbuf=1m`. */
   protocolOptions: string[];
   wait: boolean;
-  /** OpenBSD's `.MAX`: handlers started per minute. */
+  /** OpenBSD's `.MAX`, NetBSD's `:MAX`: handlers started per minute. */
   perMinute: number | null;
   /** FreeBSD's `/MAX_CHILD/PER_IP_PER_MINUTE/PER_IP_CHILD`; 0 is no limit. */
   maxChild: number | null;
@@ -157,10 +157,11 @@ function parseEntry(path: string, n: number, line: string, defaultHosts: string[
   }
   if (protocol === '') return err(`the third field must be a protocol such as tcp or udp, got '${clip(protoField)}'`);
   if (!INETD_WAIT.test(waitField)) {
-    return err(`the fourth field must be wait or nowait (optionally .MAX, or /MAX_CHILD/PER_IP_PER_MINUTE/PER_IP_CHILD), got '${clip(waitField)}'`);
+    return err(`the fourth field must be wait or nowait (optionally .MAX or :MAX, or /MAX_CHILD/PER_IP_PER_MINUTE/PER_IP_CHILD), got '${clip(waitField)}'`);
   }
-  const [waitWord, ...limits] = waitField.split(/[./]/);
-  const openbsd = waitField.includes('.');
+  const [waitWord, ...limits] = waitField.split(/[./:]/);
+  // OpenBSD's `.MAX` and NetBSD's `:MAX` are the same limit: handlers started per minute.
+  const openbsd = waitField.includes('.') || waitField.includes(':');
   const num = (i: number): number | null => (limits[i] === undefined ? null : Number(limits[i]));
 
   const userMatch = /^([^:./]+)(?:[:.]([^/]+))?(?:\/(.+))?$/.exec(userField);
