@@ -13,8 +13,9 @@ import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { convert } from '../src/convert/convert.js';
-import { installedVersion, type HostFiles } from '../src/convert/fit.js';
-import { compareDebianVersions, DEBIAN_DUAL_STACK_SINCE } from '../src/convert/map-inetd.js';
+import { compareDebianVersions, installedVersion } from '../src/convert/dpkg.js';
+import type { HostFiles } from '../src/convert/fit.js';
+import { DEBIAN_DUAL_STACK_SINCE } from '../src/convert/map-inetd.js';
 import { ROOT, runSuperd, tempDir } from './helpers/daemon.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'convert', 'inetd-real');

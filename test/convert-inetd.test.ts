@@ -14,8 +14,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanIni } from '../src/config/scan.js';
 import { convert } from '../src/convert/convert.js';
-import { DPKG_STATUS, installedVersion, type HostFiles } from '../src/convert/fit.js';
-import { compareDebianVersions, DEBIAN_DUAL_STACK_SINCE } from '../src/convert/map-inetd.js';
+import { compareDebianVersions, DPKG_STATUS, installedVersion } from '../src/convert/dpkg.js';
+import type { HostFiles } from '../src/convert/fit.js';
+import { DEBIAN_DUAL_STACK_SINCE } from '../src/convert/map-inetd.js';
 import { ROOT, runSuperd, tempDir, type CliResult } from './helpers/daemon.js';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'convert', 'inetd.conf');

@@ -7,6 +7,7 @@
 // the superd that serves these files.
 
 import { readFile } from 'node:fs/promises';
+import { DPKG_STATUS, installedVersion } from './dpkg.js';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from '../config/systemdb.js';
 import { listenConflict } from '../config/load.js';
 import { scanIni } from '../config/scan.js';
@@ -27,28 +28,6 @@ export interface HostFiles {
    * IPv4 only. Absent is the same as null.
    */
   openbsdInetd?: string | null;
-}
-
-/** dpkg's database of installed packages. */
-export const DPKG_STATUS = '/var/lib/dpkg/status';
-
-/**
- * The version of `pkg` that a dpkg status file says is installed, or null:
- * its stanza's `Status:` ends in `installed` (`install ok installed`,
- * `hold ok installed`), not `config-files` or `not-installed`.
- */
-export function installedVersion(statusText: string, pkg: string): string | null {
-  for (const stanza of statusText.split(/\n\s*\n/)) {
-    const field = (name: string): string | null => {
-      const m = new RegExp(`^${name}:[ \\t]*(.*?)[ \\t]*$`, 'm').exec(stanza);
-      return m === null ? null : (m[1] as string);
-    };
-    if (field('Package') !== pkg) continue;
-    const status = field('Status')?.split(/\s+/) ?? [];
-    const version = field('Version');
-    if (status[status.length - 1] === 'installed' && version !== null && version !== '') return version;
-  }
-  return null;
 }
 
 export async function loadHostFiles(dpkgStatus = DPKG_STATUS): Promise<HostFiles> {

@@ -19,6 +19,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { userIndex } from '../config/systemdb.js';
+import { compareDebianVersions } from './dpkg.js';
 import type { HostFiles } from './fit.js';
 import { builtinFor, BUILTINS, mapLimits, mappedAs, mapProgram, noEquivalent, sanitizeName, type MapContext } from './map-common.js';
 import type { InetdEntry, InetdFile } from './inetd.js';
@@ -56,52 +57,6 @@ function origin(file: Pick<InetdFile, 'updateInetd'>, host: HostFiles): Origin {
 export function mapInetdEntry(e: InetdEntry, ctx: MapContext, file: Pick<InetdFile, 'updateInetd'> = { updateInetd: null }): Draft[] {
   const from = origin(file, ctx.host);
   return e.hosts.map((host, i) => mapForHost(e, host, i === 0 ? e.comments : [], ctx, from));
-}
-
-/** Debian's version order (dpkg's): EPOCH:UPSTREAM-REVISION, `~` before everything, letters before other signs. */
-export function compareDebianVersions(a: string, b: string): number {
-  const split = (v: string): [number, string, string] => {
-    const epoch = /^(\d+):/.exec(v);
-    const rest = epoch === null ? v : v.slice(epoch[0].length);
-    const dash = rest.lastIndexOf('-');
-    return [epoch === null ? 0 : Number(epoch[1]), dash < 0 ? rest : rest.slice(0, dash), dash < 0 ? '' : rest.slice(dash + 1)];
-  };
-  const [ea, ua, ra] = split(a);
-  const [eb, ub, rb] = split(b);
-  if (ea !== eb) return ea - eb;
-  return compareVersionPart(ua, ub) || compareVersionPart(ra, rb);
-}
-
-function compareVersionPart(a: string, b: string): number {
-  const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
-  const order = (c: string | undefined): number => {
-    if (c === undefined || isDigit(c)) return 0;
-    if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
-    if (c === '~') return -1;
-    return c.charCodeAt(0) + 256;
-  };
-  let i = 0;
-  let j = 0;
-  while (i < a.length || j < b.length) {
-    while ((i < a.length && !isDigit(a[i])) || (j < b.length && !isDigit(b[j]))) {
-      const d = order(a[i]) - order(b[j]);
-      if (d !== 0) return d;
-      i++;
-      j++;
-    }
-    while (a[i] === '0') i++;
-    while (b[j] === '0') j++;
-    let first = 0;
-    while (isDigit(a[i]) && isDigit(b[j])) {
-      if (first === 0) first = (a.charCodeAt(i) as number) - (b.charCodeAt(j) as number);
-      i++;
-      j++;
-    }
-    if (isDigit(a[i])) return 1;
-    if (isDigit(b[j])) return -1;
-    if (first !== 0) return first;
-  }
-  return 0;
 }
 
 const octal = (mode: number): string => `0${mode.toString(8).padStart(3, '0')}`;
