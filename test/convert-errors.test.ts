@@ -1,7 +1,11 @@
-// `superd convert` on input it cannot take: malformed xinetd and inetd.conf
-// files, a missing source, a file already in superd's syntax. Each gives one
-// error naming the file and the line, exit status 1, and nothing written; and
-// -o never overwrites a file.
+// `superd convert` on input it cannot take: xinetd files whose block
+// structure is broken, malformed inetd.conf files, a missing source, a file
+// already in superd's syntax. Each gives one error naming the file and the
+// line, exit status 1, and nothing written; and -o never overwrites a file.
+// What xinetd itself ignores or refuses in one service (an unknown
+// attribute, a bad value, an include it cannot read) is no error: that
+// service is converted as xinetd served it, or disabled, and the others as
+// they are (test/convert-xinetd-real.test.ts).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -53,23 +57,15 @@ describe('malformed input: one error with file and line, nothing written', { tim
     refused(await convertCli(file), file, 1, /the block of service broken has no closing '\}'/);
   });
 
-  test('xinetd: an unknown attribute, with a suggestion', async () => {
-    const file = join(BAD, 'unknown-attribute');
-    refused(await convertCli(file), file, 7, /unknown xinetd attribute 'instnaces' \(did you mean 'instances'\?\)/);
-  });
-
-  test('xinetd: values xinetd itself would refuse', async () => {
+  test('xinetd: what breaks the block structure', async () => {
     const dir = await freshDir();
     const cases: [string, number, RegExp][] = [
-      ['service a\n{\n\tsocket_type = stream\n\twait = perhaps\n\tserver = /bin/cat\n}\n', 4, /service a: wait must be yes or no, got 'perhaps'/],
-      ['service a\n{\n\tsocket_type = stream\n\tserver = /bin/cat\n}\n', 1, /service a: wait is missing/],
-      ['service a\n{\n\tsocket_type = stream\n\twait = no\n\tserver = /bin/cat\n\tinstances = many\n}\n', 6, /instances must be a whole number of at least 1 or UNLIMITED/],
-      ['service a\n{\n\tsocket_type = stream\n\twait = no\n\tserver = /bin/cat\n\tcps = fast\n}\n', 6, /cps takes connections per second and seconds to pause/],
-      ['service a\n{\n\tsocket_type = stream\n\twait = no\n\tport = 7\n\tport = 8\n\tserver = /bin/cat\n}\n', 6, /'port' is repeated \(first set at line 5\)/],
-      ['service a\n{\n\tsocket_type = stream\n\twait = no\n\tserver += /bin/cat\n}\n', 5, /'server' takes only '=', not '\+='/],
       ['service a\n\tsocket_type = stream\n', 2, /expected '\{' after 'service a' at line 1/],
-      ['defaults\n{\n\tserver = /bin/cat\n}\n', 3, /'server' belongs in a service block, not in defaults/],
       ['service a\n{\n\tsocket_type = stream\n\twait = no\n\tserver = /bin/cat\n}\n}\n', 7, /'\}' outside of a service or defaults block/],
+      ['service a\n{\n\tsocket_type = stream\n\tthis is no attribute\n}\n', 4, /expected 'attribute = value' or '\}' in the block of service a, got 'this is no attribute'/],
+      ['service a\n{\n\tsocket_type = stream\n}\nport = 7\n', 5, /'port = 7' is outside of any block/],
+      // xinetd stops reading the defaults there: what it then applies is not worth guessing.
+      ['defaults\n{\n\tinstances=4\n}\n', 3, /xinetd needs a blank before the operator .* stops reading the defaults block at this line/],
     ];
     for (const [i, [text, line, message]] of cases.entries()) {
       const file = join(dir, `case${i}`);
@@ -78,20 +74,20 @@ describe('malformed input: one error with file and line, nothing written', { tim
     }
   });
 
+  test('xinetd: a value xinetd refuses in defaults, where xinetd exits over it', async () => {
+    const dir = await freshDir();
+    const file = join(dir, 'xinetd.conf');
+    await writeFile(file, 'defaults\n{\n\tinstances = many\n}\n');
+    refused(await convertCli(file), file, 3, /defaults: instances = many: Number of instances is invalid: many: xinetd refuses it and exits/);
+  });
+
   test('xinetd: an error in one file of a directory writes none of the others', async () => {
     const src = join(await freshDir(), 'xinetd.d');
     await cp(join(FIXTURES, 'xinetd', 'xinetd.d'), src, { recursive: true });
-    await cp(join(BAD, 'unknown-attribute'), join(src, 'zz-broken'));
+    await cp(join(BAD, 'missing-brace'), join(src, 'zz-broken'));
     const out = join(await freshDir(), 'out');
-    refused(await convertCli(src, '-o', out), join(src, 'zz-broken'), 7, /unknown xinetd attribute/);
+    refused(await convertCli(src, '-o', out), join(src, 'zz-broken'), 15, /a '\}' is missing/);
     await assert.rejects(readdir(out));
-  });
-
-  test('xinetd: an include that cannot be read names the include line', async () => {
-    const dir = await freshDir();
-    const file = join(dir, 'xinetd.conf');
-    await writeFile(file, '# x\nincludedir /nonexistent/xinetd.d\n');
-    refused(await convertCli(file), file, 2, /cannot read directory '\/nonexistent\/xinetd\.d': no such file or directory/);
   });
 
   test('inetd.conf: too few fields, a bad socket type, a bad wait field', async () => {
@@ -118,6 +114,73 @@ describe('malformed input: one error with file and line, nothing written', { tim
     const junk = join(dir, 'notes.txt');
     await writeFile(junk, 'hello world\n');
     refused(await convertCli(junk), junk, 1, /neither xinetd syntax .* nor inetd\.conf syntax/);
+  });
+});
+
+describe('what xinetd ignores or refuses in one service: no error, the others converted', { timeout: 60000 }, () => {
+  /** `superd convert` reading no hosts.allow or hosts.deny of this host. */
+  async function convertOk(...args: string[]): Promise<CliResult> {
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', SUPERD_HOSTS_ALLOW: '/nonexistent/hosts.allow', SUPERD_HOSTS_DENY: '/nonexistent/hosts.deny' };
+    const r = await runSuperd(['convert', ...args], { timeoutMs: 20000, env });
+    assert.equal(r.timedOut, false, 'superd convert finished by itself');
+    assert.equal(r.code, 0, `exit status 0; stderr:\n${r.stderr}`);
+    return r;
+  }
+  const good = 'service good\n{\n\ttype = UNLISTED\n\tsocket_type = stream\n\twait = no\n\tuser = root\n\tserver = /bin/cat\n\tport = 7000\n}\n';
+  const bad = (lines: string): string => `service bad\n{\n\ttype = UNLISTED\n\tsocket_type = stream\n\tport = 7001\n${lines}}\n`;
+
+  test('an unknown attribute is a comment with the suggestion, and the service is served as xinetd served it', async () => {
+    const r = await convertOk(join(BAD, 'unknown-attribute'));
+    assert.match(r.stdout, /^# xinetd: instnaces = 4 \(line 7\) — ignored, as xinetd ignores an attribute it does not know \("bad service attribute: instnaces"\) \(did you mean 'instances'\?\)$/m);
+    assert.match(r.stdout, /^\[broken\]$/m);
+    assert.doesNotMatch(r.stdout, /^max_children/m);
+    // The rest of it is what xinetd would not have served either: no user, and a name not in /etc/services.
+    assert.match(r.stdout, /^# disabled: it has no user, which xinetd requires of a program service/m);
+  });
+
+  test('values xinetd refuses: that service is disabled or not converted with xinetd\'s reason, the other one converts', async () => {
+    const dir = await freshDir();
+    const cases: [string, RegExp][] = [
+      ['\twait = perhaps\n\tuser = root\n\tserver = /bin/cat\n', /^# not converted: xinetd did not start it: Bad value for wait: perhaps \(line 15: wait = perhaps\)$/m],
+      ['\tuser = root\n\tserver = /bin/cat\n', /^# not converted: xinetd did not start it: Service bad missing attribute wait$/m],
+      ['\twait = no\n\tuser = root\n\tserver = /bin/cat\n\tinstances = many\n', /^# disabled: xinetd did not start it: Number of instances is invalid: many \(line 18: instances = many\)$/m],
+      ['\twait = no\n\tuser = root\n\tserver = /bin/cat\n\tcps = fast 10\n', /^# disabled: xinetd did not start it: cps argument not a number \(line 18: cps = fast 10\)$/m],
+      ['\twait = no\n\tuser = root\n\tserver += /bin/cat\n', /^# not converted: xinetd did not start it: Must specify a server in bad$/m],
+    ];
+    for (const [i, [lines, reason]] of cases.entries()) {
+      const file = join(dir, `case${i}`);
+      await writeFile(file, good + bad(lines));
+      const r = await convertOk(file);
+      assert.match(r.stdout, reason, r.stdout);
+      assert.match(r.stdout, /^\[good\]\n(# xinetd: no flags = IPv4 or IPv6.*\n)?protocol = tcp4\nport = 7000\nserver = \/bin\/cat\nwait = no\nuser = root\n/m, 'the other service is converted');
+    }
+  });
+
+  test('a fixed attribute set twice: the first counts, as in xinetd', async () => {
+    const file = join(await freshDir(), 'twice');
+    await writeFile(file, bad('\twait = no\n\tuser = root\n\tserver = /bin/cat\n\tport = 7002\n'));
+    const r = await convertOk(file);
+    assert.match(r.stdout, /^port = 7001$/m);
+    assert.match(r.stdout, /^# xinetd: port = 7002 \(line 9\) — ignored, as xinetd ignores an attribute set again: the one at line 5 counts$/m);
+  });
+
+  test('a service attribute in defaults is ignored, as xinetd ignores it', async () => {
+    const file = join(await freshDir(), 'xinetd.conf');
+    await writeFile(file, `defaults\n{\n\tserver = /bin/sh\n}\n${good}`);
+    const r = await convertOk(file);
+    assert.match(r.stdout, /^# xinetd: server = \/bin\/sh \(defaults, line 3\) — ignored, as xinetd ignores it in defaults \("attribute: server should not be in default section"\)/m);
+    assert.match(r.stdout, /^server = \/bin\/cat$/m);
+  });
+
+  test('an include that cannot be read is skipped, with a note naming the line', async () => {
+    const dir = await freshDir();
+    const file = join(dir, 'xinetd.conf');
+    await writeFile(file, `# x\nincludedir /nonexistent/xinetd.d\n${good}`);
+    const r = await convertOk(file);
+    const note = `${file}:2: includedir /nonexistent/xinetd.d skipped: cannot read directory '/nonexistent/xinetd.d': no such file or directory; xinetd skips what it cannot read and serves the rest`;
+    assert.ok(r.stderr.split('\n').includes(`superd convert: note: ${note}`), r.stderr);
+    assert.ok(r.stdout.split('\n').includes(`# xinetd: ${note}`), r.stdout);
+    assert.match(r.stdout, /^\[good\]$/m);
   });
 });
 

@@ -140,7 +140,8 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     // The enabled services, as check lists them.
     for (const line of [
       /^git \*:9418\/tcp nowait \/usr\/bin\/git daemon --inetd/m,
-      /^echo-stream \*:7007\/tcp4 nowait builtin echo$/m,
+      // xinetd did not start it: /etc/services gives echo port 7, and its type has no UNLISTED.
+      /^echo-stream \*:7007\/tcp4 disabled builtin echo$/m,
       /^echo-dgram \*:7007\/udp4 wait builtin echo$/m,
       /^rsync 127\.0\.0\.1:873\/tcp4 nowait \/usr\/bin\/rsync --daemon user=root\(0\)$/m,
     ]) assert.match(checked.stdout, line);
@@ -168,14 +169,14 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     assert.equal(k.has('disabled'), false);
     for (const c of [
       /^# xinetd: only_from … trusted\.example\.org — superd has no equivalent: superd does not resolve names/,
-      /^# xinetd: log_on_success = HOST DURATION — superd has no equivalent: /,
+      /^# xinetd: log_on_success \+= HOST DURATION — superd has no equivalent: /,
       /^# xinetd: banner = \/etc\/issue\.net — superd has no equivalent: /,
       /^# xinetd: nice = 10 — superd has no equivalent: /,
       /^# xinetd: rlimit_as = 64M — superd has no equivalent: /,
       /^# xinetd: flags = NODELAY — superd has no equivalent: /,
+      /^# xinetd: flags = REUSE — superd sets SO_REUSEADDR on every listener$/,
       /^# from the xinetd defaults at .*xinetd\.conf:3$/,
     ]) hasComment(git, c, 'git');
-    assert.ok(!git.comments.some((c) => /REUSE/.test(c)), 'REUSE is what superd does anyway: no comment');
   });
 
   test('the defaults: what superd cannot express is said once, at the top', () => {
@@ -211,13 +212,16 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     assert.equal(rsync.keys.get('protocol'), 'tcp4');
     assert.equal(rsync.keys.get('port'), 'rsync');
     hasComment(rsync, /^# xinetd: server \/usr\/sbin\/tcpd \/usr\/bin\/rsync — tcpd is left out: superd runs the program itself, and applies tcpd.s hosts\.allow and hosts\.deny rules for rsync as only_from and no_access$/, 'rsync');
-    hasComment(rsync, /^# xinetd: log_on_failure = USERID — superd has no equivalent/, 'rsync');
+    hasComment(rsync, /^# xinetd: log_on_failure \+= USERID — superd has no equivalent/, 'rsync');
   });
 
   test('INTERNAL services are builtins by name, with their ids as names', () => {
     const stream = section(all, 'echo-stream');
     assert.equal(stream.keys.get('builtin'), 'echo');
     assert.equal(stream.keys.get('max_per_source'), '10', 'per_source from the defaults');
+    // Not UNLISTED, so xinetd wants the port /etc/services gives echo, and did not start it on 7007.
+    assert.equal(stream.keys.get('disabled'), 'yes');
+    hasComment(stream, /^# disabled: xinetd did not start it: Service echo expects port 7, not 7007 /, 'echo-stream');
     const dgram = section(all, 'echo-dgram');
     assert.equal(dgram.keys.get('builtin'), 'echo');
     assert.equal(dgram.keys.has('wait'), false, 'superd answers udp builtins itself');

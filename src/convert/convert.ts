@@ -70,6 +70,11 @@ export async function convert(source: string, opts: ConvertOptions = {}): Promis
   const groups: Group[] = [];
   const extra: string[] = [];
   const notes: string[] = [];
+  // An include xinetd would skip: said on stderr and at the top of the output.
+  for (const skipped of input.value.skipped) {
+    notes.push(skipped);
+    extra.push(`# xinetd: ${skipped}`);
+  }
 
   if (input.value.syntax === 'xinetd') {
     const files = input.value.files;

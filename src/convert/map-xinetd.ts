@@ -1,8 +1,11 @@
-// One xinetd service -> one draft section. Settings superd can express are
-// written as keys; those it cannot are comments that say why; a service
-// whose loss of a setting would let in more than xinetd did is disabled, and
-// one superd cannot serve at all (RPC, TCPMUX, redirect…) is written as a
-// commented-out section. Values xinetd itself would refuse are errors.
+// One xinetd service -> one draft section, as xinetd would have served it
+// (xinetd-resolve.ts reads its lines as xinetd does). Settings superd can
+// express are written as keys; those it cannot are comments that say why;
+// a service xinetd did not start, or whose loss of a setting would let in
+// more than xinetd did, is disabled with the reason; one superd cannot
+// serve at all (RPC, TCPMUX, redirect…), or that xinetd could not even
+// read, is written as a commented-out section. Nothing here stops the
+// conversion: a problem in one service leaves the others as they are.
 
 import { isIP } from 'node:net';
 import type { BuiltinName } from '../config/types.js';
@@ -10,116 +13,118 @@ import { fail, ok, type Result } from '../errors.js';
 import { strictlyInside, convertAddresses } from './access.js';
 import { builtinFor, BUILTINS, mapLimits, mappedAs, mapProgram, noEquivalent, sanitizeName, type MapContext } from './map-common.js';
 import { quoteWords } from './quote.js';
-import { cannotServe, convertError, newDraft, setKey, type ConvertError, type Draft } from './types.js';
+import { cannotServe, newDraft, setKey, type ConvertError, type Draft } from './types.js';
 import type { XAttr, XBlock } from './xinetd.js';
-import { defaultLists, resolve, type Resolved, type XDefaults } from './xinetd-resolve.js';
-import { ATTRIBUTE_WHY, FLAG_WHY, FLAGS_SAME, KNOWN_FLAGS, KNOWN_TYPES, PROCESS_ATTRS } from './xinetd-notes.js';
+import { defaultLists, resolve, setting, type Resolved, type XDefaults } from './xinetd-resolve.js';
+import { ATTRIBUTE_WHY, FLAG_WHY, FLAGS_SAME, PROCESS_ATTRS, TYPES_SAME } from './xinetd-notes.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-class BadValue extends Error {
-  constructor(readonly line: number, message: string) {
-    super(message);
-  }
-}
-
-const setting = (a: XAttr): string => `${a.name} ${a.op} ${a.raw}`.trimEnd();
-
-function one(a: XAttr): string {
-  if (a.values.length !== 1) throw new BadValue(a.line, `${a.name} takes one value, got '${a.raw}'`);
-  return a.values[0] as string;
-}
-
-function yesNo(a: XAttr): boolean {
-  const v = one(a).toLowerCase();
-  if (v !== 'yes' && v !== 'no') throw new BadValue(a.line, `${a.name} must be yes or no, got '${a.raw}'`);
-  return v === 'yes';
-}
-
-/** A count, or null for UNLIMITED. */
-function count(a: XAttr): number | null {
-  const v = one(a);
-  if (v.toUpperCase() === 'UNLIMITED') return null;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new BadValue(a.line, `${a.name} must be a whole number of at least 1 or UNLIMITED, got '${a.raw}'`);
-  return Number(v);
-}
+/** The first word of a value xinetd took (xinetd-resolve.ts checked the count and the value). */
+const first = (a: XAttr): string => a.values[0] ?? '';
+const isYes = (a: XAttr | undefined): boolean => a !== undefined && first(a).toLowerCase() === 'yes';
+/** A count xinetd took, or null for UNLIMITED. */
+const count = (a: XAttr): number | null => (first(a).toUpperCase() === 'UNLIMITED' ? null : Number(first(a)));
 
 export function mapXinetdService(b: XBlock, defaults: XDefaults | null, ctx: MapContext): Result<Draft, ConvertError> {
-  const resolved = resolve(b, defaults);
-  if (!resolved.ok) return resolved;
-  try {
-    return ok(build(b, resolved.value, defaults, ctx));
-  } catch (e) {
-    if (!(e instanceof BadValue)) throw e;
-    return fail(convertError('xinetd_value', b.file, e.line, `service ${b.name}: ${e.message}`));
-  }
+  return ok(build(b, resolve(b, defaults), defaults, ctx));
 }
 
 type Get = (name: string) => XAttr | undefined;
 
-function build(b: XBlock, r: Resolved, defaults: XDefaults | null, _ctx: MapContext): Draft {
+/** How xinetd said it would not start the service: the value it refused for `name`, else `says`. */
+type Missing = (name: string, says: string) => string;
+
+const refusedAs = (x: { attr: XAttr; why: string }): string => `xinetd did not start it: ${x.why} (line ${x.attr.line}: ${setting(x.attr)})`;
+
+function build(b: XBlock, r: Resolved, defaults: XDefaults | null, ctx: MapContext): Draft {
   const get: Get = (name) => r.single.get(name);
   const fromDefaults = (name: string): string[] => (r.fromDefaults.has(name) && defaults !== null ? [`# from the xinetd defaults at ${defaults.where}`] : []);
-  const id = get('id') === undefined ? b.name : one(get('id') as XAttr);
+  const id = get('id') === undefined ? b.name : first(get('id') as XAttr);
   const d = newDraft(b.file, b.line, `service ${b.name}${id === b.name ? '' : ` (id ${id})`}`, sanitizeName(id), b.comments);
+  if (r.skipped !== null) cannotServe(d, r.skipped);
+  d.notes.push(...r.ignored);
+  d.disabled.push(...r.widen, ...r.refused.map(refusedAs));
+  const missing: Missing = (name, says) => {
+    const x = r.refused.find((f) => (f.attr.name === 'interface' ? 'bind' : f.attr.name) === name);
+    return x !== undefined ? refusedAs(x) : `xinetd did not start it: ${says}`;
+  };
 
   const types = new Set((get('type')?.values ?? []).map((t) => t.toUpperCase()));
-  for (const t of types) if (!KNOWN_TYPES.has(t)) throw new BadValue(get('type')?.line ?? b.line, `unknown type '${t}' (xinetd knows ${[...KNOWN_TYPES].join(', ')})`);
-  const flagAttr = get('flags');
-  const flags = new Set((flagAttr?.values ?? []).map((f) => f.toUpperCase()));
-  for (const f of flags) if (!KNOWN_FLAGS.has(f)) throw new BadValue(flagAttr?.line ?? b.line, `unknown flag '${f}'`);
-
-  const { transport, wait } = mapSocket(d, b, get, types, flags, fromDefaults);
+  const flags = new Set((get('flags')?.values ?? []).map((f) => f.toUpperCase()));
+  const { transport, wait } = mapSocket(d, b, r, { types, flags, fromDefaults, ctx, missing });
   const builtin = types.has('INTERNAL') ? builtinFor(b.name, id) : null;
-  mapHandler(d, b, r, { types, flags, transport, wait, builtin });
+  mapHandler(d, b, r, { types, flags, transport, wait, builtin, missing });
   if (!flags.has('NOLIBWRAP')) for (const name of libwrapName(b, r, types)) if (!d.wrappedAs.includes(name)) d.wrappedAs.push(name);
-  mapLimitsAndAccess(d, r, { transport, waitProgram: builtin === null && wait, fromDefaults });
+  mapLimitsAndAccess(d, r, { transport, waitProgram: builtin === null && wait === true, fromDefaults });
   if (builtin === null) mapEnvironment(d, r, fromDefaults);
   mapDisabled(d, r, id, defaults);
-  mapNotes(d, r, flags, builtin !== null);
+  mapNotes(d, r, flags, types, builtin !== null);
+  // A reason that is already the one the section is not converted for is said once.
+  if (d.unservable !== null) d.disabled = d.disabled.filter((x) => x !== d.unservable);
   return d;
 }
 
+interface SocketContext {
+  types: Set<string>;
+  flags: Set<string>;
+  fromDefaults: (name: string) => string[];
+  ctx: MapContext;
+  missing: Missing;
+}
+
 /** protocol, port and bind; the transport and wait, which the rest depends on. */
-function mapSocket(d: Draft, b: XBlock, get: Get, types: Set<string>, flags: Set<string>, fromDefaults: (name: string) => string[]): { transport: 'tcp' | 'udp'; wait: boolean } {
-  const socketType = get('socket_type');
-  if (socketType === undefined) throw new BadValue(b.line, 'socket_type is missing (xinetd needs it: stream or dgram)');
-  const st = one(socketType);
-  const transport = st === 'stream' ? 'tcp' : st === 'dgram' ? 'udp' : null;
-  if (transport === null && !['raw', 'seqpacket', 'rdm'].includes(st)) throw new BadValue(socketType.line, `socket_type must be stream, dgram, raw or seqpacket, got '${st}'`);
-  if (transport === null) cannotServe(d, `socket_type = ${st}: superd serves stream (tcp) and dgram (udp) sockets only`);
+function mapSocket(d: Draft, b: XBlock, r: Resolved, s: SocketContext): { transport: 'tcp' | 'udp'; wait: boolean | null } {
+  const get: Get = (name) => r.single.get(name);
   const protocolAttr = get('protocol');
-  const protocol = protocolAttr === undefined ? transport : one(protocolAttr).toLowerCase();
-  if (protocol !== transport && transport !== null) {
+  const protocol = protocolAttr === undefined ? null : first(protocolAttr).toLowerCase();
+  // xinetd takes either from the other: tcp is stream, udp is dgram.
+  const socketType = get('socket_type');
+  const st = socketType !== undefined ? first(socketType).toLowerCase() : protocol === 'tcp' ? 'stream' : protocol === 'udp' ? 'dgram' : null;
+  if (st === null) cannotServe(d, s.missing('socket_type', `Service ${b.name} missing attribute socket_type`));
+  const transport = st === 'stream' ? 'tcp' : st === 'dgram' ? 'udp' : null;
+  if (transport === null && st !== null) cannotServe(d, `socket_type = ${st}: superd serves stream (tcp) and dgram (udp) sockets only`);
+  if (protocol !== null && transport !== null && protocol !== transport) {
     cannotServe(d, protocol === 'tcp' || protocol === 'udp'
-      ? `protocol = ${protocol} does not go with socket_type = ${st}`
+      ? `protocol = ${protocol} does not go with socket_type = ${st ?? '?'}`
       : `protocol = ${protocol}: superd serves tcp and udp only`);
   }
   const waitAttr = get('wait');
-  if (waitAttr === undefined) throw new BadValue(b.line, 'wait is missing (xinetd needs it: yes or no)');
-  const wait = yesNo(waitAttr);
+  if (waitAttr === undefined) cannotServe(d, s.missing('wait', `Service ${b.name} missing attribute wait`));
+  const wait = waitAttr === undefined ? null : isYes(waitAttr);
 
-  // xinetd listens on IPv4 unless flags has IPv6 (then on both, or IPv6 only with v6only); a bind address decides alone.
+  // IPv4 unless flags has IPv6 (then on both, or IPv6 only with v6only); a bind address decides alone.
   const bindAttr = get('bind');
-  const bind = bindAttr === undefined ? null : one(bindAttr);
-  const v6only = get('v6only') === undefined ? false : yesNo(get('v6only') as XAttr);
-  const family = bind !== null && isIP(bind) !== 0 ? String(isIP(bind)) : flags.has('IPV6') ? (v6only ? '6' : '') : '4';
+  const bind = bindAttr === undefined ? null : first(bindAttr);
+  const family = bind !== null && isIP(bind) !== 0 ? String(isIP(bind)) : s.flags.has('IPV6') ? (isYes(get('v6only')) ? '6' : '') : '4';
   const t = transport ?? 'tcp';
-  setKey(d, 'protocol', `${t}${family}`);
+  // Without IPv4, IPv6 or an address, xinetd 2.3.15.3 (Debian 12's) listens on [::], both families; other builds on IPv4 only.
+  const unsaid = family === '4' && bind === null && !s.flags.has('IPV4');
+  setKey(d, 'protocol', `${t}${family}`, ...(unsaid
+    ? [mappedAs('xinetd', 'no flags = IPv4 or IPv6, no bind',
+      `xinetd 2.3.15.3 (Debian 12's) listened on IPv6 too, older builds on IPv4 only: written ${t}4, the narrower; protocol = ${t} serves IPv6 clients as well`)]
+    : []));
 
   const portAttr = get('port');
+  const rpc = s.types.has('RPC');
+  const unlisted = s.types.has('UNLISTED');
   if (portAttr !== undefined) {
-    const p = one(portAttr);
-    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) throw new BadValue(portAttr.line, `port must be a number 1-65535, got '${p}'`);
-    setKey(d, 'port', p);
-  } else if (types.has('UNLISTED') && !types.has('RPC')) {
-    cannotServe(d, 'type = UNLISTED and no port: xinetd would not know where to listen either');
-  } else if (!types.has('RPC')) {
+    const p = Number(first(portAttr));
+    if (p === 0) cannotServe(d, 'port = 0: xinetd listened on a port the kernel chose; superd listens on the port it is given');
+    else setKey(d, 'port', String(p));
+  } else if (unlisted && !rpc) {
+    cannotServe(d, s.missing('port', `Unlisted service: ${b.name} must have a port entry`));
+  } else if (!rpc) {
     // xinetd looks the service name up in /etc/services; superd's port takes that name.
     setKey(d, 'port', b.name);
   }
+  // A type xinetd refused: the service is disabled for that, whatever the type would have asked of /etc/services.
+  const typeRefused = r.refused.some((x) => x.attr.name === 'type');
+  if (!rpc && !unlisted && !typeRefused && !s.types.has('TCPMUX') && !s.types.has('TCPMUXPLUS')) {
+    mapListed(d, b, s.ctx, protocolAttr === undefined ? t : first(protocolAttr), portAttr);
+  }
   if (bind !== null && bindAttr !== undefined) {
-    if (isIP(bind) !== 0) setKey(d, 'bind', bind, ...fromDefaults('bind'));
+    if (isIP(bind) !== 0) setKey(d, 'bind', bind, ...s.fromDefaults('bind'));
     else {
       d.notes.push(noEquivalent('xinetd', setting(bindAttr), 'bind takes an address, not a host name'));
       d.disabled.push(`bind = ${bind} is a host name: without a bind the service would listen on every address`);
@@ -128,12 +133,35 @@ function mapSocket(d: Draft, b: XBlock, get: Get, types: Set<string>, flags: Set
   return { transport: t, wait };
 }
 
+/**
+ * xinetd starts a service whose type has no UNLISTED only when this host's
+ * /etc/services names it (for its protocol), and only on that port.
+ */
+function mapListed(d: Draft, b: XBlock, ctx: MapContext, protocol: string, portAttr: XAttr | undefined): void {
+  const listed = ctx.host.ports.get(`${b.name}/${protocol}`);
+  const unlisted = 'xinetd looks a service up there by its name unless its type has UNLISTED';
+  if (listed === undefined && portAttr === undefined) {
+    cannotServe(d, `xinetd did not start it: Port not specified and can't find service: ${b.name} with getservbyname (not in /etc/services for ${protocol}; ${unlisted})`);
+    return;
+  }
+  if (listed === undefined) {
+    d.disabled.push(`xinetd did not start it: service/protocol combination not in /etc/services: ${b.name}/${protocol} (${unlisted})`);
+    return;
+  }
+  const port = portAttr === undefined ? listed : Number(first(portAttr));
+  if (port !== listed) {
+    d.disabled.push(`xinetd did not start it: Service ${b.name} expects port ${listed}, not ${port} (the port /etc/services gives ${b.name}; with type = UNLISTED a service may take another)`);
+  }
+}
+
 interface Kind {
   types: Set<string>;
   flags: Set<string>;
   transport: 'tcp' | 'udp';
-  wait: boolean;
+  /** null: not known (xinetd did not start the service). */
+  wait: boolean | null;
   builtin: BuiltinName | null;
+  missing: Missing;
 }
 
 /** builtin, or server, args, wait, user and group; or why there is no handler superd can run. */
@@ -141,40 +169,51 @@ function mapHandler(d: Draft, b: XBlock, r: Resolved, k: Kind): void {
   const get: Get = (name) => r.single.get(name);
   if (k.types.has('RPC')) cannotServe(d, 'type = RPC: superd does not register services with the portmapper (rpcbind)');
   if (k.types.has('TCPMUX') || k.types.has('TCPMUXPLUS')) cannotServe(d, 'type = TCPMUX: superd does not serve the tcpmux port (RFC 1078) that such services are reached through');
+  if (k.types.has('SPECIAL')) cannotServe(d, "type = SPECIAL: xinetd's own services, which superd does not have");
   if (k.flags.has('SENSOR')) cannotServe(d, 'flags = SENSOR: superd has no sensors that ban the hosts that connect');
   const server = get('server');
   const redirect = get('redirect');
+  const args = get('server_args');
+  const nameInArgs = k.flags.has('NAMEINARGS');
+  if ((r.lists.get('log_on_success') ?? []).some((f) => f.toUpperCase() === 'TRAFFIC') && redirect === undefined) {
+    d.disabled.push(`xinetd did not start it: Service ${b.name} should not have TRAFFIC flag set since its not redirected`);
+  }
   if (k.types.has('INTERNAL')) {
     if (k.builtin === null) cannotServe(d, `xinetd's internal service '${b.name}' has no superd builtin (superd has ${BUILTINS.join(', ')})`);
     else setKey(d, 'builtin', k.builtin);
+    if (nameInArgs) d.disabled.push(`xinetd did not start it: Service ${b.name} is INTERNAL and has NAMEINARGS flag set`);
     for (const name of PROCESS_ATTRS) {
-      if (r.fromDefaults.has(name)) continue;
       const a = get(name);
-      const list = r.lists.get(name);
-      const what = a !== undefined ? setting(a) : list !== undefined ? `${name} = ${list.join(' ')}` : null;
-      if (what !== null) d.notes.push(noEquivalent('xinetd', what, 'builtins run inside superd, no program is started'));
+      const lines = a !== undefined ? (r.fromDefaults.has(name) ? [] : [a]) : r.own.get(name) ?? [];
+      for (const line of lines) d.notes.push(noEquivalent('xinetd', setting(line), 'builtins run inside superd, no program is started'));
     }
     return;
   }
   if (server === undefined) {
-    if (redirect === undefined) throw new BadValue(b.line, 'server is missing (xinetd needs it for a service that is not INTERNAL)');
+    if (redirect === undefined) {
+      cannotServe(d, k.missing('server', `Must specify a server in ${b.name}`));
+      return;
+    }
     cannotServe(d, `redirect = ${redirect.raw}: superd does not forward connections to another host`);
     return;
   }
-  const words = get('server_args')?.values ?? [];
-  const nameInArgs = k.flags.has('NAMEINARGS');
-  mapProgram(d, 'xinetd', one(server), nameInArgs ? (words[0] ?? null) : null, nameInArgs ? words.slice(1) : words);
+  if (nameInArgs && args === undefined) cannotServe(d, k.missing('server_args', `Service ${b.name} has NAMEINARGS flag set and no server_args`));
+  const words = args?.values ?? [];
+  mapProgram(d, 'xinetd', first(server), nameInArgs ? (words[0] ?? null) : null, nameInArgs ? words.slice(1) : words);
+  if (args !== undefined && words.some((w) => w.startsWith('#'))) {
+    d.notes.push(mappedAs('xinetd', setting(args), `xinetd passed every word to the program, '${args.raw.slice(args.raw.indexOf('#'))}' too: it knows no comment after a value; so does superd`));
+  }
   if (redirect !== undefined) {
     d.notes.push(noEquivalent('xinetd', setting(redirect), 'superd does not forward connections to another host'));
     d.disabled.push('xinetd forwarded its connections (redirect) rather than run server');
   }
-  if (k.transport === 'udp' && !k.wait) {
+  if (k.transport === 'udp' && k.wait === false) {
     setKey(d, 'wait', 'yes', mappedAs('xinetd', 'wait = no', 'superd starts a udp program only as wait = yes: a nowait datagram handler would be started for every datagram'));
     d.disabled.push('the program was a nowait udp server: check that it works handed the socket (wait = yes), then enable it');
-  } else setKey(d, 'wait', k.wait ? 'yes' : 'no');
+  } else if (k.wait !== null) setKey(d, 'wait', k.wait ? 'yes' : 'no');
   for (const name of ['user', 'group']) {
     const a = get(name);
-    if (a !== undefined) setKey(d, name, one(a));
+    if (a !== undefined) setKey(d, name, first(a));
   }
   // xinetd (as root) refuses such a service; superd would run it as itself, root.
   if (get('user') === undefined) d.disabled.push('it has no user, which xinetd requires of a program service: set user, then enable it');
@@ -209,8 +248,18 @@ function mapLimitsAndAccess(d: Draft, r: Resolved, p: Place): void {
   const rate = cps === undefined ? null : cpsRate(cps).rate;
   // What cps = N P means in superd is said once, above the first service, when it comes from defaults.
   const rateNotes = cps === undefined ? [] : r.fromDefaults.has('cps') ? p.fromDefaults('cps') : [cpsRate(cps).note];
-  const maxChildren = instances === undefined ? null : count(instances);
-  const maxPerSource = perSource === undefined ? null : count(perSource);
+  if (cps !== undefined && rate === null) d.notes.push(...rateNotes);
+  let maxChildren = instances === undefined ? null : count(instances);
+  let maxPerSource = perSource === undefined ? null : count(perSource);
+  // 0 is a limit xinetd takes: no server at all, or none for any source.
+  if (maxChildren === 0) {
+    d.disabled.push(`instances = 0${r.fromDefaults.has('instances') ? ' (from the defaults)' : ''}: xinetd started no server for it, so it served nobody`);
+    maxChildren = null;
+  }
+  if (maxPerSource === 0) {
+    d.disabled.push(`per_source = 0${r.fromDefaults.has('per_source') ? ' (from the defaults)' : ''}: xinetd let no source in`);
+    maxPerSource = null;
+  }
   mapLimits(d, 'xinetd', { transport: p.transport, waitProgram: p.waitProgram, maxChildren, maxPerSource, rate, ratePerSource: null },
     { maxPerSource: perSource === undefined ? undefined : setting(perSource) },
     { maxChildren: p.fromDefaults('instances'), maxPerSource: p.fromDefaults('per_source'), rate: rateNotes });
@@ -222,22 +271,32 @@ function mapLimitsAndAccess(d: Draft, r: Resolved, p: Place): void {
     d.disabled.push('its only_from/no_access cannot be applied to a tcp wait service');
     return;
   }
+  // Words after a '#' look like a comment to the author; xinetd read them as host names.
+  const split = (names: string[]): { names: string[]; comment: string[] } => ({
+    names: names.filter((n) => !r.commentWords.has(n)),
+    comment: names.filter((n) => r.commentWords.has(n)),
+  });
+  const asComment = (name: string, words: string[], effect: string): string =>
+    noEquivalent('xinetd', `${name} … ${words.join(' ')}`, `these words follow a '#' and look like a trailing comment, but xinetd knows no comment after a value: it read them as host names, ${effect}`);
   if (onlyFrom !== undefined && onlyFrom.length === 0) {
     d.disabled.push('only_from is empty: xinetd let nobody in');
   } else if (onlyFrom !== undefined) {
     const c = convertAddresses(onlyFrom);
     if (c.blocks.length > 0) setKey(d, 'only_from', c.blocks.join(' '), ...p.fromDefaults('only_from'));
-    if (c.names.length > 0) {
-      d.notes.push(noEquivalent('xinetd', `only_from … ${c.names.join(' ')}`, 'superd does not resolve names: these hosts are not let in'));
-      if (c.blocks.length === 0) d.disabled.push('only_from names only hosts, which superd does not resolve: without it everyone would be let in');
-    }
+    const { names, comment } = split(c.names);
+    if (names.length > 0) d.notes.push(noEquivalent('xinetd', `only_from … ${names.join(' ')}`, 'superd does not resolve names: these hosts are not let in'));
+    if (comment.length > 0) d.notes.push(asComment('only_from', comment, 'let in those that resolved and ignored the others; superd does not resolve names, and lets in none of them'));
+    if (c.names.length > 0 && c.blocks.length === 0) d.disabled.push('only_from names only hosts, which superd does not resolve: without it everyone would be let in');
   }
   if (noAccess !== undefined && noAccess.length > 0) {
     const c = convertAddresses(noAccess);
     if (c.blocks.length > 0) setKey(d, 'no_access', c.blocks.join(' '), ...p.fromDefaults('no_access'));
-    if (c.names.length > 0) {
-      d.notes.push(noEquivalent('xinetd', `no_access … ${c.names.join(' ')}`, 'superd does not resolve names'));
-      d.disabled.push('no_access names hosts, which superd does not resolve: they would be let in');
+    const { names, comment } = split(c.names);
+    if (names.length > 0) d.notes.push(noEquivalent('xinetd', `no_access … ${names.join(' ')}`, 'superd does not resolve names'));
+    if (comment.length > 0) d.notes.push(asComment('no_access', comment, 'refused those that resolved and ignored the others; superd does not resolve names'));
+    if (names.length > 0) d.disabled.push('no_access names hosts, which superd does not resolve: they would be let in');
+    else if (comment.length > 0) {
+      d.disabled.push(`no_access has words after a '#' (${comment.join(' ')}) that xinetd took for host names, refusing any that resolved; superd does not resolve names: check them, then enable it`);
     }
     const allowed = onlyFrom === undefined ? [] : convertAddresses(onlyFrom).blocks;
     for (const a of allowed) {
@@ -250,17 +309,16 @@ function mapLimitsAndAccess(d: Draft, r: Resolved, p: Place): void {
   }
 }
 
-/** `cps = N P`: N a second is 60 N a minute; what xinetd did past it, superd does not. */
-function cpsRate(cps: XAttr): { rate: number; note: string } {
-  const [perSecond = '', pause] = cps.values;
-  if (!/^\d+$/.test(perSecond) || Number(perSecond) < 1 || cps.values.length > 2 || (pause !== undefined && !/^\d+$/.test(pause))) {
-    throw new BadValue(cps.line, `cps takes connections per second and seconds to pause, like 'cps = 50 10', got '${cps.raw}'`);
-  }
-  const rate = Number(perSecond) * 60;
+/** `cps = N P`: N a second is 60 N a minute; what xinetd did past it, superd does not. N = 0 is no limit. */
+function cpsRate(cps: XAttr): { rate: number | null; note: string } {
+  const [perSecond = '0', pause = '0'] = cps.values;
+  const n = Number(perSecond);
+  if (n === 0) return { rate: null, note: mappedAs('xinetd', setting(cps), 'xinetd applies no rate when the first number is 0; superd sets none either') };
+  const rate = n * 60;
   return {
     rate,
-    note: mappedAs('xinetd', setting(cps), `rate counts per minute, so ${perSecond} a second is ${rate}. ` +
-      `Past it xinetd turned the whole service off${pause === undefined ? '' : ` for ${pause} s`}; superd never turns it off, it refuses only the connections past the rate`),
+    note: mappedAs('xinetd', setting(cps), `rate counts per minute, so ${n} a second is ${rate}. ` +
+      `Past it xinetd turned the whole service off for ${Number(pause)} s; superd never turns it off, it refuses only the connections past the rate`),
   };
 }
 
@@ -277,48 +335,51 @@ function mapEnvironment(d: Draft, r: Resolved, fromDefaults: (name: string) => s
 }
 
 function mapDisabled(d: Draft, r: Resolved, id: string, defaults: XDefaults | null): void {
-  const disable = r.single.get('disable');
-  if (disable !== undefined && yesNo(disable)) d.disabled.push('disable = yes in xinetd');
-  if ((r.single.get('flags')?.values ?? []).some((f) => f.toUpperCase() === 'DISABLE')) d.disabled.push('flags = DISABLE in xinetd');
+  if (isYes(r.single.get('disable'))) d.disabled.push('disable = yes in xinetd');
   const lists = defaultLists(defaults);
   if ((lists.get('disabled') ?? []).includes(id)) d.disabled.push(`listed in disabled of the xinetd defaults at ${defaults?.where ?? '?'}`);
   const enabled = lists.get('enabled');
   if (enabled !== undefined && !enabled.includes(id)) d.disabled.push(`not listed in enabled of the xinetd defaults at ${defaults?.where ?? '?'}`);
 }
 
-/** Comments for the service's own settings that superd has no equivalent for. */
-function mapNotes(d: Draft, r: Resolved, flags: Set<string>, builtin: boolean): void {
+/** Comments for the service's own settings that superd has no equivalent for, or has anyway. */
+function mapNotes(d: Draft, r: Resolved, flags: Set<string>, types: Set<string>, builtin: boolean): void {
   for (const [name, why] of ATTRIBUTE_WHY) {
-    const a = r.single.get(name);
-    const list = r.lists.get(name);
     if (builtin && PROCESS_ATTRS.has(name)) continue; // said already
-    if (r.fromDefaults.has(name)) continue; // said once, above the first service
-    if (name === 'groups' && a !== undefined && one(a).toLowerCase() === 'no') continue; // superd does the same
-    if (a !== undefined) d.notes.push(noEquivalent('xinetd', setting(a), why));
-    if (list !== undefined) d.notes.push(noEquivalent('xinetd', `${name} = ${list.join(' ')}`, why));
-    if (name === 'access_times' && a !== undefined) d.disabled.push('access_times: superd would serve it at all hours');
+    const a = r.single.get(name);
+    // What comes from defaults is said once, above the first service; a set's own lines are the service's.
+    if (a !== undefined && !r.fromDefaults.has(name)) {
+      if (name === 'groups' && first(a).toLowerCase() === 'no') continue; // superd does the same
+      d.notes.push(noEquivalent('xinetd', setting(a), why));
+      if (name === 'access_times') d.disabled.push('access_times: superd would serve it at all hours');
+    }
+    for (const line of r.own.get(name) ?? []) d.notes.push(noEquivalent('xinetd', setting(line), why));
   }
   for (const f of flags) {
+    const same = FLAGS_SAME.get(f);
+    if (same !== undefined) d.notes.push(mappedAs('xinetd', `flags = ${f}`, same));
     const why = FLAG_WHY.get(f);
-    if (why === undefined || FLAGS_SAME.has(f)) continue;
+    if (why === undefined) continue;
     d.notes.push(noEquivalent('xinetd', `flags = ${f}`, why));
     if (f === 'IDONLY') d.disabled.push('flags = IDONLY: superd would let in clients whose user the ident server does not name');
   }
+  for (const t of types) {
+    const same = TYPES_SAME.get(t);
+    if (same !== undefined) d.notes.push(mappedAs('xinetd', `type = ${t}`, same));
+  }
 }
 
-/** Comments for what the defaults block sets that superd has no equivalent for: once, not per service. */
+/**
+ * Comments for the defaults: the lines xinetd ignores there, and what it
+ * takes that superd has no equivalent for: once, not per service. A value
+ * xinetd refuses in defaults is an error: xinetd exits over it.
+ */
 export function defaultsNotes(defaults: XDefaults | null): Result<string[], ConvertError> {
   if (defaults === null) return ok([]);
-  const out: string[] = [];
-  for (const a of defaults.attrs) {
-    if (a.name === 'cps') {
-      try {
-        out.push(`${cpsRate(a).note} (defaults at ${defaults.where})`);
-      } catch (e) {
-        if (!(e instanceof BadValue)) throw e;
-        return fail(convertError('xinetd_value', defaults.file, e.line, `defaults: ${e.message}`));
-      }
-    }
+  if (defaults.error !== null) return fail(defaults.error);
+  const out: string[] = [...defaults.ignored];
+  for (const a of defaults.taken) {
+    if (a.name === 'cps') out.push(`${cpsRate(a).note} (defaults at ${defaults.where})`);
     const why = ATTRIBUTE_WHY.get(a.name);
     if (why === undefined) continue;
     if (a.name === 'groups' && a.values[0]?.toLowerCase() === 'no') continue;

@@ -2,7 +2,9 @@
 // `includedir`: every regular file whose name has no '.' and does not end in
 // '~', in C-locale order. A file is detected as xinetd or inetd.conf syntax;
 // an xinetd file's `include` and `includedir` are followed, relative paths
-// from the including file's directory, each file once.
+// from the including file's directory, each file once. One that cannot be
+// read is skipped with a note, as xinetd skips it ("Unable to read included
+// directory") and serves the rest; SOURCE itself must be readable.
 
 import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +14,9 @@ import { parseInetd, type InetdFile } from './inetd.js';
 import { convertError, type ConvertError } from './types.js';
 import { parseXinetd, type XFile } from './xinetd.js';
 
-export type Input = { syntax: 'xinetd'; files: XFile[] } | { syntax: 'inetd'; files: InetdFile[] };
+export type Input =
+  | { syntax: 'xinetd'; files: XFile[]; /** `FILE:LINE: …` for each include xinetd would skip, and why. */ skipped: string[] }
+  | { syntax: 'inetd'; files: InetdFile[]; skipped: string[] };
 
 /** A configuration file larger than this is certainly not one. */
 const MAX_BYTES = 1 << 20;
@@ -63,6 +67,7 @@ async function listIncludeDir(dir: string, from: Where): Promise<Result<string[]
 
 class XinetdReader {
   readonly files: XFile[] = [];
+  readonly skipped: string[] = [];
   private readonly seen = new Set<string>();
 
   async file(file: string, text: string | null, from: Where): Promise<ConvertError | null> {
@@ -82,7 +87,7 @@ class XinetdReader {
       const target = path.resolve(path.dirname(file), inc.path);
       const at = { file, line: inc.line };
       const problem = inc.kind === 'include' ? await this.file(target, null, at) : await this.dir(target, at);
-      if (problem !== null) return problem;
+      if (problem !== null && !this.skip(problem, at, `${inc.kind} ${inc.path}`)) return problem;
     }
     return null;
   }
@@ -92,9 +97,21 @@ class XinetdReader {
     if (!listed.ok) return listed.error;
     for (const file of listed.value) {
       const problem = await this.file(file, null, from);
-      if (problem !== null) return problem;
+      if (problem !== null && !this.skip(problem, from, `its file ${path.basename(file)}`)) return problem;
     }
     return null;
+  }
+
+  /**
+   * Whether `problem` is a file or directory named at `from` that cannot be
+   * read: xinetd says so and goes on, and so does the conversion, with a note.
+   * Anything else (a file that is no xinetd file) stops it.
+   */
+  private skip(problem: ConvertError, from: Where, what: string): boolean {
+    if (problem.code !== 'unreadable' || problem.file !== from.file || problem.line !== from.line) return false;
+    const where = from.line > 0 ? `${from.file}:${from.line}` : from.file;
+    this.skipped.push(`${where}: ${what} skipped: ${problem.message}; xinetd skips what it cannot read and serves the rest`);
+    return true;
   }
 }
 
@@ -109,7 +126,7 @@ export async function readSource(source: string): Promise<Result<Input, ConvertE
   const reader = new XinetdReader();
   if (isDir) {
     const problem = await reader.dir(source, whole);
-    return problem === null ? ok<Input>({ syntax: 'xinetd', files: reader.files }) : fail(problem);
+    return problem === null ? ok<Input>({ syntax: 'xinetd', files: reader.files, skipped: reader.skipped }) : fail(problem);
   }
   const text = await readText(source, whole);
   if (!text.ok) return text;
@@ -117,8 +134,8 @@ export async function readSource(source: string): Promise<Result<Input, ConvertE
   if (!syntax.ok) return syntax;
   if (syntax.value === 'inetd') {
     const parsed = parseInetd(source, text.value);
-    return parsed.ok ? ok<Input>({ syntax: 'inetd', files: [parsed.value] }) : parsed;
+    return parsed.ok ? ok<Input>({ syntax: 'inetd', files: [parsed.value], skipped: [] }) : parsed;
   }
   const problem = await reader.file(source, text.value, whole);
-  return problem === null ? ok<Input>({ syntax: 'xinetd', files: reader.files }) : fail(problem);
+  return problem === null ? ok<Input>({ syntax: 'xinetd', files: reader.files, skipped: reader.skipped }) : fail(problem);
 }

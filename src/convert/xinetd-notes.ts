@@ -1,7 +1,8 @@
 // The xinetd attributes and flags superd has no equivalent for, and why.
 // Each becomes a `# xinetd: … — superd has no equivalent: WHY` comment.
 // Those whose loss would let in more than xinetd did (access_times, IDONLY)
-// also disable the service: map-xinetd.ts decides that.
+// also disable the service: map-xinetd.ts decides that. Which flags and
+// types xinetd knows at all is xinetd-resolve.ts's concern.
 
 export const ATTRIBUTE_WHY: ReadonlyMap<string, string> = new Map([
   ['log_type', 'superd writes one log of its own (--log-file, --log-format), not one per service'],
@@ -40,10 +41,12 @@ export const FLAG_WHY: ReadonlyMap<string, string> = new Map([
   ['IDONLY', 'superd does not ask the client\'s ident server (RFC 1413) who the user is'],
 ]);
 
-/** Flags whose effect superd has anyway: no comment. */
-export const FLAGS_SAME = new Set(['REUSE', 'NOLIBWRAP']);
+/** Flags and types whose effect superd has anyway: a comment says so. */
+export const FLAGS_SAME: ReadonlyMap<string, string> = new Map([
+  ['REUSE', 'superd sets SO_REUSEADDR on every listener'],
+  ['NOLIBWRAP', 'superd reads no hosts.allow or hosts.deny itself, and none of their rules are applied to this service'],
+]);
 
-/** Every flag xinetd knows; the others are consumed by map-xinetd.ts. */
-export const KNOWN_FLAGS = new Set([...FLAG_WHY.keys(), ...FLAGS_SAME, 'NAMEINARGS', 'SENSOR', 'IPV4', 'IPV6', 'DISABLE']);
-
-export const KNOWN_TYPES = new Set(['RPC', 'INTERNAL', 'TCPMUX', 'TCPMUXPLUS', 'UNLISTED']);
+export const TYPES_SAME: ReadonlyMap<string, string> = new Map([
+  ['UNLISTED', 'superd needs no /etc/services entry for a numeric port'],
+]);

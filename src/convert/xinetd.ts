@@ -1,11 +1,13 @@
 // xinetd.conf(5) syntax, read line by line: `service NAME` or `defaults`
 // followed by a `{ … }` block of `attribute = value …` lines (`+=` and `-=`
 // for the attributes that hold a set), and `include FILE` / `includedir DIR`
-// between blocks. Only the syntax is checked here, and the attribute names:
-// what the values mean is map-xinetd.ts's concern.
+// between blocks. Only the block structure is checked here, and a problem in
+// it stops the conversion. What xinetd makes of each attribute line (one it
+// ignores, one whose value it refuses) is xinetd-resolve.ts's concern, and
+// never stops the conversion of the other services, as it never stops
+// xinetd from serving them.
 
 import { fileLines } from '../config/scan.js';
-import { nearest } from '../config/suggest.js';
 import { fail, ok, type Result } from '../errors.js';
 import { convertError, type ConvertError } from './types.js';
 import { clip } from '../config/clip.js';
@@ -13,13 +15,16 @@ import { clip } from '../config/clip.js';
 export type Operator = '=' | '+=' | '-=';
 
 export interface XAttr {
+  /** Lower-cased: xinetd compares attribute names case-insensitively. */
   name: string;
   op: Operator;
-  /** The value split on blanks, as xinetd splits it (it knows no quoting). */
+  /** The value split on blanks, as xinetd splits it (it knows no quoting, and no comment after a value). */
   values: string[];
   /** The value as written, for the comments that quote it. */
   raw: string;
   line: number;
+  /** No blank between the name and the operator (`port=7`): xinetd cannot read the line, and skips the service. */
+  glued: boolean;
 }
 
 export interface XBlock {
@@ -47,25 +52,35 @@ export interface XFile {
   trailing: string[];
 }
 
-/** Attributes whose value is a set: they take `+=` and `-=` (env: not `-=`) and may repeat. */
-export const LIST_ATTRS = new Set(['only_from', 'no_access', 'log_on_success', 'log_on_failure', 'passenv', 'env']);
-
-/** Attributes of a service (xinetd.conf(5), and v6only, which xinetd 2.3.15 reads too). */
-const SERVICE_ATTRS = new Set([
-  'id', 'type', 'flags', 'disable', 'socket_type', 'protocol', 'wait', 'user', 'group', 'instances', 'nice',
-  'server', 'server_args', 'libwrap', 'only_from', 'no_access', 'access_times', 'log_type', 'log_on_success',
-  'log_on_failure', 'rpc_version', 'rpc_number', 'env', 'passenv', 'port', 'redirect', 'bind', 'interface',
-  'banner', 'banner_success', 'banner_fail', 'per_source', 'cps', 'max_load', 'groups', 'mdns', 'umask',
-  'rlimit_as', 'rlimit_files', 'rlimit_cpu', 'rlimit_data', 'rlimit_rss', 'rlimit_stack', 'deny_time', 'v6only',
+/**
+ * How many values each attribute takes, from xinetd 2.3.15's tables
+ * (parse.c): n > 0 exactly n (another count and xinetd ignores the line);
+ * -1 any number, only with `=`; -2 any number, with `=`, `+=` and `-=`: a
+ * set, which each `=` in a service clears. `interface` is `bind`.
+ */
+export const SERVICE_ATTRS: ReadonlyMap<string, number> = new Map([
+  ['socket_type', 1], ['protocol', 1], ['wait', 1], ['user', 1], ['group', 1], ['server', 1], ['server_args', -1],
+  ['instances', 1], ['log_on_success', -2], ['log_on_failure', -2], ['log_type', -1], ['only_from', -2], ['no_access', -2],
+  ['access_times', -1], ['type', -1], ['rpc_version', 1], ['rpc_number', 1], ['id', 1], ['env', -2], ['port', 1],
+  ['passenv', -2], ['flags', -1], ['nice', 1], ['redirect', 2], ['banner', 1], ['bind', 1], ['interface', 1],
+  ['per_source', 1], ['groups', 1], ['banner_success', 1], ['banner_fail', 1], ['cps', 2], ['disable', 1],
+  ['max_load', 1], ['rlimit_as', 1], ['rlimit_files', 1], ['rlimit_cpu', 1], ['rlimit_data', 1], ['rlimit_rss', 1],
+  ['rlimit_stack', 1], ['v6only', 1], ['deny_time', 1], ['umask', 1], ['mdns', 1], ['libwrap', 1],
 ]);
 
-/** What only a service can say: in `defaults` these are errors. */
-const SERVICE_ONLY = new Set(['id', 'type', 'socket_type', 'protocol', 'wait', 'user', 'group', 'server', 'server_args', 'port', 'redirect', 'rpc_version', 'rpc_number', 'disable']);
+/** The attributes a defaults block takes; xinetd ignores any other there. In defaults `=` adds to a set, as `+=` does. */
+export const DEFAULTS_ATTRS: ReadonlyMap<string, number> = new Map([
+  ['log_type', -2], ['log_on_success', -2], ['log_on_failure', -2], ['disabled', -2], ['no_access', -2], ['only_from', -2],
+  ['instances', 1], ['passenv', -2], ['banner', 1], ['bind', 1], ['interface', 1], ['per_source', 1], ['groups', 1],
+  ['banner_success', 1], ['banner_fail', 1], ['cps', 2], ['enabled', -2], ['max_load', 1], ['v6only', 1], ['umask', 1],
+  ['mdns', 1],
+]);
 
-/** What only `defaults` can say: the lists of service ids to disable or to enable. */
-const DEFAULTS_ONLY = new Set(['disabled', 'enabled']);
+/** Attributes whose value is a set (xinetd's -2): they take `+=` and `-=` (env: not `-=`). */
+export const LIST_ATTRS = new Set([...SERVICE_ATTRS].filter(([, n]) => n === -2).map(([name]) => name));
 
-const ATTRIBUTE = /^([A-Za-z_][A-Za-z0-9_]*)\s*(\+=|-=|=)\s*(.*)$/;
+// A name, optional blanks, the operator. xinetd wants a blank before the operator: `glued` says when there is none.
+const ATTRIBUTE = /^([A-Za-z_][A-Za-z0-9_]*)(\s*)(\+=|-=|=)\s*(.*)$/;
 const OPENER = /^(service)\s+(\S+)\s*(\{)?$|^(defaults)\s*(\{)?$/;
 const INCLUDE = /^(include|includedir)\s+(\S+)$/;
 
@@ -73,7 +88,6 @@ interface Open {
   block: XBlock;
   /** Whether `{` has been seen. */
   braced: boolean;
-  seen: Map<string, number>;
 }
 
 export function parseXinetd(path: string, text: string): Result<XFile, ConvertError> {
@@ -112,10 +126,14 @@ export function parseXinetd(path: string, text: string): Result<XFile, ConvertEr
       }
       const m = ATTRIBUTE.exec(line);
       if (m === null) return err(n, `expected 'attribute = value' or '}' in the block of ${describe(open.block)}, got '${clip(line)}'`);
-      const attr: XAttr = { name: m[1] as string, op: m[2] as Operator, raw: (m[3] as string).trim(), values: [], line: n };
-      attr.values = attr.raw === '' ? [] : attr.raw.split(/\s+/);
-      const problem = checkAttribute(open, attr);
-      if (problem !== null) return err(n, problem);
+      const rawValue = (m[4] as string).trim();
+      const attr: XAttr = {
+        name: (m[1] as string).toLowerCase(), op: m[3] as Operator, raw: rawValue, values: rawValue === '' ? [] : rawValue.split(/\s+/), line: n, glued: m[2] === '',
+      };
+      if (attr.glued && open.block.kind === 'defaults') {
+        // xinetd stops reading the defaults there and takes the rest of the block for broken entries.
+        return err(n, `'${clip(line)}': xinetd needs a blank before the operator ('${m[1] as string} ${attr.op} …') and stops reading the defaults block at this line`);
+      }
       open.block.attrs.push(attr);
       continue;
     }
@@ -126,7 +144,7 @@ export function parseXinetd(path: string, text: string): Result<XFile, ConvertEr
       const kind = opener[1] === 'service' ? 'service' : 'defaults';
       const block: XBlock = { kind, name: opener[2] ?? '', file: path, line: n, attrs: [], comments };
       comments = [];
-      open = { block, braced: (opener[3] ?? opener[5]) === '{', seen: new Map() };
+      open = { block, braced: (opener[3] ?? opener[5]) === '{' };
       continue;
     }
     const include = INCLUDE.exec(line);
@@ -148,26 +166,4 @@ export function parseXinetd(path: string, text: string): Result<XFile, ConvertEr
 
 function describe(b: XBlock): string {
   return b.kind === 'service' ? `service ${b.name}` : 'defaults';
-}
-
-/** The error for an attribute that xinetd would not take here, or null. */
-function checkAttribute(open: Open, a: XAttr): string | null {
-  const inDefaults = open.block.kind === 'defaults';
-  const known = SERVICE_ATTRS.has(a.name) || DEFAULTS_ONLY.has(a.name);
-  if (!known) {
-    const guess = nearest(a.name, [...SERVICE_ATTRS, ...DEFAULTS_ONLY]);
-    return `unknown xinetd attribute '${clip(a.name)}'${guess === null ? '' : ` (did you mean '${guess}'?)`}`;
-  }
-  if (inDefaults && SERVICE_ONLY.has(a.name)) return `'${a.name}' belongs in a service block, not in defaults`;
-  if (!inDefaults && DEFAULTS_ONLY.has(a.name)) {
-    return `'${a.name}' is a list of service ids for the defaults block${a.name === 'disabled' ? '; a service says disable = yes' : ''}`;
-  }
-  const list = LIST_ATTRS.has(a.name) || DEFAULTS_ONLY.has(a.name);
-  if (a.op !== '=' && !list) return `'${a.name}' takes only '=', not '${a.op}'`;
-  if (a.op === '-=' && a.name === 'env') return "'env' takes '=' and '+=', not '-='";
-  // In defaults every cumulative attribute may repeat; in a service only the sets.
-  const first = open.seen.get(a.name);
-  if (first !== undefined && !list) return `'${a.name}' is repeated (first set at line ${first}): keep only one`;
-  if (first === undefined) open.seen.set(a.name, a.line);
-  return null;
 }
