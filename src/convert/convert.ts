@@ -106,8 +106,9 @@ export async function convert(source: string, opts: ConvertOptions = {}): Promis
   }
 
   const drafts = groups.flatMap((g) => g.drafts);
-  for (const d of drafts) applyWrappers(d, ctx.wrappers);
-  if (drafts.some((d) => d.wrappedAs.length > 0)) extra.push(...wrappersHeader(ctx.wrappers));
+  let ruled = false;
+  for (const d of drafts) ruled = applyWrappers(d, ctx.wrappers) || ruled;
+  if (ruled) extra.push(...wrappersHeader(ctx.wrappers));
   await fitToHost(drafts, host, await existingServices(opts.into));
   const syntax = input.value.syntax;
   const body = (g: Group): string[] => [...g.drafts.map((d) => renderDraft(d).join('\n')), ...(g.trailing.length > 0 ? [g.trailing.join('\n')] : [])];

@@ -302,15 +302,17 @@ function listed(rules: readonly WrapRule[]): string {
  * Narrows the draft's only_from / no_access to the clients hosts.allow and
  * hosts.deny let in under each of `d.wrappedAs`; disables it when that is
  * nobody, or when superd cannot apply it (a tcp wait program accepts its
- * connections itself).
+ * connections itself). Whether any rule named one of them.
  */
-export function applyWrappers(d: Draft, h: HostsAccess): void {
-  if (d.unservable !== null) return;
+export function applyWrappers(d: Draft, h: HostsAccess): boolean {
+  if (d.unservable !== null) return false;
+  let ruled = false;
   for (const daemon of d.wrappedAs) {
     const v = wrapVerdict(h, daemon);
     if (v.rules.length === 0) continue;
+    ruled = true;
     const what = `hosts.allow/hosts.deny for ${daemon} (${listed(v.rules)})`;
-    const notes = v.notes.map((n) => mappedAs(d.file === '' ? 'xinetd' : syntaxOf(d), `${what}`, n));
+    const notes = v.notes.map((n) => mappedAs(syntaxOf(d), what, n));
     for (const why of v.narrowed) d.notes.push(noEquivalent(syntaxOf(d), what, `${why}: the clients only it would let in are not let in`));
     d.notes.push(...notes);
     if (v.allowed.isAll()) continue;
@@ -326,6 +328,7 @@ export function applyWrappers(d: Draft, h: HostsAccess): void {
     }
     restrict(d, v.allowed, what);
   }
+  return ruled;
 }
 
 function syntaxOf(d: Draft): 'xinetd' | 'inetd' {
