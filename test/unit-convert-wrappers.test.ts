@@ -1,4 +1,4 @@
-// hosts.allow and hosts.deny as `superd convert` reads them (wrappers.ts)
+// hosts.allow and hosts.deny as `superd convert` reads them (wrappers/)
 // and the address sets it computes with (addrset.ts), without sockets. The
 // verdicts are checked against tcpd's own: Debian's tcpdmatch(8), given
 // the same tables, says whether each probe address is granted; a converted
@@ -12,7 +12,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AddrSet } from '../src/convert/addrset.js';
 import { newDraft, setKey, type Draft } from '../src/convert/types.js';
-import { applyWrappers, parseHostsTable, wrapVerdict, type HostsAccess } from '../src/convert/wrappers.js';
+import { applyWrappers } from '../src/convert/wrappers/apply.js';
+import { parseHostsTable, type HostsAccess } from '../src/convert/wrappers/tables.js';
+import { wrapVerdict } from '../src/convert/wrappers/verdict.js';
 import { accessRules } from '../src/policy/access.js';
 import { tempDir } from './helpers/daemon.js';
 

@@ -1,6 +1,6 @@
 // `superd convert`, the steps in order: read and parse SOURCE (read.ts),
 // map every service to a draft (map-xinetd.ts, map-inetd.ts), fit the
-// drafts to this host (hosts.allow and hosts.deny in wrappers.ts, the rest
+// drafts to this host (hosts.allow and hosts.deny in wrappers/, the rest
 // in fit.ts), and render one text per input file plus one
 // for everything (render.ts). Nothing here writes: write.ts does.
 
@@ -16,7 +16,8 @@ import { defaultsNotes, mapXinetdService } from './map-xinetd.js';
 import { readSource } from './read.js';
 import { fileHeader, renderDraft } from './render.js';
 import type { ConvertError, Draft, Syntax } from './types.js';
-import { applyWrappers, loadHostsAccess, wrappersHeader } from './wrappers.js';
+import { applyWrappers, wrappersHeader } from './wrappers/apply.js';
+import { loadHostsAccess } from './wrappers/tables.js';
 import { mergeDefaults } from './xinetd-resolve.js';
 
 export interface ConvertOptions {

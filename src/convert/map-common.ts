@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { BuiltinName } from '../config/types.js';
 import type { HostFiles } from './fit.js';
 import { quoteWords } from './quote.js';
-import type { HostsAccess } from './wrappers.js';
+import type { HostsAccess } from './wrappers/tables.js';
 import { setKey, type Draft, type Syntax } from './types.js';
 
 export const BUILTINS: readonly BuiltinName[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
@@ -50,7 +50,7 @@ export const TCPD_DAEMON_DIR = '/usr/sbin';
  * when that differs. tcpd is unwrapped: it runs the program its argv[0]
  * names (a bare name from its daemon directory) after checking hosts.allow
  * and hosts.deny under the program's base name, and those rules are applied
- * to the draft as only_from and no_access (wrappers.ts).
+ * to the draft as only_from and no_access (wrappers/apply.ts).
  */
 export function mapProgram(d: Draft, syntax: Syntax, server: string, argv0: string | null, args: string[]): void {
   let program = server;

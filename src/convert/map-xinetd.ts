@@ -1,5 +1,6 @@
 // One xinetd service -> one draft section, as xinetd would have served it
-// (xinetd-resolve.ts reads its lines as xinetd does). Settings superd can
+// (xinetd-resolve.ts reads its lines as xinetd does; the socket is
+// map-xinetd-socket.ts's, limits and access map-xinetd-access.ts's). Settings superd can
 // express are written as keys; those it cannot are comments that say why;
 // a service xinetd did not start, or whose loss of a setting would let in
 // more than xinetd did, is disabled with the reason; one superd cannot
@@ -7,33 +8,23 @@
 // read, is written as a commented-out section. Nothing here stops the
 // conversion: a problem in one service leaves the others as they are.
 
-import { isIP } from 'node:net';
 import type { BuiltinName } from '../config/types.js';
 import { fail, ok, type Result } from '../errors.js';
-import { strictlyInside, convertAddresses } from './access.js';
-import { builtinFor, BUILTINS, mapLimits, mappedAs, mapProgram, noEquivalent, sanitizeName, type MapContext } from './map-common.js';
+import { builtinFor, BUILTINS, mappedAs, mapProgram, noEquivalent, sanitizeName, type MapContext } from './map-common.js';
 import { quoteWords } from './quote.js';
 import { cannotServe, newDraft, setKey, type ConvertError, type Draft } from './types.js';
 import type { XAttr, XBlock } from './xinetd.js';
+import { cpsRate, mapLimitsAndAccess } from './map-xinetd-access.js';
+import { mapSocket } from './map-xinetd-socket.js';
+import { first, isYes, type Get, type Missing } from './xinetd-attrs.js';
 import { defaultLists, resolve, setting, type Resolved, type XDefaults } from './xinetd-resolve.js';
 import { ATTRIBUTE_WHY, FLAG_WHY, FLAGS_SAME, PROCESS_ATTRS, TYPES_SAME } from './xinetd-notes.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The first word of a value xinetd took (xinetd-resolve.ts checked the count and the value). */
-const first = (a: XAttr): string => a.values[0] ?? '';
-const isYes = (a: XAttr | undefined): boolean => a !== undefined && first(a).toLowerCase() === 'yes';
-/** A count xinetd took, or null for UNLIMITED. */
-const count = (a: XAttr): number | null => (first(a).toUpperCase() === 'UNLIMITED' ? null : Number(first(a)));
-
 export function mapXinetdService(b: XBlock, defaults: XDefaults | null, ctx: MapContext): Result<Draft, ConvertError> {
   return ok(build(b, resolve(b, defaults), defaults, ctx));
 }
-
-type Get = (name: string) => XAttr | undefined;
-
-/** How xinetd said it would not start the service: the value it refused for `name`, else `says`. */
-type Missing = (name: string, says: string) => string;
 
 const refusedAs = (x: { attr: XAttr; why: string }): string => `xinetd did not start it: ${x.why} (line ${x.attr.line}: ${setting(x.attr)})`;
 
@@ -65,94 +56,6 @@ function build(b: XBlock, r: Resolved, defaults: XDefaults | null, ctx: MapConte
   return d;
 }
 
-interface SocketContext {
-  types: Set<string>;
-  flags: Set<string>;
-  fromDefaults: (name: string) => string[];
-  ctx: MapContext;
-  missing: Missing;
-}
-
-/** protocol, port and bind; the transport and wait, which the rest depends on. */
-function mapSocket(d: Draft, b: XBlock, r: Resolved, s: SocketContext): { transport: 'tcp' | 'udp'; wait: boolean | null } {
-  const get: Get = (name) => r.single.get(name);
-  const protocolAttr = get('protocol');
-  const protocol = protocolAttr === undefined ? null : first(protocolAttr).toLowerCase();
-  // xinetd takes either from the other: tcp is stream, udp is dgram.
-  const socketType = get('socket_type');
-  const st = socketType !== undefined ? first(socketType).toLowerCase() : protocol === 'tcp' ? 'stream' : protocol === 'udp' ? 'dgram' : null;
-  if (st === null) cannotServe(d, s.missing('socket_type', `Service ${b.name} missing attribute socket_type`));
-  const transport = st === 'stream' ? 'tcp' : st === 'dgram' ? 'udp' : null;
-  if (transport === null && st !== null) cannotServe(d, `socket_type = ${st}: superd serves stream (tcp) and dgram (udp) sockets only`);
-  if (protocol !== null && transport !== null && protocol !== transport) {
-    cannotServe(d, protocol === 'tcp' || protocol === 'udp'
-      ? `protocol = ${protocol} does not go with socket_type = ${st ?? '?'}`
-      : `protocol = ${protocol}: superd serves tcp and udp only`);
-  }
-  const waitAttr = get('wait');
-  if (waitAttr === undefined) cannotServe(d, s.missing('wait', `Service ${b.name} missing attribute wait`));
-  const wait = waitAttr === undefined ? null : isYes(waitAttr);
-
-  // IPv4 unless flags has IPv6 (then on both, or IPv6 only with v6only); a bind address decides alone.
-  const bindAttr = get('bind');
-  const bind = bindAttr === undefined ? null : first(bindAttr);
-  const family = bind !== null && isIP(bind) !== 0 ? String(isIP(bind)) : s.flags.has('IPV6') ? (isYes(get('v6only')) ? '6' : '') : '4';
-  const t = transport ?? 'tcp';
-  // Without IPv4, IPv6 or an address, xinetd 2.3.15.3 (Debian 12's) listens on [::], both families; other builds on IPv4 only.
-  const unsaid = family === '4' && bind === null && !s.flags.has('IPV4');
-  setKey(d, 'protocol', `${t}${family}`, ...(unsaid
-    ? [mappedAs('xinetd', 'no flags = IPv4 or IPv6, no bind',
-      `xinetd 2.3.15.3 (Debian 12's) listened on IPv6 too, older builds on IPv4 only: written ${t}4, the narrower; protocol = ${t} serves IPv6 clients as well`)]
-    : []));
-
-  const portAttr = get('port');
-  const rpc = s.types.has('RPC');
-  const unlisted = s.types.has('UNLISTED');
-  if (portAttr !== undefined) {
-    const p = Number(first(portAttr));
-    if (p === 0) cannotServe(d, 'port = 0: xinetd listened on a port the kernel chose; superd listens on the port it is given');
-    else setKey(d, 'port', String(p));
-  } else if (unlisted && !rpc) {
-    cannotServe(d, s.missing('port', `Unlisted service: ${b.name} must have a port entry`));
-  } else if (!rpc) {
-    // xinetd looks the service name up in /etc/services; superd's port takes that name.
-    setKey(d, 'port', b.name);
-  }
-  // A type xinetd refused: the service is disabled for that, whatever the type would have asked of /etc/services.
-  const typeRefused = r.refused.some((x) => x.attr.name === 'type');
-  if (!rpc && !unlisted && !typeRefused && !s.types.has('TCPMUX') && !s.types.has('TCPMUXPLUS')) {
-    mapListed(d, b, s.ctx, protocolAttr === undefined ? t : first(protocolAttr), portAttr);
-  }
-  if (bind !== null && bindAttr !== undefined) {
-    if (isIP(bind) !== 0) setKey(d, 'bind', bind, ...s.fromDefaults('bind'));
-    else {
-      d.notes.push(noEquivalent('xinetd', setting(bindAttr), 'bind takes an address, not a host name'));
-      d.disabled.push(`bind = ${bind} is a host name: without a bind the service would listen on every address`);
-    }
-  }
-  return { transport: t, wait };
-}
-
-/**
- * xinetd starts a service whose type has no UNLISTED only when this host's
- * /etc/services names it (for its protocol), and only on that port.
- */
-function mapListed(d: Draft, b: XBlock, ctx: MapContext, protocol: string, portAttr: XAttr | undefined): void {
-  const listed = ctx.host.ports.get(`${b.name}/${protocol}`);
-  const unlisted = 'xinetd looks a service up there by its name unless its type has UNLISTED';
-  if (listed === undefined && portAttr === undefined) {
-    cannotServe(d, `xinetd did not start it: Port not specified and can't find service: ${b.name} with getservbyname (not in /etc/services for ${protocol}; ${unlisted})`);
-    return;
-  }
-  if (listed === undefined) {
-    d.disabled.push(`xinetd did not start it: service/protocol combination not in /etc/services: ${b.name}/${protocol} (${unlisted})`);
-    return;
-  }
-  const port = portAttr === undefined ? listed : Number(first(portAttr));
-  if (port !== listed) {
-    d.disabled.push(`xinetd did not start it: Service ${b.name} expects port ${listed}, not ${port} (the port /etc/services gives ${b.name}; with type = UNLISTED a service may take another)`);
-  }
-}
 
 interface Kind {
   types: Set<string>;
@@ -234,93 +137,6 @@ function libwrapName(b: XBlock, r: Resolved, types: Set<string>): string[] {
   return program === undefined ? [] : [program.slice(program.lastIndexOf('/') + 1)];
 }
 
-interface Place {
-  transport: 'tcp' | 'udp';
-  waitProgram: boolean;
-  fromDefaults: (name: string) => string[];
-}
-
-function mapLimitsAndAccess(d: Draft, r: Resolved, p: Place): void {
-  const get = (name: string): XAttr | undefined => r.single.get(name);
-  const instances = get('instances');
-  const perSource = get('per_source');
-  const cps = get('cps');
-  const rate = cps === undefined ? null : cpsRate(cps).rate;
-  // What cps = N P means in superd is said once, above the first service, when it comes from defaults.
-  const rateNotes = cps === undefined ? [] : r.fromDefaults.has('cps') ? p.fromDefaults('cps') : [cpsRate(cps).note];
-  if (cps !== undefined && rate === null) d.notes.push(...rateNotes);
-  let maxChildren = instances === undefined ? null : count(instances);
-  let maxPerSource = perSource === undefined ? null : count(perSource);
-  // 0 is a limit xinetd takes: no server at all, or none for any source.
-  if (maxChildren === 0) {
-    d.disabled.push(`instances = 0${r.fromDefaults.has('instances') ? ' (from the defaults)' : ''}: xinetd started no server for it, so it served nobody`);
-    maxChildren = null;
-  }
-  if (maxPerSource === 0) {
-    d.disabled.push(`per_source = 0${r.fromDefaults.has('per_source') ? ' (from the defaults)' : ''}: xinetd let no source in`);
-    maxPerSource = null;
-  }
-  mapLimits(d, 'xinetd', { transport: p.transport, waitProgram: p.waitProgram, maxChildren, maxPerSource, rate, ratePerSource: null },
-    { maxPerSource: perSource === undefined ? undefined : setting(perSource) },
-    { maxChildren: p.fromDefaults('instances'), maxPerSource: p.fromDefaults('per_source'), rate: rateNotes });
-  const onlyFrom = r.lists.get('only_from');
-  const noAccess = r.lists.get('no_access');
-  if (p.transport === 'tcp' && p.waitProgram && ((onlyFrom?.length ?? 0) > 0 || (noAccess?.length ?? 0) > 0)) {
-    d.notes.push(noEquivalent('xinetd', `only_from/no_access = ${[...(onlyFrom ?? []), ...(noAccess ?? [])].join(' ')}`,
-      'the handler of a tcp wait service accepts its connections itself, superd never sees who connects'));
-    d.disabled.push('its only_from/no_access cannot be applied to a tcp wait service');
-    return;
-  }
-  // Words after a '#' look like a comment to the author; xinetd read them as host names.
-  const split = (names: string[]): { names: string[]; comment: string[] } => ({
-    names: names.filter((n) => !r.commentWords.has(n)),
-    comment: names.filter((n) => r.commentWords.has(n)),
-  });
-  const asComment = (name: string, words: string[], effect: string): string =>
-    noEquivalent('xinetd', `${name} … ${words.join(' ')}`, `these words follow a '#' and look like a trailing comment, but xinetd knows no comment after a value: it read them as host names, ${effect}`);
-  if (onlyFrom !== undefined && onlyFrom.length === 0) {
-    d.disabled.push('only_from is empty: xinetd let nobody in');
-  } else if (onlyFrom !== undefined) {
-    const c = convertAddresses(onlyFrom);
-    if (c.blocks.length > 0) setKey(d, 'only_from', c.blocks.join(' '), ...p.fromDefaults('only_from'));
-    const { names, comment } = split(c.names);
-    if (names.length > 0) d.notes.push(noEquivalent('xinetd', `only_from … ${names.join(' ')}`, 'superd does not resolve names: these hosts are not let in'));
-    if (comment.length > 0) d.notes.push(asComment('only_from', comment, 'let in those that resolved and ignored the others; superd does not resolve names, and lets in none of them'));
-    if (c.names.length > 0 && c.blocks.length === 0) d.disabled.push('only_from names only hosts, which superd does not resolve: without it everyone would be let in');
-  }
-  if (noAccess !== undefined && noAccess.length > 0) {
-    const c = convertAddresses(noAccess);
-    if (c.blocks.length > 0) setKey(d, 'no_access', c.blocks.join(' '), ...p.fromDefaults('no_access'));
-    const { names, comment } = split(c.names);
-    if (names.length > 0) d.notes.push(noEquivalent('xinetd', `no_access … ${names.join(' ')}`, 'superd does not resolve names'));
-    if (comment.length > 0) d.notes.push(asComment('no_access', comment, 'refused those that resolved and ignored the others; superd does not resolve names'));
-    if (names.length > 0) d.disabled.push('no_access names hosts, which superd does not resolve: they would be let in');
-    else if (comment.length > 0) {
-      d.disabled.push(`no_access has words after a '#' (${comment.join(' ')}) that xinetd took for host names, refusing any that resolved; superd does not resolve names: check them, then enable it`);
-    }
-    const allowed = onlyFrom === undefined ? [] : convertAddresses(onlyFrom).blocks;
-    for (const a of allowed) {
-      const wider = c.blocks.find((n) => strictlyInside(a, n));
-      if (wider !== undefined) {
-        d.notes.push(mappedAs('xinetd', `only_from ${a} inside no_access ${wider}`,
-          `xinetd let the more specific entry win and let ${a} in; in superd no_access always wins, so ${a} is refused`));
-      }
-    }
-  }
-}
-
-/** `cps = N P`: N a second is 60 N a minute; what xinetd did past it, superd does not. N = 0 is no limit. */
-function cpsRate(cps: XAttr): { rate: number | null; note: string } {
-  const [perSecond = '0', pause = '0'] = cps.values;
-  const n = Number(perSecond);
-  if (n === 0) return { rate: null, note: mappedAs('xinetd', setting(cps), 'xinetd applies no rate when the first number is 0; superd sets none either') };
-  const rate = n * 60;
-  return {
-    rate,
-    note: mappedAs('xinetd', setting(cps), `rate counts per minute, so ${n} a second is ${rate}. ` +
-      `Past it xinetd turned the whole service off for ${Number(pause)} s; superd never turns it off, it refuses only the connections past the rate`),
-  };
-}
 
 function mapEnvironment(d: Draft, r: Resolved, fromDefaults: (name: string) => string[]): void {
   const env = r.lists.get('env') ?? [];

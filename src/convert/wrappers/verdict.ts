@@ -1,6 +1,4 @@
-// hosts.allow and hosts.deny, as tcpd and xinetd's libwrap read them
-// (hosts_access(5), hosts_options(5) as Debian builds them), turned into
-// superd's only_from and no_access for one daemon name.
+// Whom hosts.allow and hosts.deny let in to one daemon name.
 //
 // tcpd's verdict for a client is the first rule, hosts.allow's before
 // hosts.deny's, whose daemon list and client list both match; no match lets
@@ -12,29 +10,8 @@
 // bound, and superd lets in only the clients tcpd certainly let in. The
 // converted service never lets in anyone tcpd refused.
 
-import { readFile } from 'node:fs/promises';
-import { fail, ok, type Result } from '../errors.js';
-import { AddrSet } from './addrset.js';
-import { mappedAs, noEquivalent } from './map-common.js';
-import { convertError, setKey, type ConvertError, type Draft, type DraftKey } from './types.js';
-
-export interface WrapRule {
-  /** `hosts.allow:3`. */
-  where: string;
-  daemons: string[];
-  clients: string[];
-  /** What the rule does to the clients it matches, from its file and its options. */
-  verdict: 'allow' | 'deny';
-  /** Why the verdict is not the file's (twist, a bad option…), or null. */
-  verdictWhy: string | null;
-}
-
-export interface HostsAccess {
-  allowFile: string;
-  denyFile: string;
-  /** hosts.allow's rules, then hosts.deny's. */
-  rules: WrapRule[];
-}
+import { AddrSet } from '../addrset.js';
+import type { HostsAccess, WrapRule } from './tables.js';
 
 /** A set known only between two bounds: `lo` certainly matched, `hi` perhaps. */
 interface Bounds {
@@ -46,89 +23,6 @@ interface Bounds {
 
 const exact = (s: AddrSet): Bounds => ({ lo: s, hi: s, unknown: [] });
 const unknowable = (why: string, hi: AddrSet = AddrSet.all): Bounds => ({ lo: AddrSet.none, hi, unknown: [why] });
-
-// ---------------------------------------------------------------------------
-// Reading the tables.
-
-/** tcpd's split_at: the text before the first `sep` outside `[…]`, and the rest (null if none). */
-function splitAt(text: string, sep: string): [string, string | null] {
-  let depth = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '[') depth++;
-    else if (c === ']') depth = Math.max(0, depth - 1);
-    else if (c === sep && depth === 0) return [text.slice(0, i), text.slice(i + 1)];
-  }
-  return [text, null];
-}
-
-const words = (list: string): string[] => list.split(/[\s,]+/).filter((w) => w !== '');
-
-/** The options keywords hosts_options(5) knows; any other makes tcpd refuse the client. */
-const OPTIONS = new Set(['severity', 'allow', 'deny', 'spawn', 'twist', 'rfc931', 'setenv', 'umask', 'user', 'nice', 'keepalive', 'linger', 'banners']);
-
-/** The verdict of a rule's options (`: spawn … : allow`), or null when they leave the file's. */
-function optionsVerdict(options: string): { verdict: 'allow' | 'deny'; why: string } | null {
-  // Options are separated by ':' not preceded by a backslash.
-  for (const raw of options.split(/(?<!\\):/)) {
-    const option = raw.trim();
-    if (option === '') continue;
-    const keyword = (/^[A-Za-z0-9_]+/.exec(option)?.[0] ?? '').toLowerCase();
-    if (keyword === 'allow') return { verdict: 'allow', why: "its option 'allow'" };
-    if (keyword === 'deny') return { verdict: 'deny', why: "its option 'deny'" };
-    if (keyword === 'twist') return { verdict: 'deny', why: "its option 'twist' ran another command instead of the service" };
-    if (!OPTIONS.has(keyword)) return { verdict: 'deny', why: `tcpd refused the clients it matches: '${option}' is not an option it knows` };
-  }
-  return null;
-}
-
-export function parseHostsTable(file: string, text: string, verdict: 'allow' | 'deny'): WrapRule[] {
-  const rules: WrapRule[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i + 1;
-    let line = lines[i] ?? '';
-    // A backslash at the end of a line continues it.
-    while (line.endsWith('\\') && i + 1 < lines.length) line = line.slice(0, -1) + (lines[++i] ?? '');
-    // tcpd takes only a '#' in the first column as a comment.
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const [daemons, rest] = splitAt(line, ':');
-    if (rest === null) continue; // tcpd warns "missing ':' separator" and skips it
-    const [clients, options] = splitAt(rest, ':');
-    const decided = options === null ? null : optionsVerdict(options);
-    rules.push({
-      where: `${file}:${start}`,
-      daemons: words(daemons),
-      clients: words(clients),
-      verdict: decided?.verdict ?? verdict,
-      verdictWhy: decided?.why ?? null,
-    });
-  }
-  return rules;
-}
-
-async function readTable(file: string): Promise<Result<string, ConvertError>> {
-  try {
-    return ok(await readFile(file, 'utf8'));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // tcpd reads a missing table as an empty one.
-    if (code === 'ENOENT') return ok('');
-    return fail(convertError('unreadable', file, 0,
-      `cannot read it (${code ?? String(e)}), and without it the access rules tcpd and xinetd applied are unknown: run as root, or name a copy with --hosts-allow and --hosts-deny`));
-  }
-}
-
-export async function loadHostsAccess(allowFile: string, denyFile: string): Promise<Result<HostsAccess, ConvertError>> {
-  const allow = await readTable(allowFile);
-  if (!allow.ok) return allow;
-  const deny = await readTable(denyFile);
-  if (!deny.ok) return deny;
-  return ok({ allowFile, denyFile, rules: [...parseHostsTable(allowFile, allow.value, 'allow'), ...parseHostsTable(denyFile, deny.value, 'deny')] });
-}
-
-// ---------------------------------------------------------------------------
-// Matching.
 
 type Tri = 'yes' | 'no' | 'maybe';
 
@@ -282,88 +176,4 @@ export function wrapVerdict(h: HostsAccess, daemon: string): WrapVerdict {
   // Bounds that did not matter (an unknown pattern after everyone was decided) narrow nothing.
   if (out.allowed.equals(allowedHi)) out.narrowed = [];
   return out;
-}
-
-// ---------------------------------------------------------------------------
-// Applying the verdict to a draft.
-
-const keyOf = (d: Draft, name: string): DraftKey | undefined => d.keys.find((k) => k.key === name);
-
-function setOf(value: string | undefined): AddrSet | null {
-  if (value === undefined) return null;
-  return AddrSet.union(value.split(/[\s,]+/).filter((w) => w !== '').map((w) => AddrSet.parse(w) ?? AddrSet.none));
-}
-
-function listed(rules: readonly WrapRule[]): string {
-  return rules.map((r) => r.where).join(', ');
-}
-
-/**
- * Narrows the draft's only_from / no_access to the clients hosts.allow and
- * hosts.deny let in under each of `d.wrappedAs`; disables it when that is
- * nobody, or when superd cannot apply it (a tcp wait program accepts its
- * connections itself). Whether any rule named one of them.
- */
-export function applyWrappers(d: Draft, h: HostsAccess): boolean {
-  if (d.unservable !== null) return false;
-  let ruled = false;
-  for (const daemon of d.wrappedAs) {
-    const v = wrapVerdict(h, daemon);
-    if (v.rules.length === 0) continue;
-    ruled = true;
-    const what = `hosts.allow/hosts.deny for ${daemon} (${listed(v.rules)})`;
-    const notes = v.notes.map((n) => mappedAs(syntaxOf(d), what, n));
-    for (const why of v.narrowed) d.notes.push(noEquivalent(syntaxOf(d), what, `${why}: the clients only it would let in are not let in`));
-    d.notes.push(...notes);
-    if (v.allowed.isAll()) continue;
-    if (v.allowed.isEmpty()) {
-      d.disabled.push(`${what} let nobody in`);
-      continue;
-    }
-    const protocol = keyOf(d, 'protocol')?.value ?? '';
-    if (protocol.startsWith('tcp') && keyOf(d, 'wait')?.value === 'yes') {
-      d.notes.push(noEquivalent(syntaxOf(d), what, 'the handler of a tcp wait service accepts its connections itself, superd never sees who connects'));
-      d.disabled.push(`its ${what} cannot be applied to a tcp wait service`);
-      continue;
-    }
-    restrict(d, v.allowed, what);
-  }
-  return ruled;
-}
-
-function syntaxOf(d: Draft): 'xinetd' | 'inetd' {
-  return d.what.startsWith('service ') ? 'xinetd' : 'inetd';
-}
-
-/** only_from ∩ allowed, or no_access ∪ ¬allowed: whichever is shorter; both let in exactly (only_from \ no_access) ∩ allowed. */
-function restrict(d: Draft, allowed: AddrSet, what: string): void {
-  const onlyKey = keyOf(d, 'only_from');
-  const noKey = keyOf(d, 'no_access');
-  const only = setOf(onlyKey?.value) ?? AddrSet.all;
-  const no = setOf(noKey?.value) ?? AddrSet.none;
-  const narrowed = only.intersect(allowed);
-  if (narrowed.minus(no).isEmpty()) {
-    d.disabled.push(`its only_from and no_access together with ${what} let nobody in`);
-    return;
-  }
-  const asOnly = narrowed.blocks();
-  const asNo = no.union(allowed.complement()).blocks();
-  const note = mappedAs(syntaxOf(d), what, 'applied here');
-  if (asOnly.length <= asNo.length || onlyKey === undefined && asOnly.length <= 8) {
-    if (onlyKey !== undefined) {
-      onlyKey.value = asOnly.join(' ');
-      onlyKey.notes.push(note);
-    } else setKey(d, 'only_from', asOnly.join(' '), note);
-  } else if (noKey !== undefined) {
-    noKey.value = asNo.join(' ');
-    noKey.notes.push(note);
-  } else setKey(d, 'no_access', asNo.join(' '), note);
-}
-
-/** The lines above the first service, when hosts.allow or hosts.deny had rules for any service. */
-export function wrappersHeader(h: HostsAccess): string[] {
-  return [
-    `# Rules of ${h.allowFile} and ${h.denyFile}, which tcpd and xinetd's libwrap applied,`,
-    '# are written as only_from and no_access of the services they name.',
-  ];
 }
