@@ -1,38 +1,31 @@
 // What a reload must do (SPEC §4), decided without touching a socket: which
 // services to add, change, remove and leave alone. The daemon applies the plan
-// and then takes `next` as its current set.
+// (daemon.ts); what runs afterwards is `unchanged`, `add` and each `change`'s `to`.
 
 import { configError, type ConfigError } from '../errors.js';
 import { describeAddress, listenKey, type ServiceDefinition } from './types.js';
 import { listenConflict, type LoadResult } from './load.js';
-
-/** What is running now, keyed by name. */
-export interface ActiveService {
-  definition: ServiceDefinition;
-}
 
 export interface ReloadPlan {
   add: ServiceDefinition[];
   /** rebind: the listen address differs, so a new socket is needed. */
   change: { from: ServiceDefinition; to: ServiceDefinition; rebind: boolean }[];
   remove: ServiceDefinition[];
-  /** As in `next`: a clean file's definition (its origin may have moved), or the current one kept. */
+  /** A clean file's definition (its origin may have moved), or the current one kept. */
   unchanged: ServiceDefinition[];
   /** All errors of the load, and the clashes found here. */
   errors: ConfigError[];
-  /** The full active set after applying: enabled services only. */
-  next: Map<string, ServiceDefinition>;
 }
 
 export function planReload(current: ReadonlyMap<string, ServiceDefinition>, load: LoadResult): ReloadPlan {
   if (load.fatal !== null) {
-    return { add: [], change: [], remove: [], unchanged: [...current.values()], errors: [load.fatal], next: new Map(current) };
+    return { add: [], change: [], remove: [], unchanged: [...current.values()], errors: [load.fatal] };
   }
   const errors = load.files.flatMap((f) => f.errors);
   const { next, clashes } = nextActiveSet(current, load);
   errors.push(...clashes);
 
-  const plan: ReloadPlan = { add: [], change: [], remove: [], unchanged: [], errors, next };
+  const plan: ReloadPlan = { add: [], change: [], remove: [], unchanged: [], errors };
   for (const def of next.values()) {
     const from = current.get(def.name);
     if (from === undefined) plan.add.push(def);
