@@ -1,4 +1,4 @@
-// looksForeign (src/convert/detect.ts): the check `superd check` will use to
+// looksForeign (src/config/foreign.ts): the check `superd check` will use to
 // say "this is an xinetd (or inetd.conf) file: run superd convert" once,
 // instead of one error per line. It must never flag a superd file, valid or
 // not, and must see xinetd and inetd.conf files for what they are.
@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { detectSyntax, looksForeign } from '../src/convert/detect.js';
+import { looksForeign } from '../src/config/foreign.js';
+import { detectSyntax } from '../src/convert/detect.js';
 import { ROOT } from './helpers/daemon.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'convert');

@@ -14,7 +14,7 @@ import { scanIni } from './scan.js';
 import { nearest, noSuggestion } from './suggest.js';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from './systemdb.js';
 import { checkProgram, validateSection, type ValidateContext } from './validate.js';
-import { looksForeign } from '../convert/detect.js';
+import { looksForeign } from './foreign.js';
 
 export interface FileResult {
   file: string;

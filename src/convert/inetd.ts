@@ -17,7 +17,7 @@
 import { fileLines } from '../config/scan.js';
 import { fail, ok, type Result } from '../errors.js';
 import { clip } from '../config/clip.js';
-import { INETD_WAIT, SOCKET_TYPES } from './detect.js';
+import { INETD_WAIT, SOCKET_TYPES } from '../config/foreign.js';
 import { convertError, type ConvertError } from './types.js';
 
 export interface InetdEntry {

@@ -1,7 +1,7 @@
 // What the converter's steps hand each other: the input files, the errors
 // that stop a conversion, and the service drafts that become INI sections.
 
-export type Syntax = 'xinetd' | 'inetd';
+export type { Syntax } from '../config/foreign.js';
 
 /** A problem in the input: nothing is written when there is one. `line` 0 is the file as a whole. */
 export interface ConvertError {
