@@ -4,7 +4,7 @@
 // messages go to the unix datagram socket named by NOTIFY_SOCKET; without
 // it (not under systemd) every call is a no-op.
 import type { Logger } from './log.js';
-import { sendUnixDatagram } from './listen/native.js';
+import { sendUnixDatagram } from './sys/sockets.js';
 
 export interface Lifecycle {
   ready(status: string): void;

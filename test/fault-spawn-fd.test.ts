@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { loadLibc, type Libc } from '../src/spawn/libc.js';
+import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
 import { PosixSpawner } from '../src/spawn/posix.js';
 import { HandlerSpawner } from '../src/spawn/spawner.js';
 import { isSpawnError, type SpawnRequest, type SpawnResult } from '../src/spawn/types.js';

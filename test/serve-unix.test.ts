@@ -12,7 +12,8 @@ import { exchange } from './helpers/clients.js';
 import { serviceFile, startServices, type DaemonHandle } from './helpers/daemon.js';
 import { tryConnectUnix, unixExchange } from './helpers/unix.js';
 import { eventually } from './helpers/wait.js';
-import { bindUnix, isNativeError } from '../src/listen/native.js';
+import { isSysError as isNativeError } from '../src/sys/errors.js';
+import { bindUnix } from '../src/sys/sockets.js';
 
 const ACCEPTING_HANDLER = `
 const net = require('node:net');

@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FileActions } from '../src/spawn/file-actions.js';
-import { loadLibc, type Libc } from '../src/spawn/libc.js';
+import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
 
 /** The real libc, with every init and destroy counted: a destroyed buffer must never be in use. */
 function countingLibc(): { libc: Libc; inits: number; destroyed: Buffer[] } {

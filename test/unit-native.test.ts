@@ -1,7 +1,10 @@
-// The native socket layer of wait services (SPEC §3) on real sockets: sockets
-// made with libc calls, readiness through an epoll set and a thread of its
-// own that neither reads nor accepts and never makes superd the owner of a
-// file (no SIGIO), and the unix socket file (stale, live, in the way, its mode).
+// The native layer (src/sys/): its structs laid out as glibc's headers say,
+// the hosts it refuses, its errors and its uint64 codec, waitid's siginfo_t
+// and SO_PEERCRED on real processes and sockets. And what wait services (SPEC
+// §3) build on it, on real sockets: sockets made with libc calls, readiness
+// through an epoll set and a thread of its own that neither reads nor accepts
+// and never makes superd the owner of a file (no SIGIO), and the unix socket
+// file (stale, live, in the way, its mode).
 // Self-contained: no fixed ports, every wait bounded.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,10 +12,16 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { mkdtemp, mkdir, readFile, rm, stat, writeFile, readdir } from 'node:fs/promises';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bindInet, bindUnix, dropDatagram, isNativeError, peekSource, TCP_CLOSE, tcpState, type NativeError, type NativeSocket } from '../src/listen/native.js';
-import { openLibc } from '../src/koffi.js';
+import { P_PID, TCP_CLOSE, WEXITED, WNOHANG, WNOWAIT } from '../src/sys/constants.js';
+import { errnoError, isErrorValue, isSysError, SysError } from '../src/sys/errors.js';
+import { koffi, libcFunction } from '../src/sys/koffi.js';
+import { loadSys, unsupportedHost, type Sys } from '../src/sys/load.js';
+import { structs } from '../src/sys/structs.js';
+import { readUint64, writeUint64 } from '../src/sys/uint64.js';
+import { bindInet, bindUnix, dropDatagram, peekSource, tcpState, type SysSocket } from '../src/sys/sockets.js';
 import { readiness, type Readiness } from '../src/listen/readiness.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../src/listen/unixpath.js';
 
@@ -40,8 +49,7 @@ function fdFlags(fd: number): number {
  * have the kernel signal superd.
  */
 function signalDriven(fd: number): { async: boolean; owner: number; signal: number } {
-  const libc = openLibc();
-  const fcntl = libc.func('int fcntl(int fd, int cmd, long arg)');
+  const fcntl = libcFunction('int fcntl(int fd, int cmd, long arg)');
   return { async: (fdFlags(fd) & O_ASYNC) !== 0, owner: fcntl(fd, F_GETOWN, 0) as number, signal: fcntl(fd, F_GETSIG, 0) as number };
 }
 const NOT_SIGNAL_DRIVEN = { async: false, owner: 0, signal: 0 };
@@ -62,8 +70,8 @@ function inEpollSets(): Set<number> {
   return registered;
 }
 
-function ok<T>(x: T | NativeError, what: string): T {
-  if (isNativeError(x)) assert.fail(`${what}: ${x.code} ${x.message}`);
+function ok<T>(x: T | SysError, what: string): T {
+  if (isErrorValue(x)) assert.fail(`${what}: ${x.code} ${x.message}`);
   return x;
 }
 
@@ -180,10 +188,107 @@ async function greeting(path: string): Promise<string> {
 
 function hasIPv6Loopback(): boolean {
   const s = bindInet({ type: 'dgram', host: '::1', port: 0, ipv6Only: true });
-  if (isNativeError(s)) return false;
+  if (isErrorValue(s)) return false;
   s.close();
   return true;
 }
+
+function theSys(): Sys {
+  return ok(loadSys(), 'loadSys()');
+}
+
+describe('the native layer', () => {
+  test('only little-endian 64-bit Linux on x86_64 or aarch64 has it', () => {
+    assert.equal(unsupportedHost('linux', 'x64', 'LE'), null);
+    assert.equal(unsupportedHost('linux', 'arm64', 'LE'), null);
+    for (const [platform, arch, order] of [['linux', 'ppc64', 'BE'], ['linux', 's390x', 'BE'], ['linux', 'mips64el', 'LE'], ['linux', 'ia32', 'LE'], ['linux', 'riscv64', 'LE'], ['darwin', 'arm64', 'LE']] as const) {
+      assert.match(unsupportedHost(platform, arch, order) ?? '', new RegExp(`^this host is ${platform} on ${arch} \\(${order}\\): .*x86_64 and aarch64 only$`), `${platform} ${arch}`);
+    }
+  });
+
+  test("the structs are laid out as glibc's headers say on this host", () => {
+    const k = koffi();
+    const t = structs();
+    const x64 = process.arch === 'x64';
+    const layout = (type: Parameters<typeof k.sizeof>[0], members: string[]): number[] => [k.sizeof(type), ...members.map((m) => k.offsetof(type, m))];
+    assert.deepEqual(layout(t.siginfo, ['si_code', 'sifields']), [128, 8, 16], 'siginfo_t');
+    assert.deepEqual(layout(t.sigchld, ['si_pid', 'si_status']), [32, 0, 8], "SIGCHLD's part of it: si_pid at 16, si_status at 24");
+    assert.deepEqual(layout(t.epollEvent, ['data']), x64 ? [12, 4] : [16, 8], 'epoll_event (packed on x86_64 only)');
+    assert.deepEqual(layout(t.msghdr, ['msg_iov', 'msg_iovlen', 'msg_control', 'msg_controllen', 'msg_flags']), [56, 16, 24, 32, 40, 48], 'msghdr');
+    assert.deepEqual(layout(t.cmsghdrFd, ['cmsg_level', 'cmsg_type', 'fd']), [24, 8, 12, 16], 'CMSG_SPACE(sizeof(int)) 24, CMSG_DATA at 16');
+    assert.deepEqual(layout(t.sockaddrIn, ['sin_port', 'sin_addr']), [16, 2, 4], 'sockaddr_in');
+    assert.deepEqual(layout(t.sockaddrIn6, ['sin6_port', 'sin6_flowinfo', 'sin6_addr', 'sin6_scope_id']), [28, 2, 4, 8, 24], 'sockaddr_in6');
+    assert.deepEqual(layout(t.sockaddrUn, ['sun_path']), [110, 2], 'sockaddr_un');
+    assert.equal(k.sizeof(t.sockaddrStorage), 128, 'sockaddr_storage');
+    assert.deepEqual(layout(t.pollfd, ['events', 'revents']), [8, 4, 6], 'pollfd');
+    assert.deepEqual(layout(t.ucred, ['uid', 'gid']), [12, 4, 8], 'ucred');
+    assert.deepEqual(layout(t.rlimit, ['rlim_max']), [16, 8], 'rlimit');
+  });
+
+  test('errors are SysErrors with the errno name and words for it, never throws', () => {
+    const e = errnoError(98, 'bind 127.0.0.1:7');
+    assert.ok(e instanceof Error && isSysError(e));
+    assert.equal(e.code, 'EADDRINUSE');
+    assert.equal(e.message, 'bind 127.0.0.1:7: address already in use (EADDRINUSE)');
+    assert.equal(errnoError(100000).code, 'E100000', 'an errno Node does not know');
+    assert.equal(isSysError({ code: 'EIO', message: 'a plain value' }), false);
+    assert.equal(isErrorValue({ code: 'EIO', message: 'a plain value' }), true);
+    assert.equal(isErrorValue({ code: 'EIO', message: 'a socket', fd: 3 }), false);
+  });
+
+  test('uint64 in native memory: exact below 2^53, RLIM_INFINITY both ways', () => {
+    const b = Buffer.alloc(8);
+    for (const n of [0, 1, 1024, 2 ** 32 - 1, 2 ** 32, 2 ** 40 + 5, Number.MAX_SAFE_INTEGER]) {
+      writeUint64(b, 0, n);
+      assert.equal(b.readBigUInt64LE(0), BigInt(n), `${n} written`);
+      assert.equal(readUint64(b, 0), n, `${n} read`);
+    }
+    writeUint64(b, 0, 2 ** 64);
+    assert.equal(b.readBigUInt64LE(0), 2n ** 64n - 1n, '2^64 is written as RLIM_INFINITY');
+    assert.equal(readUint64(b, 0), 2 ** 64);
+  });
+
+  test("waitid's siginfo_t names the child, how it ended, and its status", async () => {
+    const sys = theSys();
+    const info = sys.sigInfo();
+    for (const [script, exited, status] of [['exit 7', true, 7], ['kill -TERM $$', false, 15]] as const) {
+      const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+      const pid = child.pid ?? -1;
+      const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // WNOWAIT leaves the child for libuv to reap; no turn of the event loop until it is seen, so libuv cannot reap it first.
+      const deadline = performance.now() + 5000;
+      do {
+        info.clear();
+        assert.equal(sys.waitid(P_PID, pid, info, WEXITED | WNOHANG | WNOWAIT), 0, `waitid: errno ${sys.errno()}`);
+      } while (info.pid === 0 && performance.now() < deadline);
+      assert.deepEqual({ pid: info.pid, exited: info.exited, status: info.status }, { pid, exited, status }, script);
+      await exit;
+    }
+  });
+
+  test('SO_PEERCRED: the process at the other end of a unix connection', async () => {
+    const sys = theSys();
+    const dir = await mkdtemp(join(tmpdir(), 'superd-native-cred-'));
+    const path = join(dir, 's');
+    const accepted: Socket[] = [];
+    const server = createServer((c) => accepted.push(c));
+    try {
+      await new Promise<void>((resolve) => server.listen(path, () => resolve()));
+      const client = connect(path);
+      await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+      const deadline = performance.now() + 5000;
+      while (accepted.length === 0 && performance.now() < deadline) await new Promise((r) => setImmediate(r));
+      const fd = (accepted[0] as unknown as { _handle?: { fd?: number } } | undefined)?._handle?.fd ?? -1;
+      assert.deepEqual(sys.peerCredentials(fd), { pid: process.pid, uid: process.getuid?.(), gid: process.getgid?.() });
+      assert.equal(sys.peerCredentials(-1), null, 'not a socket: null');
+      client.destroy();
+      for (const c of accepted) c.destroy();
+    } finally {
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('native sockets', () => {
   test('inet and unix sockets are close-on-exec and blocking', async () => {
@@ -221,14 +326,14 @@ describe('native sockets', () => {
   test('EADDRINUSE is a value, for tcp and udp', async () => {
     const tcp = ok(bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false }), 'tcp');
     const again = bindInet({ type: 'stream', host: '127.0.0.1', port: tcp.localPort, ipv6Only: false });
-    assert.ok(isNativeError(again), 'second tcp bind refused');
+    assert.ok(isErrorValue(again), 'second tcp bind refused');
     assert.equal(again.code, 'EADDRINUSE');
     assert.match(again.message, /address already in use \(EADDRINUSE\)/);
     tcp.close();
 
     const udp = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
     const udpAgain = bindInet({ type: 'dgram', host: '127.0.0.1', port: udp.localPort, ipv6Only: false });
-    assert.ok(isNativeError(udpAgain));
+    assert.ok(isErrorValue(udpAgain));
     assert.equal(udpAgain.code, 'EADDRINUSE');
     udp.close();
 
@@ -238,23 +343,23 @@ describe('native sockets', () => {
     const address = server.address();
     assert.ok(address !== null && typeof address === 'object');
     const clash = bindInet({ type: 'stream', host: '127.0.0.1', port: address.port, ipv6Only: false });
-    assert.ok(isNativeError(clash));
+    assert.ok(isErrorValue(clash));
     assert.equal(clash.code, 'EADDRINUSE');
     await closeServer(server);
   });
 
   test('bad input is an error value, not a throw', async () => {
     const notIp = bindInet({ type: 'dgram', host: 'localhost', port: 0, ipv6Only: false });
-    assert.ok(isNativeError(notIp));
+    assert.ok(isErrorValue(notIp));
     assert.equal(notIp.code, 'EINVAL');
     const badPort = bindInet({ type: 'dgram', host: '127.0.0.1', port: 70000, ipv6Only: false });
-    assert.ok(isNativeError(badPort));
+    assert.ok(isErrorValue(badPort));
     assert.equal(badPort.code, 'EINVAL');
     const long = bindUnix({ path: '/tmp/' + 'x'.repeat(120) });
-    assert.ok(isNativeError(long));
+    assert.ok(isErrorValue(long));
     assert.equal(long.code, 'ENAMETOOLONG');
     const missingDir = bindUnix({ path: join(tmpdir(), 'superd-no-such-dir-' + process.pid, 's') });
-    assert.ok(isNativeError(missingDir));
+    assert.ok(isErrorValue(missingDir));
     assert.equal(missingDir.code, 'ENOENT');
     assert.match(missingDir.message, /\(ENOENT\)$/);
   });
@@ -266,8 +371,8 @@ describe('native sockets', () => {
     const start = count();
     for (let i = 0; i < 200; i++) {
       const clash = bindInet({ type: i % 2 === 0 ? 'stream' : 'dgram', host: '127.0.0.1', port: i % 2 === 0 ? holder.localPort : 1, ipv6Only: false });
-      if (i % 2 === 0) assert.ok(isNativeError(clash));
-      else if (!isNativeError(clash)) clash.close();
+      if (i % 2 === 0) assert.ok(isErrorValue(clash));
+      else if (!isErrorValue(clash)) clash.close();
       const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
       s.close();
     }
@@ -299,13 +404,13 @@ describe('native sockets', () => {
     const only = ok(bindInet({ type: 'dgram', host: '::', port: 0, ipv6Only: true }), 'udp :: v6only');
     assert.equal(only.localAddress, '::');
     const v4Beside = bindInet({ type: 'dgram', host: '0.0.0.0', port: only.localPort, ipv6Only: false });
-    assert.ok(!isNativeError(v4Beside), `IPv4 port beside a v6only socket: ${isNativeError(v4Beside) ? v4Beside.message : ''}`);
+    assert.ok(!isErrorValue(v4Beside), `IPv4 port beside a v6only socket: ${isErrorValue(v4Beside) ? v4Beside.message : ''}`);
     v4Beside.close();
     only.close();
 
     const dual = ok(bindInet({ type: 'dgram', host: '::', port: 0, ipv6Only: false }), 'udp :: dual');
     const v4Clash = bindInet({ type: 'dgram', host: '0.0.0.0', port: dual.localPort, ipv6Only: false });
-    assert.ok(isNativeError(v4Clash), 'a dual-stack socket holds the IPv4 port');
+    assert.ok(isErrorValue(v4Clash), 'a dual-stack socket holds the IPv4 port');
     assert.equal(v4Clash.code, 'EADDRINUSE');
     const c4 = await udpClient('udp4');
     try {
@@ -472,7 +577,7 @@ describe('readiness (epoll on a thread of its own, no signals)', () => {
   });
 
   test('many fds at once: each fires for its own datagram only', async () => {
-    const sockets: NativeSocket[] = [];
+    const sockets: SysSocket[] = [];
     const client = await udpClient('udp4');
     const fired = new Set<number>();
     try {
@@ -508,7 +613,7 @@ describe('readiness (epoll on a thread of its own, no signals)', () => {
     // so the kernel sends nothing; readiness must not rely on signals, nor undo it, and still fire.
     const s = ok(bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false }), 'udp');
     const client = await udpClient('udp4');
-    const fcntl = openLibc().func('int fcntl(int fd, int cmd, long arg)');
+    const fcntl = libcFunction('int fcntl(int fd, int cmd, long arg)');
     try {
       const w = watchFd(r, s.fd);
       assert.equal(fcntl(s.fd, 10 /* F_SETSIG */, 10 /* SIGUSR1 */), 0);
@@ -545,8 +650,8 @@ describe('unix socket files', () => {
     assert.equal(await clearStaleSocket(path), null);
     await assert.rejects(stat(path), { code: 'ENOENT' });
     // And a new one can be placed there.
-    const placed = await placeUnixSocket(path, 0o600, (where) => bindUnix({ path: where }));
-    assert.ok(!isNativeError(placed));
+    const placed = await placeUnixSocket<SysSocket>(path, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(!isErrorValue(placed));
     await removeOwnSocket(path, placed.identity); // before close, as documented
     placed.value.close();
   });
@@ -588,8 +693,8 @@ describe('unix socket files', () => {
     assert.deepEqual(await readdir(sub), ['inside']);
 
     // placeUnixSocket never replaces it either.
-    const placed = await placeUnixSocket(file, 0o600, (where) => bindUnix({ path: where }));
-    assert.ok(isNativeError(placed));
+    const placed = await placeUnixSocket<SysSocket>(file, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(isErrorValue(placed));
     assert.equal(placed.code, 'EADDRINUSE');
     assert.equal(await readFile(file, 'utf8'), 'precious\n');
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.superd-')), [], 'no private directory left behind');
@@ -603,7 +708,7 @@ describe('unix socket files', () => {
         seen.push(where);
         return listenUnix(where);
       });
-      assert.ok(!isNativeError(placed), isNativeError(placed) ? placed.message : '');
+      assert.ok(!isErrorValue(placed), isErrorValue(placed) ? placed.message : '');
       try {
         assert.notEqual(seen[0], path, 'bound in a private directory first');
         const st = await stat(path);
@@ -622,8 +727,8 @@ describe('unix socket files', () => {
 
   test('placeUnixSocket with a native socket: readiness sees connections at the final path', async () => {
     const path = join(dir, 'native.sock');
-    const placed = await placeUnixSocket(path, 0o666, (where) => bindUnix({ path: where }));
-    assert.ok(!isNativeError(placed));
+    const placed = await placeUnixSocket<SysSocket>(path, 0o666, (where) => bindUnix({ path: where }));
+    assert.ok(!isErrorValue(placed));
     const r = theReadiness();
     let client: Socket | undefined;
     try {
@@ -647,11 +752,11 @@ describe('unix socket files', () => {
     const path = join(deep, 'x.sock');
     assert.ok(Buffer.byteLength(path) <= 107, `test path fits: ${path.length}`);
     const seen: string[] = [];
-    const placed = await placeUnixSocket(path, 0o600, (where) => {
+    const placed = await placeUnixSocket<SysSocket>(path, 0o600, (where) => {
       seen.push(where);
       return bindUnix({ path: where });
     });
-    assert.ok(!isNativeError(placed), isNativeError(placed) ? placed.message : '');
+    assert.ok(!isErrorValue(placed), isErrorValue(placed) ? placed.message : '');
     assert.equal(seen.length, 1);
     assert.match(seen[0] ?? '', /^\/proc\/self\/fd\/\d+\/s$/);
     assert.equal((await stat(path)).mode & 0o777, 0o600);
@@ -664,28 +769,28 @@ describe('unix socket files', () => {
   test('a failing bind is returned, and leaves nothing behind', async () => {
     const path = join(dir, 'fail.sock');
     const placed = await placeUnixSocket(path, 0o600, () => ({ code: 'EACCES', message: 'permission denied (EACCES)' }));
-    assert.ok(isNativeError(placed));
+    assert.ok(isErrorValue(placed));
     assert.equal(placed.code, 'EACCES');
     const thrown = await placeUnixSocket(path, 0o600, () => {
       throw Object.assign(new Error('boom'), { code: 'EPERM' });
     });
-    assert.ok(isNativeError(thrown));
+    assert.ok(isErrorValue(thrown));
     assert.equal(thrown.code, 'EPERM');
     assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('.superd-') || n === 'fail.sock'), []);
   });
 
   test('removeOwnSocket removes ours, and leaves a replacement alone', async () => {
     const path = join(dir, 'own.sock');
-    const placed = await placeUnixSocket(path, 0o600, (where) => bindUnix({ path: where }));
-    assert.ok(!isNativeError(placed));
+    const placed = await placeUnixSocket<SysSocket>(path, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(!isErrorValue(placed));
     await removeOwnSocket(path, placed.identity);
     await assert.rejects(stat(path), { code: 'ENOENT' });
     placed.value.close();
 
     // Another program removes our file and binds its own there, while ours is
     // still open (as removeOwnSocket is called: before close).
-    const ours = await placeUnixSocket(path, 0o600, (where) => bindUnix({ path: where }));
-    assert.ok(!isNativeError(ours));
+    const ours = await placeUnixSocket<SysSocket>(path, 0o600, (where) => bindUnix({ path: where }));
+    assert.ok(!isErrorValue(ours));
     await rm(path);
     const other = await listenUnix(path);
     try {
@@ -702,7 +807,7 @@ describe('unix socket files', () => {
 describe('judging what waits on a socket without taking it (policy of wait and queued connections)', () => {
   test('peekSource names the waiting datagram\'s source and leaves it; dropDatagram takes it away', async () => {
     const sock = bindInet({ type: 'dgram', host: '127.0.0.1', port: 0, ipv6Only: false });
-    assert.ok(!isNativeError(sock));
+    assert.ok(!isErrorValue(sock));
     const client = createSocket('udp4');
     try {
       assert.equal(peekSource(sock.fd), null, 'nothing waiting');

@@ -5,9 +5,9 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
-import { isNativeError } from '../src/listen/native.js';
+import { isSysError as isNativeError } from '../src/sys/errors.js';
 import { readiness } from '../src/listen/readiness.js';
-import { loadParkLibc } from '../src/spawn/park-libc.js';
+import { loadSys as loadParkLibc } from '../src/sys/load.js';
 import { PipeParking } from '../src/spawn/stderr-park.js';
 import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';

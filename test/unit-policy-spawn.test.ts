@@ -8,7 +8,7 @@ import { admit } from '../src/policy/admission.js';
 import { baseEnvironment, tcpBase, tcpEnvironment } from '../src/spawn/env.js';
 import { forEachLine } from '../src/spawn/lines.js';
 import { decodeWaitStatus, signalName } from '../src/spawn/status.js';
-import { strerror } from '../src/spawn/strerror.js';
+import { strerror } from '../src/sys/errors.js';
 
 describe('admit: max_children and queue', () => {
   const limits = { maxChildren: 2, queue: 1 };

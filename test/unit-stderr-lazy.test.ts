@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
-import { loadParkLibc } from '../src/spawn/park-libc.js';
+import { loadSys as loadParkLibc } from '../src/sys/load.js';
 import type { StderrReader } from '../src/spawn/stderr.js';
 import { HELD_AFTER_EXIT_MS, lazyStderr, spawnReturned } from '../src/spawn/stderr-lazy.js';
 import { pipe } from './helpers/pipes.js';

@@ -8,15 +8,15 @@ import { formatConfigError } from '../errors.js';
 import { fatalHandler, installFatalHandler } from '../fatal.js';
 import { createLogger, type LogFields } from '../log.js';
 import { checkLogFile } from '../logsink.js';
-import { loadLibc } from '../spawn/libc.js';
 import { systemdNotifier } from '../notify.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 import { startWatch } from '../watch.js';
 import { removePidFile } from '../pidfile.js';
 import { ACTED_ON, catchSignals } from '../signals.js';
-import { isNativeError } from '../listen/native.js';
 import { readiness } from '../listen/readiness.js';
+import { SysError } from '../sys/errors.js';
+import { loadSys } from '../sys/load.js';
 
 /**
  * A service manager may start us with fd 0, 1 or 2 closed; the next socket
@@ -40,7 +40,7 @@ function ensureStandardFds(): void {
  * the child itself; child_process does not, so mark them all once here.
  */
 function closeInheritedOnExec(): void {
-  const libc = loadLibc();
+  const libc = loadSys();
   if (!(libc instanceof Error)) libc.cloexecRange(3, 0xffffffff);
 }
 
@@ -124,7 +124,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   // The thread that watches wait sockets and parked stderr pipes is the
   // daemon's from the start, not from the first service that needs it.
   const readinessThread = readiness();
-  if (!isNativeError(readinessThread)) await readinessThread.start();
+  if (!(readinessThread instanceof SysError)) await readinessThread.start();
 
   // Before any service, so that `superd status` answers as soon as one is up.
   const served = await serveControl(o.controlSocket, {

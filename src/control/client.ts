@@ -6,8 +6,8 @@
 import { lstat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { fail, ok, type Result, type SuperdError } from '../errors.js';
-import { loadLibc } from '../spawn/libc.js';
-import { strerror } from '../spawn/strerror.js';
+import { strerror } from '../sys/errors.js';
+import { loadSys } from '../sys/load.js';
 import { checkControlDir, currentUid } from './path.js';
 import { isDaemonStatus, isReloadReport, type DaemonStatus, type ReloadReport } from './status.js';
 
@@ -92,7 +92,7 @@ export class ControlSession {
 
   /** The uid of the process that accepted: a file swapped in after our lstat cannot hide it. */
   private peerProblem(): SuperdError | null {
-    const libc = loadLibc();
+    const libc = loadSys();
     const fd = (this.conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (libc instanceof Error || fd === undefined || fd < 0) return null; // the file owner check stands alone
     const peer = libc.peerCredentials(fd);

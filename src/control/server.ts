@@ -14,10 +14,9 @@
 import { lstat } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { SuperdError } from '../errors.js';
-import type { NativeError } from '../listen/native.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../listen/unixpath.js';
 import type { Logger } from '../log.js';
-import { loadLibc } from '../spawn/libc.js';
+import { loadSys } from '../sys/load.js';
 import { checkControlDir, currentUid } from './path.js';
 import { isDaemonStatus, type DaemonStatus, type ReloadReport } from './status.js';
 
@@ -79,7 +78,7 @@ function parseRequest(line: string): Request | SuperdError {
 
 /** Whether the peer is our own user or root (the peer may be answered, or believed). Null when it cannot be told. */
 function trustedPeer(conn: Socket): boolean | null {
-  const libc = loadLibc();
+  const libc = loadSys();
   const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (libc instanceof Error || fd === undefined || fd < 0) return null;
   const peer = libc.peerCredentials(fd);
@@ -156,7 +155,7 @@ function logAcceptErrors(server: Server, path: string, logger: Logger | undefine
   });
 }
 
-function listenAt(server: Server, where: string): Promise<Server | NativeError> {
+function listenAt(server: Server, where: string): Promise<Server | SuperdError> {
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => resolve({ code: err.code ?? 'EIO', message: `cannot listen on ${where}: ${err.message}` });
     server.once('error', onError);

@@ -7,7 +7,8 @@ import { Socket, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Connection, Proto } from './connection.js';
 import { plainAddress } from './address.js';
-import { TCP_CLOSE, tcpState } from './native.js';
+import { TCP_CLOSE } from '../sys/constants.js';
+import { tcpState } from '../sys/sockets.js';
 
 /** The parts of libuv's stream handles (Node's tcp_wrap, pipe_wrap) used here. */
 export interface StreamHandle {

@@ -1,9 +1,5 @@
 // What readiness.ts and its thread (readiness-thread.ts) share.
 
-/** struct epoll_event: packed (12 bytes) on x86_64, 16 bytes on aarch64; its data after the events word. */
-export const EPOLL_EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
-export const EPOLL_EVENT_DATA = process.arch === 'x64' ? 4 : 8;
-
 /** The tag of the eventfd that ends the thread; watched descriptors get tags from 1 up. */
 export const STOP_TAG = 0;
 

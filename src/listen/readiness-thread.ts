@@ -7,11 +7,10 @@
 // at exit) is ready: Node joins its worker threads at exit, and one blocked in
 // epoll_wait would hold the process forever.
 import { parentPort, workerData } from 'node:worker_threads';
-import { openLibc } from '../koffi.js';
-import { EPOLL_EVENT_DATA, EPOLL_EVENT_SIZE, STOP_TAG, STOPPED, type ThreadData, type ThreadReport } from './readiness-protocol.js';
-
-const EINTR = 4;
-const MAX_EVENTS = 64;
+import { EINTR } from '../sys/constants.js';
+import { SysError } from '../sys/errors.js';
+import { loadSys } from '../sys/load.js';
+import { STOP_TAG, STOPPED, type ThreadData, type ThreadReport } from './readiness-protocol.js';
 
 function run(port: NonNullable<typeof parentPort>, { epfd, stopped }: ThreadData): void {
   const flag = new Int32Array(stopped);
@@ -20,13 +19,13 @@ function run(port: NonNullable<typeof parentPort>, { epfd, stopped }: ThreadData
     Atomics.store(flag, 0, STOPPED);
     Atomics.notify(flag, 0);
   };
-  const libc = openLibc();
-  const wait = libc.func('int epoll_wait(int epfd, void *events, int max, int timeout)');
-  const events = Buffer.alloc(MAX_EVENTS * EPOLL_EVENT_SIZE);
+  // The event loop has loaded it, so this thread can too; if not, the thread's error ends it, and it is started again.
+  const sys = loadSys();
+  if (sys instanceof SysError) throw sys;
   for (;;) {
-    const n = wait(epfd, events, MAX_EVENTS, -1) as number;
-    if (n < 0) {
-      const errno = libc.errno();
+    const ready = sys.epollWait(epfd, -1);
+    if (ready === null) {
+      const errno = sys.errno();
       if (errno === EINTR) continue;
       // EBADF or EINVAL: the set is gone; say so rather than spin.
       sayStopped();
@@ -34,8 +33,7 @@ function run(port: NonNullable<typeof parentPort>, { epfd, stopped }: ThreadData
       return;
     }
     const tags: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const tag = events.readUInt32LE(i * EPOLL_EVENT_SIZE + EPOLL_EVENT_DATA);
+    for (const { tag } of ready) {
       if (tag === STOP_TAG) return sayStopped();
       tags.push(tag);
     }

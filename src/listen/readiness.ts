@@ -21,9 +21,10 @@
 // it at start (start()), else the first watch() does; it ends at exit through
 // an eventfd in the set.
 import { Worker } from 'node:worker_threads';
-import { openLibc, type KoffiFunc } from '../koffi.js';
-import { POLLERR, POLLHUP, POLLIN, POLLNVAL, EINTR, isNativeError, loadNative, type Native, type NativeError } from './native.js';
-import { EPOLL_EVENT_DATA, STOP_TAG, STOPPED, type ThreadData, type ThreadReport } from './readiness-protocol.js';
+import { EEXIST, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL } from '../sys/constants.js';
+import { SysError, errnoError } from '../sys/errors.js';
+import { loadSys, type Sys } from '../sys/load.js';
+import { STOP_TAG, STOPPED, type ThreadData, type ThreadReport } from './readiness-protocol.js';
 
 export interface Readiness {
   /**
@@ -51,15 +52,6 @@ export interface Readiness {
   start(): Promise<void>;
 }
 
-const EPOLLIN = 0x001;
-const EPOLLONESHOT = 1 << 30;
-const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
-const EPOLL_CTL_MOD = 3;
-const EEXIST = 17;
-const CLOEXEC = 0o2000000;
-const NONBLOCK = 0o4000;
-const POLLFD_SIZE = 8;
 const READABLE = POLLIN | POLLERR | POLLHUP | POLLNVAL;
 /** A thread that ended unasked is started again after this long. */
 const RESTART_MS = 1000;
@@ -88,10 +80,9 @@ class EpollReadiness implements Readiness {
   private online = false;
   /** The running thread's ThreadData.stopped. */
   private stopped: SharedArrayBuffer | null = null;
-  private readonly pollFd = Buffer.alloc(POLLFD_SIZE);
 
   constructor(
-    private readonly lib: Native,
+    private readonly lib: Sys,
     private readonly epoll: EpollCalls,
     private readonly epfd: number,
   ) {
@@ -142,18 +133,12 @@ class EpollReadiness implements Readiness {
   }
 
   isReadable(fd: number): boolean {
-    const fds = this.pollFd;
-    fds.writeInt32LE(fd, 0);
-    fds.writeInt16LE(POLLIN, 4);
-    fds.writeInt16LE(0, 6);
-    let ready = -1;
+    let revents = -1;
     for (let tries = 0; tries < 100; tries++) {
-      ready = this.lib.poll(fds, 1, 0);
-      if (ready >= 0 || this.lib.errno() !== EINTR) break;
+      revents = this.lib.pollIn(fd);
+      if (revents >= 0 || this.lib.errno() !== EINTR) break;
     }
-    if (ready <= 0) return false;
-    const revents = fds.readUInt16LE(6);
-    return (revents & POLLNVAL) === 0 && (revents & READABLE) !== 0;
+    return revents > 0 && (revents & POLLNVAL) === 0 && (revents & READABLE) !== 0;
   }
 
   private newTag(): number {
@@ -229,42 +214,23 @@ class EpollReadiness implements Readiness {
   }
 }
 
-function epollCalls(): { calls: EpollCalls; epfd: number } | NativeError {
-  try {
-    const libc = openLibc();
-    const fn = (sig: string): KoffiFunc => libc.func(sig);
-    const create = fn('int epoll_create1(int flags)');
-    const ctl = fn('int epoll_ctl(int epfd, int op, int fd, void *event)');
-    const eventfd = fn('int eventfd(unsigned int initval, int flags)');
-    const write = fn('long write(int fd, const void *buf, unsigned long count)');
-    const epfd = create(CLOEXEC) as number;
-    const stopFd = eventfd(0, CLOEXEC | NONBLOCK) as number;
-    if (epfd < 0 || stopFd < 0) return { code: 'EMFILE', message: `cannot create an epoll set: errno ${libc.errno()}` };
-    const event = Buffer.alloc(16);
-    const doCtl = (op: number, fd: number, events: number, tag: number): number => {
-      event.fill(0);
-      event.writeUInt32LE(events, 0);
-      event.writeUInt32LE(tag, EPOLL_EVENT_DATA);
-      return ctl(epfd, op, fd, event) as number;
-    };
-    if (doCtl(EPOLL_CTL_ADD, stopFd, EPOLLIN, STOP_TAG) < 0) return { code: 'EINVAL', message: `cannot watch the eventfd: errno ${libc.errno()}` };
-    const one = Buffer.alloc(8);
-    one.writeBigUInt64LE(1n);
-    return { epfd, calls: { ctl: doCtl, stop: () => void write(stopFd, one, 8) } };
-  } catch (err) {
-    return { code: 'ENOSYS', message: `epoll unavailable: ${err instanceof Error ? err.message : String(err)}` };
-  }
+function epollCalls(lib: Sys): { calls: EpollCalls; epfd: number } | SysError {
+  const epfd = lib.epollCreate();
+  const stopFd = lib.eventfd();
+  if (epfd < 0 || stopFd < 0) return errnoError(lib.errno(), 'cannot create an epoll set');
+  const ctl = (op: number, fd: number, events: number, tag: number): number => lib.epollCtl(epfd, op, fd, events, tag);
+  if (ctl(EPOLL_CTL_ADD, stopFd, EPOLLIN, STOP_TAG) < 0) return errnoError(lib.errno(), 'cannot watch the eventfd');
+  return { epfd, calls: { ctl, stop: () => void lib.eventfdAdd(stopFd, 1) } };
 }
 
-let instance: Readiness | NativeError | undefined;
+let instance: Readiness | SysError | undefined;
 
 /** The process's one Readiness, or why native calls cannot be made here. Main thread only. */
-export function readiness(): Readiness | NativeError {
+export function readiness(): Readiness | SysError {
   if (instance !== undefined) return instance;
-  const lib = loadNative();
-  if (isNativeError(lib)) return (instance = lib);
-  const epoll = epollCalls();
-  instance = isNativeError(epoll) ? epoll : new EpollReadiness(lib, epoll.calls, epoll.epfd);
+  const lib = loadSys();
+  if (lib instanceof SysError) return (instance = lib);
+  const epoll = epollCalls(lib);
+  instance = epoll instanceof SysError ? epoll : new EpollReadiness(lib, epoll.calls, epoll.epfd);
   return instance;
 }
-

@@ -8,11 +8,10 @@ import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { onAccepted, type Addresses } from './accepted.js';
 import type { Connection, Listener } from './connection.js';
-import type { NativeError } from './native.js';
 import { BACKLOG } from './tcp.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from './unixpath.js';
 
-function listenAt(path: string): Promise<Server | NativeError> {
+function listenAt(path: string): Promise<Server | SuperdError> {
   const server = createServer({ pauseOnConnect: true });
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -30,7 +29,7 @@ function listenAt(path: string): Promise<Server | NativeError> {
 /** Places the service's socket file with `bindAt`, or says why not (as a bind_failed). */
 export async function placeServiceSocket<T>(
   def: ServiceDefinition,
-  bindAt: (where: string) => Promise<T | NativeError> | T | NativeError,
+  bindAt: (where: string) => Promise<T | SuperdError> | T | SuperdError,
 ): Promise<{ value: T; close: () => Promise<void> } | SuperdError> {
   const path = def.path ?? '';
   const inTheWay = await clearStaleSocket(path);

@@ -14,7 +14,8 @@ import { access, chmod, close, constants, fstat, link, lstat, mkdtemp, open, rea
 import { connect } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { isNativeError, type NativeError } from './native.js';
+import type { SuperdError } from '../errors.js';
+import { isErrorValue } from '../sys/errors.js';
 
 /** How long a live program gets to answer the connect that tells live from stale. */
 const PROBE_MS = 1000;
@@ -63,16 +64,16 @@ function codeOf(err: unknown): string {
   return typeof code === 'string' ? code : 'EIO';
 }
 
-function fsError(err: unknown, context: string): NativeError {
+function fsError(err: unknown, context: string): SuperdError {
   const message = err instanceof Error ? err.message : String(err);
   return { code: codeOf(err), message: `${context}: ${message}` };
 }
 
 const sameFile = (a: Stats, b: { dev: number; ino: number }): boolean => a.dev === b.dev && a.ino === b.ino;
 
-let procChecked: Promise<NativeError | null> | undefined;
+let procChecked: Promise<SuperdError | null> | undefined;
 /** Everything here goes through /proc/self/fd: say so plainly where /proc is not mounted. */
-function procMounted(): Promise<NativeError | null> {
+function procMounted(): Promise<SuperdError | null> {
   procChecked ??= accessPath('/proc/self/fd').then(
     () => null,
     (err: unknown) => fsError(err, 'superd places unix socket files through /proc/self/fd, which it cannot reach'),
@@ -104,7 +105,7 @@ function parentOf(reached: string): string {
  * step that was already taken; a symlink on the way is followed only where
  * holdsTrustedLinks says so. The caller closes it.
  */
-async function openDirectory(dir: string): Promise<number | NativeError> {
+async function openDirectory(dir: string): Promise<number | SuperdError> {
   const noProc = await procMounted();
   if (noProc !== null) return noProc;
   const pending = dir.split('/').reverse();
@@ -172,9 +173,9 @@ async function openDirectory(dir: string): Promise<number | NativeError> {
  * openDirectory, then fn with its descriptor, which is closed whatever fn
  * does; { unreachable } when the directory cannot be opened.
  */
-async function inDirectory<R>(dir: string, fn: (parent: number) => Promise<R>): Promise<R | { unreachable: NativeError }> {
+async function inDirectory<R>(dir: string, fn: (parent: number) => Promise<R>): Promise<R | { unreachable: SuperdError }> {
   const parent = await openDirectory(dir);
-  if (isNativeError(parent)) return { unreachable: parent };
+  if (isErrorValue(parent)) return { unreachable: parent };
   try {
     return await fn(parent);
   } finally {
@@ -182,7 +183,7 @@ async function inDirectory<R>(dir: string, fn: (parent: number) => Promise<R>): 
   }
 }
 
-type Probe = 'live' | 'refused' | 'gone' | NativeError;
+type Probe = 'live' | 'refused' | 'gone' | SuperdError;
 
 /** Connects to the socket behind target: does a program answer there? shown names it in errors. */
 function probe(target: string, shown: string): Promise<Probe> {
@@ -229,9 +230,9 @@ function probe(target: string, shown: string): Promise<Probe> {
  * through an O_PATH descriptor of that very file, and it is unlinked only
  * while the name still leads to it (same dev and ino).
  */
-export async function clearStaleSocket(path: string): Promise<NativeError | null> {
+export async function clearStaleSocket(path: string): Promise<SuperdError | null> {
   const name = basename(path);
-  const result = await inDirectory(dirname(path), async (parent): Promise<NativeError | null> => {
+  const result = await inDirectory(dirname(path), async (parent): Promise<SuperdError | null> => {
     let entry: number;
     try {
       entry = await openFd(viaFd(parent, name), ENTRY);
@@ -273,10 +274,10 @@ export async function clearStaleSocket(path: string): Promise<NativeError | null
 }
 
 /** The value of bindAt, whatever it returned or threw. */
-async function attempt<T>(bindAt: (where: string) => Promise<T | NativeError> | T | NativeError, where: string, shown: string): Promise<{ ok: T } | { error: NativeError }> {
+async function attempt<T>(bindAt: (where: string) => Promise<T | SuperdError> | T | SuperdError, where: string, shown: string): Promise<{ ok: T } | { error: SuperdError }> {
   try {
     const r = await bindAt(where);
-    if (isNativeError(r)) return { error: r };
+    if (isErrorValue(r)) return { error: r };
     return { ok: r };
   } catch (err) {
     return { error: fsError(err, `cannot bind ${shown}`) };
@@ -338,9 +339,9 @@ const bindDirectories = new WeakMap<object, number>();
 export async function placeUnixSocket<T>(
   path: string,
   mode: number,
-  bindAt: (where: string) => Promise<T | NativeError> | T | NativeError,
+  bindAt: (where: string) => Promise<T | SuperdError> | T | SuperdError,
   release?: (value: T) => void,
-): Promise<{ value: T; identity: { dev: number; ino: number } } | NativeError> {
+): Promise<{ value: T; identity: { dev: number; ino: number } } | SuperdError> {
   const result = await inDirectory(dirname(path), (parent) => placeIn(parent, path, mode, bindAt, release));
   if ('unreachable' in result) return { code: result.unreachable.code, message: `cannot place ${path}: ${result.unreachable.message}` };
   return result;
@@ -350,9 +351,9 @@ async function placeIn<T>(
   parent: number,
   path: string,
   mode: number,
-  bindAt: (where: string) => Promise<T | NativeError> | T | NativeError,
+  bindAt: (where: string) => Promise<T | SuperdError> | T | SuperdError,
   release: ((value: T) => void) | undefined,
-): Promise<{ value: T; identity: { dev: number; ino: number } } | NativeError> {
+): Promise<{ value: T; identity: { dev: number; ino: number } } | SuperdError> {
   const dir = dirname(path);
   let privateName: string;
   try {

@@ -1,7 +1,7 @@
 // Wait services (SPEC §3): the bound udp socket or listening tcp/unix socket
 // itself goes to the handler, so superd must see that it is readable without
 // reading or accepting — which Node's dgram and net cannot do. These sockets
-// are made natively (native.ts) and watched by readiness.ts: an epoll set
+// are made natively (sys/sockets.ts) and watched by readiness.ts: an epoll set
 // waited on by a thread of its own, not libuv's pool, which the spawn path
 // needs (spawn/spawner.ts), and never signal-driven I/O, whose owner a
 // handler sharing the socket could aim at superd.
@@ -9,28 +9,29 @@ import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import type { Listener, Proto, WaitSocket } from './connection.js';
 import { bindFirst } from './inet.js';
-import { bindInet, bindUnix, isNativeError, type NativeError, type NativeSocket } from './native.js';
 import { closeWhenFree } from '../spawn/fd-holds.js';
+import { SysError } from '../sys/errors.js';
+import { bindInet, bindUnix, type SysSocket } from '../sys/sockets.js';
 import { readiness } from './readiness.js';
 import { placeServiceSocket } from './unix.js';
 
-const isBound = (r: NativeSocket | { message: string }): r is NativeSocket => !isNativeError(r as NativeSocket | NativeError);
+const isBound = (r: SysSocket | { message: string }): r is SysSocket => !(r instanceof SysError);
 
-async function bindWaitSocket(def: ServiceDefinition): Promise<{ socket: NativeSocket; address: string; note: string | null; close: () => Promise<void> } | SuperdError> {
+async function bindWaitSocket(def: ServiceDefinition): Promise<{ socket: SysSocket; address: string; note: string | null; close: () => Promise<void> } | SuperdError> {
   if (def.protocol === 'unix') {
-    const placed = await placeServiceSocket(def, (where) => bindUnix({ path: where }));
+    const placed = await placeServiceSocket<SysSocket>(def, (where) => bindUnix({ path: where }));
     if ('code' in placed) return placed;
     return { socket: placed.value, address: def.path ?? '', note: null, close: placed.close };
   }
   const type = def.protocol.startsWith('udp') ? 'dgram' : 'stream';
-  const bound = await bindFirst<NativeSocket>(def, async (target, port) => bindInet({ type, host: target.host, port, ipv6Only: target.ipv6Only }), isBound);
+  const bound = await bindFirst<SysSocket>(def, async (target, port) => bindInet({ type, host: target.host, port, ipv6Only: target.ipv6Only }), isBound);
   if ('code' in bound) return bound;
   return { socket: bound.value, address: bound.address, note: bound.note, close: async () => undefined };
 }
 
 export async function listenWait(def: ServiceDefinition, onReadable: (socket: WaitSocket) => void): Promise<Listener | SuperdError> {
   const watcher = readiness();
-  if (isNativeError(watcher)) return { code: 'bind_failed', message: `wait services need native sockets: ${watcher.message}` };
+  if (watcher instanceof SysError) return { code: 'bind_failed', message: `wait services need native sockets: ${watcher.message}` };
   const bound = await bindWaitSocket(def);
   if ('code' in bound) return bound;
   const { socket } = bound;

@@ -5,8 +5,9 @@
 // members are not superd's children: no SIGCHLD tells when they go). A
 // process that calls setsid() itself leaves the group, and cannot be followed.
 
-import { loadLibc } from '../spawn/libc.js';
 import type { StderrReader } from '../spawn/stderr.js';
+import { EPERM } from '../sys/constants.js';
+import { loadSys } from '../sys/load.js';
 
 /** Beyond this many groups per service the oldest is no longer followed: bounded state. */
 const MAX_FOLLOWED = 4096;
@@ -78,8 +79,7 @@ export class LeftoverGroups {
   }
 }
 
-const EPERM = 1;
-const libc = loadLibc();
+const libc = loadSys();
 
 /**
  * Has the process group any member left? (Signal 0 only checks.) Asked at

@@ -3,7 +3,7 @@
 // at once, or after a back-off when handlers keep leaving it unread (rearm.ts).
 import { plainAddress } from '../listen/address.js';
 import type { WaitSocket } from '../listen/connection.js';
-import { dropDatagram, peekSource } from '../listen/native.js';
+import { dropDatagram, peekSource } from '../sys/sockets.js';
 import type { LogFields, Logger } from '../log.js';
 import type { ServicePolicy } from '../policy/verdict.js';
 import { planRearm } from './rearm.js';

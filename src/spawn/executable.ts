@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { strerror } from './strerror.js';
+import { strerror } from '../sys/errors.js';
 
 const FRESH_MS = 1000;
 

@@ -10,8 +10,9 @@
 // spawns in flight at once may share a set; a set is destroyed only when no
 // spawn is using it.
 import type { StderrMode } from '../config/types.js';
-import { O_WRONLY, SIZEOF_ACTIONS, type Libc } from './libc.js';
-import { strerror } from './strerror.js';
+import { O_WRONLY } from '../sys/constants.js';
+import { strerror } from '../sys/errors.js';
+import { SIZEOF_ACTIONS, type SpawnCalls } from '../sys/spawn.js';
 
 /**
  * Sets kept; past this, the least recently used set no spawn is using goes.
@@ -20,7 +21,7 @@ import { strerror } from './strerror.js';
  */
 export const KEPT_ACTIONS = 1024;
 
-type ActionsLibc = Pick<Libc, 'actionsInit' | 'actionsDestroy' | 'actionsDup2' | 'actionsOpen' | 'actionsCloseFrom' | 'actionsChdir'>;
+type ActionsLibc = Pick<SpawnCalls, 'actionsInit' | 'actionsDestroy' | 'actionsDup2' | 'actionsOpen' | 'actionsCloseFrom' | 'actionsChdir'>;
 
 /** What the handler's fds 0, 1 and 2 are: the connection, and stderr as configured. */
 export interface Descriptors {

@@ -2,7 +2,8 @@
 // its services: umask 022 (superd's own, see HandlerSpawner.create) and a soft
 // RLIMIT_NOFILE of min(1024, hard), while superd keeps its own high.
 import { readFileSync } from 'node:fs';
-import type { Libc } from './libc.js';
+import type { Sys } from '../sys/load.js';
+import { readRlimit, SIZEOF_RLIMIT, writeRlimit } from '../sys/process.js';
 
 export const HANDLER_UMASK = 0o022;
 export const HANDLER_NOFILE = 1024;
@@ -40,7 +41,7 @@ function hasCapability(bit: number): boolean {
  */
 export class HandlerLimits {
   private constructor(
-    private readonly libc: Libc,
+    private readonly libc: Sys,
     /** The soft limit a handler inherits from superd. */
     private readonly inherited: number,
     readonly target: number,
@@ -54,7 +55,7 @@ export class HandlerLimits {
   }
 
   /** Null when handlers inherit a low enough limit as it is, or limits cannot be read. */
-  static create(libc: Libc | null): HandlerLimits | null {
+  static create(libc: Sys | null): HandlerLimits | null {
     const own = libc?.nofile(0) ?? null;
     if (libc === null || own === null) return null;
     const target = Math.min(HANDLER_NOFILE, own.hard);
@@ -67,8 +68,8 @@ export class HandlerLimits {
   }
 
   /** struct rlimit {target, superd's hard}, the same for every handler; and room for what it had. */
-  private readonly wanted = Buffer.alloc(16);
-  private readonly had = Buffer.alloc(16);
+  private readonly wanted = Buffer.alloc(SIZEOF_RLIMIT);
+  private readonly had = Buffer.alloc(SIZEOF_RLIMIT);
   private hard = 0;
 
   /**
@@ -82,20 +83,10 @@ export class HandlerLimits {
       const own = this.libc.nofile(0);
       if (own === null) return;
       this.hard = own.hard;
-      writeUint64(this.wanted, 0, Math.min(this.target, own.hard));
-      writeUint64(this.wanted, 8, own.hard);
+      writeRlimit(this.wanted, { soft: Math.min(this.target, own.hard), hard: own.hard });
     }
     if (this.libc.prlimitNofile(pid, this.wanted, this.had) !== 0) return;
-    if (readUint64(this.had, 0) !== this.inherited || readUint64(this.had, 8) !== this.hard) this.libc.prlimitNofile(pid, this.had, null);
+    const had = readRlimit(this.had);
+    if (had.soft !== this.inherited || had.hard !== this.hard) this.libc.prlimitNofile(pid, this.had, null);
   }
-}
-
-/** A 64-bit rlim_t as a number: limits are far below 2^53 (RLIM_INFINITY reads as 2^64, which only compares unequal). */
-function readUint64(buf: Buffer, at: number): number {
-  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
-}
-
-function writeUint64(buf: Buffer, at: number, value: number): void {
-  buf.writeUInt32LE(value % 2 ** 32, at);
-  buf.writeUInt32LE(Math.floor(value / 2 ** 32), at + 4);
 }

@@ -4,7 +4,7 @@
 // cannot load.
 import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { strerror } from './strerror.js';
+import { strerror } from '../sys/errors.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
 /** Children of child_process still running: libuv reaps them by pid, so nobody else may reap them. */

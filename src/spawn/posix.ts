@@ -3,10 +3,12 @@
 // that pool thread waits for the child's exec, never the event loop. libuv's
 // spawn fork()s the whole Node process and blocks the loop until the exec,
 // which costs several times more daemon CPU per connection (bench/README.md).
-import { strerror } from './strerror.js';
+import { O_CLOEXEC, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSCHEDULER, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SCHED_OTHER } from '../sys/constants.js';
+import { strerror } from '../sys/errors.js';
+import type { Sys } from '../sys/load.js';
+import { SIZEOF_ATTR, SIZEOF_SIGSET } from '../sys/spawn.js';
 import { FileActions } from './file-actions.js';
-import { O_CLOEXEC, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSCHEDULER, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, SIZEOF_ATTR, SIZEOF_SIGSET, type Libc } from './libc.js';
-import { NO_PRIORITY, SCHED_OTHER } from './sched.js';
+import { NO_PRIORITY } from './sched.js';
 import { libuvChildren } from './node.js';
 import { spawnReturned } from './stderr-lazy.js';
 import { Reaper } from './reaper.js';
@@ -36,7 +38,7 @@ export class PosixSpawner implements Spawner {
 
   /** `attr` is read-only once built, so every concurrent spawn shares it. */
   private constructor(
-    private readonly libc: Libc,
+    private readonly libc: Sys,
     private readonly attr: Buffer,
   ) {
     this.reaper = new Reaper(libc, () => this.inFlight, libuvChildren);
@@ -54,7 +56,7 @@ export class PosixSpawner implements Spawner {
    * With `resetScheduler`, SCHED_OTHER too: the pool threads that start
    * handlers run SCHED_BATCH (sched.ts).
    */
-  static create(libc: Libc, { ownSession, resetScheduler }: HandlerAttributes): PosixSpawner | Error {
+  static create(libc: Sys, { ownSession, resetScheduler }: HandlerAttributes): PosixSpawner | Error {
     const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);

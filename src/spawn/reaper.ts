@@ -13,8 +13,8 @@
 // SIGCHLD first asks the recently started handlers by pid (the kernel finds
 // a pid without a walk), and the walk that finds every other exit runs at
 // most every WALK_MS.
-import type { Libc } from './libc.js';
-import { P_ALL, P_PID, SIZEOF_SIGINFO, WEXITED, WNOHANG, WNOWAIT } from './libc.js';
+import { P_ALL, P_PID, WEXITED, WNOHANG, WNOWAIT } from '../sys/constants.js';
+import type { ProcessCalls, SigInfo } from '../sys/process.js';
 import { signalName } from './status.js';
 import type { ExitStatus } from './types.js';
 
@@ -29,18 +29,11 @@ const RECENT = 32;
 /** With MANY children, the walk over all of them at most this often: an older handler's exit waits at most this long. */
 const WALK_MS = 100;
 
-// siginfo_t on Linux: si_signo, si_errno, si_code (int each), padding, then
-// for SIGCHLD si_pid, si_uid, si_status.
-const SI_CODE = 8;
-const SI_PID = 16;
-const SI_STATUS = 24;
-const CLD_EXITED = 1;
-
 export class Reaper {
   private readonly waiting = new Map<number, (status: ExitStatus) => void>();
   /** Reaped before their spawn reported back: the exit waits for watch(). */
   private readonly early = new Map<number, ExitStatus>();
-  private readonly info = Buffer.alloc(SIZEOF_SIGINFO);
+  private readonly info: SigInfo;
   private sweepTimer: NodeJS.Timeout | null = null;
   /** A child exited before its pid was watched: look again once it is. */
   private unknownExited = false;
@@ -54,11 +47,12 @@ export class Reaper {
    * left for the watch() that will follow, instead of a sweep over all.
    */
   constructor(
-    private readonly libc: Libc,
+    private readonly libc: Pick<ProcessCalls, 'waitid' | 'sigInfo'>,
     private readonly unregistered: () => number,
     /** Children that others reap (libuv's): while there are any, only known pids are reaped. */
     private readonly strangers: () => number = () => 0,
   ) {
+    this.info = libc.sigInfo();
     process.on('SIGCHLD', () => this.reap());
   }
 
@@ -119,18 +113,18 @@ export class Reaper {
    * children. False when it is not a child of superd's at all (ECHILD).
    */
   private tryPid(pid: number): boolean {
-    this.info.writeInt32LE(0, SI_PID);
+    this.info.clear();
     if (this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG) !== 0) return false;
-    if (this.info.readInt32LE(SI_PID) === pid) this.finish(pid, this.decode());
+    if (this.info.pid === pid) this.finish(pid, this.decode());
     return true;
   }
 
   /** Reaps each exited child with one call, each a walk over the children. */
   private walk(): void {
     for (;;) {
-      this.info.writeInt32LE(0, SI_PID);
+      this.info.clear();
       if (this.libc.waitid(P_ALL, 0, this.info, WEXITED | WNOHANG) !== 0) break; // ECHILD: none left
-      const pid = this.info.readInt32LE(SI_PID);
+      const pid = this.info.pid;
       if (pid <= 0) break;
       const status = this.decode();
       if (this.waiting.has(pid)) this.finish(pid, status);
@@ -155,20 +149,20 @@ export class Reaper {
 
   /** The pid of an exited child, not reaped; 0 when none, -1 when there are no children. */
   private peek(): number {
-    this.info.writeInt32LE(0, SI_PID);
+    this.info.clear();
     if (this.libc.waitid(P_ALL, 0, this.info, WEXITED | WNOHANG | WNOWAIT) !== 0) return -1;
-    return this.info.readInt32LE(SI_PID);
+    return this.info.pid;
   }
 
   private collect(pid: number): void {
-    this.info.writeInt32LE(0, SI_PID);
+    this.info.clear();
     const rc = this.libc.waitid(P_PID, pid, this.info, WEXITED | WNOHANG);
     this.finish(pid, rc === 0 ? this.decode() : { code: null, signal: null });
   }
 
   private decode(): ExitStatus {
-    const status = this.info.readInt32LE(SI_STATUS);
-    return this.info.readInt32LE(SI_CODE) === CLD_EXITED ? { code: status, signal: null } : { code: null, signal: signalName(status) };
+    const { status } = this.info;
+    return this.info.exited ? { code: status, signal: null } : { code: null, signal: signalName(status) };
   }
 
   private finish(pid: number, status: ExitStatus): void {

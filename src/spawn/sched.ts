@@ -18,10 +18,8 @@
 // operator's choice is everyone's.
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { O_CLOEXEC, type Libc } from './libc.js';
-
-export const SCHED_OTHER = 0;
-export const SCHED_BATCH = 3;
+import { O_CLOEXEC, SCHED_BATCH, SCHED_OTHER } from '../sys/constants.js';
+import type { Sys } from '../sys/load.js';
 
 /** struct sched_param: a priority, 0 for the non-realtime policies. */
 export const NO_PRIORITY = Buffer.alloc(4);
@@ -53,7 +51,7 @@ export function blockedInRead(line: string, sysRead: number, fd: number): boolea
  * that call; then the pipe's write end is closed, every read returns, and
  * the read end is closed too. Empty where /proc or the pipe is not to be had.
  */
-export async function findPoolThreads(libc: Libc, size: number): Promise<number[]> {
+export async function findPoolThreads(libc: Sys, size: number): Promise<number[]> {
   const sysRead = SYS_READ[process.arch];
   const fds = new Int32Array(2);
   if (sysRead === undefined || libc.pipe2(fds, O_CLOEXEC) !== 0) return [];
@@ -121,7 +119,7 @@ function threadsBlockedIn(sysRead: number, fd: number): number[] | null {
  * Makes libuv's pool threads SCHED_BATCH when superd runs SCHED_OTHER. True
  * when handlers must be put back to SCHED_OTHER (a pool thread was changed).
  */
-export async function batchPoolThreads(libc: Libc, find: () => Promise<number[]> = () => findPoolThreads(libc, poolSize())): Promise<boolean> {
+export async function batchPoolThreads(libc: Sys, find: () => Promise<number[]> = () => findPoolThreads(libc, poolSize())): Promise<boolean> {
   if (libc.schedGetScheduler(0) !== SCHED_OTHER) return false;
   let changed = false;
   for (const tid of await find()) {

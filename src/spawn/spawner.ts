@@ -5,8 +5,8 @@
 //                                                  switches ids, clears the inheritable
 //                                                  and ambient capabilities, and execs
 //                                                  the program
-//   no koffi, or no trusted setpriv              → child_process (forks the daemon);
-//                                                  of setpriv when there is one
+//   no native layer (no koffi, another host:    → child_process (forks the daemon);
+//   sys/load.ts), or no trusted setpriv            of setpriv when there is one
 //
 // A superd that is not root but has inheritable or ambient capabilities
 // (systemd's AmbientCapabilities=) would pass them on to every handler: its
@@ -27,7 +27,7 @@ import type { Credentials } from '../config/types.js';
 import { ownCapabilities, passedOnByExec } from './capabilities.js';
 import { ExecutableCheck } from './executable.js';
 import { hold, release } from './fd-holds.js';
-import { loadLibc } from './libc.js';
+import { loadSys } from '../sys/load.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { NodeSpawner } from './node.js';
 import { PosixSpawner } from './posix.js';
@@ -45,7 +45,7 @@ interface Waiting {
 }
 
 export interface SpawnerChoice {
-  /** posix_spawn unless disabled (`--spawner node`) or koffi cannot load. */
+  /** posix_spawn unless disabled (`--spawner node`) or the native layer cannot load. */
   usePosixSpawn: boolean;
   self: { uid: number; gid: number };
 }
@@ -57,6 +57,8 @@ interface Notes {
   /** What setpriv said when asked to clear capabilities, or null when it does. */
   setprivRefused: string | null;
   fallbackReason: string | null;
+  /** Why posix_spawn, asked for, cannot be had (no native layer on this host): the `started` line says it after `child_process`. */
+  noPosixSpawn: string | null;
 }
 
 export class HandlerSpawner implements Spawner {
@@ -89,7 +91,7 @@ export class HandlerSpawner implements Spawner {
     notes: Notes,
     private readonly limits: HandlerLimits | null,
   ) {
-    const base = fast?.name ?? this.general.name;
+    const base = fast?.name ?? (notes.noPosixSpawn === null ? this.general.name : `${this.general.name} (posix_spawn unavailable: ${notes.noPosixSpawn})`);
     this.name = notes.capabilities === null ? base : `${base} ${notes.capabilities}`;
     const refused = notes.setprivRefused === null ? '' : ` (clears no capabilities: ${notes.setprivRefused})`;
     this.userSwitch = setpriv !== null && self.uid === 0 ? `setpriv ${setpriv.path}${refused}` : this.general.name;
@@ -102,11 +104,11 @@ export class HandlerSpawner implements Spawner {
     // umask at clone time, on whichever pool thread: so superd's own umask is
     // the handlers'. superd gives every file it creates an explicit mode.
     process.umask(HANDLER_UMASK);
-    const loaded = loadLibc();
+    const loaded = loadSys();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
     // Asked for (benchmarks): every handler by child_process, as it is, and no setpriv.
     if (!choice.usePosixSpawn) {
-      return new HandlerSpawner(null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node' }, limits);
+      return new HandlerSpawner(null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
     }
     const fast = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) });
     const root = choice.self.uid === 0;
@@ -123,6 +125,7 @@ export class HandlerSpawner implements Spawner {
       capabilities: inherited === null ? null : clearOwn ? clears : `(handlers inherit ${inherited}; ${cannot})`,
       setprivRefused: refused,
       fallbackReason: fast instanceof Error ? fast.message : root && found instanceof Error ? `no trusted setpriv for user switches: ${found.message}` : null,
+      noPosixSpawn: fast instanceof Error ? fast.message : null,
     };
     return new HandlerSpawner(fast instanceof Error ? null : fast, setpriv, clearOwn, choice.self, notes, limits);
   }
@@ -185,7 +188,7 @@ export class HandlerSpawner implements Spawner {
     return through;
   }
 
-  /** posix_spawn on a pool thread, or child_process where koffi cannot load. */
+  /** posix_spawn on a pool thread, or child_process where the native layer cannot load. */
   private start(w: Waiting): void {
     if (this.fast === null) this.general.spawn(w.req, w.onStarted, w.onExit);
     else this.queue(w);

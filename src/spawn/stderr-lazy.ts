@@ -19,12 +19,12 @@
 // that child has exec'd by then, and its copies are gone. One still held
 // HELD_AFTER_EXIT_MS after its handler exited has a writer that stays
 // (something the handler left behind), and is read as before.
-import { hungUpEmpty, type ParkLibc } from './park-libc.js';
+import { hungUpEmpty, type FdCalls } from '../sys/fd.js';
 import type { StderrReader } from './stderr.js';
 import type { PipeParking } from './stderr-park.js';
 
 /** The calls a young pipe needs. */
-type PipeLibc = Pick<ParkLibc, 'pollIn' | 'close'>;
+type PipeLibc = Pick<FdCalls, 'pollIn' | 'close'>;
 
 export const WAKE_AFTER_MS = 100;
 export const HELD_AFTER_EXIT_MS = 100;

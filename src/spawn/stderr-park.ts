@@ -24,14 +24,18 @@
 //
 // Anything that fails (no koffi, a full socketpair, ETOOMANYREFS) leaves the
 // pipe where it was: the caller reads it as before.
-import { isNativeError } from '../listen/native.js';
 import { readiness, type Readiness } from '../listen/readiness.js';
-import { EPOLLIN, NEEDS_ATTENTION, hungUpEmpty, loadParkLibc, type ParkLibc } from './park-libc.js';
+import { EPOLLERR, EPOLLHUP, EPOLLIN } from '../sys/constants.js';
+import { SysError } from '../sys/errors.js';
+import { hungUpEmpty } from '../sys/fd.js';
+import { loadSys, type Sys } from '../sys/load.js';
 
 /** Pipes per socketpair: emptying one costs about three calls per pipe in it. */
 const BUCKET = 64;
 /** When buckets with done pipes are emptied at the latest. */
 const SWEEP_MS = 1000;
+/** Input waiting, or no writer left, or an error: what makes a parked pipe need attention. */
+const NEEDS_ATTENTION = EPOLLIN | EPOLLHUP | EPOLLERR;
 
 interface Bucket {
   readonly send: number;
@@ -60,7 +64,7 @@ export class PipeParking {
   private sweep: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly lib: ParkLibc,
+    private readonly lib: Sys,
     private readonly watcher: Readiness,
   ) {}
 
@@ -231,9 +235,9 @@ let shared: PipeParking | null | undefined;
 /** The one parking of this process, or null where its libc calls cannot be had. */
 export function pipeParking(): PipeParking | null {
   if (shared === undefined) {
-    const lib = loadParkLibc();
+    const lib = loadSys();
     const watcher = readiness();
-    shared = lib instanceof Error || isNativeError(watcher) ? null : new PipeParking(lib, watcher);
+    shared = lib instanceof SysError || watcher instanceof SysError ? null : new PipeParking(lib, watcher);
   }
   return shared;
 }

@@ -10,8 +10,8 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../log.js';
 import type { LogFlow } from '../logsink.js';
+import { loadSys } from '../sys/load.js';
 import { forEachLine, LinePump, type OnLine } from './lines.js';
-import { loadParkLibc } from './park-libc.js';
 import { lazyStderr } from './stderr-lazy.js';
 import { pipeParking } from './stderr-park.js';
 
@@ -144,7 +144,7 @@ export function readStderrLines(source: Readable | number, onLine: OnLine, flow:
 export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StderrReader {
   const onLine: OnLine = (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined });
   const flow = logger.flow ?? null;
-  const lib = typeof source === 'number' ? loadParkLibc() : null;
+  const lib = typeof source === 'number' ? loadSys() : null;
   if (typeof source !== 'number' || lib === null || lib instanceof Error) return readStderrLines(source, onLine, flow);
   return lazyStderr(lib, pipeParking(), source, (fd) => readStderrLines(fd, onLine, flow));
 }

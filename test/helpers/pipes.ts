@@ -1,7 +1,8 @@
 // Real pipes in the test process, made the way superd makes a handler's
 // stderr pipe (pipe2 with O_CLOEXEC, through the same libc bindings).
 import assert from 'node:assert/strict';
-import { loadLibc, O_CLOEXEC } from '../../src/spawn/libc.js';
+import { O_CLOEXEC } from '../../src/sys/constants.js';
+import { loadSys as loadLibc } from '../../src/sys/load.js';
 
 export function pipe(): { read: number; write: number } {
   const libc = loadLibc();

@@ -1,0 +1,76 @@
+// Socket calls: the raw ones sockets.ts builds on, and what superd asks of a
+// connected socket (who is at the other end, the state of a tcp connection).
+import { IPPROTO_TCP, SO_PEERCRED, SOL_SOCKET, TCP_INFO } from './constants.js';
+import { koffi, libcFunction } from './koffi.js';
+import { structs } from './structs.js';
+
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** Each returns what libc returns (-1 on error, see errno()). */
+export interface SocketCalls {
+  socket(domain: number, type: number, protocol: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
+  bind(fd: number, addr: Buffer, length: number): number;
+  listen(fd: number, backlog: number): number;
+  /** `length` holds the room in addr (a socklen_t), and then the length of the address. */
+  getsockname(fd: number, addr: Buffer, length: Buffer): number;
+  recvfrom(fd: number, buf: Buffer, size: number, flags: number, addr: Buffer | null, length: Buffer | null): number;
+  sendto(fd: number, buf: Buffer, size: number, flags: number, addr: Buffer, length: number): number;
+  inetPton(af: number, text: string, dst: Buffer): number;
+  inetNtop(af: number, src: Buffer, dst: Buffer, size: number): string | null;
+  ifNameToIndex(name: string): number;
+  /** SO_PEERCRED of a connected unix socket: who is at the other end. Null on error. */
+  peerCredentials(fd: number): PeerCredentials | null;
+  /** A tcp connection's tcpi_state (TCP_INFO; TCP_CLOSE once the peer reset it), or null. */
+  tcpState(fd: number): number | null;
+}
+
+export function bindSocket(): SocketCalls {
+  const k = koffi();
+  const { ucred, tcpInfoHead } = structs();
+  const socket = libcFunction('int socket(int domain, int type, int protocol)');
+  const setsockopt = libcFunction('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
+  const bind = libcFunction('int bind(int fd, const void *addr, uint32_t length)');
+  const listen = libcFunction('int listen(int fd, int backlog)');
+  // Pointers as void *: koffi passes a Buffer's own memory, which libc fills.
+  const getsockname = libcFunction('int getsockname(int fd, void *addr, void *length)');
+  const recvfrom = libcFunction('long recvfrom(int fd, void *buf, unsigned long size, int flags, void *addr, void *length)');
+  const sendto = libcFunction('long sendto(int fd, const void *buf, unsigned long size, int flags, const void *addr, uint32_t length)');
+  const getsockopt = libcFunction('int getsockopt(int fd, int level, int name, void *value, void *length)');
+  const pton = libcFunction('int inet_pton(int af, const char *src, void *dst)');
+  const ntop = libcFunction('const char *inet_ntop(int af, const void *src, void *dst, uint32_t size)');
+  const nameToIndex = libcFunction('unsigned int if_nametoindex(const char *name)');
+  /** getsockopt into a buffer of `type`'s size: the buffer, or null. */
+  const option = (fd: number, level: number, name: number, room: number): Buffer | null => {
+    const value = Buffer.alloc(room);
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(room, 0);
+    return (getsockopt(fd, level, name, value, length) as number) === 0 ? value : null;
+  };
+  // Room for the whole of struct tcp_info, which grows with the kernel; only its first byte is read.
+  const TCP_INFO_ROOM = 256;
+  return {
+    socket: (domain, type, protocol) => socket(domain, type, protocol) as number,
+    setsockopt: (fd, level, name, value, length) => setsockopt(fd, level, name, value, length) as number,
+    bind: (fd, addr, length) => bind(fd, addr, length) as number,
+    listen: (fd, backlog) => listen(fd, backlog) as number,
+    getsockname: (fd, addr, length) => getsockname(fd, addr, length) as number,
+    recvfrom: (fd, buf, size, flags, addr, length) => Number(recvfrom(fd, buf, size, flags, addr, length)),
+    sendto: (fd, buf, size, flags, addr, length) => Number(sendto(fd, buf, size, flags, addr, length)),
+    inetPton: (af, text, dst) => pton(af, text, dst) as number,
+    inetNtop: (af, src, dst, size) => ntop(af, src, dst, size) as string | null,
+    ifNameToIndex: (name) => nameToIndex(name) as number,
+    peerCredentials: (fd) => {
+      const cred = option(fd, SOL_SOCKET, SO_PEERCRED, k.sizeof(ucred));
+      return cred === null ? null : (k.decode(cred, 0, ucred) as PeerCredentials);
+    },
+    tcpState: (fd) => {
+      const info = option(fd, IPPROTO_TCP, TCP_INFO, TCP_INFO_ROOM);
+      return info === null ? null : (k.decode(info, 0, tcpInfoHead) as { tcpi_state: number }).tcpi_state;
+    },
+  };
+}
