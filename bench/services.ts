@@ -1,0 +1,25 @@
+// Service kinds: how loadgen talks to each, and which need root. Each peer has a config
+// generator per kind it can serve (peers.ts); a peer without one does not run that kind.
+
+export type ServiceName = 'cat' | 'catnobody' | 'echo';
+
+export interface ServiceKind {
+  title: string;
+  loadgenArgs: string[];
+  /** skipped, with the reason printed, when the harness is not root */
+  needsRoot?: boolean;
+}
+
+export const SERVICES: Record<ServiceName, ServiceKind> = {
+  cat: { title: 'exec /bin/cat per connection', loadgenArgs: ['-s', '-E', '-V'] },
+  catnobody: { title: 'exec /bin/cat per connection as nobody (uid/gid 65534)', loadgenArgs: ['-s', '-E', '-V'], needsRoot: true },
+  echo: { title: 'builtin echo (no exec)', loadgenArgs: ['-s', '-E', '-V'] },
+};
+export const DEFAULT_SERVICES = 'cat catnobody echo';
+// the held scenario's instances, in the instance table and latest-state.tsv
+export const HELD_SERVICE = 'cat+hold';
+export const DEFAULT_HELD_PEERS = 'superd';
+
+export function isServiceName(s: string): s is ServiceName {
+  return Object.hasOwn(SERVICES, s);
+}
