@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { freePorts } from './helpers/clients.js';
 import { runSuperd, startDaemon, tempDir, type DaemonHandle } from './helpers/daemon.js';
 import { runProgram, type RunResult } from './helpers/proc.js';
-import { eventually } from './helpers/wait.js';
+import { eventually, once } from './helpers/wait.js';
 
 const GIT = '/usr/bin/git';
 const XINETD = '/usr/sbin/xinetd';
@@ -82,6 +82,20 @@ describe('xinetd git daemon -> superd convert -> superd', { skip: !haveGit && `$
     converted = r.stdout;
   });
 
+  /** superd serving the converted file (on a port of its own: only the port line changes), started by whichever test needs it first. */
+  const superdServing = once(async (): Promise<DaemonHandle> => {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      [superdPort = 0] = await freePorts(1);
+      const text = converted.replace(/^port = \d+$/m, `port = ${superdPort}`);
+      assert.notEqual(text, converted, 'the port line was found');
+      const daemon = await startDaemon({ services: { 'git.conf': text } });
+      const rec = await daemon.waitFor((r) => r.service === 'git' && (r.event === 'listening' || r.event === 'bind_failed'), 'git listening');
+      if (rec.event === 'listening') return (d = daemon);
+      await daemon.stop();
+    }
+    return assert.fail('superd listens for the converted service');
+  });
+
   after(async () => {
     xinetd?.kill('SIGKILL');
     await d?.stop();
@@ -93,25 +107,16 @@ describe('xinetd git daemon -> superd convert -> superd', { skip: !haveGit && `$
     assert.match(converted, new RegExp(`^args = daemon --inetd --export-all --base-path=${base}$`, 'm'));
     assert.match(converted, /^max_children = 10$/m);
     // Only the port changes: superd and xinetd may then run side by side.
-    for (let attempt = 1; attempt <= 3 && d === undefined; attempt++) {
-      [superdPort = 0] = await freePorts(1);
-      const text = converted.replace(/^port = \d+$/m, `port = ${superdPort}`);
-      assert.notEqual(text, converted, 'the port line was found');
-      const daemon = await startDaemon({ services: { 'git.conf': text } });
-      const rec = await daemon.waitFor((r) => r.service === 'git' && (r.event === 'listening' || r.event === 'bind_failed'), 'git listening');
-      if (rec.event === 'listening') d = daemon;
-      else await daemon.stop();
-    }
-    assert.ok(d !== undefined, 'superd listens for the converted service');
+    const daemon = await superdServing();
     const direct = ok(await runProgram(GIT, ['ls-remote', join(base, 'repo.git')], { env }), 'git ls-remote (local)');
     const served = ok(await runProgram(GIT, ['ls-remote', `git://127.0.0.1:${superdPort}/repo.git`], { env, timeoutMs: 20000 }), 'git ls-remote via superd');
     assert.deepEqual(refs(served.stdout), refs(direct.stdout));
     assert.ok(refs(served.stdout).some((l) => l.endsWith('\trefs/tags/v1')), served.stdout);
-    await d.waitFor((r) => r.event === 'exited' && r.service === 'git', 'git daemon exited');
+    await daemon.waitFor((r) => r.event === 'exited' && r.service === 'git', 'git daemon exited');
   });
 
   test('xinetd, on the original file, gives the same answer', { skip: !canRunXinetd && 'needs xinetd and root' }, async () => {
-    assert.ok(d !== undefined, 'the superd test ran first');
+    await superdServing();
     const log = join(dir, 'xinetd.log');
     xinetd = spawn(XINETD, ['-dontfork', '-filelog', log, '-f', xinetdFile], { stdio: 'ignore' });
     const started = await eventually(async () => /Started working/.test(await readFile(log, 'utf8').catch(() => '')), 10000, 50);

@@ -6,25 +6,16 @@
 // attribute, a bad value, an include it cannot read) is no error: that
 // service is converted as xinetd served it, or disabled, and the others as
 // they are (test/convert-xinetd-real.test.ts).
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, runSuperd, tempDir, type CliResult } from './helpers/daemon.js';
+import { ROOT, runSuperd, scratchDirs, type CliResult } from './helpers/daemon.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'convert');
 const BAD = join(FIXTURES, 'bad');
 
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function freshDir(): Promise<string> {
-  const d = await tempDir('superd-convert-');
-  dirs.push(d);
-  return d;
-}
+const freshDir = scratchDirs('superd-convert-');
 
 async function convertCli(...args: string[]): Promise<CliResult> {
   const r = await runSuperd(['convert', ...args], { timeoutMs: 20000 });

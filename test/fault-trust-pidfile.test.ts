@@ -4,23 +4,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { removePidFile, writePidFile } from '../src/pidfile.js';
-import { runSuperd, startDaemon, tempDir } from './helpers/daemon.js';
+import { runSuperd, scratchDirs, startDaemon } from './helpers/daemon.js';
 import { within } from './helpers/wait.js';
 
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function scratch(): Promise<string> {
-  const d = await tempDir('superd-fault-pid-');
-  dirs.push(d);
-  return d;
-}
+const scratch = scratchDirs('superd-fault-pid-');
 
 /** A directory anyone can write (as /tmp, sticky), and a file that must survive: the victim. */
 async function sharedWithVictim(): Promise<{ shared: string; victim: string }> {
@@ -123,11 +114,14 @@ describe('the daemon and its pid file', { timeout: 120000 }, () => {
 
   test('a pid file that names another process by exit time is not removed', async () => {
     const d = await startDaemon();
-    assert.equal((await readFile(d.pidFile, 'utf8')).trim(), String(d.pid));
-    await writeFile(d.pidFile, '1\n');
-    d.proc.kill('SIGTERM');
-    assert.deepEqual(await within(d.exited, 15000, 'exit after SIGTERM'), { code: 0, signal: null });
-    assert.equal(await readFile(d.pidFile, 'utf8'), '1\n');
-    await d.stop();
+    try {
+      assert.equal((await readFile(d.pidFile, 'utf8')).trim(), String(d.pid));
+      await writeFile(d.pidFile, '1\n');
+      d.proc.kill('SIGTERM');
+      assert.deepEqual(await within(d.exited, 15000, 'exit after SIGTERM'), { code: 0, signal: null });
+      assert.equal(await readFile(d.pidFile, 'utf8'), '1\n');
+    } finally {
+      await d.stop();
+    }
   });
 });

@@ -9,9 +9,8 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import type { DaemonStatus } from '../src/control/status.js';
 import { exchange, freePorts, tryConnect } from './helpers/clients.js';
-import { SUPERD, assertStillServes, collectLog, runSuperd, serviceFile, startServices, tempDir, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { SUPERD, assertStillServes, collectLog, daemonStatus, runSuperd, serviceFile, startServices, tempDir, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { eventually, within } from './helpers/wait.js';
 
 const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
@@ -38,12 +37,6 @@ async function second(controlSocket: string): Promise<{ argv: string[]; port: nu
   await writeFile(join(servicesDir, 'b.conf'), serviceFile('b', { ...CAT, port }));
   const pidFile = join(base, 'b.pid');
   return { argv: ['run', '-d', servicesDir, '--pid-file', pidFile, '--control-socket', controlSocket, '--log-format', 'json'], port, pidFile };
-}
-
-async function status(controlSocket: string): Promise<DaemonStatus> {
-  const r = await runSuperd(['status', '--json', '--control-socket', controlSocket]);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as DaemonStatus;
 }
 
 function records(stderr: string): LogRecord[] {
@@ -96,7 +89,7 @@ describe('a second superd on the control socket of a running one', { timeout: 90
     // The first one: serving, answering status, its socket and pid file its own.
     await assertStillServes(a, port.a ?? 0);
     assert.ok((await lstat(a.controlSocket)).isSocket(), 'its control socket is still there');
-    assert.equal((await status(a.controlSocket)).pid, a.pid);
+    assert.equal((await daemonStatus(a.controlSocket)).pid, a.pid);
     assert.equal((await readFile(a.pidFile, 'utf8')).trim(), aPid, 'its pid file is intact');
     assert.deepEqual(a.logs.filter((l) => l.level === 'error'), [], 'the first logged no error');
   });
@@ -127,7 +120,7 @@ describe('a second superd on the control socket of a running one', { timeout: 90
     assert.equal(proc.exitCode, null, `the second is running: ${JSON.stringify(logs)} ${other.join('\n')}`);
     assert.deepEqual(logs.filter((l) => l.event === 'control_socket'), []);
     assert.equal((await exchange(b.port, 'b\n')).data.toString(), 'b\n');
-    assert.equal((await status(a.controlSocket)).pid, proc.pid);
+    assert.equal((await daemonStatus(a.controlSocket)).pid, proc.pid);
     proc.kill('SIGTERM');
     assert.equal(await within(exited, 15000, 'the second exits'), 0);
   });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { freePorts } from './helpers/clients.js';
-import { serviceFile, startDaemon } from './helpers/daemon.js';
+import { serviceFile, startDaemon, type DaemonHandle } from './helpers/daemon.js';
 import { eventually } from './helpers/wait.js';
 
 interface KoffiFn {
@@ -51,13 +51,16 @@ function datagramReceiver(path: string): { messages: string[]; poll(): void; clo
 test('Type=notify: READY=1 when up, RELOADING=1 (MONOTONIC_USEC) then READY=1 around a reload, STOPPING=1', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'superd-notify-'));
   const path = join(dir, 'notify.sock');
-  const receiver = datagramReceiver(path);
-  const [port] = await freePorts(1);
-  const d = await startDaemon({
-    services: { 'a.conf': serviceFile('a', { protocol: 'tcp', bind: '127.0.0.1', port: port ?? 0, server: '/bin/cat' }) },
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: path },
-  });
+  let closeReceiver = (): void => undefined;
+  let d: DaemonHandle | undefined;
   try {
+    const receiver = datagramReceiver(path);
+    closeReceiver = receiver.close;
+    const [port] = await freePorts(1);
+    d = await startDaemon({
+      services: { 'a.conf': serviceFile('a', { protocol: 'tcp', bind: '127.0.0.1', port: port ?? 0, server: '/bin/cat' }) },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', NOTIFY_SOCKET: path },
+    });
     const seen = async (pred: (m: string) => boolean, what: string): Promise<string> => {
       assert.ok(await eventually(() => (receiver.poll(), receiver.messages.some(pred)), 5000), `${what}; got ${JSON.stringify(receiver.messages)}`);
       return receiver.messages.find(pred) ?? '';
@@ -75,8 +78,8 @@ test('Type=notify: READY=1 when up, RELOADING=1 (MONOTONIC_USEC) then READY=1 ar
     await d.stop();
     await seen((m) => m === 'STOPPING=1', 'STOPPING=1');
   } finally {
-    await d.stop();
-    receiver.close();
+    await d?.stop();
+    closeReceiver();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -5,19 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { connectClient, exchange, hasIPv6Loopback, type Client } from './helpers/clients.js';
-import { runSuperd, startServices, type DaemonHandle } from './helpers/daemon.js';
+import { serviceStatus, startServices, type DaemonHandle } from './helpers/daemon.js';
 import { udpExchange } from './helpers/udp.js';
 import { fdCount } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
 const ECHO = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
-
-/** `superd status --json`: a service's refusals by reason. */
-async function refusedOf(d: DaemonHandle, service: string): Promise<Record<string, number>> {
-  const r = await runSuperd(['status', '--json', '--control-socket', d.controlSocket]);
-  const st = JSON.parse(r.stdout) as { services: { name: string; refused: Record<string, number> }[] };
-  return st.services.find((s) => s.name === service)?.refused ?? {};
-}
 
 /** Served: the handler echoed; refused: closed at once with nothing sent. */
 async function served(port: number, from: string, host = '127.0.0.1'): Promise<boolean> {
@@ -55,14 +48,14 @@ describe('serve: access and rate policy', () => {
     assert.equal(line.reason, 'only_from');
     assert.equal(line.remote, '127.0.0.2');
     assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'only').length, accepted, 'no handler for a refused client');
-    assert.equal((await refusedOf(d, 'only')).only_from, 1);
+    assert.equal((await serviceStatus(d, 'only')).refused.only_from, 1);
   });
 
   test('no_access wins over only_from', async () => {
     assert.equal(await served(p('deny'), '127.0.0.1'), true);
     assert.equal(await served(p('deny'), '127.0.0.2'), false);
     await d.waitFor((r) => r.event === 'refused' && r.service === 'deny' && r.reason === 'no_access', 'refused no_access');
-    assert.equal((await refusedOf(d, 'deny')).no_access, 1);
+    assert.equal((await serviceStatus(d, 'deny')).refused.no_access, 1);
   });
 
   test('max_per_source: a third connection of one source is refused while two run; other sources and later ones are served', async () => {
@@ -88,7 +81,7 @@ describe('serve: access and rate policy', () => {
   test('rate: a burst past it is closed at once, and a connection once a token is back is served', async () => {
     const results = await Promise.all(Array.from({ length: 24 }, () => served(p('burst'), '127.0.0.1')));
     assert.equal(results.filter(Boolean).length, 20, 'rate = 20 serves a burst of 20');
-    assert.equal((await refusedOf(d, 'burst')).rate, 4);
+    assert.equal((await serviceStatus(d, 'burst')).refused.rate, 4);
     // rate = 20 per minute: one token every 3 s.
     await new Promise((r) => setTimeout(r, 3200));
     assert.equal(await served(p('burst'), '127.0.0.2'), true);
@@ -99,13 +92,13 @@ describe('serve: access and rate policy', () => {
     for (let i = 0; i < 3; i++) assert.equal(await served(p('persrate'), '127.0.0.1'), true);
     assert.equal(await served(p('persrate'), '127.0.0.1'), false);
     assert.equal(await served(p('persrate'), '127.0.0.2'), true);
-    assert.equal((await refusedOf(d, 'persrate')).rate_per_source, 1);
+    assert.equal((await serviceStatus(d, 'persrate')).refused.rate_per_source, 1);
   });
 
   test('udp builtin: a refused source gets no reply and is counted; a permitted one is answered', async () => {
     assert.equal(await udpExchange(p('uecho'), 'x', { localAddress: '127.0.0.1', timeoutMs: 300 }), null);
     assert.equal((await udpExchange(p('uecho'), 'y', { localAddress: '127.0.0.2' }))?.toString(), 'y');
-    assert.equal((await refusedOf(d, 'uecho')).only_from, 1);
+    assert.equal((await serviceStatus(d, 'uecho')).refused.only_from, 1);
   });
 
   test('udp wait: a datagram from a refused source is dropped unread by any handler; a permitted one starts it', async () => {
@@ -192,7 +185,7 @@ describe('serve: a flood of refused connections', () => {
     const t1 = Date.now();
     assert.equal(await served(p, '127.0.0.1'), true);
     assert.ok(Date.now() - t1 < 1000, 'the permitted client is served at once');
-    assert.ok(await eventually(async () => (await refusedOf(d, 'guarded')).only_from === TOTAL, 5000), 'every refusal counted');
+    assert.ok(await eventually(async () => (await serviceStatus(d, 'guarded')).refused.only_from === TOTAL, 5000), 'every refusal counted');
     const lines = d.logs.filter((r) => r.event === 'refused' && r.service === 'guarded').length;
     assert.ok(lines <= sources.length * 3, `${lines} refused lines for ${TOTAL} refusals`);
     // The rest arrives as summaries (one per reason every 5 s), whose counts add up.

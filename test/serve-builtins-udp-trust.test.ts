@@ -14,7 +14,7 @@ import { isIPv6 } from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { chargenLine } from '../src/builtins/chargen.js';
 import { freePorts, hasIPv6Loopback } from './helpers/clients.js';
-import { assertStillServes, runSuperd, serviceFile, startServices, type DaemonHandle } from './helpers/daemon.js';
+import { assertStillServes, serviceFile, serviceStatus, startServices, type DaemonHandle } from './helpers/daemon.js';
 import { udpExchange } from './helpers/udp.js';
 import { eventually } from './helpers/wait.js';
 
@@ -69,20 +69,6 @@ async function probe(address: string, port = 0): Promise<Probe> {
   };
 }
 
-interface ServiceStatus {
-  name: string;
-  accepted: number;
-  refused: Record<string, number>;
-}
-
-async function statusOf(d: DaemonHandle, service: string): Promise<ServiceStatus> {
-  // Bounded, but not by the default: a loaded host takes seconds to start a CLI.
-  const r = await runSuperd(['status', '--json', '--control-socket', d.controlSocket], { timeoutMs: 30000 });
-  assert.equal(r.code, 0, `superd status: ${r.stderr}`);
-  const st = JSON.parse(r.stdout) as { services: ServiceStatus[] };
-  return st.services.find((s) => s.name === service) ?? assert.fail(`no ${service} in status`);
-}
-
 /** Whether route_localnet lets 127.0.0.0/8 in from an interface other than lo on this host. */
 async function localnetFromOutside(): Promise<boolean> {
   const dir = '/proc/sys/net/ipv4/conf';
@@ -116,11 +102,11 @@ describe('serve: udp builtins are no reflectors', async () => {
    * goes up (so superd has judged it), and no reply came.
    */
   async function assertRefused(service: string, from: Probe, payload: Buffer | string = 'ping'): Promise<void> {
-    const before = (await statusOf(d, service)).refused.reflection ?? 0;
+    const before = (await serviceStatus(d, service)).refused.reflection ?? 0;
     const replies = from.replies.length;
     await from.send(p(service), payload);
     assert.ok(
-      await eventually(async () => ((await statusOf(d, service)).refused.reflection ?? 0) > before, 5000, 100),
+      await eventually(async () => ((await serviceStatus(d, service)).refused.reflection ?? 0) > before, 5000, 100),
       `${service} counts the datagram from port ${from.port} as refused for reflection`,
     );
     assert.equal(from.replies.length, replies, `${service} sent no reply to port ${from.port}`);
@@ -235,12 +221,12 @@ describe('serve: udp builtins are no reflectors', async () => {
   });
 
   test('the dual-stack socket serves a plain IPv4 client on loopback, and ::1', async () => {
-    const refusedBefore = (await statusOf(d, 'dual_echo')).refused.reflection ?? 0;
+    const refusedBefore = (await serviceStatus(d, 'dual_echo')).refused.reflection ?? 0;
     const four = await udpExchange(p('dual_echo'), 'four', { host: '127.0.0.1', timeoutMs: 1000 });
     if (await localnetFromOutside()) {
       // 127.0.0.0/8 could come from outside on this host: not answered on a wildcard socket.
       assert.equal(four, null);
-      assert.ok(await eventually(async () => ((await statusOf(d, 'dual_echo')).refused.reflection ?? 0) > refusedBefore, 5000, 100));
+      assert.ok(await eventually(async () => ((await serviceStatus(d, 'dual_echo')).refused.reflection ?? 0) > refusedBefore, 5000, 100));
     } else {
       assert.equal(four?.toString(), 'four');
       const answered = await d.waitFor((r) => r.event === 'answered' && r.service === 'dual_echo', 'dual_echo answered');
@@ -260,7 +246,7 @@ describe('serve: udp builtins are no reflectors', async () => {
     } finally {
       from.close();
     }
-    assert.equal((await statusOf(d, 'flood_udp')).accepted, total, 'status counts every answer');
+    assert.equal((await serviceStatus(d, 'flood_udp')).accepted, total, 'status counts every answer');
     const lines = d.logs.filter((r) => r.event === 'answered' && r.service === 'flood_udp');
     assert.ok(lines.length >= 1 && lines.length <= 3, `${lines.length} answered lines for ${total} datagrams from one source`);
     // One summary every 5 s at most: a slow run may need two.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exchange } from './helpers/clients.js';
 import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
-import { runProgram } from './helpers/proc.js';
+import { cpuTicks, runProgram } from './helpers/proc.js';
 import { udpExchange } from './helpers/udp.js';
 import { eventually } from './helpers/wait.js';
 
@@ -31,12 +31,6 @@ const arm = () => { clearTimeout(idle); idle = setTimeout(() => process.exit(0),
 const server = net.createServer((c) => { served += 1; arm(); c.end(process.pid + ' ' + served + ' ' + process.env.PROTO + '\\n'); });
 server.listen({ fd: 0 }, arm);
 `;
-
-async function cpuTicks(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 describe('serve: wait services', () => {
   let d: DaemonHandle;

@@ -15,17 +15,7 @@ import {
 import { daytimeLine } from '../src/builtins/daytime.js';
 import { builtin } from '../src/builtins/index.js';
 import { rfc868Bytes, rfc868Seconds } from '../src/builtins/time.js';
-
-/** Rejects with `what` if `p` has not settled within `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import { sleep, within } from './helpers/wait.js';
 
 describe('chargen pattern (RFC 864)', () => {
   test('the first lines are exact', () => {

@@ -24,6 +24,8 @@ import { readUint64, writeUint64 } from '../src/sys/uint64.js';
 import { bindInet, bindUnix, dropDatagram, peekSource, tcpState, type SysSocket } from '../src/sys/sockets.js';
 import { readiness, type Readiness } from '../src/listen/readiness.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../src/listen/unixpath.js';
+import { hasIPv6Loopback } from './helpers/clients.js';
+import { sleep } from './helpers/wait.js';
 
 const O_NONBLOCK = 0o4000;
 const O_ASYNC = 0o20000;
@@ -32,8 +34,6 @@ const O_CLOEXEC = 0o2000000;
 const PROMPT_MS = 1500;
 const F_GETOWN = 9;
 const F_GETSIG = 11;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The file status flags of one of our fds, from /proc/self/fdinfo (octal). */
 function fdFlags(fd: number): number {
@@ -184,13 +184,6 @@ async function greeting(path: string): Promise<string> {
     });
     c.on('error', reject);
   });
-}
-
-function hasIPv6Loopback(): boolean {
-  const s = bindInet({ type: 'dgram', host: '::1', port: 0, ipv6Only: true });
-  if (isErrorValue(s)) return false;
-  s.close();
-  return true;
 }
 
 function theSys(): Sys {
@@ -381,7 +374,7 @@ describe('native sockets', () => {
   });
 
   test('IPv6: v6only on ::1, dual-stack on :: receives from 127.0.0.1', async (t) => {
-    if (!hasIPv6Loopback()) {
+    if (!(await hasIPv6Loopback())) {
       t.skip('no IPv6 loopback (::1) on this host');
       return;
     }

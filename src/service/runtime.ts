@@ -18,7 +18,7 @@ import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { logHandlerStderr, type StderrReader } from '../spawn/stderr.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
-import { FdPressure, isFdExhaustion } from './fdpressure.js';
+import { FdPressure, fdErrorName, isFdExhaustion } from './fdpressure.js';
 import { killGroup, LeftoverGroups, PipeSweeper } from './leftovers.js';
 import { answeredLines, RefusalReporter, type BoundedLines } from './refused.js';
 import { WaitRounds } from './wait.js';
@@ -202,8 +202,13 @@ export class ServiceRuntime implements ListenerSink {
     for (const socket of this.serving) socket.destroy();
   }
 
-  /** A stream connection (nowait tcp or unix). */
+  /** A stream connection (nowait tcp or unix): handed on, then whether a descriptor is left for the next (service/fdpressure.ts). */
   connection(conn: Connection): void {
+    this.admit(conn);
+    this.ctx.fdPressure.accepted(this.def.name);
+  }
+
+  private admit(conn: Connection): void {
     if (conn.gone) {
       conn.close(); // reset before we saw it
       return;
@@ -227,7 +232,8 @@ export class ServiceRuntime implements ListenerSink {
   }
 
   acceptFailed(status: number): void {
-    if (isFdExhaustion(status)) this.ctx.fdPressure.hit('accept', this.def.name, status === -24 ? 'EMFILE' : 'ENFILE');
+    const name = fdErrorName(status);
+    if (name !== null) this.ctx.fdPressure.hit('accept', this.def.name, name);
   }
 
   /** A wait service's socket has something to read: one handler gets the socket itself. */
@@ -317,6 +323,7 @@ export class ServiceRuntime implements ListenerSink {
     socket.on('error', () => undefined); // a reset ends it like a close
     this.serving.add(socket);
     this.stats.accepted += 1;
+    ctx.fdPressure.ok();
     const startedAt = performance.now();
     const fields = { service: def.name, ...remoteFields(conn), builtin: name };
     ctx.logger.log('info', 'accepted', fields);

@@ -4,6 +4,7 @@
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createConnection, createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { within } from './wait.js';
 
 /** A port that was free a moment ago (bind 0, read, close). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -225,6 +226,9 @@ export function tryConnectWith(connect: () => Socket, timeoutMs: number): Promis
   });
 }
 
+/** How long HeldConnection.closed waits for the server to close. */
+export const CLOSED_WITHIN_MS = 10000;
+
 /** A client connection kept open across whatever the test does to superd. */
 export interface HeldConnection {
   socket: Socket;
@@ -233,8 +237,8 @@ export interface HeldConnection {
   /** Resolves once the bytes received contain `text` (bounded). */
   waitForData(text: string, timeoutMs?: number): Promise<void>;
   send(data: string | Buffer): void;
-  /** 'end' once the server closed its side, or the error code. */
-  closed: Promise<string>;
+  /** 'end' once the server closed its side, or the error code; rejects if that takes over CLOSED_WITHIN_MS from when it is asked. */
+  readonly closed: Promise<string>;
   destroy(): void;
 }
 
@@ -245,7 +249,7 @@ export function holdConnection(port: number, host = '127.0.0.1', timeoutMs = 500
     const listeners = new Set<() => void>();
     const sock = createConnection({ port, host });
     let closedResolve: (how: string) => void = () => undefined;
-    const closed = new Promise<string>((r) => (closedResolve = r));
+    const closedHow = new Promise<string>((r) => (closedResolve = r));
     let isClosed = false;
     const timer = setTimeout(() => {
       sock.destroy();
@@ -278,7 +282,9 @@ export function holdConnection(port: number, host = '127.0.0.1', timeoutMs = 500
       resolve({
         socket: sock,
         received,
-        closed,
+        get closed() {
+          return within(closedHow, CLOSED_WITHIN_MS, `${host}:${port}: the server did not close the connection`);
+        },
         send: (data) => void sock.write(data),
         destroy: () => sock.destroy(),
         waitForData: (text, waitMs = 5000) =>

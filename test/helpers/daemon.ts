@@ -1,6 +1,7 @@
 // Starts the real bin/superd on loopback and watches its JSON log, so tests
 // assert on what an operator would see; writes service files, reads log
-// files, runs the superd command line. Every wait here is bounded.
+// files, runs the superd command line and reads `superd status`, makes
+// scratch directories. Every wait here is bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
+import type { DaemonStatus, ServiceStatus } from '../../src/control/status.js';
 import { exchange, freePorts } from './clients.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -32,6 +35,22 @@ export type LogRecord = Record<string, unknown> & { event: string; level: string
 
 export async function tempDir(prefix = 'superd-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/**
+ * A maker of temporary directories (tempDir), each removed after the tests
+ * of the file (or of the describe it is called in), whatever they did.
+ */
+export function scratchDirs(prefix: string): () => Promise<string> {
+  const made: string[] = [];
+  after(async () => {
+    await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  });
+  return async () => {
+    const d = await tempDir(prefix);
+    made.push(d);
+    return d;
+  };
 }
 
 export interface DaemonHandle {
@@ -247,6 +266,19 @@ export function runSuperd(args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
   });
 }
 
+/** `superd status --json` from the daemon at controlSocket; fails the test when the command does. Bounded, but not by the default: a loaded host takes seconds to start a CLI. */
+export async function daemonStatus(controlSocket: string): Promise<DaemonStatus> {
+  const r = await runSuperd(['status', '--json', '--control-socket', controlSocket], { timeoutMs: 30000 });
+  assert.equal(r.code, 0, `superd status: ${r.stderr}`);
+  return JSON.parse(r.stdout) as DaemonStatus;
+}
+
+/** One service's entry in `superd status --json`; fails the test when it is not there. */
+export async function serviceStatus(d: DaemonHandle, service: string): Promise<ServiceStatus> {
+  const st = await daemonStatus(d.controlSocket);
+  return st.services.find((s) => s.name === service) ?? assert.fail(`no ${service} in superd status`);
+}
+
 /** The JSON records of a log file written with --log-format json (unparsable lines are skipped). */
 export async function readJsonLog(file: string): Promise<LogRecord[]> {
   let text: string;
@@ -328,6 +360,32 @@ export async function startServices(
     if (failed.every((r) => !networked.includes(r.service as string))) break;
   }
   throw lastError ?? new Error('startServices failed');
+}
+
+/**
+ * superd for the tests of the describe it is called in: started with
+ * startServices(defs, opts) before them, stopped after them whatever they
+ * did. Its `d` and `port` are there once the tests run.
+ */
+export function servicesForSuite(
+  defs: Record<string, Record<string, string | number>>,
+  opts: Parameters<typeof startServices>[1] = {},
+): { readonly d: DaemonHandle; readonly port: Record<string, number> } {
+  let served: Served | null = null;
+  before(async () => {
+    served = await startServices(defs, opts);
+  });
+  after(async () => {
+    await served?.d.stop();
+  });
+  return {
+    get d(): DaemonHandle {
+      return served?.d ?? assert.fail('superd did not start: see the before hook');
+    },
+    get port(): Record<string, number> {
+      return served?.port ?? {};
+    },
+  };
 }
 
 /** superd is alive and a `/bin/cat` service on `port` echoes a line: what every fault test ends with. */

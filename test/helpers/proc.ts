@@ -1,6 +1,6 @@
 // Processes seen from the outside: /proc readers (descriptors, children,
-// process groups, stat lines), whether a pid exists, and a bounded runner for
-// programs other than superd.
+// process groups, stat lines, CPU time), whether a pid exists, whether the
+// tests run as root, and a bounded runner for programs other than superd.
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 
@@ -39,6 +39,8 @@ export interface ProcStat {
   nice: number;
   /** Scheduling policy: 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE (1, 2 realtime). */
   policy: number;
+  /** CPU time used so far, user and system, in clock ticks (utime + stime). */
+  cpuTicks: number;
 }
 
 /** Parses the text of /proc/PID/stat. */
@@ -57,11 +59,17 @@ export function parseProcStat(text: string): ProcStat {
     startTime: Number(rest[19]),
     nice: Number(rest[16]),
     policy: Number(rest[38]),
+    cpuTicks: Number(rest[11]) + Number(rest[12]),
   };
 }
 
 export async function procStat(pid: number): Promise<ProcStat> {
   return parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/** CPU time a process has used so far, user and system, in clock ticks. */
+export async function cpuTicks(pid: number): Promise<number> {
+  return (await procStat(pid)).cpuTicks;
 }
 
 /** The processes of a process group, with their state letters (Z = zombie). */
@@ -130,4 +138,9 @@ export function runProgram(cmd: string, args: string[], opts: { env?: NodeJS.Pro
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** false when the tests run as root, else why a test that needs root is skipped: `needs root: WHY`. */
+export function notRoot(why: string): string | false {
+  return process.getuid?.() === 0 ? false : `needs root: ${why}`;
 }

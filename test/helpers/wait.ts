@@ -1,5 +1,6 @@
 // Waiting in the tests: bounded polls and timeouts, each ending with a message
-// that says what was being waited for, and a pool that runs jobs a few at a time.
+// that says what was being waited for, a pool that runs jobs a few at a time,
+// setup made once for the tests that share it, and a plain pause.
 
 /** Polls until cond() is true or the time is up; returns whether it became true. */
 export async function eventually(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, stepMs = 25): Promise<boolean> {
@@ -9,23 +10,6 @@ export async function eventually(cond: () => boolean | Promise<boolean>, timeout
     if (Date.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, stepMs));
   }
-}
-
-/** Rejects with a clear message if `p` has not settled within `ms`. */
-export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
 
 /** Rejects when `promise` has not settled within `ms`. */
@@ -47,4 +31,15 @@ export async function pool(total: number, width: number, job: (i: number) => Pro
     }
   };
   await Promise.all(Array.from({ length: width }, () => worker()));
+}
+
+/** Made by the first call and shared by every later one: setup that several tests use, made by whichever runs first, so that each may run alone. */
+export function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | null = null;
+  return () => (made ??= make());
+}
+
+/** A pause, for pacing what a test does; never a way to wait for something to happen (eventually, within and the handles' waits are). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
