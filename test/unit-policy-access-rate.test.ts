@@ -216,11 +216,11 @@ describe('SourceRateLimits: a bucket per source, bounded', () => {
     for (let i = 0; i < 1000; i++) limits.take('192.0.2.1');
     assert.equal(limits.size, 1);
   });
-  test('200,000 distinct sources (a /16 of IPv4, many IPv6 /64s): size never passes the cap, each take stays fast', () => {
+  // How fast a take is belongs to `npm run bench`, not to a timed assertion here.
+  test('200,000 distinct sources (a /16 of IPv4, many IPv6 /64s): each is let in, and size never passes the cap', () => {
     const clock = new FakeClock();
     const cap = 10_000;
     const limits = new SourceRateLimits(10, clock, cap);
-    const started = performance.now();
     let maxSize = 0;
     for (let i = 0; i < 200_000; i++) {
       const address = i % 2 === 0 ? v4(i >> 1) : v6(i >> 1);
@@ -228,9 +228,7 @@ describe('SourceRateLimits: a bucket per source, bounded', () => {
       if (limits.size > maxSize) maxSize = limits.size;
       if (i % 16 === 0) clock.advance(1);
     }
-    const elapsed = performance.now() - started;
     assert.equal(maxSize, cap);
-    assert.ok(elapsed < 2000, `200,000 takes took ${elapsed.toFixed(0)} ms`);
   });
   test('a source that keeps knocking keeps its empty bucket under a flood from others; an evicted one starts full', () => {
     const clock = new FakeClock();
