@@ -92,14 +92,10 @@ describe('FileProblems', () => {
 describe('a 1 MiB file of junk', { timeout: 60000 }, () => {
   const text = junk();
 
-  test('loads fast, with at most 20 errors and one summary, and the good file beside it still loads', async () => {
+  // How fast it loads is measured by `npm run bench`, not asserted here.
+  test('loads, with at most 20 errors and one summary, and the good file beside it still loads', async () => {
     const dir = await servicesDir({ 'a-junk.conf': text, 'b-good.conf': GOOD });
-    // CPU time: the wall clock would count the other tests running beside this one.
-    const t0 = process.cpuUsage();
     const load = await loadServicesDir(dir, { ports, passwd, selfUid: 1000, selfGid: 100 });
-    const { user, system } = process.cpuUsage(t0);
-    const ms = (user + system) / 1000;
-    assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms of CPU`);
     const [bad, good] = load.files;
     assert.ok(bad !== undefined && good !== undefined);
     assert.equal(bad.errors.length, MAX_PROBLEMS_PER_FILE + 1);
@@ -119,16 +115,11 @@ describe('a 1 MiB file of junk', { timeout: 60000 }, () => {
     assert.deepEqual(good.services.map((s) => s.name), ['good']);
   });
 
-  test('superd check: done in about a second, at most 21 lines for the file, the good service listed', async () => {
+  test('superd check: at most 21 lines for the file, the good service listed', async () => {
     const dir = await servicesDir({ 'a-junk.conf': text, 'b-good.conf': GOOD });
-    const t0 = performance.now();
     const r = await runSuperd(['check', '-d', dir], { timeoutMs: 20000 });
-    const ms = performance.now() - t0;
     assert.equal(r.timedOut, false);
     assert.equal(r.code, 1);
-    // Under 1 s alone, node's own start included; minutes before the limits. The
-    // margin is for a loaded machine.
-    assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
     const junkLines = r.stderr.split('\n').filter((l) => l.startsWith(join(dir, 'a-junk.conf')));
     assert.equal(junkLines.length, MAX_PROBLEMS_PER_FILE + 1, r.stderr.slice(0, 3000));
     assert.match(junkLines.at(-1) ?? '', /:\d+: and \d+ more errors in this file/);
@@ -150,9 +141,7 @@ describe('a 1 MiB file of junk', { timeout: 60000 }, () => {
       assert.equal(errors.length, MAX_PROBLEMS_PER_FILE + 1);
       assert.match(String(errors.at(-1)?.message), /more errors in this file/);
       // A reload of the same junk is as bounded, and superd stays up.
-      const t0 = performance.now();
       await d.reload(10000);
-      assert.ok(performance.now() - t0 < 5000);
       assert.equal(d.logs.filter((r) => r.event === 'config_error').length, 2 * (MAX_PROBLEMS_PER_FILE + 1));
     } finally {
       await d.stop();

@@ -53,14 +53,6 @@ function onlyError(body: string, line: number): ConfigError {
 
 const SERVER = 'server = /bin/cat\n';
 
-/** CPU milliseconds fn takes: unlike the wall clock, not stretched by other tests running beside it. */
-function cpuMs<T>(fn: () => T): { value: T; ms: number } {
-  const t0 = process.cpuUsage();
-  const value = fn();
-  const { user, system } = process.cpuUsage(t0);
-  return { value, ms: (user + system) / 1000 };
-}
-
 describe('a port name resolves to a number that is checked like a literal one', () => {
   test('a name that /etc/services maps to 0 is an error naming the name and the number', () => {
     const e = onlyError(`port = zero\n${SERVER}`, 2);
@@ -166,21 +158,20 @@ describe('long text is never echoed whole', () => {
   });
 });
 
-describe('"did you mean" does bounded work', () => {
-  test('an unknown key of 900 KiB is answered at once, without a suggestion', () => {
+// How long these take is measured by `npm run bench`, not asserted here.
+describe('"did you mean" on huge words', () => {
+  test('an unknown key of 900 KiB is answered without a suggestion, in a bounded message', () => {
     const key = 'q'.repeat(900 * 1024);
-    const { value: message, ms } = cpuMs(() => unknownKeyMessage(key));
-    assert.ok(ms < 100, `took ${ms.toFixed(0)} ms`);
+    const message = unknownKeyMessage(key);
     assert.ok(message.length < 400, message.slice(0, 400));
     assert.match(message, /known keys:/);
   });
-  test('a long user or port name against a large database is as quick', () => {
+  test('a long user or port name against a large database: one error each', () => {
     const users = Array.from({ length: 5000 }, (_, i) => ({ name: `user${i}`, uid: 10000 + i, gid: 100 }));
     const ports = new Map(Array.from({ length: 5000 }, (_, i) => [`svc${i}/tcp`, 1 + i] as [string, number]));
     const ctx: ValidateContext = { ...CTX, passwd: { users, groups: CTX.passwd.groups }, ports };
-    const { value: r, ms } = cpuMs(() => section(`port = ${'p'.repeat(200000)}\n${SERVER}user = ${'u'.repeat(200000)}`, ctx));
+    const r = section(`port = ${'p'.repeat(200000)}\n${SERVER}user = ${'u'.repeat(200000)}`, ctx);
     assert.equal(r.errors.length, 2);
-    assert.ok(ms < 200, `took ${ms.toFixed(0)} ms`);
   });
   test('short words still get their suggestion', () => {
     assert.equal(nearest('max_chidlren', ['max_children', 'queue']), 'max_children');

@@ -1,10 +1,11 @@
 // Issue 14: a handler that floods its stderr (`stderr = log`) must not starve
-// the other services, nor make superd's memory grow without bound: superd
-// reads the pipe only as fast as the log takes the lines, and a run of empty
-// lines is one event.
+// the other services: superd reads the pipe only as fast as the log takes the
+// lines, drops none, and a run of empty lines is one event. How promptly the
+// others answer and how far superd's memory grows meanwhile are measured by
+// `npm run bench`, not asserted here (bench/README.md).
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exchange, freePorts } from './helpers/clients.js';
 import { readJsonLog, serviceFile, startDaemon, tempDir, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
@@ -17,11 +18,6 @@ after(async () => {
   await Promise.all(daemons.splice(0).map((d) => d.stop('SIGTERM')));
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
-
-async function rssKb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-}
 
 /**
  * superd with --log-file (stderr is then not the log, so startServices cannot
@@ -55,13 +51,10 @@ async function startLogging(defs: Record<string, Record<string, string | number>
   }
 }
 
-/** One echo exchange with /bin/cat; returns how long it took. */
-async function echoMs(port: number): Promise<number> {
-  const t0 = performance.now();
+/** One echo exchange with /bin/cat: the line comes back whole. */
+async function echo(port: number): Promise<void> {
   const r = await exchange(port, 'ping\n', { timeoutMs: 5000 });
-  const ms = performance.now() - t0;
   assert.equal(r.data.toString(), 'ping\n', `cat answered ${JSON.stringify(r.data.toString())} (${r.how})`);
-  return ms;
 }
 
 for (const [what, args] of [
@@ -69,41 +62,37 @@ for (const [what, args] of [
   ['short lines (yes x)', `-c 'yes x >&2'`],
 ] as const) {
   describe(`a handler flooding stderr with ${what}, --log-file`, { timeout: 60000 }, () => {
-    test('other services answer promptly throughout (90% within 100 ms, all within 1 s), RSS stays bounded, everything is back once it is killed', async (t) => {
+    test('other services answer while it floods, nothing is dropped, everything is back once it is killed', async () => {
       const { d, port, logFile } = await startLogging({
         flood: { server: '/bin/sh', args, timeout: 3 },
         cat: { server: '/bin/cat' },
       });
-      // Warm up, then take the baseline.
-      for (let i = 0; i < 5; i++) await echoMs(port.cat ?? 0);
-      await new Promise((r) => setTimeout(r, 200));
+      // Warm up; the baseline once those handlers are reaped (their `exited` is logged).
+      for (let i = 0; i < 5; i++) await echo(port.cat ?? 0);
+      assert.ok(
+        await eventually(async () => (await readJsonLog(logFile)).filter((r) => r.event === 'exited' && r.service === 'cat').length === 5, 10000),
+        'the five warm-up handlers exited',
+      );
       const fdsBefore = await fdCount(d.pid);
-      const rssBefore = await rssKb(d.pid);
 
       const flood = exchange(port.flood ?? 0, '', { timeoutMs: 20000, halfClose: false });
       let floodEnded = false;
       void flood.then(() => (floodEnded = true));
-      await new Promise((r) => setTimeout(r, 300));
-      const times: number[] = [];
-      let rssMax = 0;
-      while (!floodEnded && times.length < 200) {
-        times.push(await echoMs(port.cat ?? 0));
-        rssMax = Math.max(rssMax, await rssKb(d.pid));
-        await new Promise((r) => setTimeout(r, 20));
+      // The flood is under way once its first line is in the log (read while the log is still small).
+      assert.ok(
+        await eventually(async () => floodEnded || (await readJsonLog(logFile)).some((r) => r.event === 'stderr' && r.service === 'flood'), 10000),
+        'the flood handler writes and superd logs it',
+      );
+      assert.equal(floodEnded, false, 'the flood handler still runs');
+      // Served while the flood handler runs: each exchange completes before it is ended.
+      let during = 0;
+      while (!floodEnded && during < 200) {
+        await echo(port.cat ?? 0);
+        if (!floodEnded) during += 1;
       }
       await flood;
       assert.ok(processExists(d.pid), 'superd is alive');
-      assert.ok(times.length >= 10, `only ${times.length} exchanges while the flood ran`);
-      t.diagnostic(`echo ms: ${times.map(Math.round).join(' ')}; RSS ${rssBefore} kB before, ${rssMax} kB at most`);
-      // Before the fix none answered within 5 s. The bounds leave room for a
-      // loaded host (2 cores: the flood handler takes one, superd logging at
-      // full speed much of the other): superd itself never holds its event
-      // loop for more than a few milliseconds.
-      const sorted = [...times].sort((a, b) => a - b);
-      const p90 = sorted[Math.floor(sorted.length * 0.9)] ?? 0;
-      const worst = sorted.at(-1) ?? 0;
-      assert.ok(p90 < 100 && worst < 1000, `echo while the flood ran: 90% within ${Math.round(p90)} ms, worst ${Math.round(worst)} ms (all: ${times.map(Math.round).join(' ')})`);
-      assert.ok(rssMax - rssBefore < 60_000, `RSS grew by ${rssMax - rssBefore} kB during the flood`);
+      assert.ok(during >= 1, 'cat answered while the flood ran');
 
       // The flood handler was ended by its timeout; its lines were logged.
       let log: LogRecord[] = [];
@@ -123,8 +112,7 @@ for (const [what, args] of [
       }
 
       assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 5000), `fds back to ${fdsBefore}: ${await fdCount(d.pid)}`);
-      assert.ok(Math.round(await echoMs(port.cat ?? 0)) >= 0, 'still served');
-      assert.ok((await rssKb(d.pid)) - rssBefore < 60_000, 'RSS stays within bounds after the flood');
+      await echo(port.cat ?? 0);
       assert.deepEqual(await d.stop(), { code: 0, signal: null });
       daemons.splice(daemons.indexOf(d), 1);
     });

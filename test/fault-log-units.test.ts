@@ -136,6 +136,24 @@ function source(): { paused: boolean; pauses: number; pause(): void; resume(): v
   };
 }
 
+/** Where a process sleeps in the kernel (/proc/PID/wchan). */
+async function wchan(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/wchan`, 'utf8').catch(() => '')).trim();
+}
+
+/**
+ * Whether pid sleeps in a write that its reader's full buffer blocks: a pipe
+ * (`pipe_write`, `anon_pipe_write` on recent kernels) or, as Node's stdio
+ * 'pipe' is, a unix socket pair. Where the kernel hides wchan ('0'), whether
+ * it sleeps at all.
+ */
+async function blockedWriting(pid: number): Promise<boolean> {
+  const where = await wchan(pid);
+  if (where !== '' && where !== '0') return /pipe_write|sock_alloc_send_pskb|unix_stream_sendmsg|sk_stream_wait_memory/.test(where);
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('S');
+}
+
 describe('line pump: a bounded number of lines per turn, the source paused meanwhile', () => {
   test('a big chunk is handed on over several turns, the source paused until it is done', async () => {
     const src = source();
@@ -208,7 +226,20 @@ describe('line pump: a bounded number of lines per turn, the source paused meanw
     assert.equal(got.at(-1), 'last');
   });
 
-  test("logHandlerStderr: a real handler's stderr is not read while the log is behind, so the handler waits", async () => {
+  test("logHandlerStderr: a real handler's stderr is not read while the log is behind, so the handler waits", async (t) => {
+    // setTimeout mocked: the reader's own turns are moved on by the test, and
+    // at the end every timer still pending is run, however far off: nothing
+    // later can resume the reader but the log catching up.
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    /** Moves the reader on (timers a millisecond at a time, and turns of the event loop) until cond() holds: bounded. */
+    const until = async (cond: () => boolean | Promise<boolean>, what: () => string | Promise<string>): Promise<void> => {
+      const deadline = Date.now() + 10000;
+      while (!(await cond())) {
+        if (Date.now() > deadline) assert.fail(`not within 10 s: ${await what()}`);
+        t.mock.timers.tick(1);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
     let behind = true;
     const waiting: (() => void)[] = [];
     const events: LogFields[] = [];
@@ -222,11 +253,24 @@ describe('line pump: a bounded number of lines per turn, the source paused meanw
     const child = spawn('/bin/sh', ['-c', 'exec yes flood >&2'], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       assert.ok(child.stderr !== null && child.pid !== undefined);
-      logHandlerStderr(child.stderr, logger, { service: 's', pid: child.pid });
-      assert.ok(await eventually(() => events.length > 0 && waiting.length > 0, 5000), 'lines came, then the reader waits');
+      const stream = child.stderr;
+      const pid = child.pid;
+      logHandlerStderr(stream, logger, { service: 's', pid });
+      await until(() => events.length > 0 && waiting.length > 0, () => 'lines came, then the reader waits');
       const held = events.length;
-      await new Promise((r) => setTimeout(r, 300));
+      // Observed, not waited for: superd stopped reading, so what Node had read
+      // stays unread in the stream (not flowing), the pipe fills, and the
+      // handler sleeps in its write.
+      await until(
+        async () => stream.readableFlowing === false && stream.readableLength > 0 && (await blockedWriting(pid)),
+        async () => `the handler is blocked writing (wchan ${await wchan(pid)}), the stream paused with ${stream.readableLength} characters unread`,
+      );
+      // Every timer still pending runs now: none may resume the reader.
+      t.mock.timers.runAll();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(stream.readableFlowing, false, 'still paused after every pending timer ran');
       assert.equal(events.length, held, 'nothing read while the log is behind');
+      t.mock.timers.reset();
       behind = false;
       for (const fn of waiting.splice(0)) fn();
       assert.ok(await eventually(() => events.length > held + 1000, 5000), 'reading again once it caught up');
@@ -340,6 +384,9 @@ describe('an exception nothing caught', () => {
   });
 });
 
+/** Well past watch.ts's debounce (300 ms) and short of its first-scan limit (10 s). */
+const PAST_DEBOUNCE_MS = 5000;
+
 /** A stand-in for chokidar: the test emits its events. */
 class FakeWatcher extends EventEmitter implements FileWatcher {
   closed = 0;
@@ -366,8 +413,14 @@ describe('--watch: what a watcher error does', () => {
   }
 
   for (const code of ['EMFILE', 'ENOSPC', 'ENFILE']) {
-    test(`${code} (inotify out of instances or watches): --watch is off, said once, the watcher closed; changes no longer reload`, async () => {
+    test(`${code} (inotify out of instances or watches): --watch is off, said once, the watcher closed; changes no longer reload`, async (t) => {
+      // The debounce timer is mocked: time is moved past it, not waited out.
+      t.mock.timers.enable({ apis: ['setTimeout'] });
       const { fake, reloads, log, watch } = await started();
+      // Before the error a change reloads once the debounce has passed (so the check below can fail).
+      fake.emit('all', 'change', '/srv/services.d/a.conf');
+      t.mock.timers.tick(PAST_DEBOUNCE_MS);
+      assert.equal(reloads(), 1, 'a change reloads while the watch is on');
       fake.emit('error', errno(code));
       fake.emit('error', errno(code));
       assert.equal(watch.active, false);
@@ -377,8 +430,8 @@ describe('--watch: what a watcher error does', () => {
       assert.equal(failed[0]?.level, 'error');
       assert.match(String(failed[0]?.fields.message), /SIGHUP/);
       fake.emit('all', 'change', '/srv/services.d/a.conf');
-      await new Promise((r) => setTimeout(r, 400));
-      assert.equal(reloads(), 0);
+      t.mock.timers.tick(PAST_DEBOUNCE_MS);
+      assert.equal(reloads(), 1, 'no reload after the watch is off');
       await watch.close();
       assert.equal(fake.closed, 1, 'closed once');
     });

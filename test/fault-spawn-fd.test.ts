@@ -13,6 +13,7 @@ import { PosixSpawner } from '../src/spawn/posix.js';
 import { HandlerSpawner } from '../src/spawn/spawner.js';
 import { isSpawnError, type SpawnRequest, type SpawnResult } from '../src/spawn/types.js';
 import { tempDir } from './helpers/daemon.js';
+import { processesWithEnvironment } from './helpers/proc.js';
 import { within } from './helpers/wait.js';
 
 const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -21,25 +22,66 @@ after(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-/** A request whose handler, if it ever runs, leaves a file behind. */
-async function markerRequest(fd: number): Promise<{ req: SpawnRequest; marker: string }> {
+interface Marked {
+  req: SpawnRequest;
+  /** The file its handler would write. */
+  marker: string;
+  /** The environment entry (NAME=value) its handler, and only it, would carry. */
+  entry: string;
+}
+
+/**
+ * A request whose handler, if it ever runs, leaves a file behind and stays
+ * (a minute), with an environment entry of its own: a process started for it
+ * can be found in /proc as soon as the spawn returns (posix_spawn and libuv
+ * both return after the exec).
+ */
+async function markerRequest(fd: number): Promise<Marked> {
   const dir = await tempDir('superd-fault-fd-');
   dirs.push(dir);
   const marker = join(dir, 'started');
-  return { req: { program: '/bin/sh', argv: ['sh', '-c', `echo ran > ${marker}`], env: ['PATH=/usr/bin:/bin'], fd, stderr: 'null', credentials: null }, marker };
+  const entry = `SUPERD_TEST_MARK=${dir}`;
+  return { req: { program: '/bin/sh', argv: ['sh', '-c', `echo ran > ${marker}; exec sleep 60`], env: ['PATH=/usr/bin:/bin', entry], fd, stderr: 'null', credentials: null }, marker, entry };
 }
 
 function start(spawner: { spawn: HandlerSpawner['spawn'] }, req: SpawnRequest): Promise<SpawnResult> {
   return within(new Promise((resolve) => spawner.spawn(req, resolve, () => undefined)), 5000, 'onStarted');
 }
 
-/** Refused, with `pattern` in its message, and nothing ran. */
-async function assertRefused(result: SpawnResult, pattern: RegExp, marker: string): Promise<void> {
+/**
+ * A spawn the same spawner must carry out: a request refused before it that
+ * still started something late would have started it by the time this one
+ * has (posix_spawn and libuv report a start once the child has exec'd).
+ */
+async function followUp(spawner: { spawn: HandlerSpawner['spawn'] }): Promise<void> {
+  const fd = openSync('/dev/null', 'r+');
+  try {
+    const result = await start(spawner, { program: '/bin/true', argv: ['true'], env: ['PATH=/usr/bin:/bin'], fd, stderr: 'null', credentials: null });
+    assert.ok(!isSpawnError(result), `the follow-up spawn failed: ${isSpawnError(result) ? result.message : ''}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Refused, with `pattern` in its message, and nothing ran: no process carries
+ * the request's environment entry, and its file is not there; after
+ * `orderedAfter` (a later spawn carried out) as well, when given.
+ */
+async function assertRefused(result: SpawnResult, pattern: RegExp, { marker, entry }: Marked, orderedAfter?: () => Promise<void>): Promise<void> {
   assert.ok(isSpawnError(result), `expected spawn_failed, got pid ${'pid' in result ? result.pid : '?'}`);
   assert.equal(result.code, 'spawn_failed');
   assert.match(result.message, pattern);
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(existsSync(marker), false, 'no process ran');
+  const nothingRan = async (when: string): Promise<void> => {
+    const ran = await processesWithEnvironment(entry);
+    for (const pid of ran) process.kill(pid, 'SIGKILL');
+    assert.deepEqual(ran, [], `no process was started for the refused request (${when})`);
+    assert.equal(existsSync(marker), false, `no process ran (${when})`);
+  };
+  await nothingRan('when the refusal came');
+  if (orderedAfter === undefined) return;
+  await orderedAfter();
+  await nothingRan('after a later spawn');
 }
 
 function realLibc(): Libc {
@@ -53,22 +95,22 @@ describe('HandlerSpawner: a connection fd that cannot be the handler\'s', () => 
     const how = usePosixSpawn ? 'posix_spawn' : 'child_process';
     test(`${how}: fd -1 → spawn_failed, no process started`, async () => {
       const spawner = await HandlerSpawner.create({ usePosixSpawn, self });
-      const { req, marker } = await markerRequest(-1);
-      await assertRefused(await start(spawner, req), /cannot execute \/bin\/sh: the connection has no descriptor \(fd -1\); not started/, marker);
+      const marked = await markerRequest(-1);
+      await assertRefused(await start(spawner, marked.req), /cannot execute \/bin\/sh: the connection has no descriptor \(fd -1\); not started/, marked, () => followUp(spawner));
     });
   }
 
   test("fd 0, 1, 2 (superd's own) and a closed fd → spawn_failed", async () => {
     const spawner = await HandlerSpawner.create({ usePosixSpawn: true, self });
     for (const fd of [0, 1, 2]) {
-      const { req, marker } = await markerRequest(fd);
-      await assertRefused(await start(spawner, req), /one of superd's own standard descriptors/, marker);
+      const marked = await markerRequest(fd);
+      await assertRefused(await start(spawner, marked.req), /one of superd's own standard descriptors/, marked, () => followUp(spawner));
     }
     const closed = openSync('/dev/null', 'r');
     closeSync(closed);
-    const { req, marker } = await markerRequest(closed);
+    const marked = await markerRequest(closed);
     // posix_spawn's dup2 of it fails in the child, and so does the spawn.
-    await assertRefused(await start(spawner, req), /bad file descriptor \(EBADF\)/, marker);
+    await assertRefused(await start(spawner, marked.req), /bad file descriptor \(EBADF\)/, marked, () => followUp(spawner));
   });
 });
 
@@ -76,15 +118,15 @@ describe('PosixSpawner: every file action counts', () => {
   test('fd -1 straight to PosixSpawner (no HandlerSpawner in front): refused all the same', async () => {
     const spawner = PosixSpawner.create(realLibc(), { ownSession: false, resetScheduler: false });
     assert.ok(!(spawner instanceof Error));
-    const { req, marker } = await markerRequest(-1);
-    await assertRefused(await start(spawner, req), /no usable descriptor \(fd -1\)/, marker);
+    const marked = await markerRequest(-1);
+    await assertRefused(await start(spawner, marked.req), /no usable descriptor \(fd -1\)/, marked, () => followUp(spawner));
   });
 
   test('an fd glibc refuses (beyond the table): adddup2 returns EBADF → spawn_failed', async () => {
     const spawner = PosixSpawner.create(realLibc(), { ownSession: false, resetScheduler: false });
     assert.ok(!(spawner instanceof Error));
-    const { req, marker } = await markerRequest(1 << 30);
-    await assertRefused(await start(spawner, req), /posix_spawn_file_actions_adddup2\(1073741824, 0\) failed: bad file descriptor \(EBADF\)/, marker);
+    const marked = await markerRequest(1 << 30);
+    await assertRefused(await start(spawner, marked.req), /posix_spawn_file_actions_adddup2\(1073741824, 0\) failed: bad file descriptor \(EBADF\)/, marked, () => followUp(spawner));
   });
 
   const actions: [string, keyof Libc, RegExp][] = [
@@ -112,14 +154,17 @@ describe('PosixSpawner: every file action counts', () => {
       try {
         const before = readdirSync('/proc/self/fd').length;
         for (const stderr of ['null', 'log'] as const) {
-          const { req, marker } = await markerRequest(fd);
-          const r = await start(spawner, { ...req, stderr });
+          const marked = await markerRequest(fd);
+          const r = await start(spawner, { ...marked.req, stderr });
           if (key === 'actionsOpen' && stderr === 'log') {
             assert.ok(!isSpawnError(r), 'stderr = log opens nothing');
             if (typeof r.stderr === 'number') closeSync(r.stderr);
+            // It ran (and would sleep a minute): not left behind.
+            process.kill(r.pid, 'SIGKILL');
             continue;
           }
-          await assertRefused(r, pattern, marker);
+          // Every spawn of this libc fails the same way: no later one to order by; posixSpawnAsync's count below says it was never called.
+          await assertRefused(r, pattern, marked);
         }
         assert.equal(readdirSync('/proc/self/fd').length, before, 'the stderr pipe was closed');
         assert.equal(spawned, key === 'actionsOpen' ? 1 : 0);

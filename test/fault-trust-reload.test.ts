@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { exchange, freePorts } from './helpers/clients.js';
 import { runSuperd, serviceFile, startDaemon, tempDir, unreachableByOthers, SUPERD, type DaemonHandle } from './helpers/daemon.js';
-import { processExists, runProgram } from './helpers/proc.js';
+import { runProgram } from './helpers/proc.js';
+import { within } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const SETPRIV = '/usr/bin/setpriv';
@@ -41,16 +42,21 @@ const cat = (name: string, port: number): string => serviceFile(name, { port, bi
 describe('superd reload: which process it signals', { timeout: 120000 }, () => {
   test('a pid file naming a process that is not superd: refused, and that process is not signalled', async () => {
     const dir = await scratch();
-    // SIGHUP's default action would end it: still alive afterwards means no signal came.
+    // SIGHUP's default action would end it. Whatever `superd reload` sent was
+    // sent before it exited; the test's own SIGTERM comes after. A process
+    // dies of the first deadly signal it gets (and of SIGHUP first when both
+    // are pending: the lower number is taken first), so it dies of SIGTERM
+    // only if no SIGHUP came.
     const victim = spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    const died = new Promise<NodeJS.Signals | null>((resolve) => victim.once('exit', (_code, signal) => resolve(signal)));
     try {
       const pidFile = join(dir, 'stale.pid');
       await writeFile(pidFile, `${victim.pid}\n`);
       const r = await runSuperd(['reload', '--pid-file', pidFile, '--control-socket', join(dir, 'none.sock')]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`process ${victim.pid} \\(from ${pidFile.replace(/[.]/g, '\\.')}\\) is not superd but '/bin/sleep 30'`));
-      await new Promise((res) => setTimeout(res, 200));
-      assert.ok(processExists(victim.pid ?? 0) && victim.exitCode === null && victim.signalCode === null, 'the process was not signalled');
+      victim.kill('SIGTERM');
+      assert.equal(await within(died, 10000, 'the process ends'), 'SIGTERM', 'the process was not signalled by superd reload');
     } finally {
       victim.kill('SIGKILL');
     }
@@ -71,8 +77,13 @@ describe('superd reload: which process it signals', { timeout: 120000 }, () => {
     });
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`superd pid ${d.pid} .* runs as uid 0, not as you \\(uid 65534\\).*not signalled`));
-    await new Promise((res) => setTimeout(res, 300));
-    assert.equal(d.logs.filter((x) => x.event === 'reload').length, 0, 'no reload happened');
+    // The daemon's own reload, asked for after that one was refused: the first
+    // reload it logs. (A SIGHUP from uid 65534 to a root process is refused by
+    // the kernel as well.)
+    const own = await runSuperd(['reload', '--control-socket', d.controlSocket]);
+    assert.equal(own.code, 0, own.stderr);
+    await d.waitFor((x) => x.event === 'reload', 'the reload asked for over the control socket');
+    assert.equal(d.logs.filter((x) => x.event === 'reload').length, 1, 'no reload happened before the one asked for');
   });
 });
 

@@ -56,21 +56,38 @@ function counts(r: LogRecord): Record<string, unknown> {
   return { added: r.added, changed: r.changed, removed: r.removed, unchanged: r.unchanged, errors: r.errors };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** One connection of a connect loop: when it began and ended (performance.now()), what came back and how it ended. */
+interface Run {
+  start: number;
+  end: number;
+  data: string;
+  how: string;
+}
 
-/** Connects again and again until stop() is true; every outcome that is not a clean exchange is a failure. */
-function connectLoop(port: number, expect: (data: string) => boolean, stop: () => boolean, max = 3000): { done: Promise<string[]>; count: () => number } {
-  let n = 0;
+/**
+ * Connects again and again until stop() is true; every outcome that is not a
+ * clean exchange is a failure. Each connection begins as the one before it
+ * ends (no event of the test runs in between), so at any moment the test
+ * looks, one of them is in flight.
+ */
+function connectLoop(port: number, expect: (data: string) => boolean, stop: () => boolean, max = 3000): { done: Promise<string[]>; count: () => number; runs: Run[] } {
+  const runs: Run[] = [];
   const done = (async () => {
     const failures: string[] = [];
-    while (!stop() && n < max) {
+    while (!stop() && runs.length < max) {
+      const start = performance.now();
       const r = await exchange(port, '', { timeoutMs: 5000 }).catch((e: Error) => ({ data: Buffer.alloc(0), how: e.message }));
-      n += 1;
-      if (r.how !== 'end' || !expect(r.data.toString())) failures.push(`#${n}: ${r.how} ${JSON.stringify(r.data.toString())}`);
+      runs.push({ start, end: performance.now(), data: r.data.toString(), how: r.how });
+      if (r.how !== 'end' || !expect(r.data.toString())) failures.push(`#${runs.length}: ${r.how} ${JSON.stringify(r.data.toString())}`);
     }
     return failures;
   })();
-  return { done, count: () => n };
+  return { done, count: () => runs.length, runs };
+}
+
+/** The connections of a loop that were in flight at some moment between from and to. */
+function inFlight(runs: Run[], from: number, to: number): Run[] {
+  return runs.filter((r) => r.start <= to && r.end >= from);
 }
 
 describe('reload (SIGHUP)', { timeout: 300000 }, () => {
@@ -96,13 +113,25 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
     await d.writeService('a.conf', greeter('g', p, 'v2'));
     let stop = false;
     const loop = connectLoop(p, (data) => data === 'v1\n' || data === 'v2\n', () => stop);
-    await eventually(() => loop.count() >= 3, 5000);
+    assert.ok(await eventually(() => loop.count() >= 3, 5000), `connect loop stalled at ${loop.count()} before the reload`);
+    // From the SIGHUP to its summary in the log.
+    const t0 = performance.now();
     const summary = await d.reload();
-    await eventually(() => loop.count() >= 10, 5000);
+    const t1 = performance.now();
+    assert.ok(await eventually(() => loop.runs.filter((r) => r.start > t1).length >= 3, 5000), `connect loop stalled at ${loop.count()} after the reload`);
     stop = true;
-    // Each looped connection sends nothing and gets the greeting: v1 before the reload, v2 after.
     const failures = await loop.done;
     assert.deepEqual(failures, [], 'no connection was refused or reset while the changed service reloaded');
+    // Connections were in flight while it reloaded (one at each end of it, at least), and all of them were served.
+    const during = inFlight(loop.runs, t0, t1);
+    assert.ok(during.length >= 1, 'a connection was in flight during the reload');
+    assert.ok(during.every((r) => r.how === 'end'), JSON.stringify(during));
+    // Each looped connection sends nothing and gets the greeting: v1 before the reload, v2 once it is done; never back.
+    const greetings = loop.runs.map((r) => r.data);
+    const firstNew = greetings.indexOf('v2\n');
+    assert.equal(greetings[0], 'v1\n', 'the old args before the reload');
+    assert.ok(firstNew > 0 && greetings.slice(firstNew).every((g) => g === 'v2\n'), `v1 then v2, once: ${greetings.join('').replace(/\n/g, ' ')}`);
+    assert.ok(loop.runs.filter((r) => r.start > t1).every((r) => r.data === 'v2\n'), 'the new args once the reload is done');
 
     assert.deepEqual(counts(summary), { added: 0, changed: 1, removed: 0, unchanged: 0, errors: 0 });
     const r = await exchange(p, 'new');
@@ -178,15 +207,19 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
     let reloadsDone = false;
     const loop = connectLoop(p2, (data) => data === 'ok\n', () => reloadsDone && loop.count() >= 200);
     const summaries: LogRecord[] = [];
+    const windows: [number, number][] = [];
     for (let i = 1; i <= 5; i++) {
       // Spread the reloads over the loop so that connections arrive during each.
       assert.ok(await eventually(() => loop.count() >= i * 30, 20000), `connect loop stalled at ${loop.count()}`);
+      const t0 = performance.now();
       summaries.push(await d.reload());
+      windows.push([t0, performance.now()]);
     }
     reloadsDone = true;
     const failures = await loop.done;
     assert.ok(loop.count() >= 200, `only ${loop.count()} connections`);
     assert.deepEqual(failures, [], 'every connection during the reloads was served');
+    for (const [i, [t0, t1]] of windows.entries()) assert.ok(inFlight(loop.runs, t0, t1).length >= 1, `a connection was in flight during reload ${i + 1}`);
     for (const s of summaries) assert.deepEqual(counts(s), { added: 0, changed: 0, removed: 0, unchanged: 2, errors: 0 });
     assert.equal(d.logs.filter((r) => r.event === 'listening').length, 2, 'no socket was re-opened');
 
@@ -280,24 +313,26 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
 
 describe('reload on --watch', { timeout: 300000 }, () => {
   test('editing a file triggers exactly one reload, without SIGHUP', async () => {
-    const [p] = (await freePorts(1)) as [number];
+    const [p, p2] = (await freePorts(2)) as [number, number];
     const d = await daemon({ services: { 'a.conf': greeter('w', p, 'v1') }, args: ['--watch'] });
-    // Let the watcher settle: an operator never edits within a second of the start.
-    await sleep(1000);
+    // `started` comes once the watcher has made its first scan: it watches from here on.
     assert.equal(d.logs.filter((r) => r.event === 'reload').length, 0);
     await d.writeService('a.conf', greeter('w', p, 'v2'));
     const summary = await d.waitFor((r) => r.event === 'reload', 'reload from --watch', 5000);
     assert.deepEqual(counts(summary), { added: 0, changed: 1, removed: 0, unchanged: 0, errors: 0 });
-    // Debounced: one save, one reload.
-    await sleep(1500);
-    assert.equal(d.logs.filter((r) => r.event === 'reload').length, 1, 'one edit is one reload');
+    // Debounced: one save, one reload. A second file is the marker: its events
+    // come after those of the first save in the directory's inotify queue, so a
+    // second reload for that save would come before the marker's.
+    await d.writeService('b.conf', cat('marker', p2));
+    const both = await d.waitForCount((r) => r.event === 'reload', 2, 'reload from --watch for the marker', 5000);
+    assert.deepEqual(counts(both[1]!), { added: 1, changed: 0, removed: 0, unchanged: 1, errors: 0 });
+    assert.equal(d.logs.filter((r) => r.event === 'reload').length, 2, 'one edit is one reload');
     assert.equal((await exchange(p, 'x')).data.toString(), 'v2\nx');
   });
 
   test('creating a file is picked up without SIGHUP', async () => {
     const [p1, p2] = (await freePorts(2)) as [number, number];
     const d = await daemon({ services: { 'a.conf': cat('a', p1) }, args: ['--watch'] });
-    await sleep(1000);
     await d.writeService('b.conf', cat('b', p2));
     const summary = await d.waitFor((r) => r.event === 'reload', 'reload from --watch', 5000);
     assert.deepEqual(counts(summary), { added: 1, changed: 0, removed: 0, unchanged: 1, errors: 0 });

@@ -117,16 +117,54 @@ describe('serve: unix sockets', () => {
     assert.equal(summary.changed, 1);
     assert.equal((await stat(at('cat'))).mode & 0o777, 0o600);
     assert.equal((await unixExchange(at('cat'), 'after\n')).data.toString(), `UNIX ${at('cat')}\nafter\n`);
-    await d.waitForCount((r) => r.event === 'accepted' && r.service === 'cat', acceptedBefore + 1, 'accepted');
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'cat').length, acceptedBefore + 1, 'one handler: the client above');
+    // A phantom (superd's own probe of the path, taken for a client) would be
+    // accepted during the reload: before a second client that connects only
+    // once the first one has been served, and whose handler has exited.
+    assert.equal((await unixExchange(at('cat'), 'marker\n')).data.toString(), `UNIX ${at('cat')}\nmarker\n`);
+    const accepted = await d.waitForCount((r) => r.event === 'accepted' && r.service === 'cat', acceptedBefore + 2, 'accepted for both clients');
+    const marker = accepted[acceptedBefore + 1];
+    await d.waitFor((r) => r.event === 'exited' && r.pid === marker?.pid, 'the second handler exited');
+    assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'cat').length, acceptedBefore + 2, 'one handler per client, none for a phantom');
   });
 
   test('on shutdown every socket file superd made is removed', async () => {
-    await d.stop();
-    for (const name of ['cat', 'stale', 'waiting', 'open']) assert.equal(await exists(at(name)), false, `${name}.sock removed`);
-    assert.equal(await readFile(at('file'), 'utf8'), 'not a socket\n');
-    assert.ok(await exists(at('live')), "another program's socket stays");
+    // A daemon of its own: the one above serves the other tests, whichever run.
+    const own = await mkdtemp(join(tmpdir(), 'superd-unix-stop-'));
+    await chmod(own, 0o755);
+    const path = (name: string): string => join(own, `${name}.sock`);
+    const other = createServer((c) => c.end('other program\n'));
+    let mine: DaemonHandle | undefined;
+    try {
+      await writeFile(join(own, 'accepting.cjs'), ACCEPTING_HANDLER, { mode: 0o644 });
+      const stale = bindUnix({ path: path('stale') });
+      assert.ok(!isNativeError(stale), 'a stale socket file for the test');
+      stale.close();
+      await writeFile(path('file'), 'not a socket\n');
+      await new Promise<void>((resolve) => other.listen(path('live'), resolve));
+      ({ d: mine } = await startServices({
+        made: { protocol: 'unix', path: path('made'), socket_mode: '0660', server: '/bin/cat' },
+        stale: { protocol: 'unix', path: path('stale'), server: '/bin/cat' },
+        waiting: { protocol: 'unix', path: path('waiting'), wait: 'yes', server: process.execPath, args: join(own, 'accepting.cjs') },
+        file: { protocol: 'unix', path: path('file'), server: '/bin/cat' },
+        live: { protocol: 'unix', path: path('live'), server: '/bin/cat' },
+      }, { allowBindFailed: ['file', 'live'] }));
+      // One more, added by a reload.
+      await mine.writeService('added.conf', serviceFile('added', { protocol: 'unix', path: path('added'), server: '/bin/cat' }));
+      assert.equal((await mine.reload()).added, 1);
+      await mine.waitFor((r) => r.event === 'listening' && r.service === 'added', 'added listening');
+      const made = ['made', 'stale', 'waiting', 'added'];
+      for (const name of made) assert.ok((await lstat(path(name))).isSocket(), `${name}.sock is there while superd runs`);
+      assert.deepEqual(await mine.stop(), { code: 0, signal: null });
+      mine = undefined;
+      for (const name of made) assert.equal(await exists(path(name)), false, `${name}.sock removed`);
+      assert.equal(await readFile(path('file'), 'utf8'), 'not a socket\n');
+      assert.ok(await exists(path('live')), "another program's socket stays");
+      assert.equal((await unixExchange(path('live'), '')).data.toString(), 'other program\n');
+    } finally {
+      await mine?.stop();
+      await new Promise<void>((resolve) => other.close(() => resolve()));
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });
 

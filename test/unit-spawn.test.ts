@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
@@ -17,9 +18,10 @@ import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSet
 import { HandlerLimits } from '../src/spawn/limits.js';
 import { batchPoolThreads, blockedInRead, findPoolThreads, poolSize } from '../src/spawn/sched.js';
 import { SCHED_BATCH, SCHED_OTHER } from '../src/sys/constants.js';
-import { controllingTerminal, handlersNeedSession } from '../src/spawn/session.js';
+import { controllingTerminal } from '../src/spawn/session.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { ROOT } from './helpers/daemon.js';
+import { runProgram } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -447,9 +449,46 @@ describe('whether handlers need a session of their own', () => {
     assert.ok(Number.isNaN(controllingTerminal('garbage')));
   });
 
-  test("superd's own answer agrees with its /proc/self/stat", async () => {
-    const tty = controllingTerminal(await readFile('/proc/self/stat', 'utf8'));
-    assert.equal(handlersNeedSession(), tty !== 0);
+  /**
+   * handlersNeedSession() as a node process started through `wrap` answers it,
+   * and whether that process can open /dev/tty (which only a process with a
+   * controlling terminal can): the setting itself, checked without /proc.
+   */
+  async function answerIn(wrap: (argv: string[]) => string[]): Promise<{ needs: boolean; tty: boolean }> {
+    const dir = await mkdtemp(join(tmpdir(), 'superd-unit-session-'));
+    try {
+      const child = join(dir, 'child.mjs');
+      await writeFile(
+        child,
+        [
+          "import { closeSync, openSync } from 'node:fs';",
+          'const { handlersNeedSession } = await import(process.argv[2]);',
+          'let tty = false;',
+          "try { closeSync(openSync('/dev/tty', 'r')); tty = true; } catch { /* no controlling terminal */ }",
+          "process.stdout.write(JSON.stringify({ needs: handlersNeedSession(), tty }) + '\\n');",
+        ].join('\n'),
+      );
+      const session = pathToFileURL(join(ROOT, 'dist', 'src', 'spawn', 'session.js')).href;
+      const [cmd, ...args] = wrap([process.execPath, child, session]);
+      const r = await runProgram(cmd ?? '', args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 20000 });
+      const line = /\{.*\}/.exec(r.stdout)?.[0];
+      assert.ok(line !== undefined, `no answer from ${cmd}: stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+      return JSON.parse(line) as { needs: boolean; tty: boolean };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+  test('a process in a session of its own without a terminal (setsid): no session needed', async (t) => {
+    if (!existsSync('/usr/bin/setsid')) return t.skip('no /usr/bin/setsid (util-linux)');
+    assert.deepEqual(await answerIn((argv) => ['/usr/bin/setsid', '--wait', ...argv]), { needs: false, tty: false });
+  });
+
+  test('a process whose controlling terminal is a pty (script): a session of their own', async (t) => {
+    if (!existsSync('/usr/bin/script')) return t.skip('no /usr/bin/script (util-linux) to give a process a terminal');
+    const answer = await answerIn((argv) => ['/usr/bin/script', '--quiet', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null']);
+    assert.deepEqual(answer, { needs: true, tty: true });
   });
 });
 
