@@ -6,6 +6,18 @@ export interface SuperdError {
   message: string;
 }
 
+/**
+ * An error value rather than what was asked for: anything with a string
+ * code and message and no fd (a SysError, a superd error value, a Node errno
+ * error). For callers whose values may come from Node or from the native
+ * layer (sys/), where a success is an object with an fd.
+ */
+export function isErrorValue(x: unknown): x is SuperdError {
+  if (typeof x !== 'object' || x === null) return false;
+  const r = x as { code?: unknown; message?: unknown; fd?: unknown };
+  return typeof r.code === 'string' && typeof r.message === 'string' && r.fd === undefined;
+}
+
 export interface ConfigError extends SuperdError {
   file: string;
   /** 0 when the problem is the file as a whole (unreadable, unsafe). */

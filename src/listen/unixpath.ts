@@ -14,8 +14,7 @@ import { access, chmod, close, constants, fstat, link, lstat, mkdtemp, open, rea
 import { connect } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { promisify } from 'node:util';
-import type { SuperdError } from '../errors.js';
-import { isErrorValue } from '../sys/errors.js';
+import { isErrorValue, type SuperdError } from '../errors.js';
 
 /** How long a live program gets to answer the connect that tells live from stale. */
 const PROBE_MS = 1000;

@@ -22,17 +22,6 @@ export function isSysError(x: unknown): x is SysError {
   return x instanceof SysError;
 }
 
-/**
- * An error value rather than what was asked for: anything with a string
- * code and message and no fd (a SysError, a superd error value, a Node errno
- * error). For callers whose values may come from Node or from this layer.
- */
-export function isErrorValue(x: unknown): x is SuperdError {
-  if (typeof x !== 'object' || x === null) return false;
-  const r = x as { code?: unknown; message?: unknown; fd?: unknown };
-  return typeof r.code === 'string' && typeof r.message === 'string' && r.fd === undefined;
-}
-
 const messages = getSystemErrorMap();
 
 /** `no such file or directory (ENOENT)` for a positive errno value. */
