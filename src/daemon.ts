@@ -7,7 +7,7 @@ import { listenConflict } from './config/load.js';
 import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus, ReloadReport } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';
-import type { LogFields, Logger } from './log.js';
+import type { LogFields, Logger } from './log/types.js';
 import { removePidFile, writePidFile } from './pidfile.js';
 import { problemCount } from './config/problems.js';
 import type { Lifecycle } from './notify.js';

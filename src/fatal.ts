@@ -13,7 +13,7 @@
 // manager that ends the whole unit, as systemd does by default, ends them
 // too). The listening sockets close with the process; the unix socket files
 // they leave are stale, and the next superd replaces them.
-import type { Logger } from './log.js';
+import type { Logger } from './log/types.js';
 
 /** sysexits.h: an internal software error has been detected. */
 export const EX_SOFTWARE = 70;

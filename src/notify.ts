@@ -3,7 +3,7 @@
 // brackets a reload so that `systemctl reload` returns when it is done. The
 // messages go to the unix datagram socket named by NOTIFY_SOCKET; without
 // it (not under systemd) every call is a no-op.
-import type { Logger } from './log.js';
+import type { Logger } from './log/types.js';
 import { sendUnixDatagram } from './sys/sockets.js';
 
 export interface Lifecycle {

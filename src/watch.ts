@@ -3,7 +3,7 @@
 // symlink loop): that is logged, and never ends the daemon. Where the failure
 // means changes may go unnoticed from now on, the watcher is closed and says
 // so: SIGHUP still reloads.
-import type { Logger } from './log.js';
+import type { Logger } from './log/types.js';
 
 /** An editor's save (write temp, rename, chmod) is one reload. */
 const WATCH_DEBOUNCE_MS = 300;

@@ -11,7 +11,7 @@ import { queryStatus, requestReload, awaitReload } from '../src/control/client.j
 import { closeControl, serveControl, type ControlHandlers } from '../src/control/server.js';
 import type { DaemonStatus, ReloadReport } from '../src/control/status.js';
 import type { SuperdError } from '../src/errors.js';
-import type { LogFields, Logger, LogLevel } from '../src/log.js';
+import type { LogFields, Logger, LogLevel } from '../src/log/types.js';
 import { tempDir } from './helpers/daemon.js';
 import { unixExchange } from './helpers/unix.js';
 import { within } from './helpers/wait.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { optionsFromEnvironment } from '../src/cli.js';
 import { formatReloadSummary, formatStatusTable, type DaemonStatus } from '../src/control/status.js';
-import { formatJson, formatText } from '../src/log.js';
+import { formatJson, formatText } from '../src/log/format.js';
 
 describe('log formats (SPEC §6)', () => {
   const time = '2026-11-25T00:00:00.000Z';

@@ -6,8 +6,9 @@ import { closeControl, serveControl } from '../control/server.js';
 import { Daemon } from '../daemon.js';
 import { formatConfigError } from '../errors.js';
 import { fatalHandler, installFatalHandler } from '../fatal.js';
-import { createLogger, type LogFields } from '../log.js';
-import { checkLogFile } from '../logsink.js';
+import { createLogger } from '../log/logger.js';
+import { checkLogFile } from '../log/target.js';
+import type { LogFields } from '../log/types.js';
 import { systemdNotifier } from '../notify.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
@@ -59,7 +60,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
   dropSupplementaryGroups();
   // What superd will never write into (a symlink, a block device) stops it
   // here, with nothing started; a file that merely cannot be opened yet (its
-  // directory missing, a full disk) is tried again as superd runs (logsink.ts).
+  // directory missing, a full disk) is tried again as superd runs (log/sink.ts).
   const refusedLog = o.logFile === undefined ? null : await checkLogFile(o.logFile);
   if (refusedLog !== null) {
     process.stderr.write(`superd: cannot start: ${refusedLog.message}\n`);

@@ -1,57 +1,13 @@
-// One place that turns events into log lines. Every line is one event with
-// flat fields, the same names in text and JSON (SPEC §6), so log parsers and
-// tests can rely on them.
+// The Logger superd passes around: winston with one format (text or JSON,
+// format.ts) and one transport, the sink (sink.ts), which batches, bounds
+// and writes the lines. Levels below the threshold cost nothing.
 import winston from 'winston';
-import { LogSink, type LogFlow } from './logsink.js';
-
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export type LogFormat = 'text' | 'json';
-export type FieldValue = string | number | boolean | null | undefined;
-export type LogFields = Record<string, FieldValue>;
-
-export interface Logger {
-  log(level: LogLevel, event: string, fields?: LogFields): void;
-  enabled(level: LogLevel): boolean;
-  /** Reopen the log file (logrotate). A no-op when logging to stderr. */
-  reopen(): void;
-  close(): Promise<void>;
-  /** Whether the log is behind, for readers that can wait (absent: they never need to). */
-  readonly flow?: LogFlow;
-}
+import { formatJson, formatText } from './format.js';
+import { LogSink } from './sink.js';
+import type { LogFields, LogFormat, Logger, LogLevel } from './types.js';
 
 const LEVELS: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 const MESSAGE = Symbol.for('message');
-
-/** What makes a text value ambiguous: whitespace, `"`, `=`, `\\`, control characters. */
-const AMBIGUOUS = /[\s"=\\\u0000-\u001f\u007f]/;
-
-/** `key=value`, with values quoted as JSON strings when they would be ambiguous. */
-function textValue(value: string | number | boolean): string {
-  // Two lines a connection go through here: numbers need no look.
-  if (typeof value === 'number') return String(value);
-  const s = String(value);
-  return s === '' || AMBIGUOUS.test(s) ? JSON.stringify(s) : s;
-}
-
-// for...in, not Object.entries: no array per field on the path of every connection.
-export function formatText(time: string, level: LogLevel, event: string, fields: LogFields): string {
-  let line = `${time} ${level} ${event}`;
-  for (const key in fields) {
-    const value = fields[key];
-    // null says "does not apply" (no signal for a normal exit): JSON keeps it, text leaves it out.
-    if (value !== undefined && value !== null) line += ` ${key}=${textValue(value)}`;
-  }
-  return line;
-}
-
-export function formatJson(time: string, level: LogLevel, event: string, fields: LogFields): string {
-  const record: Record<string, FieldValue> = { time, level, event };
-  for (const key in fields) {
-    const value = fields[key];
-    if (value !== undefined) record[key] = value;
-  }
-  return JSON.stringify(record);
-}
 
 interface Entry {
   level: LogLevel;
@@ -63,7 +19,7 @@ interface Entry {
 // winston's own base class for transports (its typings name the module, not the class).
 const TransportStream = (winston as unknown as { Transport: typeof import('winston-transport') }).Transport;
 
-/** winston's last step: each formatted line goes to the sink (logsink.ts), which batches, bounds and writes them. */
+/** winston's last step: each formatted line goes to the sink (sink.ts), which batches, bounds and writes them. */
 class LineTransport extends TransportStream {
   constructor(private readonly sink: LogSink) {
     super();

@@ -2,16 +2,11 @@
 // them may wait to be written, and what happens when that place fails.
 // Logging must never take the daemon down: a target that fails drops lines,
 // counts them, says so once where it still can, and the count is the first
-// line written once the log works again.
-//
-// superd runs as root and a log directory may be writable by others, or the
-// file replaced while it is rotated: the file is never opened through a
-// symlink (O_NOFOLLOW, on every open, reopen and retry), is created 0640
-// whatever the umask allows, and only a regular file, a FIFO or a character
-// device (/dev/null, a tty) is written into. /dev/stderr is a symlink, so it
-// is refused too: without --log-file superd logs to standard error.
-import { close, constants, createWriteStream, fstat, open as openFile, write, writev, writeSync, type WriteStream } from 'node:fs';
-import { lstat } from 'node:fs/promises';
+// line written once the log works again. A --log-file is opened as target.ts
+// says, never through a symlink.
+import { close, createWriteStream, write, writev, writeSync, type WriteStream } from 'node:fs';
+import { openLogFile } from './target.js';
+import type { LogFlow } from './types.js';
 
 /** Past this much unwritten log, readers of a flood (a handler's stderr) wait for it. */
 export const LOG_BEHIND_BYTES = 256 * 1024;
@@ -28,75 +23,6 @@ export const LOG_RETRY_MS = 5000;
 export const LOG_FLUSH_MS = 25;
 /** ...unless this much is waiting: then it goes out at once. */
 const LOG_FLUSH_BYTES = 64 * 1024;
-/** Mode of a log file superd creates (an existing one keeps its own): not for every user to read. */
-export const LOG_FILE_MODE = 0o640;
-// libuv adds O_CLOEXEC to every open (Node's constants do not even name it): no handler inherits the log.
-const LOG_OPEN_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
-
-/** Why superd will not write into what is at path: a symlink, or a kind of file that is not a log's. */
-export class LogTargetError extends Error {
-  constructor(
-    readonly code: 'log_symlink' | 'log_not_file',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function symlinkRefused(file: string): LogTargetError {
-  return new LogTargetError('log_symlink', `${file} is a symlink: superd does not log through symlinks (name the file itself)`);
-}
-
-/** Null for what a log may be: a regular file, a FIFO, a character device (/dev/null, a tty). */
-function kindRefused(file: string, st: { isFile(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isDirectory(): boolean; isSocket(): boolean }): LogTargetError | null {
-  if (st.isFile() || st.isFIFO() || st.isCharacterDevice()) return null;
-  const kind = st.isBlockDevice() ? 'a block device' : st.isDirectory() ? 'a directory' : st.isSocket() ? 'a socket' : 'not a regular file';
-  return new LogTargetError('log_not_file', `${file} is ${kind}: superd logs only to a regular file, a FIFO or a character device`);
-}
-
-/**
- * Before superd starts: a symlink or a block device, socket or directory at
- * the --log-file path is refused at once (exit 1), as it will not go away by
- * itself. Null when the path may be opened (missing, or not examinable: the
- * open then says why, and is retried as any failed log file is). The open
- * itself refuses them again, whatever is there by then.
- */
-export async function checkLogFile(file: string): Promise<LogTargetError | null> {
-  try {
-    const st = await lstat(file);
-    return st.isSymbolicLink() ? symlinkRefused(file) : kindRefused(file, st);
-  } catch {
-    return null;
-  }
-}
-
-type OpenCallback = (err: NodeJS.ErrnoException | null, fd?: number) => void;
-
-/**
- * The write stream's open, whatever flags and mode the stream would use:
- * append, never through a symlink at the path's last component (ELOOP says
- * so plainly), created LOG_FILE_MODE, and the descriptor kept only for a kind
- * of file a log may be, checked on the descriptor itself (no race with a
- * rename).
- */
-function openLogFile(path: string, _flags: unknown, _mode: unknown, done: OpenCallback): void {
-  openFile(path, LOG_OPEN_FLAGS, LOG_FILE_MODE, (err, fd) => {
-    if (err !== null) return done(err.code === 'ELOOP' ? symlinkRefused(path) : err);
-    fstat(fd, (statErr, st) => {
-      const refused = statErr ?? kindRefused(path, st);
-      if (refused === null) return done(null, fd);
-      close(fd, () => done(refused));
-    });
-  });
-}
-
-/** Flow control for those who can wait for the log: a handler's stderr is read only as fast as it is written. */
-export interface LogFlow {
-  /** True while more is waiting to be written than the log should hold. */
-  behind(): boolean;
-  /** Calls fn (once) when the log is no longer behind. */
-  whenCaughtUp(fn: () => void): void;
-}
 
 /** The sink's own events as a line, or null when their level is not logged. */
 export type RenderLine = (level: 'error' | 'warn', event: string, fields: Record<string, string | number>) => string | null;

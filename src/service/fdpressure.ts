@@ -20,7 +20,7 @@
 // whatever took the last one.
 import { closeSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/types.js';
 
 /** libuv's errno values are the kernel's negated: too many open files, in the process or the system. */
 export const UV_EMFILE = -constants.errno.EMFILE;

@@ -4,7 +4,7 @@
 // (policy/refusals.ts decides which), so a flood never becomes a log flood.
 // A udp builtin's `answered` lines are bounded the same way: a forged flood
 // of requests it does answer must not flood the log either.
-import type { LogFields, Logger, LogLevel } from '../log.js';
+import type { LogFields, Logger, LogLevel } from '../log/types.js';
 import { systemClock } from '../policy/clock.js';
 import { RefusalLog } from '../policy/refusals.js';
 import { sourceKey } from '../policy/source.js';

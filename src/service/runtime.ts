@@ -10,7 +10,7 @@ import { builtin } from '../builtins/index.js';
 import type { BuiltinName, ServiceDefinition } from '../config/types.js';
 import type { LastError } from '../control/status.js';
 import { describeAddress } from '../config/types.js';
-import type { LogFields, Logger } from '../log.js';
+import type { LogFields, Logger } from '../log/types.js';
 import type { Connection, Datagram, Listener, ListenerSink, WaitSocket } from '../listen/connection.js';
 import { openListener } from '../listen/open.js';
 import { datagramRefusal } from '../policy/datagram.js';

@@ -4,7 +4,7 @@
 import { plainAddress } from '../listen/address.js';
 import type { WaitSocket } from '../listen/connection.js';
 import { dropDatagram, peekSource } from '../sys/sockets.js';
-import type { LogFields, Logger } from '../log.js';
+import type { LogFields, Logger } from '../log/types.js';
 import type { ServicePolicy } from '../policy/verdict.js';
 import { planRearm } from './rearm.js';
 
