@@ -3,7 +3,7 @@
 // one at a time, like OpenBSD inetd's flag-and-loop design.
 import { loadServicesDir } from './config/load.js';
 import { planReload, type ReloadPlan } from './config/plan.js';
-import { listenConflict } from './config/load.js';
+import { listenConflict } from './config/overlap.js';
 import { describeAddress, type ServiceDefinition } from './config/types.js';
 import type { DaemonStatus, ReloadReport } from './control/status.js';
 import type { ConfigError, SuperdError } from './errors.js';

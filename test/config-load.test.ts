@@ -4,7 +4,8 @@ import { chmod, chown, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/pr
 import os from 'node:os';
 import path from 'node:path';
 import type { ServiceDefinition } from '../src/config/types.js';
-import { isServiceFileName, listenConflict, loadServicesDir, type LoadOptions, type LoadResult } from '../src/config/load.js';
+import { isServiceFileName, loadServicesDir, type LoadOptions, type LoadResult } from '../src/config/load.js';
+import { listenConflict } from '../src/config/overlap.js';
 import { parseServices } from '../src/config/systemdb.js';
 
 const isRoot = process.getuid?.() === 0;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configError } from '../src/errors.js';
 import type { ServiceDefinition } from '../src/config/types.js';
-import type { FileResult, LoadResult } from '../src/config/load.js';
+import type { FileResult } from '../src/config/file.js';
+import type { LoadResult } from '../src/config/load.js';
 import { planReload, sameDefinition, type ReloadPlan } from '../src/config/plan.js';
 
 function def(name: string, file: string, line: number, more: Partial<ServiceDefinition> = {}): ServiceDefinition {

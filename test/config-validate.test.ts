@@ -8,7 +8,8 @@ import type { ServiceDefinition } from '../src/config/types.js';
 import { scanIni } from '../src/config/scan.js';
 import { editDistance, unknownKeyMessage } from '../src/config/suggest.js';
 import { loadPortDb, loadUserDb, parseGroup, parsePasswd, parseServices } from '../src/config/systemdb.js';
-import { checkProgram, parseSection, validateSection, type ValidateContext } from '../src/config/validate.js';
+import { checkProgram } from '../src/config/program.js';
+import { parseSection, validateSection, type ValidateContext } from '../src/config/validate.js';
 
 const FILE = '/etc/superd/services.d/svc.conf';
 

@@ -5,7 +5,7 @@
 // is an entry of at least six fields, and every superd file starts with
 // `[section]` or `key = value`. One line decides, so a superd file with one
 // stray line further down is still superd's, and gets `superd check`'s own
-// messages; a foreign one gets one error naming `superd convert` (load.ts).
+// messages; a foreign one gets one error naming `superd convert` (file.ts).
 
 import { fileLines } from './scan.js';
 

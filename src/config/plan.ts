@@ -1,10 +1,12 @@
 // What a reload must do (SPEC §4), decided without touching a socket: which
-// services to add, change, remove and leave alone. The daemon applies the plan
-// (daemon.ts); what runs afterwards is `unchanged`, `add` and each `change`'s `to`.
+// services to add, change, remove and leave alone. The running services apply
+// it (service/set.ts); what runs afterwards is `unchanged`, `add` and each
+// `change`'s `to`.
 
 import { configError, type ConfigError } from '../errors.js';
 import { describeAddress, listenKey, type ServiceDefinition } from './types.js';
-import { listenConflict, type LoadResult } from './load.js';
+import type { LoadResult } from './load.js';
+import { listenConflict } from './overlap.js';
 
 export interface ReloadPlan {
   add: ServiceDefinition[];

@@ -9,10 +9,11 @@
 import { readFile } from 'node:fs/promises';
 import { DPKG_STATUS, installedVersion } from './dpkg.js';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from '../config/systemdb.js';
-import { listenConflict } from '../config/load.js';
+import { listenConflict } from '../config/overlap.js';
 import { scanIni } from '../config/scan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
-import { checkProgram, validateSection } from '../config/validate.js';
+import { checkProgram } from '../config/program.js';
+import { validateSection } from '../config/validate.js';
 import { sectionLines } from './render.js';
 import type { Draft } from './types.js';
 
