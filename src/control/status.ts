@@ -2,6 +2,7 @@
 // daemon's services and figures, for `superd reload` what a reload found.
 import { problemCount } from '../config/problems.js';
 import { formatConfigError, type ConfigError } from '../errors.js';
+import type { LastError } from '../service/types.js';
 
 export interface ServiceStatus {
   name: string;
@@ -17,12 +18,6 @@ export interface ServiceStatus {
   refused: Record<string, number>;
   /** The service's last bind or spawn error, and when; null when it has had none. */
   lastError: LastError | null;
-}
-
-export interface LastError {
-  time: string;
-  kind: 'bind' | 'spawn';
-  message: string;
 }
 
 export interface DaemonStatus {
