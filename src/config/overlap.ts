@@ -1,6 +1,6 @@
 // Whether two services' listen addresses overlap: the same socket, or
 // sockets the kernel would not both bind. Used where addresses must be
-// unique (load.ts's claims, a reload's plan, `superd convert`'s drafts) and
+// unique (claims.ts, a reload's plan, `superd convert`'s drafts) and
 // where a rebind must close the old socket first (service/set.ts).
 import { isIP } from 'node:net';
 import type { ServiceDefinition } from './types.js';
