@@ -13,8 +13,8 @@ import { eventually } from './helpers/wait.js';
 import { EX_SOFTWARE, describeThrown, fatalHandler } from '../src/fatal.js';
 import { createLogger, formatText, type LogFields, type Logger, type LogLevel } from '../src/log.js';
 import { LOG_BEHIND_BYTES, LOG_DROP_BYTES, LOG_FLUSH_MS, LogSink, type LogFlow } from '../src/logsink.js';
-import { LinePump } from '../src/spawn/lines.js';
-import { logHandlerStderr } from '../src/spawn/stderr.js';
+import { LinePump } from '../src/stderr/lines.js';
+import { logHandlerStderr } from '../src/stderr/read.js';
 import { startWatch, type FileWatcher } from '../src/watch.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));

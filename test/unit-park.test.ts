@@ -8,7 +8,7 @@ import { closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:
 import { isSysError as isNativeError } from '../src/sys/errors.js';
 import { readiness } from '../src/listen/readiness.js';
 import { loadSys as loadParkLibc } from '../src/sys/load.js';
-import { PipeParking } from '../src/spawn/stderr-park.js';
+import { PipeParking } from '../src/stderr/park.js';
 import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';
 

@@ -6,8 +6,8 @@ import type { ServiceDefinition } from '../src/config/types.js';
 import { plainAddress } from '../src/listen/address.js';
 import { admit } from '../src/policy/admission.js';
 import { baseEnvironment, tcpBase, tcpEnvironment } from '../src/spawn/env.js';
-import { forEachLine } from '../src/spawn/lines.js';
-import { decodeWaitStatus, signalName } from '../src/spawn/status.js';
+import { forEachLine } from '../src/stderr/lines.js';
+import { decodeWaitStatus, signalName } from '../src/reap/signal-name.js';
 import { strerror } from '../src/sys/errors.js';
 
 describe('admit: max_children and queue', () => {

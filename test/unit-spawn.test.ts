@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
-import { LineSplitter } from '../src/spawn/lines.js';
+import { LineSplitter } from '../src/stderr/lines.js';
 import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
 import type { NofileLimits } from '../src/sys/process.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from '../src/spawn/setpriv.js';

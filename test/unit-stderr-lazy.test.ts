@@ -7,8 +7,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
 import { loadSys as loadParkLibc } from '../src/sys/load.js';
-import type { StderrReader } from '../src/spawn/stderr.js';
-import { HELD_AFTER_EXIT_MS, lazyStderr, spawnReturned } from '../src/spawn/stderr-lazy.js';
+import type { StderrReader } from '../src/stderr/read.js';
+import { HELD_AFTER_EXIT_MS, lazyStderr, spawnReturned } from '../src/stderr/pipe.js';
 import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';
 

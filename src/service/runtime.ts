@@ -16,10 +16,10 @@ import { openListener } from '../listen/open.js';
 import { datagramRefusal } from '../policy/datagram.js';
 import { ServicePolicy } from '../policy/verdict.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
-import { logHandlerStderr, type StderrReader } from '../spawn/stderr.js';
+import { logHandlerStderr, type StderrReader } from '../stderr/read.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
 import { FdPressure, fdErrorName, isFdExhaustion } from './fdpressure.js';
-import { killGroup, LeftoverGroups, PipeSweeper } from './leftovers.js';
+import { killGroup, LeftoverGroups, PipeSweeper } from '../reap/leftovers.js';
 import { answeredLines, RefusalReporter, type BoundedLines } from './refused.js';
 import { WaitRounds } from './wait.js';
 

@@ -9,9 +9,9 @@ import type { Sys } from '../sys/load.js';
 import { SIZEOF_ATTR, SIZEOF_SIGSET } from '../sys/spawn.js';
 import { FileActions } from './file-actions.js';
 import { NO_PRIORITY } from './sched.js';
-import { libuvChildren } from './node.js';
-import { spawnReturned } from './stderr-lazy.js';
-import { Reaper } from './reaper.js';
+import { libuvChildren } from './child-process.js';
+import { spawnReturned } from '../stderr/pipe.js';
+import { Reaper } from '../reap/reaper.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
 /** pid buffers kept for reuse; more in flight are simply allocated. */

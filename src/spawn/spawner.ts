@@ -29,7 +29,7 @@ import { ExecutableCheck } from './executable.js';
 import { hold, release } from './fd-holds.js';
 import { loadSys } from '../sys/load.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
-import { NodeSpawner } from './node.js';
+import { NodeSpawner } from './child-process.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
 import { batchPoolThreads } from './sched.js';

@@ -12,8 +12,8 @@ import type { Logger } from '../log.js';
 import type { LogFlow } from '../logsink.js';
 import { loadSys } from '../sys/load.js';
 import { forEachLine, LinePump, type OnLine } from './lines.js';
-import { lazyStderr } from './stderr-lazy.js';
-import { pipeParking } from './stderr-park.js';
+import { lazyStderr } from './pipe.js';
+import { pipeParking } from './park.js';
 
 interface PipeHandle {
   open(fd: number): number;

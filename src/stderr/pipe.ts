@@ -20,8 +20,8 @@
 // HELD_AFTER_EXIT_MS after its handler exited has a writer that stays
 // (something the handler left behind), and is read as before.
 import { hungUpEmpty, type FdCalls } from '../sys/fd.js';
-import type { StderrReader } from './stderr.js';
-import type { PipeParking } from './stderr-park.js';
+import type { StderrReader } from './read.js';
+import type { PipeParking } from './park.js';
 
 /** The calls a young pipe needs. */
 type PipeLibc = Pick<FdCalls, 'pollIn' | 'close'>;

@@ -5,7 +5,7 @@
 // members are not superd's children: no SIGCHLD tells when they go). A
 // process that calls setsid() itself leaves the group, and cannot be followed.
 
-import type { StderrReader } from '../spawn/stderr.js';
+import type { StderrReader } from '../stderr/read.js';
 import { EPERM } from '../sys/constants.js';
 import { loadSys } from '../sys/load.js';
 

@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import type { ExitStatus } from './types.js';
+import type { ExitStatus } from '../spawn/types.js';
 
 const signalNames = new Map<number, string>(
   Object.entries(constants.signals).map(([name, num]) => [num, name]),

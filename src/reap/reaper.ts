@@ -15,8 +15,8 @@
 // most every WALK_MS.
 import { P_ALL, P_PID, WEXITED, WNOHANG, WNOWAIT } from '../sys/constants.js';
 import type { ProcessCalls, SigInfo } from '../sys/process.js';
-import { signalName } from './status.js';
-import type { ExitStatus } from './types.js';
+import { signalName } from './signal-name.js';
+import type { ExitStatus } from '../spawn/types.js';
 
 /** A slow sweep in case a SIGCHLD is ever missed; signals coalesce, pids do not. */
 const SWEEP_MS = 5000;
