@@ -1,5 +1,6 @@
+// The name of the signal that ended a handler, as its `exited` line says it
+// (`SIGTERM`): Node's own table, `SIG<n>` for a number it has no name for.
 import { constants } from 'node:os';
-import type { ExitStatus } from '../spawn/types.js';
 
 const signalNames = new Map<number, string>(
   Object.entries(constants.signals).map(([name, num]) => [num, name]),
@@ -7,11 +8,4 @@ const signalNames = new Map<number, string>(
 
 export function signalName(num: number): string {
   return signalNames.get(num) ?? `SIG${num}`;
-}
-
-/** Decodes a wait(2) status word (Linux layout). */
-export function decodeWaitStatus(status: number): ExitStatus {
-  const termSig = status & 0x7f;
-  if (termSig === 0) return { code: (status >> 8) & 0xff, signal: null };
-  return { code: null, signal: signalName(termSig) };
 }

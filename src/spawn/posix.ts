@@ -9,9 +9,9 @@ import type { Sys } from '../sys/load.js';
 import { SIZEOF_ATTR, SIZEOF_SIGSET } from '../sys/spawn.js';
 import { FileActions } from './file-actions.js';
 import { NO_PRIORITY } from './sched.js';
-import { libuvChildren } from './child-process.js';
 import { spawnReturned } from '../stderr/pipe.js';
 import { Reaper } from '../reap/reaper.js';
+import type { ChildProcessSpawner } from './child-process.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
 /** pid buffers kept for reuse; more in flight are simply allocated. */
@@ -23,6 +23,12 @@ export interface HandlerAttributes {
   ownSession: boolean;
   /** Back to SCHED_OTHER: the pool threads that start handlers run SCHED_BATCH (sched.ts). */
   resetScheduler: boolean;
+}
+
+/** What works beside a PosixSpawner in the HandlerSpawner (spawner.ts); a PosixSpawner on its own (tests) has none of it. */
+export interface Beside {
+  /** Its children are libuv's to reap: the reaper leaves them alone while any run. */
+  childProcess: ChildProcessSpawner;
 }
 
 export class PosixSpawner implements Spawner {
@@ -40,8 +46,9 @@ export class PosixSpawner implements Spawner {
   private constructor(
     private readonly libc: Sys,
     private readonly attr: Buffer,
+    childProcess: ChildProcessSpawner | undefined,
   ) {
-    this.reaper = new Reaper(libc, () => this.inFlight, libuvChildren);
+    this.reaper = new Reaper(libc, () => this.inFlight, childProcess);
     this.fileActions = new FileActions(libc);
   }
 
@@ -56,7 +63,7 @@ export class PosixSpawner implements Spawner {
    * With `resetScheduler`, SCHED_OTHER too: the pool threads that start
    * handlers run SCHED_BATCH (sched.ts).
    */
-  static create(libc: Sys, { ownSession, resetScheduler }: HandlerAttributes): PosixSpawner | Error {
+  static create(libc: Sys, { ownSession, resetScheduler }: HandlerAttributes, beside?: Beside): PosixSpawner | Error {
     const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);
@@ -74,7 +81,7 @@ export class PosixSpawner implements Spawner {
       const rc = step();
       if (rc !== 0) return new Error(`${name} failed: ${strerror(rc)}`);
     }
-    return new PosixSpawner(libc, attr);
+    return new PosixSpawner(libc, attr, beside?.childProcess);
   }
 
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {

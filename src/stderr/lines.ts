@@ -80,27 +80,6 @@ export class LineReader {
   }
 }
 
-/** The same, pushed: every complete line is handed to onLine at once. */
-export class LineSplitter {
-  private readonly reader = new LineReader();
-
-  constructor(private readonly onLine: (line: string) => void) {}
-
-  push(chunk: string): void {
-    this.reader.push(chunk);
-    this.drain();
-  }
-
-  end(): void {
-    this.reader.end();
-    this.drain();
-  }
-
-  private drain(): void {
-    for (let line = this.reader.next(); line !== null; line = this.reader.next()) this.onLine(line);
-  }
-}
-
 /** What a pump reads from: it stops reading while lines wait to be handed on. */
 export interface PausableSource {
   pause(): void;
