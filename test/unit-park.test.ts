@@ -1,5 +1,5 @@
 // Parking quiet stderr pipes out of superd's descriptor table
-// (src/spawn/stderr-park.ts), on real pipes in this process: what is parked
+// (src/stderr/park.ts), on real pipes in this process: what is parked
 // leaves /proc/self/fd, what is written to it brings it back with its bytes,
 // what hangs up is closed, and nothing is left open once nothing is parked.
 import { before, describe, test } from 'node:test';

@@ -2,7 +2,7 @@
 // (`SIGTERM`): Node's own table, `SIG<n>` for a number it has no name for.
 import { constants } from 'node:os';
 
-const signalNames = new Map<number, string>(
+const signalNames: ReadonlyMap<number, string> = new Map(
   Object.entries(constants.signals).map(([name, num]) => [num, name]),
 );
 

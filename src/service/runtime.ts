@@ -19,7 +19,8 @@ import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../s
 import { logHandlerStderr, type StderrReader } from '../stderr/read.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler, type Spawner } from '../spawn/types.js';
 import { FdPressure, fdErrorName, isFdExhaustion } from './fdpressure.js';
-import { killGroup, LeftoverGroups, PipeSweeper } from '../reap/leftovers.js';
+import { killGroup, LeftoverGroups } from '../reap/leftovers.js';
+import { PipeSweeper } from '../stderr/sweeper.js';
 import { answeredLines, RefusalReporter, type BoundedLines } from './refused.js';
 import { WaitRounds } from './wait.js';
 

@@ -33,6 +33,7 @@ import { ChildProcessSpawner } from './child-process.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
 import { batchPoolThreads } from './sched.js';
+import { StderrPipes } from '../stderr/pipes.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
@@ -112,7 +113,7 @@ export class HandlerSpawner implements Spawner {
     if (!choice.usePosixSpawn) {
       return new HandlerSpawner(childProcess, null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
     }
-    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) }, { childProcess });
+    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) }, { childProcess, stderr: new StderrPipes(loaded) });
     const root = choice.self.uid === 0;
     // Root's own handlers are root: they could take any capability anyway.
     const inherited = root ? null : await inheritedCapabilities();

@@ -5,11 +5,9 @@ import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
 import type { LogFlow } from '../logsink.js';
-import { loadSys } from '../sys/load.js';
 import { forEachLine, LinePump, type OnLine } from './lines.js';
 import { readPipe, type PipeReading } from './pipe-handle.js';
-import { lazyStderr } from './pipe.js';
-import { pipeParking } from './park.js';
+import { StderrPipe } from './pipe.js';
 
 const ignoreExit = (): void => undefined;
 
@@ -62,13 +60,12 @@ function readPipeLines(fd: number, onLine: OnLine, flow: LogFlow | null): Stderr
 
 /**
  * A handler's stderr as `stderr` events, read no faster than the log writes
- * them. A pipe's descriptor is read only once its handler has lived a while
- * (stderr-lazy.ts), and not while it is parked (stderr-park.ts).
+ * them: a stream as it comes; a pipe of the spawner's (pipe.ts) once it is
+ * to be read, neither while it is young nor while it is parked; a bare
+ * descriptor (a PosixSpawner on its own) at once.
  */
-export function logHandlerStderr(source: Readable | number, logger: Logger, fields: { service: string; pid: number }): StderrReader {
+export function logHandlerStderr(source: Readable | StderrPipe | number, logger: Logger, fields: { service: string; pid: number }): StderrReader {
   const onLine: OnLine = (message, repeated) => logger.log('info', 'stderr', { ...fields, message, lines: repeated > 1 ? repeated : undefined });
   const flow = logger.flow ?? null;
-  const lib = typeof source === 'number' ? loadSys() : null;
-  if (typeof source !== 'number' || lib === null || lib instanceof Error) return readStderrLines(source, onLine, flow);
-  return lazyStderr(lib, pipeParking(), source, (fd) => readStderrLines(fd, onLine, flow));
+  return source instanceof StderrPipe ? source.log(onLine, flow) : readStderrLines(source, onLine, flow);
 }
