@@ -1,7 +1,7 @@
 // Starts handlers with Node's child_process (libuv: fork + exec). Slower than
 // posix_spawn, but it can switch uid/gid (and drops supplementary groups when
-// it does), which posix_spawn cannot; it is also the fallback where koffi
-// cannot load.
+// it does), which posix_spawn cannot; it is also the fallback where the
+// native layer (sys/) cannot load.
 import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { strerror } from '../sys/errors.js';

@@ -18,9 +18,10 @@ const LINES_PER_TURN = 256;
 const CHARS_PER_TURN = 64 * 1024;
 /**
  * After a full read that cost little to log, a pause before the next: it
- * caps what one handler's stderr can take of superd's time (about 64 MB/s;
- * without it reading `yes ''` would keep a core busy, which the handlers of
- * other services would feel). A handler that writes more has to wait.
+ * caps what one handler's stderr can take of superd's time (CHARS_PER_TURN a
+ * pause at most; without it reading `yes ''` would keep a core busy, which
+ * the handlers of other services would feel). A handler that writes more has
+ * to wait.
  */
 const READ_PAUSE_MS = 1;
 
