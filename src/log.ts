@@ -1,5 +1,4 @@
-// Transitional (issue 25): logging moved to log/. Only files that other
-// branches of the same change are rewriting still import it from here
-// (spawn/stderr.ts, control/server.ts); once those land, point them at
-// log/types.ts and delete this file.
+// Transitional (issue 25): logging moved to log/. Only control/server.ts,
+// which another branch of the same change is rewriting, still imports it
+// from here; once that lands, point it at log/types.ts and delete this file.
 export type * from './log/types.js';

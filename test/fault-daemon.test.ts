@@ -202,7 +202,7 @@ describe('fault: out of file descriptors', { skip: existsSync('/usr/bin/prlimit'
   // descriptor). A builtin needs no pipe: there only accepts can hit it.
   const cases: { what: string; def: Record<string, string | number> }[] = [
     // Each handler writes to its stderr first: a pipe with something in it is
-    // read, not parked (spawn/stderr-park.ts), so every held connection keeps
+    // read, not parked (stderr/park.ts), so every held connection keeps
     // one descriptor in superd and the limit is reached.
     { what: 'handlers (a spawn or an accept hits the limit)', def: { ...CAT, server: '/bin/sh', args: `-c 'echo up >&2; exec cat'`, max_children: 500 } },
     { what: 'a builtin (only accepts can hit the limit)', def: { protocol: 'tcp', bind: '127.0.0.1', builtin: 'echo', max_children: 500 } },

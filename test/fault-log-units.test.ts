@@ -15,8 +15,8 @@ import { formatText } from '../src/log/format.js';
 import { createLogger } from '../src/log/logger.js';
 import { LOG_BEHIND_BYTES, LOG_DROP_BYTES, LOG_FLUSH_MS, LogSink } from '../src/log/sink.js';
 import type { LogFields, LogFlow, Logger, LogLevel } from '../src/log/types.js';
-import { LinePump } from '../src/spawn/lines.js';
-import { logHandlerStderr } from '../src/spawn/stderr.js';
+import { LinePump } from '../src/stderr/lines.js';
+import { logHandlerStderr } from '../src/stderr/read.js';
 import { startWatch, type FileWatcher } from '../src/watch.js';
 
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));

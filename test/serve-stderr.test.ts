@@ -185,7 +185,7 @@ describe('serve: handler stderr', () => {
       const pids = await Promise.all(
         sessions.map(async (c) => (await d!.waitFor((r) => r.event === 'accepted' && r.service === 'talk' && r.remote_port === c.socket.localPort, 'accepted for talk')).pid as number),
       );
-      // Quiet for well over 100 ms: their pipes are parked (stderr-park.ts).
+      // Quiet for well over 100 ms: their pipes are parked (src/stderr/park.ts).
       let held = 0;
       assert.ok(await eventually(async () => (held = await fdCount(d!.pid)) < idle + 20, 3000, 50), `superd holds ${held} descriptors with 60 sessions running, ${idle} when idle`);
       // Five of them speak: each line is logged under its own handler's pid.

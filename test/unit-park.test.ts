@@ -1,14 +1,14 @@
 // Parking quiet stderr pipes out of superd's descriptor table
-// (src/spawn/stderr-park.ts), on real pipes in this process: what is parked
+// (src/stderr/park.ts), on real pipes in this process: what is parked
 // leaves /proc/self/fd, what is written to it brings it back with its bytes,
 // what hangs up is closed, and nothing is left open once nothing is parked.
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { isSysError as isNativeError } from '../src/sys/errors.js';
 import { readiness } from '../src/listen/readiness.js';
 import { loadSys as loadParkLibc } from '../src/sys/load.js';
-import { PipeParking } from '../src/spawn/stderr-park.js';
+import { PipeParking } from '../src/stderr/park.js';
 import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';
 
@@ -35,11 +35,12 @@ function parking(): PipeParking {
 }
 
 /**
- * The readiness thread, once started, keeps its own few descriptors (its
- * epoll set, its event loop's) for the life of the process: started here,
- * and seen to answer, before any count is taken.
+ * The readiness thread runs while something is watched (and a second after):
+ * a pipe nobody writes to is watched for the whole suite, so the thread and
+ * its few descriptors are there before any count is taken and stay until the
+ * end. It is seen to answer first. Returns how to let it go.
  */
-async function readinessRunning(): Promise<void> {
+async function readinessRunning(): Promise<() => void> {
   const watcher = readiness();
   if (isNativeError(watcher)) assert.fail(`readiness: ${watcher.message}`);
   const p = pipe();
@@ -50,6 +51,13 @@ async function readinessRunning(): Promise<void> {
   closeSync(p.read);
   closeSync(p.write);
   assert.ok(ok, 'the readiness thread answers');
+  const held = pipe();
+  watcher.watch(held.read, () => assert.fail('nothing is written to the held pipe'));
+  return () => {
+    watcher.unwatch(held.read);
+    closeSync(held.read);
+    closeSync(held.write);
+  };
 }
 
 interface Watched {
@@ -64,7 +72,11 @@ function watched(): Watched {
 }
 
 describe('parking quiet stderr pipes', () => {
-  before(readinessRunning);
+  let release = (): void => undefined;
+  before(async () => {
+    release = await readinessRunning();
+  });
+  after(() => release());
 
   test('a parked pipe leaves the descriptor table; a write brings it back, under a new descriptor, with the bytes', async () => {
     const parked = parking();

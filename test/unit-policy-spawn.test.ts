@@ -6,8 +6,8 @@ import type { ServiceDefinition } from '../src/config/types.js';
 import { plainAddress } from '../src/listen/address.js';
 import { admit } from '../src/policy/admission.js';
 import { baseEnvironment, tcpBase, tcpEnvironment } from '../src/spawn/env.js';
-import { forEachLine } from '../src/spawn/lines.js';
-import { decodeWaitStatus, signalName } from '../src/spawn/status.js';
+import { forEachLine } from '../src/stderr/lines.js';
+import { signalName } from '../src/reap/signal-name.js';
 import { strerror } from '../src/sys/errors.js';
 
 describe('admit: max_children and queue', () => {
@@ -95,15 +95,7 @@ describe('addresses', () => {
   });
 });
 
-describe('wait status and errno', () => {
-  test('a normal exit gives its code and no signal', () => {
-    assert.deepEqual(decodeWaitStatus(0), { code: 0, signal: null });
-    assert.deepEqual(decodeWaitStatus(7 << 8), { code: 7, signal: null });
-  });
-  test('death by a signal gives its name and no code', () => {
-    assert.deepEqual(decodeWaitStatus(15), { code: null, signal: 'SIGTERM' });
-    assert.deepEqual(decodeWaitStatus(11 | 0x80), { code: null, signal: 'SIGSEGV' }, 'core dump bit set');
-  });
+describe('signal names and errno', () => {
   test('an unknown signal number still has a name', () => {
     assert.equal(signalName(99), 'SIG99');
   });

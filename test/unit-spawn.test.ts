@@ -11,7 +11,6 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
-import { LineSplitter } from '../src/spawn/lines.js';
 import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
 import type { NofileLimits } from '../src/sys/process.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from '../src/spawn/setpriv.js';
@@ -327,68 +326,6 @@ describe('findSetpriv: only a setpriv that only root can replace', () => {
     await chmod(dir, 0o755);
     assert.equal((await refused([dir])).message, `${dir}: not a regular file`);
   });
-});
-
-describe('LineSplitter: stderr bytes to log lines', () => {
-  function split(chunks: string[], end = true): string[] {
-    const lines: string[] = [];
-    const s = new LineSplitter((l) => lines.push(l));
-    for (const c of chunks) s.push(c);
-    if (end) s.end();
-    return lines;
-  }
-
-  test('splits on newlines, within and across chunks, keeping empty lines', () => {
-    assert.deepEqual(split(['a\nb\n']), ['a', 'b']);
-    assert.deepEqual(split(['he', 'llo\nwor', 'ld\n', '\n']), ['hello', 'world', '']);
-    assert.deepEqual(split(['\n\n']), ['', '']);
-  });
-
-  test('strips a \\r before the newline, and only there', () => {
-    assert.deepEqual(split(['dos\r\n', 'split\r', '\n', 'in\rside\n']), ['dos', 'split', 'in\rside']);
-  });
-
-  test('a line is emitted only once its newline arrives, or at end()', () => {
-    const lines: string[] = [];
-    const s = new LineSplitter((l) => lines.push(l));
-    s.push('partial');
-    assert.deepEqual(lines, [], 'no newline yet: nothing');
-    s.push(' line');
-    assert.deepEqual(lines, []);
-    s.end();
-    assert.deepEqual(lines, ['partial line'], 'end() flushes what is pending');
-    s.end();
-    assert.deepEqual(lines, ['partial line'], 'a second end() adds nothing');
-    assert.deepEqual(split(['done\n']), ['done'], 'end() after a complete line adds no empty line');
-    assert.deepEqual(split([]), []);
-  });
-
-  test('a line without a newline is cut at 4096 characters; no character is lost', () => {
-    const long = 'x'.repeat(4096 * 2 + 100);
-    const before = split([long], false);
-    assert.deepEqual(before.map((l) => l.length), [4096, 4096], 'the last 100 wait for more');
-    const lines = split([long]);
-    assert.deepEqual(lines.map((l) => l.length), [4096, 4096, 100]);
-    assert.equal(lines.join(''), long);
-    // Arriving in small chunks makes no difference.
-    const chunks = long.match(/.{1,1000}/gs) ?? [];
-    assert.deepEqual(split(chunks).map((l) => l.length), [4096, 4096, 100]);
-    // Exactly 4096 characters and a newline is one line.
-    assert.deepEqual(split(['y'.repeat(4096) + '\nz\n']).map((l) => l.length), [4096, 1]);
-  });
-
-  test(
-    'a line longer than 4096 characters is split also when its newline is in the same chunk (superd.8: "lines longer than 4096 characters are split")',
-    () => {
-      const long = 'x'.repeat(10000);
-      const lines = split([`${long}\n`]);
-      assert.ok(lines.every((l) => l.length <= 4096), `lengths: ${lines.map((l) => l.length).join(' ')}`);
-      assert.equal(lines.join(''), long);
-      // The same when the start of the line was pending from an earlier chunk.
-      const joined = split(['y'.repeat(4000), `${'z'.repeat(4000)}\n`]);
-      assert.ok(joined.every((l) => l.length <= 4096), `lengths: ${joined.map((l) => l.length).join(' ')}`);
-    },
-  );
 });
 
 describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers', () => {

@@ -1,17 +1,17 @@
-// A handler's stderr pipe at its exit (src/spawn/stderr-lazy.ts), on real
-// pipes in this process: closed at once when nothing was written and no one
-// else holds it; looked at again when a spawn returns, not read, while
-// another holder (a spawn in flight) still has it; read when something was
-// written, or when the holder stays.
+// A handler's stderr pipe at its exit (src/stderr/pipe.ts, its owner
+// src/stderr/pipes.ts), on real pipes in this process: closed at once when
+// nothing was written and no one else holds it; looked at again when a spawn
+// returns, not read, while another holder (a spawn in flight) still has it;
+// read when something was written, or when the holder stays.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
 import { loadSys as loadParkLibc } from '../src/sys/load.js';
-import type { StderrReader } from '../src/spawn/stderr.js';
-import { HELD_AFTER_EXIT_MS, lazyStderr, spawnReturned } from '../src/spawn/stderr-lazy.js';
+import type { StderrReader } from '../src/stderr/read.js';
+import { HELD_AFTER_EXIT_MS, type StderrPipe } from '../src/stderr/pipe.js';
+import { StderrPipes } from '../src/stderr/pipes.js';
 import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';
-
 
 const isOpen = (fd: number): boolean => {
   try {
@@ -21,16 +21,18 @@ const isOpen = (fd: number): boolean => {
   }
 };
 
-/** A lazy pipe whose reads are recorded, not done: `read` lists the descriptors it was asked to read. */
-function lazy(fd: number): { pipe: StderrReader; read: number[]; done: number } {
+/** A pipe of its own owner, never parked, whose reads are recorded, not done: `read` lists the descriptors it was asked to read. */
+function lazy(fd: number): { pipes: StderrPipes; pipe: StderrPipe; read: number[]; done: number } {
   const lib = loadParkLibc();
   if (lib instanceof Error) assert.fail(`park libc: ${lib.message}`);
-  const seen = { pipe: null as unknown as StderrReader, read: [] as number[], done: 0 };
+  const read: number[] = [];
   const reader = (readFd: number): StderrReader => {
-    seen.read.push(readFd);
+    read.push(readFd);
     return { done: false, stop: () => closeSync(readFd), ondone: null, handlerExited: () => undefined };
   };
-  seen.pipe = lazyStderr(lib, null, fd, reader);
+  const pipes = new StderrPipes(lib, { parking: () => null, read: reader });
+  const seen = { pipes, pipe: pipes.adopt(fd), read, done: 0 };
+  assert.equal(seen.pipe.state, 'young');
   seen.pipe.ondone = () => void (seen.done += 1);
   return seen;
 }
@@ -42,6 +44,7 @@ describe("a handler's stderr pipe at its exit", () => {
     closeSync(p.write);
     l.pipe.handlerExited();
     assert.equal(l.done, 1);
+    assert.equal(l.pipe.state, 'closed');
     assert.deepEqual(l.read, []);
     assert.equal(isOpen(p.read), false);
   });
@@ -51,11 +54,12 @@ describe("a handler's stderr pipe at its exit", () => {
     const l = lazy(p.read);
     l.pipe.handlerExited();
     assert.equal(l.done, 0);
+    assert.equal(l.pipe.state, 'held');
     assert.equal(isOpen(p.read), true, 'kept while held');
-    spawnReturned();
+    l.pipes.spawnReturned();
     assert.equal(l.done, 0, 'another spawn returned, but the holder is still there');
     closeSync(p.write);
-    spawnReturned();
+    l.pipes.spawnReturned();
     assert.equal(l.done, 1, 'closed once the holder went');
     assert.deepEqual(l.read, [], 'never read');
     assert.equal(isOpen(p.read), false);
@@ -66,8 +70,9 @@ describe("a handler's stderr pipe at its exit", () => {
     const l = lazy(p.read);
     l.pipe.handlerExited();
     writeSync(p.write, 'late line\n');
-    spawnReturned();
+    l.pipes.spawnReturned();
     assert.deepEqual(l.read, [p.read]);
+    assert.equal(l.pipe.state, 'reading');
     l.pipe.stop();
     closeSync(p.write);
   });
@@ -93,15 +98,19 @@ describe("a handler's stderr pipe at its exit", () => {
     closeSync(p.write);
   });
 
-  test('stopped while held: closed, and not looked at again', async () => {
+  test('stopped while held: closed, and not looked at or read again', () => {
     const p = pipe();
     const l = lazy(p.read);
     l.pipe.handlerExited();
     l.pipe.stop();
     assert.equal(l.done, 1);
+    assert.equal(l.pipe.state, 'closed');
     assert.equal(isOpen(p.read), false);
-    await new Promise((r) => setTimeout(r, HELD_AFTER_EXIT_MS + 20));
+    // What the sweep would do to a held pipe, done now: a closed one is left alone.
+    l.pipes.spawnReturned();
+    l.pipe.keepReading();
     assert.deepEqual(l.read, []);
+    assert.equal(l.done, 1);
     closeSync(p.write);
   });
 });

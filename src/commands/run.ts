@@ -15,8 +15,6 @@ import { HandlerSpawner } from '../spawn/spawner.js';
 import { startWatch } from '../watch.js';
 import { removePidFile } from '../pidfile.js';
 import { ACTED_ON, catchSignals } from '../signals.js';
-import { readiness } from '../listen/readiness.js';
-import { SysError } from '../sys/errors.js';
 import { loadSys } from '../sys/load.js';
 
 /**
@@ -121,11 +119,6 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
         message: `${signal} ignored: superd acts on ${ACTED_ON.join(', ')} only (logged once per signal)`,
       }),
   );
-
-  // The thread that watches wait sockets and parked stderr pipes is the
-  // daemon's from the start, not from the first service that needs it.
-  const readinessThread = readiness();
-  if (!(readinessThread instanceof SysError)) await readinessThread.start();
 
   // Before any service, so that `superd status` answers as soon as one is up.
   const served = await serveControl(o.controlSocket, {

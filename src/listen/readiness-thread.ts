@@ -3,9 +3,10 @@
 // the event loop keeps and posts the tags of what became ready. Every watched
 // descriptor is registered EPOLLONESHOT, so what it posted is disarmed until
 // the event loop arms it again: the thread never needs an answer and never
-// spins. It ends when the tag STOP_TAG (an eventfd the event loop writes to
-// at exit) is ready: Node joins its worker threads at exit, and one blocked in
-// epoll_wait would hold the process forever.
+// spins. It ends when the tag STOP_TAG (an eventfd of its own, which the event
+// loop writes to once nothing has been watched for a while, and at exit) is
+// ready: Node joins its worker threads at exit, and one blocked in epoll_wait
+// would hold the process forever.
 import { parentPort, workerData } from 'node:worker_threads';
 import { EINTR } from '../sys/constants.js';
 import { SysError } from '../sys/errors.js';
@@ -32,12 +33,16 @@ function run(port: NonNullable<typeof parentPort>, { epfd, stopped }: ThreadData
       port.postMessage({ error: errno } satisfies ThreadReport);
       return;
     }
+    // Everything reported is posted, the wake-up to stop included: each
+    // registration is EPOLLONESHOT, so a tag dropped here would never come again.
     const tags: number[] = [];
+    let stop = false;
     for (const { tag } of ready) {
-      if (tag === STOP_TAG) return sayStopped();
-      tags.push(tag);
+      if (tag === STOP_TAG) stop = true;
+      else tags.push(tag);
     }
     if (tags.length > 0) port.postMessage({ tags } satisfies ThreadReport);
+    if (stop) return sayStopped();
   }
 }
 

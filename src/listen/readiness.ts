@@ -17,9 +17,14 @@
 // descriptor is closed or handed on (unwatch), and tags are never reused, so
 // a report that crossed an unwatch is recognised as stale.
 //
-// Idle, the thread sleeps in epoll_wait: no timer, no CPU. The daemon starts
-// it at start (start()), else the first watch() does; it ends at exit through
-// an eventfd in the set.
+// The thread runs only while something is watched, and for IDLE_STOP_MS
+// after: a Worker is a JavaScript engine of its own (about 10 MB, a few
+// descriptors), which a superd with no wait service and no parked pipe has no
+// use for. The first watch() starts it; IDLE_STOP_MS after the last unwatch
+// it is stopped through an eventfd of its own in the set, and its memory and
+// descriptors are the system's again. A wait service is watched again as
+// soon as its handler has exited, so a busy one keeps the thread running.
+// While it runs the thread sleeps in epoll_wait: no timer, no CPU.
 import { Worker } from 'node:worker_threads';
 import { EEXIST, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL } from '../sys/constants.js';
 import { SysError, errnoError } from '../sys/errors.js';
@@ -43,13 +48,8 @@ export interface Readiness {
    * closed fd (POLLNVAL) is not readable.
    */
   isReadable(fd: number): boolean;
-  /**
-   * Starts the thread now rather than at the first watch(): its descriptors
-   * and memory are then the daemon's from the start (so counts taken later
-   * come back to where they were), and the first arrival waits for no thread
-   * to start. Resolves once the thread runs.
-   */
-  start(): Promise<void>;
+  /** Whether the thread runs (or is starting): for tests and status. */
+  readonly threadRunning: boolean;
 }
 
 const READABLE = POLLIN | POLLERR | POLLHUP | POLLNVAL;
@@ -57,6 +57,8 @@ const READABLE = POLLIN | POLLERR | POLLHUP | POLLNVAL;
 const RESTART_MS = 1000;
 /** How long exit waits for the thread to leave epoll_wait once woken (it takes microseconds). */
 const STOP_WAIT_MS = 1000;
+/** How long the thread outlives the last watch: a wait service between two handlers keeps it. */
+export const IDLE_STOP_MS = 1000;
 
 interface Entry {
   readonly fd: number;
@@ -64,38 +66,45 @@ interface Entry {
   readonly onReadable: () => void;
 }
 
-interface EpollCalls {
-  ctl(op: number, fd: number, events: number, tag: number): number;
-  /** Wakes the thread for good. */
-  stop(): void;
+/** The running thread and what ends it. */
+interface Thread {
+  readonly worker: Worker;
+  /** An eventfd in the set under STOP_TAG: written, it ends the thread. */
+  readonly stopFd: number;
+  /** ThreadData.stopped: set once the thread is back from its last native call. */
+  readonly stopped: SharedArrayBuffer;
+  /** stop() has been asked: its exit is no crash to restart after. */
+  stopping: boolean;
 }
 
 class EpollReadiness implements Readiness {
   private readonly byFd = new Map<number, Entry>();
   private readonly byTag = new Map<number, Entry>();
   private nextTag = STOP_TAG + 1;
-  private thread: Worker | null = null;
+  private thread: Thread | null = null;
   private exiting = false;
   private restart: NodeJS.Timeout | null = null;
-  private online = false;
-  /** The running thread's ThreadData.stopped. */
-  private stopped: SharedArrayBuffer | null = null;
+  private idle: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly lib: Sys,
-    private readonly epoll: EpollCalls,
     private readonly epfd: number,
   ) {
     process.once('exit', () => {
       this.exiting = true;
-      if (this.thread === null || this.stopped === null) return;
-      this.epoll.stop();
+      const { thread } = this;
+      if (thread === null) return;
+      this.lib.eventfdAdd(thread.stopFd, 1);
       // Node tears its workers down right after 'exit'; one still inside a
       // koffi call then aborts the process. Blocking here is what exit is for.
       // Online or still starting: once woken it reaches the flag either way.
-      const flag = new Int32Array(this.stopped);
+      const flag = new Int32Array(thread.stopped);
       if (Atomics.load(flag, 0) !== STOPPED) Atomics.wait(flag, 0, 0, STOP_WAIT_MS);
     });
+  }
+
+  get threadRunning(): boolean {
+    return this.thread !== null && !this.thread.stopping;
   }
 
   watch(fd: number, onReadable: () => void): void {
@@ -104,10 +113,12 @@ class EpollReadiness implements Readiness {
     const entry: Entry = { fd, tag: this.newTag(), onReadable };
     this.byFd.set(fd, entry);
     this.byTag.set(entry.tag, entry);
-    let added = this.epoll.ctl(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
+    if (this.idle !== null) clearTimeout(this.idle);
+    this.idle = null;
+    let added = this.ctl(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
     // Still in the set from a registration deleted by nobody (cannot happen
     // through this class, but the kernel is the judge): re-arm it.
-    if (added < 0 && this.lib.errno() === EEXIST) added = this.epoll.ctl(EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
+    if (added < 0 && this.lib.errno() === EEXIST) added = this.ctl(EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
     if (added < 0) {
       // A closed fd (EBADF) or one epoll cannot watch: reported once, as poll's POLLNVAL was; whoever watches it sees the error.
       setImmediate(() => this.fire([entry.tag]));
@@ -120,16 +131,6 @@ class EpollReadiness implements Readiness {
     const entry = this.byFd.get(fd);
     if (entry === undefined) return;
     this.forget(entry);
-  }
-
-  start(): Promise<void> {
-    this.ensureThread();
-    const thread = this.thread;
-    if (thread === null || this.online) return Promise.resolve();
-    return new Promise((resolve) => {
-      thread.once('online', resolve);
-      thread.once('exit', () => resolve());
-    });
   }
 
   isReadable(fd: number): boolean {
@@ -154,7 +155,24 @@ class EpollReadiness implements Readiness {
     this.byTag.delete(entry.tag);
     // Out of the set before the fd is closed or handed on: the registration
     // would outlive superd's descriptor as long as a handler holds the file.
-    this.epoll.ctl(EPOLL_CTL_DEL, entry.fd, 0, 0);
+    this.ctl(EPOLL_CTL_DEL, entry.fd, 0, 0);
+    if (this.byTag.size === 0 && this.idle === null) {
+      this.idle = setTimeout(() => this.stopIfIdle(), IDLE_STOP_MS);
+      this.idle.unref();
+    }
+  }
+
+  private ctl(op: number, fd: number, events: number, tag: number): number {
+    return this.lib.epollCtl(this.epfd, op, fd, events, tag);
+  }
+
+  /** Nothing watched for IDLE_STOP_MS: the thread is woken to end; its 'exit' frees its eventfd. */
+  private stopIfIdle(): void {
+    this.idle = null;
+    const { thread } = this;
+    if (this.byTag.size > 0 || thread === null || thread.stopping) return;
+    thread.stopping = true;
+    this.lib.eventfdAdd(thread.stopFd, 1);
   }
 
   /** Runs the callbacks of the tags reported; stale tags (unwatched, watched anew) are skipped. Never throws. */
@@ -180,47 +198,52 @@ class EpollReadiness implements Readiness {
 
   private ensureThread(): void {
     if (this.thread !== null || this.restart !== null || this.exiting) return;
+    const stopFd = this.lib.eventfd();
+    if (stopFd < 0 || this.ctl(EPOLL_CTL_ADD, stopFd, EPOLLIN, STOP_TAG) < 0) {
+      // Out of descriptors, most likely: tried again as after a crash.
+      if (stopFd >= 0) this.lib.close(stopFd);
+      this.restartLater();
+      return;
+    }
     const stopped = new SharedArrayBuffer(4);
     const data: ThreadData = { epfd: this.epfd, stopped };
-    const thread = new Worker(new URL('./readiness-thread.js', import.meta.url), {
+    const worker = new Worker(new URL('./readiness-thread.js', import.meta.url), {
       workerData: data,
       // A few MB: the thread runs one loop and allocates an array per wake.
       resourceLimits: { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8, stackSizeMb: 1 },
     });
-    thread.once('online', () => {
-      if (this.thread === thread) this.online = true;
-    });
-    thread.on('message', (report: ThreadReport) => {
+    const thread: Thread = { worker, stopFd, stopped, stopping: false };
+    worker.on('message', (report: ThreadReport) => {
       if ('tags' in report) this.fire(report.tags);
     });
     // An error ends the thread too: 'exit' follows, and it is started again.
-    thread.on('error', () => undefined);
-    thread.on('exit', () => {
-      if (this.thread === thread) {
-        this.thread = null;
-        this.online = false;
-      }
-      if (this.exiting) return;
-      this.restart = setTimeout(() => {
-        this.restart = null;
-        this.ensureThread();
-      }, RESTART_MS);
-      this.restart.unref();
-    });
+    worker.on('error', () => undefined);
+    worker.on('exit', () => this.ended(thread));
     // After the listeners: a 'message' listener refs the thread's port again.
-    thread.unref();
+    worker.unref();
     this.thread = thread;
-    this.stopped = stopped;
   }
-}
 
-function epollCalls(lib: Sys): { calls: EpollCalls; epfd: number } | SysError {
-  const epfd = lib.epollCreate();
-  const stopFd = lib.eventfd();
-  if (epfd < 0 || stopFd < 0) return errnoError(lib.errno(), 'cannot create an epoll set');
-  const ctl = (op: number, fd: number, events: number, tag: number): number => lib.epollCtl(epfd, op, fd, events, tag);
-  if (ctl(EPOLL_CTL_ADD, stopFd, EPOLLIN, STOP_TAG) < 0) return errnoError(lib.errno(), 'cannot watch the eventfd');
-  return { epfd, calls: { ctl, stop: () => void lib.eventfdAdd(stopFd, 1) } };
+  /** A thread has ended, asked to or not: its eventfd goes; one is started again while something is watched. */
+  private ended(thread: Thread): void {
+    if (this.thread === thread) this.thread = null;
+    if (this.exiting) return;
+    this.ctl(EPOLL_CTL_DEL, thread.stopFd, 0, 0);
+    this.lib.close(thread.stopFd);
+    if (this.byTag.size === 0) return;
+    // Asked to stop while a watch came: at once. Ended unasked: after a pause, so a thread that cannot run does not spin.
+    if (thread.stopping) this.ensureThread();
+    else this.restartLater();
+  }
+
+  private restartLater(): void {
+    if (this.restart !== null) return;
+    this.restart = setTimeout(() => {
+      this.restart = null;
+      if (this.byTag.size > 0) this.ensureThread();
+    }, RESTART_MS);
+    this.restart.unref();
+  }
 }
 
 let instance: Readiness | SysError | undefined;
@@ -230,7 +253,7 @@ export function readiness(): Readiness | SysError {
   if (instance !== undefined) return instance;
   const lib = loadSys();
   if (lib instanceof SysError) return (instance = lib);
-  const epoll = epollCalls(lib);
-  instance = epoll instanceof SysError ? epoll : new EpollReadiness(lib, epoll.calls, epoll.epfd);
+  const epfd = lib.epollCreate();
+  instance = epfd < 0 ? errnoError(lib.errno(), 'cannot create an epoll set') : new EpollReadiness(lib, epfd);
   return instance;
 }

@@ -1,6 +1,6 @@
 // What the rest of superd sees of logging: a Logger that takes one event with
 // flat fields (SPEC §6), and the flow control a reader that can wait for the
-// log is given (a handler's stderr, spawn/stderr.ts).
+// log is given (a handler's stderr, stderr/read.ts).
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';

@@ -6,10 +6,11 @@
 // socket watched again) is the runtime's: it is told through `gone`.
 import type { ServiceDefinition } from '../config/types.js';
 import type { Connection, WaitSocket } from '../listen/connection.js';
-import { logHandlerStderr, type StderrReader } from '../spawn/stderr.js';
+import { logHandlerStderr, type StderrReader } from '../stderr/read.js';
 import { isSpawnError, type ExitStatus, type SpawnedHandler } from '../spawn/types.js';
 import { isFdExhaustion } from './fdpressure.js';
-import { killGroup, LeftoverGroups, PipeSweeper } from './leftovers.js';
+import { killGroup, LeftoverGroups } from '../reap/leftovers.js';
+import { PipeSweeper } from '../stderr/sweeper.js';
 import { remoteFields, sourceOf } from './remote.js';
 import { lastError, type RuntimeContext, type ServiceStats } from './types.js';
 

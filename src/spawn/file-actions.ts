@@ -16,8 +16,8 @@ import { SIZEOF_ACTIONS, type SpawnCalls } from '../sys/spawn.js';
 
 /**
  * Sets kept; past this, the least recently used set no spawn is using goes.
- * Counted under load: 375 distinct sets at C=8 and 2,320 at C=32 over 11,000
- * connections (64 kept missed 40% at C=8). A set is about 500 bytes.
+ * How many distinct sets come under load, and how often fewer kept would
+ * miss: bench/README.md ("File actions built once"). A set is about 500 bytes.
  */
 export const KEPT_ACTIONS = 1024;
 

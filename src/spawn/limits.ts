@@ -24,12 +24,11 @@ function hasCapability(bit: number): boolean {
  * A handler's soft RLIMIT_NOFILE: min(1024, hard), while superd keeps its own
  * high (Node raised it to the hard limit). posix_spawn has no rlimit action
  * and limits are per process, so it is set with prlimit(2) on the new pid as
- * soon as the spawn reports back (two calls, ~3 µs per handler). The handler
- * has exec'd by then and may run its first instructions with superd's limit
- * (measured: 1 in 6 handlers at one connection at a time, half of them at
- * eight); an extra exec per handler (a prlimit(1) or /bin/sh trampoline)
- * would set it before, but costs ~700 µs per connection, about as much as
- * starting the handler itself, and makes argv[0] the absolute path.
+ * soon as the spawn reports back. The handler has exec'd by then and may run
+ * its first instructions with superd's limit; an extra exec per handler (a
+ * prlimit(1) or /bin/sh trampoline) would set it before, but costs about as
+ * much as starting the handler itself, and makes argv[0] the absolute path
+ * (bench/README.md, system calls per connection, has the figures).
  *
  * A handler that set its own limit meanwhile keeps it: Go, Node and the JVM
  * raise theirs to the hard limit at start. So superd's own soft limit is one

@@ -7,11 +7,11 @@ import { O_CLOEXEC, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSCHEDULER, POSIX_SPAWN
 import { strerror } from '../sys/errors.js';
 import type { Sys } from '../sys/load.js';
 import { SIZEOF_ATTR, SIZEOF_SIGSET } from '../sys/spawn.js';
+import { Reaper } from '../reap/reaper.js';
+import type { StderrPipes } from '../stderr/pipes.js';
+import type { ChildProcessSpawner } from './child-process.js';
 import { FileActions } from './file-actions.js';
 import { NO_PRIORITY } from './sched.js';
-import { libuvChildren } from './node.js';
-import { spawnReturned } from './stderr-lazy.js';
-import { Reaper } from './reaper.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
 /** pid buffers kept for reuse; more in flight are simply allocated. */
@@ -23,6 +23,14 @@ export interface HandlerAttributes {
   ownSession: boolean;
   /** Back to SCHED_OTHER: the pool threads that start handlers run SCHED_BATCH (sched.ts). */
   resetScheduler: boolean;
+}
+
+/** What works beside a PosixSpawner in the HandlerSpawner (spawner.ts); a PosixSpawner on its own (tests) has none of it, and hands back bare stderr descriptors. */
+export interface Beside {
+  /** Its children are libuv's to reap: the reaper leaves them alone while any run. */
+  childProcess: ChildProcessSpawner;
+  /** Given each new stderr pipe, and told when a spawn has returned: its child's copies of every pipe are gone then. */
+  stderr: StderrPipes;
 }
 
 export class PosixSpawner implements Spawner {
@@ -40,8 +48,9 @@ export class PosixSpawner implements Spawner {
   private constructor(
     private readonly libc: Sys,
     private readonly attr: Buffer,
+    private readonly beside: Beside | undefined,
   ) {
-    this.reaper = new Reaper(libc, () => this.inFlight, libuvChildren);
+    this.reaper = new Reaper(libc, () => this.inFlight, beside?.childProcess);
     this.fileActions = new FileActions(libc);
   }
 
@@ -56,7 +65,7 @@ export class PosixSpawner implements Spawner {
    * With `resetScheduler`, SCHED_OTHER too: the pool threads that start
    * handlers run SCHED_BATCH (sched.ts).
    */
-  static create(libc: Sys, { ownSession, resetScheduler }: HandlerAttributes): PosixSpawner | Error {
+  static create(libc: Sys, { ownSession, resetScheduler }: HandlerAttributes, beside?: Beside): PosixSpawner | Error {
     const attr = Buffer.alloc(SIZEOF_ATTR);
     const empty = Buffer.alloc(SIZEOF_SIGSET);
     const full = Buffer.alloc(SIZEOF_SIGSET).fill(0xff, 0, 8);
@@ -74,7 +83,7 @@ export class PosixSpawner implements Spawner {
       const rc = step();
       if (rc !== 0) return new Error(`${name} failed: ${strerror(rc)}`);
     }
-    return new PosixSpawner(libc, attr);
+    return new PosixSpawner(libc, attr, beside);
   }
 
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
@@ -110,12 +119,12 @@ export class PosixSpawner implements Spawner {
     const done = (err: unknown, rc: number): void => {
       this.inFlight -= 1;
       // Its child had a copy of every pipe superd holds, until its exec.
-      spawnReturned();
+      this.beside?.stderr.spawnReturned();
       if (err !== null && err !== undefined) rc = -1;
       if (!finish(rc, rc > 0 ? strerror(rc) : String(err))) return;
       const child = pid[0] ?? 0;
       if (this.sparePids.length < SPARE_PIDS) this.sparePids.push(pid);
-      const stderr = stderrRead >= 0 ? stderrRead : null;
+      const stderr = stderrRead < 0 ? null : (this.beside?.stderr.adopt(stderrRead) ?? stderrRead);
       // Started before watched: its exit is reported after its start, even
       // when it has exited already.
       onStarted({ pid: child, stderr });

@@ -9,8 +9,8 @@
 //
 // setsid() is dear on Linux: with CONFIG_SCHED_AUTOGROUP (Debian's default)
 // every new session gets a scheduler task group, made in the child and torn
-// down when superd reaps it. Measured on the benchmark machine: 40-45 µs of
-// superd's own CPU per connection, a sixth of all it spends (bench/README.md).
+// down when superd reaps it. It was the largest single cost of superd's own
+// CPU per connection (bench/README.md, "A session per handler").
 import { readFileSync } from 'node:fs';
 
 /** tty_nr, field 7 of a /proc/PID/stat line: 0 when the process has no controlling terminal. */

@@ -29,10 +29,11 @@ import { ExecutableCheck } from './executable.js';
 import { hold, release } from './fd-holds.js';
 import { loadSys } from '../sys/load.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
-import { NodeSpawner } from './node.js';
+import { ChildProcessSpawner } from './child-process.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
 import { batchPoolThreads } from './sched.js';
+import { StderrPipes } from '../stderr/pipes.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
@@ -74,7 +75,6 @@ export class HandlerSpawner implements Spawner {
   readonly fallbackReason: string | null;
   /** What handlers get, for the `started` line: `nofile=1024 umask=022`. */
   readonly handlerLimits: string;
-  private readonly general = new NodeSpawner();
   private readonly waiting: Waiting[] = [];
   private readonly executable = new ExecutableCheck();
   /** setpriv's argv for a service's argv and ids (null: superd's own), made once: the same array every connection (posix.ts keeps its NULL-terminated copy). */
@@ -82,7 +82,9 @@ export class HandlerSpawner implements Spawner {
   private inFlight = 0;
 
   private constructor(
-    private readonly fast: PosixSpawner | null,
+    /** Handlers of another user where no setpriv can be trusted, and every handler where posix_spawn cannot be had. */
+    private readonly childProcess: ChildProcessSpawner,
+    private readonly posix: PosixSpawner | null,
     /** For user switches (root only), and for superd's own handlers when `clearOwn`. */
     private readonly setpriv: Setpriv | null,
     /** superd's own handlers go through setpriv too, which clears the capabilities they would inherit. */
@@ -91,10 +93,10 @@ export class HandlerSpawner implements Spawner {
     notes: Notes,
     private readonly limits: HandlerLimits | null,
   ) {
-    const base = fast?.name ?? (notes.noPosixSpawn === null ? this.general.name : `${this.general.name} (posix_spawn unavailable: ${notes.noPosixSpawn})`);
+    const base = posix?.name ?? (notes.noPosixSpawn === null ? this.childProcess.name : `${this.childProcess.name} (posix_spawn unavailable: ${notes.noPosixSpawn})`);
     this.name = notes.capabilities === null ? base : `${base} ${notes.capabilities}`;
     const refused = notes.setprivRefused === null ? '' : ` (clears no capabilities: ${notes.setprivRefused})`;
-    this.userSwitch = setpriv !== null && self.uid === 0 ? `setpriv ${setpriv.path}${refused}` : this.general.name;
+    this.userSwitch = setpriv !== null && self.uid === 0 ? `setpriv ${setpriv.path}${refused}` : this.childProcess.name;
     this.fallbackReason = notes.fallbackReason;
     this.handlerLimits = `nofile=${limits?.describe() ?? 'inherited'} umask=${HANDLER_UMASK.toString(8).padStart(3, '0')}`;
   }
@@ -106,11 +108,12 @@ export class HandlerSpawner implements Spawner {
     process.umask(HANDLER_UMASK);
     const loaded = loadSys();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
+    const childProcess = new ChildProcessSpawner();
     // Asked for (benchmarks): every handler by child_process, as it is, and no setpriv.
     if (!choice.usePosixSpawn) {
-      return new HandlerSpawner(null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
+      return new HandlerSpawner(childProcess, null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
     }
-    const fast = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) });
+    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) }, { childProcess, stderr: new StderrPipes(loaded) });
     const root = choice.self.uid === 0;
     // Root's own handlers are root: they could take any capability anyway.
     const inherited = root ? null : await inheritedCapabilities();
@@ -124,10 +127,10 @@ export class HandlerSpawner implements Spawner {
     const notes: Notes = {
       capabilities: inherited === null ? null : clearOwn ? clears : `(handlers inherit ${inherited}; ${cannot})`,
       setprivRefused: refused,
-      fallbackReason: fast instanceof Error ? fast.message : root && found instanceof Error ? `no trusted setpriv for user switches: ${found.message}` : null,
-      noPosixSpawn: fast instanceof Error ? fast.message : null,
+      fallbackReason: posix instanceof Error ? posix.message : root && found instanceof Error ? `no trusted setpriv for user switches: ${found.message}` : null,
+      noPosixSpawn: posix instanceof Error ? posix.message : null,
     };
-    return new HandlerSpawner(fast instanceof Error ? null : fast, setpriv, clearOwn, choice.self, notes, limits);
+    return new HandlerSpawner(childProcess, posix instanceof Error ? null : posix, setpriv, clearOwn, choice.self, notes, limits);
   }
 
   spawn(req: SpawnRequest, reported: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
@@ -174,7 +177,7 @@ export class HandlerSpawner implements Spawner {
       return;
     }
     // Without setpriv, child_process switches the ids itself (the inheritable set stays: see man/superd.8).
-    if (this.setpriv === null) this.general.spawn(w.req, w.onStarted, w.onExit);
+    if (this.setpriv === null) this.childProcess.spawn(w.req, w.onStarted, w.onExit);
     else this.start({ ...w, req: this.setprivRequest(this.setpriv, w.req, credentials) });
   }
 
@@ -190,7 +193,7 @@ export class HandlerSpawner implements Spawner {
 
   /** posix_spawn on a pool thread, or child_process where the native layer cannot load. */
   private start(w: Waiting): void {
-    if (this.fast === null) this.general.spawn(w.req, w.onStarted, w.onExit);
+    if (this.posix === null) this.childProcess.spawn(w.req, w.onStarted, w.onExit);
     else this.queue(w);
   }
 
@@ -201,7 +204,7 @@ export class HandlerSpawner implements Spawner {
 
   private launch({ req, onStarted, onExit }: Waiting): void {
     this.inFlight += 1;
-    this.fast?.spawn(
+    this.posix?.spawn(
       req,
       (result) => {
         this.inFlight -= 1;

@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { Credentials, StderrMode } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
+import type { StderrPipe } from '../stderr/pipe.js';
 
 export interface SpawnRequest {
   program: string;
@@ -25,8 +26,12 @@ export interface ExitStatus {
 
 export interface SpawnedHandler {
   pid: number;
-  /** The read end of the handler's standard error when `stderr = log`: a stream, or a pipe's descriptor. */
-  stderr: Readable | number | null;
+  /**
+   * The read end of the handler's standard error when `stderr = log`:
+   * child_process's stream, or posix_spawn's pipe as the spawner's
+   * StderrPipes carries it (a bare descriptor from a PosixSpawner on its own).
+   */
+  stderr: Readable | StderrPipe | number | null;
 }
 
 export type SpawnResult = SpawnedHandler | SuperdError;

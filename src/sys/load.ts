@@ -1,7 +1,7 @@
 // The native layer: the C library's calls Node does not offer, through koffi,
 // each bound once, loaded once per thread. Loaded lazily, so that `superd
 // check` and hosts where it cannot load still work: there superd starts
-// handlers with child_process (spawn/node.ts) and says so.
+// handlers with child_process (spawn/child-process.ts) and says so.
 //
 // The layouts and numbers here are those of little-endian 64-bit Linux on
 // x86_64 and aarch64 (glibc). koffi follows the C ABI of other hosts too, but

@@ -1,5 +1,5 @@
 // Passing descriptors through a unix datagram socketpair (SCM_RIGHTS), each
-// with a 4-byte tag: how stderr-park.ts keeps quiet pipes out of superd's
+// with a 4-byte tag: how stderr/park.ts keeps quiet pipes out of superd's
 // descriptor table.
 import { AF_UNIX, MSG_CMSG_CLOEXEC, MSG_DONTWAIT, MSG_NOSIGNAL, O_CLOEXEC, O_NONBLOCK, SCM_RIGHTS, SOCK_DGRAM, SOL_SOCKET } from './constants.js';
 import { koffi, libcFunction } from './koffi.js';

@@ -15,20 +15,25 @@
 // last writer gone, makes the parking's epoll set readable, which superd's
 // readiness thread reports (listen/readiness.ts: no signals), and one
 // epoll_wait(0) names the pipe (EPOLLONESHOT: each reports once). A pipe with
-// something to read
-// is handed back under a new descriptor and read as any other from then on. A
-// pipe whose writers are all gone, with nothing in it, is done: it is closed
-// when its socketpair ("bucket", at most BUCKET pipes) is next emptied, which
-// is when half of its pipes have hung up, or at the next sweep. Emptying a
-// bucket takes each pipe out, looks at it, and puts the quiet ones back.
+// something to read is handed back under a new descriptor and read as any
+// other from then on. A pipe whose writers are all gone, with nothing in it,
+// is done: it is closed when its socketpair ("bucket", at most BUCKET pipes)
+// is next emptied, which is when half of its pipes have hung up, or at the
+// next sweep. Emptying a bucket takes each pipe out, looks at it, and puts
+// the quiet ones back.
 //
-// Anything that fails (no koffi, a full socketpair, ETOOMANYREFS) leaves the
-// pipe where it was: the caller reads it as before.
+// Every quiet pipe is parked, however few there are: parking only past a
+// threshold would add a second way for a grown-up pipe to go and spare
+// nothing on the common path, where a handler is gone before its pipe grows
+// up (pipe.ts).
+//
+// Anything that fails (no native layer, a full socketpair, ETOOMANYREFS)
+// leaves the pipe where it was: the caller reads it as before.
 import { readiness, type Readiness } from '../listen/readiness.js';
 import { EPOLLERR, EPOLLHUP, EPOLLIN } from '../sys/constants.js';
 import { SysError } from '../sys/errors.js';
 import { hungUpEmpty } from '../sys/fd.js';
-import { loadSys, type Sys } from '../sys/load.js';
+import type { Sys } from '../sys/load.js';
 
 /** Pipes per socketpair: emptying one costs about three calls per pipe in it. */
 const BUCKET = 64;
@@ -230,14 +235,8 @@ export class PipeParking {
   }
 }
 
-let shared: PipeParking | null | undefined;
-
-/** The one parking of this process, or null where its libc calls cannot be had. */
-export function pipeParking(): PipeParking | null {
-  if (shared === undefined) {
-    const lib = loadSys();
-    const watcher = readiness();
-    shared = lib instanceof SysError || watcher instanceof SysError ? null : new PipeParking(lib, watcher);
-  }
-  return shared;
+/** A parking watched by superd's readiness thread, or null where that thread cannot be had. */
+export function newParking(lib: Sys): PipeParking | null {
+  const watcher = readiness();
+  return watcher instanceof SysError ? null : new PipeParking(lib, watcher);
 }

@@ -15,8 +15,8 @@
 // most every WALK_MS.
 import { P_ALL, P_PID, WEXITED, WNOHANG, WNOWAIT } from '../sys/constants.js';
 import type { ProcessCalls, SigInfo } from '../sys/process.js';
-import { signalName } from './status.js';
-import type { ExitStatus } from './types.js';
+import { signalName } from './signal-name.js';
+import type { ExitStatus } from '../spawn/types.js';
 
 /** A slow sweep in case a SIGCHLD is ever missed; signals coalesce, pids do not. */
 const SWEEP_MS = 5000;
@@ -28,6 +28,9 @@ const MANY = 256;
 const RECENT = 32;
 /** With MANY children, the walk over all of them at most this often: an older handler's exit waits at most this long. */
 const WALK_MS = 100;
+
+/** For a Reaper whose spawner has no child_process beside it: every child is its own. */
+const NO_CHILD_PROCESS: { readonly running: number } = { running: 0 };
 
 export class Reaper {
   private readonly waiting = new Map<number, (status: ExitStatus) => void>();
@@ -49,8 +52,8 @@ export class Reaper {
   constructor(
     private readonly libc: Pick<ProcessCalls, 'waitid' | 'sigInfo'>,
     private readonly unregistered: () => number,
-    /** Children that others reap (libuv's): while there are any, only known pids are reaped. */
-    private readonly strangers: () => number = () => 0,
+    /** The child_process spawner, whose children libuv reaps: while any run, only known pids are reaped. */
+    private readonly childProcess: { readonly running: number } = NO_CHILD_PROCESS,
   ) {
     this.info = libc.sigInfo();
     process.on('SIGCHLD', () => this.reap());
@@ -64,7 +67,7 @@ export class Reaper {
       return;
     }
     this.waiting.set(pid, onExit);
-    if (this.waiting.size >= MANY && this.strangers() === 0) {
+    if (this.waiting.size >= MANY && this.childProcess.running === 0) {
       this.recent.push(pid);
       if (this.recent.length > RECENT) this.recent.shift();
       // Its SIGCHLD may have come before its pid was known, and been answered by pid only.
@@ -80,7 +83,7 @@ export class Reaper {
 
   reap(): void {
     this.unknownExited = false;
-    if (this.strangers() === 0) return this.reapAll();
+    if (this.childProcess.running === 0) return this.reapAll();
     for (;;) {
       const pid = this.peek();
       if (pid <= 0) break;
@@ -101,7 +104,7 @@ export class Reaper {
     if (this.walkTimer === null) {
       this.walkTimer = setTimeout(() => {
         this.walkTimer = null;
-        if (this.strangers() === 0) this.walk();
+        if (this.childProcess.running === 0) this.walk();
         else this.reap();
       }, WALK_MS);
       this.walkTimer.unref();

@@ -2,7 +2,7 @@
 // handler that never writes a newline cannot make superd buffer without limit,
 // and hands them on at a pace the log and the other services can bear.
 import type { Readable } from 'node:stream';
-import type { LogFlow } from '../logsink.js';
+import type { LogFlow } from '../log/types.js';
 
 const MAX_LINE = 4096;
 const NL = 10;
@@ -18,9 +18,10 @@ const LINES_PER_TURN = 256;
 const CHARS_PER_TURN = 64 * 1024;
 /**
  * After a full read that cost little to log, a pause before the next: it
- * caps what one handler's stderr can take of superd's time (about 64 MB/s;
- * without it reading `yes ''` would keep a core busy, which the handlers of
- * other services would feel). A handler that writes more has to wait.
+ * caps what one handler's stderr can take of superd's time (CHARS_PER_TURN a
+ * pause at most; without it reading `yes ''` would keep a core busy, which
+ * the handlers of other services would feel). A handler that writes more has
+ * to wait.
  */
 const READ_PAUSE_MS = 1;
 
@@ -77,27 +78,6 @@ export class LineReader {
     const line = this.text.slice(this.pos, stop);
     this.pos = next;
     return line;
-  }
-}
-
-/** The same, pushed: every complete line is handed to onLine at once. */
-export class LineSplitter {
-  private readonly reader = new LineReader();
-
-  constructor(private readonly onLine: (line: string) => void) {}
-
-  push(chunk: string): void {
-    this.reader.push(chunk);
-    this.drain();
-  }
-
-  end(): void {
-    this.reader.end();
-    this.drain();
-  }
-
-  private drain(): void {
-    for (let line = this.reader.next(); line !== null; line = this.reader.next()) this.onLine(line);
   }
 }
 

@@ -5,7 +5,6 @@
 // members are not superd's children: no SIGCHLD tells when they go). A
 // process that calls setsid() itself leaves the group, and cannot be followed.
 
-import type { StderrReader } from '../spawn/stderr.js';
 import { EPERM } from '../sys/constants.js';
 import { loadSys } from '../sys/load.js';
 
@@ -102,39 +101,5 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): void {
     process.kill(-pgid, signal);
   } catch {
     // Already gone: nothing to do.
-  }
-}
-
-/**
- * A handler's stderr pipe is read until its end of file, which comes when
- * the last process holding it is gone. One kept open by something the handler
- * left behind is closed `afterMs` after the handler exited: one sweep a
- * second for all of them, no timer per handler. A pipe that ends (as nearly
- * all do, a moment after their handler) leaves the set at once, so nothing is
- * kept alive long enough to burden the garbage collector.
- */
-export class PipeSweeper {
-  private readonly open = new Map<StderrReader, number>();
-  private sweep: NodeJS.Timeout | null = null;
-
-  constructor(private readonly afterMs: number) {}
-
-  closeLater(reader: StderrReader): void {
-    if (reader.done) return;
-    this.open.set(reader, performance.now() + this.afterMs);
-    reader.ondone = () => this.open.delete(reader);
-    if (this.sweep === null) {
-      this.sweep = setInterval(() => this.run(), PROBE_MS);
-      this.sweep.unref();
-    }
-  }
-
-  private run(): void {
-    const now = performance.now();
-    for (const [reader, at] of this.open) if (now >= at) reader.stop();
-    if (this.open.size === 0 && this.sweep !== null) {
-      clearInterval(this.sweep);
-      this.sweep = null;
-    }
   }
 }

@@ -1,20 +1,20 @@
 // Starts handlers with Node's child_process (libuv: fork + exec). Slower than
 // posix_spawn, but it can switch uid/gid (and drops supplementary groups when
-// it does), which posix_spawn cannot; it is also the fallback where koffi
-// cannot load.
+// it does), which posix_spawn cannot; it is also the fallback where the
+// native layer (sys/) cannot load.
 import { spawn as spawnChild, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { strerror } from '../sys/errors.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
 
-/** Children of child_process still running: libuv reaps them by pid, so nobody else may reap them. */
-let running = 0;
-export function libuvChildren(): number {
-  return running;
-}
-
-export class NodeSpawner implements Spawner {
+export class ChildProcessSpawner implements Spawner {
   readonly name = 'child_process';
+  private children = 0;
+
+  /** Its children still running: libuv reaps them by pid, so nobody else may reap them (reap/reaper.ts). */
+  get running(): number {
+    return this.children;
+  }
 
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
     onStarted(this.start(req, onExit));
@@ -43,9 +43,9 @@ export class NodeSpawner implements Spawner {
         return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${whyNotExecutable(req.program)}` };
       }
       child.on('error', () => undefined);
-      running += 1;
+      this.children += 1;
       child.on('exit', (code, signal) => {
-        running -= 1;
+        this.children -= 1;
         onExit({ code, signal });
       });
       return { pid: child.pid, stderr: child.stderr };
