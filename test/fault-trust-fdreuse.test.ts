@@ -22,7 +22,6 @@ import { listenWait } from '../src/listen/wait.js';
 import { closeWhenFree, hold, holdsOn, release } from '../src/spawn/fd-holds.js';
 import { O_CLOEXEC } from '../src/sys/constants.js';
 import { loadSys as loadLibc } from '../src/sys/load.js';
-import { blockedInRead, poolSize } from '../src/spawn/sched.js';
 import { HandlerSpawner } from '../src/spawn/spawner.js';
 import { isSpawnError, type SpawnResult } from '../src/spawn/types.js';
 import { freePorts } from './helpers/clients.js';
@@ -84,6 +83,20 @@ function whatIs(fd: number): string | null {
 /** Every descriptor of this process that is `link`. */
 function descriptorsOf(link: string): number[] {
   return readdirSync('/proc/self/fd').map(Number).filter((fd) => whatIs(fd) === link);
+}
+
+/** The pool's size as libuv reads it when it starts the pool: UV_THREADPOOL_SIZE, 1..1024, default 4. */
+function poolSize(value: string | undefined = process.env.UV_THREADPOOL_SIZE): number {
+  if (value === undefined) return 4;
+  const n = Number.parseInt(value, 10);
+  if (!Number.isFinite(n) || n <= 0) return 1;
+  return Math.min(n, 1024);
+}
+
+/** Whether a /proc/TID/syscall line (`NR ARG0 ...`, arguments in hex) shows a thread blocked in read(fd). */
+function blockedInRead(line: string, sysRead: number, fd: number): boolean {
+  const [nr, arg0] = line.trim().split(' ');
+  return nr !== undefined && arg0 !== undefined && Number(nr) === sysRead && Number(arg0) === fd;
 }
 
 /** How many threads of this process are blocked in read() on one of fds, or null when /proc cannot tell. */

@@ -1,41 +1,36 @@
-// libuv's pool threads run SCHED_BATCH, so that one the event loop wakes to
-// start a handler does not preempt it; the handler, started on that thread, is
-// put back to SCHED_OTHER (src/spawn/sched.ts). The event loop and V8's
-// threads keep superd's policy. A policy or nice value the operator gave
-// superd (chrt, nice, a unit's CPUSchedulingPolicy= or Nice=) is left as it
-// is and reaches every handler.
+// Every thread of superd but the event loop runs SCHED_BATCH from its start,
+// libuv's pool threads among them, so that one the event loop wakes to start
+// a handler does not preempt it; the handler, started on a pool thread, is
+// put back to SCHED_OTHER (src/spawn/sched.ts). The event loop, and threads
+// it makes later (the readiness thread), keep superd's policy. A policy or
+// nice value the operator gave superd (chrt, nice, a unit's
+// CPUSchedulingPolicy= or Nice=) is left as it is and reaches every handler.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { exchange } from './helpers/clients.js';
 import { startServices, type StartOptions } from './helpers/daemon.js';
-import { parseProcStat, procStat, type ProcStat } from './helpers/proc.js';
+import { parseProcStat, procStat, runProgram, type ProcStat } from './helpers/proc.js';
 
 const SCHED_OTHER = 0;
 const SCHED_BATCH = 3;
 const CHRT = ['/usr/bin/chrt', '/bin/chrt'].find((p) => existsSync(p));
 const NICE = ['/usr/bin/nice', '/bin/nice'].find((p) => existsSync(p));
-/**
- * Where superd cannot do it, it leaves every thread as it is: a container's
- * seccomp profile may refuse sched_setscheduler, and superd finds the pool's
- * threads through /proc/TID/syscall, which some kernels and sandboxes lack.
- */
-const BATCH_REFUSED =
-  CHRT !== undefined && spawnSync(CHRT, ['--batch', '0', '/bin/true']).status !== 0
-    ? 'this host refuses SCHED_BATCH (chrt --batch 0 fails)'
-    : !readable('/proc/self/syscall')
-      ? 'no /proc/PID/syscall on this host: superd cannot find the pool threads'
-      : false;
+/** Where the kernel refuses it (a container's seccomp profile), superd leaves every thread as it is. */
+const BATCH_REFUSED = CHRT !== undefined && spawnSync(CHRT, ['--batch', '0', '/bin/true']).status !== 0 ? 'this host refuses SCHED_BATCH (chrt --batch 0 fails)' : false;
+/** The names Node 22 and later give libuv's pool threads and V8's (Node 20 names every thread `node`). */
+const POOL_THREAD = 'libuv-worker';
+const V8_THREADS = ['V8Worker', 'DelayedTaskSche'];
 
-function readable(path: string): boolean {
-  try {
-    readFileSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+/** How many threads besides its event loop a node (this binary, this environment) has once its pool exists. */
+async function helperThreadsOfNode(env: NodeJS.ProcessEnv): Promise<number> {
+  const script = "require('node:fs/promises').stat('/').then(() => process.stdout.write(String(require('node:fs').readdirSync('/proc/self/task').length)))";
+  const r = await runProgram(process.execPath, ['-e', script], { env, timeoutMs: 20000 });
+  const n = Number(r.stdout);
+  assert.ok(Number.isInteger(n) && n > 1, `the set-up: node counts its threads: ${JSON.stringify(r)}`);
+  return n - 1;
 }
 
 /** superd's event loop thread and its other threads, from /proc/PID/task. */
@@ -69,13 +64,24 @@ async function handlerUnder(opts: StartOptions): Promise<{ loop: ProcStat; other
 
 describe('serve: scheduling of superd and its handlers', () => {
   for (const pool of [4, 2]) {
-    const env = pool === 4 ? undefined : { PATH: process.env.PATH ?? '/usr/bin:/bin', UV_THREADPOOL_SIZE: String(pool) };
-    test(`${env === undefined ? 'by default' : `UV_THREADPOOL_SIZE=${pool}`}: the ${pool} pool threads run SCHED_BATCH; the event loop, V8's threads and every handler SCHED_OTHER`, { skip: BATCH_REFUSED }, async () => {
-      const { loop, others, handler } = await handlerUnder(env === undefined ? {} : { env });
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...(pool === 4 ? {} : { UV_THREADPOOL_SIZE: String(pool) }) };
+    const name = `${pool === 4 ? 'by default' : `UV_THREADPOOL_SIZE=${pool}`}: every thread but the event loop there at start, the ${pool} pool threads among them, runs SCHED_BATCH; the event loop, later threads and every handler SCHED_OTHER`;
+    test(name, { skip: BATCH_REFUSED }, async () => {
+      const atStart = await helperThreadsOfNode(env);
+      const { loop, others, handler } = await handlerUnder({ env });
       assert.equal(loop.policy, SCHED_OTHER, 'the event loop thread');
-      assert.equal(others.filter((t) => t.policy === SCHED_BATCH).length, pool, 'as many SCHED_BATCH threads as libuv has pool threads');
-      assert.ok(others.filter((t) => t.policy === SCHED_OTHER).length > 0, "V8's threads stay SCHED_OTHER");
-      assert.ok(others.every((t) => t.policy === SCHED_OTHER || t.policy === SCHED_BATCH));
+      const batch = others.filter((t) => t.policy === SCHED_BATCH);
+      const left = others.filter((t) => t.policy !== SCHED_BATCH);
+      // Were the pool, or V8's threads, left out, fewer would be SCHED_BATCH.
+      assert.ok(batch.length >= atStart, `${batch.length} threads SCHED_BATCH, fewer than the ${atStart} besides the event loop that node has once its pool exists`);
+      assert.deepEqual(left.map((t) => t.policy).filter((p) => p !== SCHED_OTHER), [], 'no other policy');
+      const newestBatch = Math.max(...batch.map((t) => t.startTime));
+      assert.deepEqual(left.filter((t) => t.startTime < newestBatch).map((t) => t.pid), [], 'the threads left SCHED_OTHER were made after the others were changed');
+      if (others.some((t) => t.comm === POOL_THREAD)) {
+        assert.equal(others.filter((t) => t.comm === POOL_THREAD).length, pool, "libuv's pool threads, by name");
+        const named = others.filter((t) => t.comm === POOL_THREAD || V8_THREADS.includes(t.comm));
+        assert.deepEqual(named.filter((t) => t.policy !== SCHED_BATCH).map((t) => t.comm), [], "libuv's and V8's threads, by name: all SCHED_BATCH");
+      }
       assert.equal(handler.policy, SCHED_OTHER, 'the handler, though started on a SCHED_BATCH thread');
       assert.equal(handler.nice, loop.nice);
     });

@@ -3,8 +3,8 @@
 // how a handler's stderr is cut into lines, its open-files limit, whether it
 // needs a session of its own, and which of superd's threads run SCHED_BATCH.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, chown, lstat, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -15,13 +15,12 @@ import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
 import type { NofileLimits } from '../src/sys/process.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
-import { batchPoolThreads, blockedInRead, findPoolThreads, poolSize } from '../src/spawn/sched.js';
+import { batchHelperThreads } from '../src/spawn/sched.js';
 import { SCHED_BATCH, SCHED_OTHER } from '../src/sys/constants.js';
 import { controllingTerminal } from '../src/spawn/session.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { ROOT } from './helpers/daemon.js';
 import { runProgram } from './helpers/proc.js';
-import { eventually } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const S_IFREG = 0o100000;
@@ -429,103 +428,68 @@ describe('whether handlers need a session of their own', () => {
   });
 });
 
-describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHER", () => {
+describe('every thread but the event loop runs SCHED_BATCH, only when superd runs SCHED_OTHER', () => {
   /** A libc whose sched_* calls read and write this table of tid -> policy (tid 0: the calling thread, the event loop). */
-  function fakeLibc(table: Map<number, number>): Libc {
+  function fakeLibc(table: Map<number, number>, refuse = false): Libc {
     return libcWith({
       schedGetScheduler: (tid) => table.get(tid === 0 ? process.pid : tid) ?? -1,
       schedSetScheduler: (tid, policy) => {
-        if (!table.has(tid)) return -1; // ESRCH: the thread ended
+        if (!table.has(tid) || refuse) return -1; // ESRCH: the thread ended; EPERM: a seccomp profile refuses
         table.set(tid, policy);
         return 0;
       },
     });
   }
   const loop = process.pid;
+  const SCHED_IDLE = 5;
 
-  test('the pool threads found become SCHED_BATCH, nothing else; handlers are then to be put back', async () => {
-    const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER], [loop + 3, SCHED_OTHER]]);
-    // loop + 4 ended meanwhile; the event loop is never changed, even if named.
-    assert.equal(await batchPoolThreads(fakeLibc(table), async () => [loop + 2, loop + 3, loop + 4, loop]), true);
-    assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_BATCH], [loop + 3, SCHED_BATCH]]);
+  test('every SCHED_OTHER thread listed but the event loop becomes SCHED_BATCH; handlers are then to be put back', async () => {
+    const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER], [loop + 3, SCHED_IDLE]]);
+    // loop + 4 ended meanwhile; loop + 3 runs a policy someone gave it, kept.
+    assert.equal(await batchHelperThreads(fakeLibc(table), async () => [loop, loop + 1, loop + 2, loop + 3, loop + 4]), true);
+    assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_BATCH], [loop + 2, SCHED_BATCH], [loop + 3, SCHED_IDLE]]);
   });
 
   test("an operator's policy (SCHED_BATCH or SCHED_IDLE for the whole daemon) is left alone, and reaches handlers as it is", async () => {
-    for (const policy of [SCHED_BATCH, 5]) {
-      const table = new Map([[loop, policy], [loop + 1, policy]]);
-      let looked = false;
-      const find = async (): Promise<number[]> => {
-        looked = true;
-        return [loop + 1];
+    for (const policy of [SCHED_BATCH, SCHED_IDLE]) {
+      const table = new Map([[loop, policy], [loop + 1, SCHED_OTHER]]);
+      let listed = false;
+      const threads = async (): Promise<number[]> => {
+        listed = true;
+        return [loop, loop + 1];
       };
-      assert.equal(await batchPoolThreads(fakeLibc(table), find), false);
-      assert.equal(looked, false, 'the pool is not even looked for');
-      assert.deepEqual([...table], [[loop, policy], [loop + 1, policy]]);
+      assert.equal(await batchHelperThreads(fakeLibc(table), threads), false);
+      assert.equal(listed, false, 'the threads are not even listed');
+      assert.deepEqual([...table], [[loop, policy], [loop + 1, SCHED_OTHER]]);
     }
   });
 
-  test('no pool thread found or changed: handlers need no reset', async () => {
-    assert.equal(await batchPoolThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => []), false);
-    assert.equal(await batchPoolThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => [loop + 9]), false);
+  test('no thread listed (no /proc), ended, or changed (SCHED_BATCH refused): handlers need no reset', async () => {
+    assert.equal(await batchHelperThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => []), false);
+    assert.equal(await batchHelperThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => [loop, loop + 9]), false);
+    const refused = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER]]);
+    assert.equal(await batchHelperThreads(fakeLibc(refused, true), async () => [loop, loop + 1]), false);
+    assert.deepEqual([...refused], [[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER]]);
   });
 
-  test("UV_THREADPOOL_SIZE read as libuv reads it", () => {
-    assert.equal(poolSize(undefined), 4);
-    assert.equal(poolSize('8'), 8);
-    assert.equal(poolSize('0'), 1);
-    assert.equal(poolSize('junk'), 1);
-    assert.equal(poolSize('5000'), 1024);
-  });
-
-  test('/proc/TID/syscall: blocked in read(fd) or not', () => {
-    assert.equal(blockedInRead('0 0x17 0x7f3a1c000b70 0x1 0x0 0x0 0x0 0x7f3a1bffec48 0x7f3a2a1f37dc\n', 0, 23), true);
-    assert.equal(blockedInRead('0 0x18 0x7f3a1c000b70 0x1 0x0 0x0 0x0 0x7f3a1bffec48 0x7f3a2a1f37dc\n', 0, 23), false, 'another fd');
-    assert.equal(blockedInRead('202 0x5660460 0x189 0x0 0x0 0x0 0xffffffff 0x7ffc 0x7f\n', 0, 23), false, 'futex');
-    assert.equal(blockedInRead('running\n', 0, 23), false);
-    assert.equal(blockedInRead('', 0, 23), false);
-  });
-
-  const noSyscallFile = ((): string | false => {
-    try {
-      readFileSync('/proc/self/syscall');
-      return false;
-    } catch {
-      return 'no /proc/PID/syscall on this host: the pool threads cannot be found';
-    }
-  })();
-
-  test("findPoolThreads names each of this process's pool threads once, and leaves no descriptor and a working pool", { skip: noSyscallFile }, async () => {
-    const libc = loadLibc();
-    assert.ok(!(libc instanceof Error));
-    const fdsBefore = readdirSync('/proc/self/fd').length;
-    const tids = await findPoolThreads(libc, poolSize());
-    assert.equal(tids.length, poolSize(), `found ${tids.join(',')}`);
-    assert.equal(new Set(tids).size, tids.length, 'each thread once');
-    const threads = readdirSync('/proc/self/task').map(Number);
-    for (const tid of tids) assert.ok(threads.includes(tid) && tid !== process.pid, `${tid} is a thread of this process, not the event loop`);
-    // The reads have returned: the pool serves fs.promises again, and the pipe is closed.
-    await readFile('/proc/self/stat');
-    assert.ok(await eventually(async () => readdirSync('/proc/self/fd').length <= fdsBefore, 2000, 10), 'the pipe is closed');
-  });
-
-  test('koffi refusing a call part way (its queue full): the threads of the reads queued are found, nothing hangs or leaks', { skip: noSyscallFile }, async () => {
-    const real = loadLibc();
-    assert.ok(!(real instanceof Error));
-    let calls = 0;
-    const libc = libcWith({
-      readAsync: (...args: Parameters<Libc['readAsync']>) => {
-        calls += 1;
-        if (calls > 2) throw new Error('too many asynchronous calls are running');
-        real.readAsync(...args);
-      },
-    });
-    const fdsBefore = readdirSync('/proc/self/fd').length;
-    const tids = await findPoolThreads(libc, 4);
-    assert.equal(tids.length, 2, `found ${tids.join(',')}`);
-    await readFile('/proc/self/stat');
-    assert.ok(await eventually(async () => readdirSync('/proc/self/fd').length <= fdsBefore, 2000, 10), 'the pipe is closed');
-    calls = 2;
-    assert.deepEqual(await findPoolThreads(libc, 4), [], 'none queued: none found');
-    assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'and the pipe closed at once');
+  test("threadsOfSelf, as a process's first use of libuv's pool, lists the pool's threads, which that use makes", async () => {
+    // A fresh process, whose pool is not made before the call: CommonJS, so
+    // that loading sched.js reads it synchronously, not on the pool.
+    const pool = 3;
+    const sched = join(ROOT, 'dist', 'src', 'spawn', 'sched.js');
+    const script = [
+      "const { readdirSync } = require('node:fs');",
+      "const tasks = () => readdirSync('/proc/self/task').map(Number);",
+      'const before = tasks();',
+      `const { threadsOfSelf } = require(${JSON.stringify(sched)});`,
+      "threadsOfSelf().then(async (listed) => { await require('node:fs/promises').stat('/'); process.stdout.write(JSON.stringify({ before, listed, after: tasks() }) + '\\n'); });",
+    ].join('\n');
+    const r = await runProgram(process.execPath, ['-e', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', UV_THREADPOOL_SIZE: String(pool) }, timeoutMs: 20000 });
+    const line = /\{.*\}/.exec(r.stdout)?.[0];
+    assert.ok(line !== undefined, `no answer: stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}`);
+    const { before, listed, after } = JSON.parse(line) as { before: number[]; listed: number[]; after: number[] };
+    assert.ok(before.every((tid) => listed.includes(tid)), 'the threads there before');
+    assert.ok(listed.filter((tid) => !before.includes(tid)).length >= pool, `the ${pool} pool threads made for the listing: ${before.length} before, ${listed.length} listed`);
+    assert.deepEqual(after.filter((tid) => !listed.includes(tid)), [], 'no thread the pool made after the listing');
   });
 });

@@ -18,8 +18,8 @@
 // service files. A spawn holds a pool thread only until the child's exec, so
 // a small pool suffices; MAX_IN_FLIGHT bounds how many are queued for it
 // (koffi refuses calls past its own limit of 256). Its threads run
-// SCHED_BATCH, so that waking one does not preempt the event loop (sched.ts):
-// at start each is held for a moment by a read of ours to be found.
+// SCHED_BATCH, as every thread but the event loop, so that waking one does
+// not preempt the event loop (sched.ts).
 //
 // Whatever starts it, a handler gets umask 022 and a soft RLIMIT_NOFILE of
 // min(1024, hard), as systemd gives its services; see HandlerLimits.
@@ -32,7 +32,7 @@ import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { ChildProcessSpawner } from './child-process.js';
 import { PosixSpawner } from './posix.js';
 import { handlersNeedSession } from './session.js';
-import { batchPoolThreads } from './sched.js';
+import { batchHelperThreads } from './sched.js';
 import { StderrPipes } from '../stderr/pipes.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from './setpriv.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
@@ -113,7 +113,7 @@ export class HandlerSpawner implements Spawner {
     if (!choice.usePosixSpawn) {
       return new HandlerSpawner(childProcess, null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
     }
-    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchPoolThreads(loaded) }, { childProcess, stderr: new StderrPipes(loaded) });
+    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchHelperThreads(loaded) }, { childProcess, stderr: new StderrPipes(loaded) });
     const root = choice.self.uid === 0;
     // Root's own handlers are root: they could take any capability anyway.
     const inherited = root ? null : await inheritedCapabilities();
