@@ -10,6 +10,7 @@ import { createLogger } from '../log/logger.js';
 import { checkLogFile } from '../log/target.js';
 import type { LogFields } from '../log/types.js';
 import { systemdNotifier } from '../notify.js';
+import { readiness } from '../listen/readiness.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
 import { startWatch } from '../watch.js';
@@ -119,6 +120,11 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
         message: `${signal} ignored: superd acts on ${ACTED_ON.join(', ')} only (logged once per signal)`,
       }),
   );
+
+  // The epoll set that wait sockets and parked stderr pipes are watched in is
+  // the daemon's from the start, so that descriptor counts taken later come
+  // back to where they were; its thread runs only while something is watched.
+  readiness();
 
   // Before any service, so that `superd status` answers as soon as one is up.
   const served = await serveControl(o.controlSocket, {
