@@ -11,7 +11,7 @@
 // the process's, so this is one registry for the process.
 //
 // A nowait connection needs none of this: the runtime closes superd's copy
-// only once its spawn has returned (service/runtime.ts, `spawn`).
+// only once its spawn has returned (service/handlers.ts, `spawn`).
 
 /** fd → how many spawns not yet returned name it. */
 const held = new Map<number, number>();
