@@ -19,7 +19,12 @@ export interface PipeProbes {
 const WRITTEN = 'x\n';
 
 export async function checkPipe(p: PipeProbes, deadline: Deadline): Promise<BetOutcome> {
-  const wrap = p.pipeWrap();
+  let wrap: ReturnType<typeof pipeWrap>;
+  try {
+    wrap = p.pipeWrap();
+  } catch (err) {
+    return failed('misbehaved', `looking for process.binding('pipe_wrap') threw: ${message(err)}`);
+  }
   if (wrap === null) return failed('missing', "process.binding('pipe_wrap') and stream_wrap's streamBaseState are not there as used");
   const sys = loadSys();
   if (sys instanceof SysError) return failed('untested', `no pipe to try it on: ${sys.message}`);
