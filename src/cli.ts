@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { runDaemon } from './commands/run.js';
 import { defaultControlSocket } from './control/path.js';
+import { parseBets } from './internals/check.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -30,6 +31,7 @@ function common(y: Argv): Argv<CommonOptions> {
     })
     .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)' })
     .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
+    .option('avoid-internals', { type: 'string', hidden: true, describe: 'diagnostic: Node.js internals not to use (accept,stream,fd,pipe or all), as if their check at start had failed' })
     .option('json', { type: 'boolean', default: false, describe: 'status: print JSON instead of a table' })
     .option('hosts-allow', { type: 'string', default: '/etc/hosts.allow', describe: 'convert: the tcp wrappers table tcpd and xinetd applied (rules become only_from/no_access)' })
     .option('hosts-deny', { type: 'string', default: '/etc/hosts.deny', describe: 'convert: the tcp wrappers table of refusals' }) as unknown as Argv<CommonOptions>;
@@ -50,7 +52,7 @@ export interface CommonOptions {
 }
 
 /** Options that may also come from SUPERD_<OPTION> (SPEC §1). */
-const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'json', 'hosts-allow', 'hosts-deny'];
+const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'avoid-internals', 'json', 'hosts-allow', 'hosts-deny'];
 
 /**
  * SUPERD_<OPTION> variables as extra arguments, for options not given on the
@@ -116,6 +118,9 @@ export async function main(argv: string[]): Promise<number> {
       },
     )
     .check((o) => {
+      const avoid = (o as { avoidInternals?: unknown }).avoidInternals;
+      const bets = typeof avoid === 'string' ? parseBets(avoid) : null;
+      if (bets instanceof Error) throw bets;
       const grace = (o as unknown as CommonOptions).shutdownGrace;
       if (!Number.isFinite(grace) || grace < 0) throw new Error(`--shutdown-grace must be a number of seconds >= 0, got '${String(grace)}'`);
       return true;

@@ -13,6 +13,9 @@ import { systemdNotifier } from '../notify.js';
 import { readiness } from '../listen/readiness.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
+import { adoptPaths } from '../internals/adopt.js';
+import { checkInternals, describePaths, parseBets } from '../internals/check.js';
+import type { Bet } from '../internals/paths.js';
 import { startWatch } from '../watch.js';
 import { removePidFile } from '../pidfile.js';
 import { ACTED_ON, catchSignals } from '../signals.js';
@@ -53,7 +56,13 @@ function dropSupplementaryGroups(): void {
   if (process.getuid?.() === 0) process.setgroups?.([]);
 }
 
-export async function runDaemon(o: CommonOptions & { spawner?: string }): Promise<number> {
+/** --avoid-internals, already validated by the command line (cli.ts). */
+function avoidedBets(text: string | undefined): Set<Bet> {
+  const bets = text === undefined ? new Set<Bet>() : parseBets(text);
+  return bets instanceof Error ? new Set<Bet>() : bets;
+}
+
+export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInternals?: string }): Promise<number> {
   ensureStandardFds();
   closeInheritedOnExec();
   dropSupplementaryGroups();
@@ -80,7 +89,18 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
     }),
   );
   const self = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
-  const spawner = await HandlerSpawner.create({ usePosixSpawn: o.spawner !== 'node', self });
+  // Before anything is bound: which of Node's internals hold here (internals/).
+  const [spawner, internals] = await Promise.all([
+    HandlerSpawner.create({ usePosixSpawn: o.spawner !== 'node', self }),
+    checkInternals({ avoid: avoidedBets(o.avoidInternals) }),
+  ]);
+  const noDescriptor = adoptPaths(internals, logger);
+  if (noDescriptor !== null) {
+    logger.log('error', 'node_internals', { message: noDescriptor.message });
+    await logger.close();
+    process.stderr.write(`superd: cannot start: ${noDescriptor.message}\n`);
+    return 1;
+  }
   if (spawner.fallbackReason !== null && o.spawner !== 'node') {
     logger.log('warn', 'spawner', { message: `using child_process (forks superd per handler) where the fast path cannot serve: ${spawner.fallbackReason}` });
   }
@@ -151,7 +171,12 @@ export async function runDaemon(o: CommonOptions & { spawner?: string }): Promis
 
   const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload(), logger) : null;
 
-  const notReady = await daemon.ready({ watch: watcher?.active ?? false, user_switch: spawner.userSwitch, handler_limits: spawner.handlerLimits });
+  const notReady = await daemon.ready({
+    watch: watcher?.active ?? false,
+    user_switch: spawner.userSwitch,
+    handler_limits: spawner.handlerLimits,
+    node_internals: describePaths(internals),
+  });
   if (notReady !== null) {
     await watcher?.close();
     if (control !== null) await closeControl(control, o.controlSocket);

@@ -6,6 +6,7 @@
 import { lstat } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { fail, ok, type Result, type SuperdError } from '../errors.js';
+import { socketFd } from '../internals/descriptor.js';
 import { strerror } from '../sys/errors.js';
 import { loadSys } from '../sys/load.js';
 import { checkControlDir, currentUid } from './path.js';
@@ -93,8 +94,8 @@ export class ControlSession {
   /** The uid of the process that accepted: a file swapped in after our lstat cannot hide it. */
   private peerProblem(): SuperdError | null {
     const libc = loadSys();
-    const fd = (this.conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (libc instanceof Error || fd === undefined || fd < 0) return null; // the file owner check stands alone
+    const fd = socketFd(this.conn);
+    if (libc instanceof Error || fd === null) return null; // the file owner check stands alone
     const peer = libc.peerCredentials(fd);
     if (peer === null) return unreachable(this.path, `cannot tell who answers there: ${strerror(libc.errno())}`);
     return trusted(peer.uid) ? null : untrusted(this.path, `it is answered by a process of uid ${peer.uid} (pid ${peer.pid})`);

@@ -14,6 +14,7 @@
 import { lstat } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { SuperdError } from '../errors.js';
+import { socketFd } from '../internals/descriptor.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../listen/unixpath.js';
 import type { Logger } from '../log.js';
 import { loadSys } from '../sys/load.js';
@@ -79,8 +80,8 @@ function parseRequest(line: string): Request | SuperdError {
 /** Whether the peer is our own user or root (the peer may be answered, or believed). Null when it cannot be told. */
 function trustedPeer(conn: Socket): boolean | null {
   const libc = loadSys();
-  const fd = (conn as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (libc instanceof Error || fd === undefined || fd < 0) return null;
+  const fd = socketFd(conn);
+  if (libc instanceof Error || fd === null) return null;
   const peer = libc.peerCredentials(fd);
   return peer === null ? null : peer.uid === currentUid() || peer.uid === 0;
 }

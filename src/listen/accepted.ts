@@ -2,25 +2,20 @@
 // never reads a byte of a connection a program will serve, so no net.Socket
 // (a stream, its buffers and events) is built for it: the libuv handle Node
 // accepted is used as it is, and closed once the handler has its copy. Only
-// a builtin gets a net.Socket, made from that same handle.
-import { Socket, type Server } from 'node:net';
+// a builtin gets a net.Socket, made from that same handle. Both are bets on
+// Node's internals (internals/accept.ts, internals/stream.ts); where the
+// check at start found they do not hold, the server's 'connection' event
+// and its net.Socket serve instead.
+import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Connection, Proto } from './connection.js';
 import { plainAddress } from './address.js';
 import { TCP_CLOSE } from '../sys/constants.js';
 import { tcpState } from '../sys/sockets.js';
-
-/** The parts of libuv's stream handles (Node's tcp_wrap, pipe_wrap) used here. */
-export interface StreamHandle {
-  readonly fd: number;
-  getpeername?(out: { address?: string; port?: number }): number;
-  getsockname?(out: { address?: string; port?: number }): number;
-  setBlocking(blocking: boolean): number;
-  close(): void;
-}
-interface ServerHandle {
-  onconnection?: (status: number, client: StreamHandle | undefined) => void;
-}
+import { closeHandle, handleFd, hookAccept, peerName, setHandleBlocking, sockName, type AcceptedHandle, type SocketName } from '../internals/accept.js';
+import { setSocketBlocking, socketFd } from '../internals/descriptor.js';
+import { currentPaths, type InternalsPaths } from '../internals/paths.js';
+import { streamFromHandle } from '../internals/stream.js';
 
 export interface Addresses {
   remoteAddress: string;
@@ -35,13 +30,13 @@ export interface Addresses {
  * peer. `known` is the local end when the socket is bound to one address (it
  * is the same for every connection: no getsockname each time).
  */
-export function tcpAddresses(handle: StreamHandle, known: { address: string; port: number } | null = null): Addresses {
-  const peer: { address?: string; port?: number } = {};
-  const gone = handle.getpeername?.(peer) !== 0;
-  let local: { address?: string; port?: number } | null = known;
+export function tcpAddresses(handle: AcceptedHandle, known: { address: string; port: number } | null = null): Addresses {
+  const peer: SocketName = {};
+  const gone = !peerName(handle, peer);
+  let local: SocketName | null = known;
   if (local === null) {
     local = {};
-    handle.getsockname?.(local);
+    sockName(handle, local);
   }
   return {
     remoteAddress: plainAddress(peer.address),
@@ -65,7 +60,7 @@ class HandleConnection implements Connection {
   private owner: 'superd' | 'stream' | 'closed' = 'superd';
 
   constructor(
-    private readonly handle: StreamHandle,
+    private readonly handle: AcceptedHandle,
     readonly proto: Proto,
     addresses: Addresses,
   ) {
@@ -77,31 +72,31 @@ class HandleConnection implements Connection {
   }
 
   reset(): boolean {
-    return this.proto === 'TCP' && this.owner === 'superd' && tcpState(this.handle.fd) === TCP_CLOSE;
+    return this.proto === 'TCP' && this.owner === 'superd' && tcpState(handleFd(this.handle)) === TCP_CLOSE;
   }
 
   descriptor(): number {
-    this.handle.setBlocking(true);
-    return this.handle.fd;
+    setHandleBlocking(this.handle, true);
+    return handleFd(this.handle);
   }
 
   stream(): Duplex {
     this.owner = 'stream';
-    return new Socket({ handle: this.handle, allowHalfOpen: true, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+    return streamFromHandle(this.handle);
   }
 
   close(): void {
     if (this.owner !== 'superd') return;
     this.owner = 'closed';
-    this.handle.close();
+    closeHandle(this.handle);
   }
 }
 
-export function fromHandle(handle: StreamHandle, proto: Proto, addresses: Addresses): Connection {
+export function fromHandle(handle: AcceptedHandle, proto: Proto, addresses: Addresses): Connection {
   return new HandleConnection(handle, proto, addresses);
 }
 
-/** The same from a net.Socket: only where Node's handle hook is not there. */
+/** The same from the net.Socket of the 'connection' event: where the bare handle is not to be had. */
 function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Connection {
   let owned = false;
   return {
@@ -113,9 +108,8 @@ function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Con
     gone: proto === 'TCP' && socket.remoteAddress === undefined,
     reset: () => socket.destroyed,
     descriptor: () => {
-      const handle = (socket as unknown as { _handle?: StreamHandle })._handle;
-      handle?.setBlocking(true);
-      return handle?.fd ?? -1;
+      setSocketBlocking(socket, true);
+      return socketFd(socket) ?? -1;
     },
     stream: () => {
       owned = true;
@@ -130,24 +124,19 @@ function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Con
 
 /**
  * Reports every connection the server accepts, and every accept that failed
- * (a status < 0: EMFILE, ENFILE); libuv keeps accepting either way.
+ * (a status < 0: EMFILE, ENFILE; libuv keeps accepting either way), on the
+ * path chosen at start (internals/paths.ts).
  */
 export function onAccepted(
   server: Server,
   proto: Proto,
-  addresses: (h: StreamHandle) => Addresses,
+  addresses: (h: AcceptedHandle) => Addresses,
   localPath: string | null,
   report: (conn: Connection) => void,
   failed: (status: number) => void = () => undefined,
+  path: InternalsPaths['accept'] = currentPaths().accept,
 ): void {
-  const handle = (server as unknown as { _handle?: ServerHandle })._handle;
-  if (typeof handle?.onconnection === 'function') {
-    handle.onconnection = (status, client) => {
-      if (status === 0 && client !== undefined) report(fromHandle(client, proto, addresses(client)));
-      else failed(status);
-    };
-  } else {
-    server.on('connection', (socket: Socket) => report(fromSocket(socket, proto, localPath)));
-  }
+  const hooked = path === 'handle' && hookAccept(server, (client) => report(fromHandle(client, proto, addresses(client))), failed);
+  if (!hooked) server.on('connection', (socket: Socket) => report(fromSocket(socket, proto, localPath)));
   server.on('error', () => undefined);
 }
