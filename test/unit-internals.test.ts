@@ -18,7 +18,7 @@ import { readPipe, readPipeWith } from '../src/internals/pipe.js';
 import { fdLink, isNonBlocking } from '../src/internals/procfd.js';
 import { onAccepted, tcpAddresses } from '../src/listen/accepted.js';
 import type { Connection } from '../src/listen/connection.js';
-import type { LogFields, Logger, LogLevel } from '../src/log.js';
+import type { LogFields, Logger, LogLevel } from '../src/log/types.js';
 import { pipe } from './helpers/pipes.js';
 import { within } from './helpers/wait.js';
 

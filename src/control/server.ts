@@ -16,7 +16,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { SuperdError } from '../errors.js';
 import { socketFd } from '../internals/descriptor.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../listen/unixpath.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/types.js';
 import { loadSys } from '../sys/load.js';
 import { checkControlDir, currentUid } from './path.js';
 import { isDaemonStatus, type DaemonStatus, type ReloadReport } from './status.js';

@@ -2,7 +2,7 @@
 // process's, each bet that fell back is logged with what was seen, and a
 // Node on which no descriptor of a connection is to be had stops the start.
 import type { SuperdError } from '../errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../log/types.js';
 import { describePaths, type InternalsReport } from './check.js';
 import { BETS, usePaths } from './paths.js';
 

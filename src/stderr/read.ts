@@ -1,11 +1,11 @@
 // Reads a handler's standard error and reports it line by line: a stream
-// (child_process's) as it comes, a pipe's read end through its libuv handle
-// (pipe-handle.ts), or through a net.Socket where that handle cannot be had.
-import { Socket } from 'node:net';
+// (child_process's) as it comes, a pipe's read end by the path chosen at
+// start (internals/pipe.ts: libuv's pipe handle, or a net.Socket).
+import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import type { LogFlow, Logger } from '../log/types.js';
 import { forEachLine, LinePump, type OnLine } from './lines.js';
-import { readPipe, type PipeReading } from './pipe-handle.js';
+import { readPipe, type PipeReader } from '../internals/pipe.js';
 import { StderrPipe } from './pipe.js';
 
 const ignoreExit = (): void => undefined;
@@ -28,33 +28,46 @@ export interface StderrReader {
  * behind may hold the pipe open for ever.
  */
 export function readStderrLines(source: Readable | number, onLine: OnLine, flow: LogFlow | null = null): StderrReader {
-  if (typeof source === 'number') {
-    const piped = readPipeLines(source, onLine, flow);
-    if (piped !== null) return piped;
-  }
-  const stream = typeof source === 'number' ? new Socket({ fd: source, readable: true, writable: false }) : source;
+  if (typeof source === 'number') return readPipeLines(source, onLine, flow);
+  const stream = source;
   forEachLine(stream, onLine, flow);
   const reader: StderrReader = { get done() { return stream.destroyed || stream.readableEnded; }, stop: () => stream.destroy(), ondone: null, handlerExited: ignoreExit };
   stream.once('close', () => reader.ondone?.());
   return reader;
 }
 
-/** Through the pipe's libuv handle (pipe-handle.ts), or null where it cannot be had. */
-function readPipeLines(fd: number, onLine: OnLine, flow: LogFlow | null): StderrReader | null {
-  let pipe: PipeReading | null = null;
+/**
+ * A pipe's read end, read by the path the start-time check chose
+ * (internals/pipe.ts: libuv's pipe handle, or a net.Socket on the descriptor).
+ */
+function readPipeLines(fd: number, onLine: OnLine, flow: LogFlow | null): StderrReader {
+  let pipe: PipeReader | null = null;
   let finished = false;
+  const decoder = new StringDecoder('utf8');
   const lines = new LinePump({ pause: () => pipe?.pause(), resume: () => pipe?.resume() }, onLine, flow, () => pipe?.close());
-  const reader: StderrReader = { get done() { return finished; }, stop: () => pipe?.stop(), ondone: null, handlerExited: ignoreExit };
-  pipe = readPipe(
-    fd,
-    (text) => lines.push(text),
-    () => {
-      finished = true;
-      reader.ondone?.();
-      lines.end();
+  // End of file, a read error, or stop(): what the decoder still holds is the last line; the descriptor is closed once the lines are handed on.
+  const finish = (): void => {
+    if (finished) return;
+    finished = true;
+    reader.ondone?.();
+    lines.push(decoder.end());
+    lines.end();
+  };
+  const reader: StderrReader = {
+    get done() {
+      return finished;
     },
-  );
-  return pipe === null ? null : reader;
+    stop: () => {
+      pipe?.stop();
+      finish();
+    },
+    ondone: null,
+    handlerExited: ignoreExit,
+  };
+  pipe = readPipe(fd, (chunk) => lines.push(decoder.write(chunk)), finish);
+  // Not readable at all (its descriptor closed already): done, with nothing to say.
+  if (pipe === null) finished = true;
+  return reader;
 }
 
 /**
