@@ -253,7 +253,7 @@ describe('superd check: one test per kind of error', { timeout: 300000 }, () => 
   }
 
   const asRoot = process.getuid?.() === 0;
-  test('a group/other-writable file is refused (as root), with how to fix it; a sibling still loads', { skip: !asRoot && 'needs root' }, async () => {
+  test('a group/other-writable file is refused (as root), with how to fix it; a sibling still loads', { skip: !asRoot && 'needs root: superd checks who owns and may write its files only when it runs as root' }, async () => {
     const r = await check(
       {
         'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat'),
@@ -270,7 +270,7 @@ describe('superd check: one test per kind of error', { timeout: 300000 }, () => 
     assert.match(r.stdout, /^y .*7002/m, 'the sibling still loads');
   });
 
-  test('a file not owned by root is refused (as root), with how to fix it', { skip: !asRoot && 'needs root' }, async () => {
+  test('a file not owned by root is refused (as root), with how to fix it', { skip: !asRoot && 'needs root: superd checks who owns and may write its files only when it runs as root' }, async () => {
     const r = await check(
       { 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat'), 'b.conf': ini('[y]', 'port = 7002', 'server = /bin/cat') },
       (dir) => chown(join(dir, 'a.conf'), 65534, 65534),
@@ -365,7 +365,7 @@ describe('superd check: what the daemon will and will not do (issue 15)', { time
     assert.match(other.stderr, new RegExp(`^${r.path('b.conf')}:2: \\[y\\]`, 'm'));
   });
 
-  test('a program service that names no user says it runs as root (when check runs as root)', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async () => {
+  test('a program service that names no user says it runs as root (when check runs as root)', { skip: process.getuid?.() === 0 ? false : 'needs root: a program service without user runs as the user superd runs as' }, async () => {
     const r = await check({ 'a.conf': ini('[x]', 'port = 7001', 'server = /bin/cat', '', '[y]', 'port = 7002', 'server = /bin/cat', 'user = nobody', '', '[z]', 'port = 7003', 'builtin = echo') });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^x .* user=root \(no user key\)$/m);

@@ -221,7 +221,7 @@ test('an oversized file is refused', async () => {
   });
 });
 
-test('as root, a file writable by group or others is refused; its siblings load', { skip: !isRoot && 'needs root' }, async () => {
+test('as root, a file writable by group or others is refused; its siblings load', { skip: !isRoot && 'needs root: superd checks who owns and may write its files only when it runs as root' }, async () => {
   await withDir({ 'a.conf': svc('a', 1), 'b.conf': svc('b', 2), 'c.conf': svc('c', 3) }, async (dir) => {
     await chmod(path.join(dir, 'b.conf'), 0o666);
     await chmod(path.join(dir, 'c.conf'), 0o664);
@@ -238,7 +238,7 @@ test('as root, a file writable by group or others is refused; its siblings load'
   });
 });
 
-test('as root, a file not owned by root is refused', { skip: !isRoot && 'needs root' }, async () => {
+test('as root, a file not owned by root is refused', { skip: !isRoot && 'needs root: superd checks who owns and may write its files only when it runs as root' }, async () => {
   await withDir({ 'a.conf': svc('a', 1), 'b.conf': svc('b', 2) }, async (dir) => {
     const file = path.join(dir, 'a.conf');
     await chown(file, 1001, 0);
@@ -248,7 +248,7 @@ test('as root, a file not owned by root is refused', { skip: !isRoot && 'needs r
   });
 });
 
-test('as root, an unsafe services dir is fatal', { skip: !isRoot && 'needs root' }, async () => {
+test('as root, an unsafe services dir is fatal', { skip: !isRoot && 'needs root: superd checks who owns and may write its files only when it runs as root' }, async () => {
   await withDir({ 'a.conf': svc('a', 1) }, async (dir) => {
     await chmod(dir, 0o777);
     const r = await load(dir, { selfUid: 0 });
