@@ -8,14 +8,42 @@ import { connectClient, exchange, hasIPv6Loopback, type Client } from './helpers
 import { serviceStatus, startServices, type DaemonHandle } from './helpers/daemon.js';
 import { udpExchange } from './helpers/udp.js';
 import { fdCount } from './helpers/proc.js';
-import { eventually } from './helpers/wait.js';
+import { eventually, sleep } from './helpers/wait.js';
 
 const ECHO = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
 
 /** Served: the handler echoed; refused: closed at once with nothing sent. */
 async function served(port: number, from: string, host = '127.0.0.1'): Promise<boolean> {
-  const r = await exchange(port, `hi from ${from}\n`, { localAddress: from, host, timeoutMs: 5000 });
+  const r = await exchange(port, `hi from ${from}\n`, { localAddress: from, host });
   return r.data.toString() === `hi from ${from}\n`;
+}
+
+/**
+ * One connection to a rate-limited service, and when (performance.now()) it
+ * was sent and answered: superd's decision on it lies in between. The test
+ * judges what was served against those times, never against how fast this
+ * host sends compared to the refill.
+ */
+interface Attempt {
+  sent: number;
+  answered: number;
+  served: boolean;
+}
+
+async function attempt(port: number, from: string): Promise<Attempt> {
+  const sent = performance.now();
+  const ok = await served(port, from);
+  return { sent, answered: performance.now(), served: ok };
+}
+
+/** From the first sent to the last answered. */
+function spanMs(attempts: Attempt[]): number {
+  return Math.max(...attempts.map((a) => a.answered)) - Math.min(...attempts.map((a) => a.sent));
+}
+
+/** The most a token bucket of `rate` (one token back every tokenMs) can serve of `attempts`: a full bucket, and every token that came back while they ran. */
+function mostServed(rate: number, tokenMs: number, attempts: Attempt[]): number {
+  return rate + Math.floor(spanMs(attempts) / tokenMs);
 }
 
 describe('serve: access and rate policy', () => {
@@ -78,14 +106,47 @@ describe('serve: access and rate policy', () => {
     }
   });
 
-  test('rate: a burst past it is closed at once, and a connection once a token is back is served', async () => {
-    const results = await Promise.all(Array.from({ length: 24 }, () => served(p('burst'), '127.0.0.1')));
-    assert.equal(results.filter(Boolean).length, 20, 'rate = 20 serves a burst of 20');
-    assert.equal((await serviceStatus(d, 'burst')).refused.rate, 4);
-    // rate = 20 per minute: one token every 3 s.
-    await new Promise((r) => setTimeout(r, 3200));
-    assert.equal(await served(p('burst'), '127.0.0.2'), true);
-    assert.equal(await served(p('burst'), '127.0.0.2'), false, 'and only one');
+  test('rate: a burst past it is closed at once; a connection once a token is back is served, and only one', async () => {
+    const port = p('burst');
+    // rate = 20 per minute: a full bucket of 20, and one token back every 3 s.
+    const RATE = 20;
+    const TOKEN_MS = 60_000 / RATE;
+    const BURST = 32;
+    const burst = await Promise.all(Array.from({ length: BURST }, () => attempt(port, '127.0.0.1')));
+    const servedInBurst = burst.filter((a) => a.served).length;
+    assert.ok(servedInBurst >= RATE, `a full bucket serves a burst of ${RATE}: ${servedInBurst} served`);
+    assert.ok(servedInBurst <= mostServed(RATE, TOKEN_MS, burst), `${servedInBurst} of ${BURST} served in ${spanMs(burst)} ms`);
+    assert.equal((await serviceStatus(d, 'burst')).refused.rate, BURST - servedInBurst, 'every one not served was refused for the rate');
+
+    // Then one connection after another (paced) until a token is back, and
+    // one more at once. That one must be refused when it came within a
+    // token's time of the last refusal (no whole token then, and the served
+    // one took the one that came back); if this host was too slow for that,
+    // another round, as many as a minute holds.
+    const tries: Attempt[] = [];
+    let lastRefused = burst.filter((a) => !a.served).reduce((x, y) => (y.sent > x.sent ? y : x));
+    const deadline = performance.now() + 60_000;
+    for (let conclusive = false; !conclusive; ) {
+      assert.ok(performance.now() < deadline, `no token back and then a refusal within ${TOKEN_MS} ms, in a minute of trying: ${JSON.stringify(tries)}`);
+      let once = await attempt(port, '127.0.0.2');
+      tries.push(once);
+      while (!once.served) {
+        lastRefused = once;
+        assert.ok(performance.now() < deadline, `no token came back in a minute: ${tries.length} tries refused`);
+        await sleep(50);
+        once = await attempt(port, '127.0.0.2');
+        tries.push(once);
+      }
+      const next = await attempt(port, '127.0.0.2');
+      tries.push(next);
+      conclusive = next.answered - lastRefused.sent < TOKEN_MS;
+      if (conclusive) assert.equal(next.served, false, 'and only one');
+      else if (!next.served) lastRefused = next;
+    }
+    const all = [...burst, ...tries];
+    const servedInAll = all.filter((a) => a.served).length;
+    assert.ok(servedInAll <= mostServed(RATE, TOKEN_MS, all), `${servedInAll} served in ${spanMs(all)} ms: tokens came back too fast`);
+    assert.equal((await serviceStatus(d, 'burst')).refused.rate, all.length - servedInAll, 'every one not served was refused for the rate');
   });
 
   test('rate_per_source: one source past it is refused, another is not', async () => {
@@ -120,14 +181,21 @@ describe('serve: access and rate policy', () => {
     waiter.end('waiting\n');
     await d.waitForCount((r) => r.event === 'queued' && r.service === 'queued', 2, 'two queued');
     resetter.reset();
-    await new Promise((r) => setTimeout(r, 100));
+    // Closed on this side: the reset has been sent, and over loopback it has arrived.
+    await resetter.waitClosed(5000);
     holder.end();
     assert.equal((await waiter.waitForBytes(8, 5000)).toString(), 'waiting\n');
     const dropped = await d.waitFor((r) => r.event === 'dropped' && r.service === 'queued', 'dropped');
     assert.equal(dropped.reason, 'client_reset');
-    await d.waitForCount((r) => r.event === 'accepted' && r.service === 'queued', 2, 'the holder and the waiter accepted');
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(d.logs.filter((r) => r.event === 'accepted' && r.service === 'queued').length, 2, 'the holder and the waiter, not the one that reset');
+    assert.equal(dropped.remote_port, resetter.localPort, 'the one dropped is the one that reset');
+    // Dropped means out of the queue: it can never be started later, so the
+    // accepted lines so far are all there will be for these three.
+    const accepted = await d.waitForCount((r) => r.event === 'accepted' && r.service === 'queued', 2, 'the holder and the waiter accepted');
+    assert.deepEqual(
+      accepted.map((r) => r.remote_port).sort(),
+      [holder.localPort, waiter.localPort].sort(),
+      'the holder and the waiter, not the one that reset',
+    );
   });
 });
 
@@ -166,7 +234,7 @@ describe('serve: a flood of refused connections', () => {
     await d?.stop();
   });
 
-  test('thousands refused from several sources: counters exact, the log bounded, fds and memory back, a permitted client served at once', async () => {
+  test('thousands refused from several sources: counters exact, the log bounded, fds back, a permitted client served', async () => {
     const p = port.guarded ?? 0;
     assert.equal(await served(p, '127.0.0.1'), true);
     const fdsBefore = await fdCount(d.pid);
@@ -181,22 +249,21 @@ describe('serve: a flood of refused connections', () => {
     };
     const t0 = Date.now();
     await Promise.all(Array.from({ length: 16 }, worker));
-    const floodMs = Date.now() - t0;
-    const t1 = Date.now();
+    // How soon a permitted client is served during a flood is for npm run bench to measure.
     assert.equal(await served(p, '127.0.0.1'), true);
-    assert.ok(Date.now() - t1 < 1000, 'the permitted client is served at once');
-    assert.ok(await eventually(async () => (await serviceStatus(d, 'guarded')).refused.only_from === TOTAL, 5000), 'every refusal counted');
+    assert.ok(await eventually(async () => (await serviceStatus(d, 'guarded')).refused.only_from === TOTAL, 30000), 'every refusal counted');
     const lines = d.logs.filter((r) => r.event === 'refused' && r.service === 'guarded').length;
     assert.ok(lines <= sources.length * 3, `${lines} refused lines for ${TOTAL} refusals`);
     // The rest arrives as summaries (one per reason every 5 s), whose counts add up.
-    const summaries = await d.waitForCount((r) => r.event === 'refused_summary' && r.service === 'guarded', 1, 'a summary', 8000);
-    assert.ok(summaries.length <= Math.ceil(floodMs / 5000) + 1, `${summaries.length} summaries in ${floodMs} ms`);
+    const summaries = await d.waitForCount((r) => r.event === 'refused_summary' && r.service === 'guarded', 1, 'a summary', 15000);
+    const sinceFlood = Date.now() - t0;
+    assert.ok(summaries.length <= Math.floor(sinceFlood / 5000) + 1, `${summaries.length} summaries in the ${sinceFlood} ms since the flood began`);
     await eventually(() => {
       const sum = d.logs.filter((r) => r.event === 'refused_summary' && r.service === 'guarded').reduce((n, r) => n + Number(r.count), 0);
       return sum + lines === TOTAL;
-    }, 8000);
+    }, 15000);
     const summed = d.logs.filter((r) => r.event === 'refused_summary' && r.service === 'guarded').reduce((n, r) => n + Number(r.count), 0);
     assert.equal(summed + lines, TOTAL, 'logged plus summarized is every refusal');
-    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 3000), 'fds back where they were');
+    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 10000), 'fds back where they were');
   });
 });

@@ -77,19 +77,22 @@ export function processGroup(pgid: number): Promise<{ pid: number; state: string
   return processesWhere((p) => p.pgrp === pgid);
 }
 
-/** Every process in /proc that matches, read from its stat line. */
+/**
+ * Every process in /proc that matches, read from its stat line. The stat
+ * files are read all at once, not one after another: a look is then about
+ * as old as its listing of /proc, even on a loaded host.
+ */
 async function processesWhere(match: (p: ProcStat) => boolean): Promise<{ pid: number; state: string }[]> {
-  const out: { pid: number; state: string }[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const p = parseProcStat(await readFile(`/proc/${name}/stat`, 'utf8'));
-      if (match(p)) out.push({ pid: p.pid, state: p.state });
-    } catch {
-      // The process went away while we looked.
-    }
-  }
-  return out;
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  const stats = await Promise.all(
+    pids.map((name) =>
+      readFile(`/proc/${name}/stat`, 'utf8').then(
+        parseProcStat,
+        () => null, // The process went away while we looked.
+      ),
+    ),
+  );
+  return stats.filter((p): p is ProcStat => p !== null && match(p)).map((p) => ({ pid: p.pid, state: p.state }));
 }
 
 /** Pids of the processes whose environment holds `entry` (`NAME=value`), among those we may read. */
