@@ -1,46 +1,15 @@
 // SPEC §4: what SIGHUP (and --watch) does to running services, observed from
 // the outside: bytes on sockets, refused connections and the JSON log.
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  exchange,
-  freePorts,
-  holdConnection,
-  tryConnect,
-  type HeldConnection,
-} from './helpers/clients.js';
-import {
-  serviceFile,
-  startDaemon,
-  type DaemonHandle,
-  type LogRecord,
-  type StartOptions,
-} from './helpers/daemon.js';
+import { exchange, freePorts, tryConnect } from './helpers/clients.js';
+import { perTest, serviceFile, type LogRecord } from './helpers/daemon.js';
 import { eventually } from './helpers/wait.js';
 
-const daemons: DaemonHandle[] = [];
-const held: HeldConnection[] = [];
-
-afterEach(async () => {
-  for (const c of held.splice(0)) c.destroy();
-  await Promise.all(daemons.splice(0).map((d) => d.stop('SIGTERM')));
-});
-
-/** A daemon that is stopped after the test whatever happens; short grace so cleanup is quick. */
-async function daemon(opts: StartOptions = {}): Promise<DaemonHandle> {
-  const d = await startDaemon({ ...opts, args: ['--shutdown-grace', '1', ...(opts.args ?? [])], waitStarted: false });
-  daemons.push(d);
-  await d.waitFor((r) => r.event === 'started', 'started');
-  return d;
-}
-
-async function hold(port: number): Promise<HeldConnection> {
-  const c = await holdConnection(port);
-  held.push(c);
-  return c;
-}
+// Daemons stopped after each test, with a short grace so cleanup is quick.
+const { daemon, hold } = perTest({ stopSignal: 'SIGTERM', args: ['--shutdown-grace', '1'] });
 
 /** /bin/cat on 127.0.0.1:port: every byte sent comes back. */
 function cat(name: string, port: number): string {
