@@ -21,7 +21,7 @@ import type { WaitSocket } from '../src/listen/connection.js';
 import { listenWait } from '../src/listen/wait.js';
 import { closeWhenFree, hold, holdsOn, release } from '../src/spawn/fd-holds.js';
 import { O_CLOEXEC } from '../src/sys/constants.js';
-import { loadSys as loadLibc } from '../src/sys/load.js';
+import { loadSys } from '../src/sys/load.js';
 import { blockedInRead, poolSize } from '../src/spawn/sched.js';
 import { HandlerSpawner } from '../src/spawn/spawner.js';
 import { isSpawnError, type SpawnResult } from '../src/spawn/types.js';
@@ -113,8 +113,8 @@ function waitDefinition(port: number): ServiceDefinition {
 
 describe('a wait socket removed while its spawn waits for the pool', { timeout: 60000 }, () => {
   test('with every pool thread held busy: the handler gets the socket it was given, not the connection that took its number; the socket is closed once the spawn has returned', async (t) => {
-    const libc = loadLibc();
-    if (libc instanceof Error) return t.skip(`koffi cannot load, so there is no posix_spawn path: ${libc.message}`);
+    const sys = loadSys();
+    if (sys instanceof Error) return t.skip(`koffi cannot load, so there is no posix_spawn path: ${sys.message}`);
     if (threadsReading([]) === null) return t.skip('/proc/TID/syscall cannot be read here: the held pool cannot be seen');
     const dir = await tempDir('superd-fdreuse-');
     dirs.push(dir);
@@ -140,7 +140,7 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     const pipes: { r: number; w: number }[] = [];
     for (let i = 0; i < size; i++) {
       const fds = new Int32Array(2);
-      assert.equal(libc.pipe2(fds, O_CLOEXEC), 0);
+      assert.equal(sys.pipe2(fds, O_CLOEXEC), 0);
       pipes.push({ r: fds[0] ?? -1, w: fds[1] ?? -1 });
     }
     const reads = pipes.map(({ r }) => new Promise<void>((resolve) => read(r, Buffer.alloc(1), 0, 1, null, () => resolve())));
@@ -177,8 +177,8 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     const handlerFd0 = readFileSync(out, 'utf8').trim();
     for (const fd of others) closeSync(fd);
     for (const { r, w } of pipes) {
-      libc.close(r);
-      libc.close(w);
+      sys.close(r);
+      sys.close(w);
     }
 
     const { result } = spawned;

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
 import { LineSplitter } from '../src/spawn/lines.js';
-import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
+import { loadSys, type Sys } from '../src/sys/load.js';
 import type { NofileLimits } from '../src/sys/process.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
@@ -29,8 +29,8 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 
 /** The real bindings with some calls replaced: a libc whose answers a test decides. */
-function libcWith(overrides: Partial<Libc>): Libc {
-  const real = loadLibc();
+function sysWith(overrides: Partial<Sys>): Sys {
+  const real = loadSys();
   if (real instanceof Error) throw real;
   return { ...real, ...overrides };
 }
@@ -393,8 +393,8 @@ describe('LineSplitter: stderr bytes to log lines', () => {
 
 describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers', () => {
   /** A libc whose prlimit reads and writes this table (pid 0 is superd). */
-  function fakeLibc(table: Map<number, NofileLimits>): Libc {
-    return libcWith({
+  function fakeSys(table: Map<number, NofileLimits>): Sys {
+    return sysWith({
       nofile: (pid, limits) => {
         const before = table.get(pid);
         if (before === undefined) return null; // ESRCH, EPERM
@@ -421,7 +421,7 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
       [102, { soft: 20000, hard: 20000 }], // raised itself (Go, Node, the JVM)
       [103, { soft: 256, hard: 20000 }], // lowered itself (select())
     ]);
-    const limits = HandlerLimits.create(fakeLibc(table));
+    const limits = HandlerLimits.create(fakeSys(table));
     assert.ok(limits !== null);
     assert.equal(limits.target, 1024);
     assert.deepEqual(table.get(0), { soft: 19999, hard: 20000 });
@@ -432,11 +432,11 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
   });
 
   test('nothing to do where handlers inherit 1024 or less anyway', () => {
-    assert.equal(HandlerLimits.create(fakeLibc(new Map([[0, { soft: 1024, hard: 1024 }]]))), null);
-    assert.equal(HandlerLimits.create(fakeLibc(new Map([[0, { soft: 800, hard: 4096 }]]))), null);
+    assert.equal(HandlerLimits.create(fakeSys(new Map([[0, { soft: 1024, hard: 1024 }]]))), null);
+    assert.equal(HandlerLimits.create(fakeSys(new Map([[0, { soft: 800, hard: 4096 }]]))), null);
     assert.equal(HandlerLimits.create(null), null);
     const table = new Map([[0, { soft: 1025, hard: 1025 }]]);
-    const limits = HandlerLimits.create(fakeLibc(table));
+    const limits = HandlerLimits.create(fakeSys(table));
     assert.equal(limits?.target, 1024);
     assert.deepEqual(table.get(0), { soft: 1025, hard: 1025 }, 'one below the hard limit would be the target itself');
   });
@@ -494,8 +494,8 @@ describe('whether handlers need a session of their own', () => {
 
 describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHER", () => {
   /** A libc whose sched_* calls read and write this table of tid -> policy (tid 0: the calling thread, the event loop). */
-  function fakeLibc(table: Map<number, number>): Libc {
-    return libcWith({
+  function fakeSys(table: Map<number, number>): Sys {
+    return sysWith({
       schedGetScheduler: (tid) => table.get(tid === 0 ? process.pid : tid) ?? -1,
       schedSetScheduler: (tid, policy) => {
         if (!table.has(tid)) return -1; // ESRCH: the thread ended
@@ -509,7 +509,7 @@ describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHE
   test('the pool threads found become SCHED_BATCH, nothing else; handlers are then to be put back', async () => {
     const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER], [loop + 3, SCHED_OTHER]]);
     // loop + 4 ended meanwhile; the event loop is never changed, even if named.
-    assert.equal(await batchPoolThreads(fakeLibc(table), async () => [loop + 2, loop + 3, loop + 4, loop]), true);
+    assert.equal(await batchPoolThreads(fakeSys(table), async () => [loop + 2, loop + 3, loop + 4, loop]), true);
     assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_BATCH], [loop + 3, SCHED_BATCH]]);
   });
 
@@ -521,15 +521,15 @@ describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHE
         looked = true;
         return [loop + 1];
       };
-      assert.equal(await batchPoolThreads(fakeLibc(table), find), false);
+      assert.equal(await batchPoolThreads(fakeSys(table), find), false);
       assert.equal(looked, false, 'the pool is not even looked for');
       assert.deepEqual([...table], [[loop, policy], [loop + 1, policy]]);
     }
   });
 
   test('no pool thread found or changed: handlers need no reset', async () => {
-    assert.equal(await batchPoolThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => []), false);
-    assert.equal(await batchPoolThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => [loop + 9]), false);
+    assert.equal(await batchPoolThreads(fakeSys(new Map([[loop, SCHED_OTHER]])), async () => []), false);
+    assert.equal(await batchPoolThreads(fakeSys(new Map([[loop, SCHED_OTHER]])), async () => [loop + 9]), false);
   });
 
   test("UV_THREADPOOL_SIZE read as libuv reads it", () => {
@@ -558,10 +558,10 @@ describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHE
   })();
 
   test("findPoolThreads names each of this process's pool threads once, and leaves no descriptor and a working pool", { skip: noSyscallFile }, async () => {
-    const libc = loadLibc();
-    assert.ok(!(libc instanceof Error));
+    const sys = loadSys();
+    assert.ok(!(sys instanceof Error));
     const fdsBefore = readdirSync('/proc/self/fd').length;
-    const tids = await findPoolThreads(libc, poolSize());
+    const tids = await findPoolThreads(sys, poolSize());
     assert.equal(tids.length, poolSize(), `found ${tids.join(',')}`);
     assert.equal(new Set(tids).size, tids.length, 'each thread once');
     const threads = readdirSync('/proc/self/task').map(Number);
@@ -572,23 +572,23 @@ describe("libuv's pool threads run SCHED_BATCH, only when superd runs SCHED_OTHE
   });
 
   test('koffi refusing a call part way (its queue full): the threads of the reads queued are found, nothing hangs or leaks', { skip: noSyscallFile }, async () => {
-    const real = loadLibc();
+    const real = loadSys();
     assert.ok(!(real instanceof Error));
     let calls = 0;
-    const libc = libcWith({
-      readAsync: (...args: Parameters<Libc['readAsync']>) => {
+    const sys = sysWith({
+      readAsync: (...args: Parameters<Sys['readAsync']>) => {
         calls += 1;
         if (calls > 2) throw new Error('too many asynchronous calls are running');
         real.readAsync(...args);
       },
     });
     const fdsBefore = readdirSync('/proc/self/fd').length;
-    const tids = await findPoolThreads(libc, 4);
+    const tids = await findPoolThreads(sys, 4);
     assert.equal(tids.length, 2, `found ${tids.join(',')}`);
     await readFile('/proc/self/stat');
     assert.ok(await eventually(async () => readdirSync('/proc/self/fd').length <= fdsBefore, 2000, 10), 'the pipe is closed');
     calls = 2;
-    assert.deepEqual(await findPoolThreads(libc, 4), [], 'none queued: none found');
+    assert.deepEqual(await findPoolThreads(sys, 4), [], 'none queued: none found');
     assert.ok(readdirSync('/proc/self/fd').length <= fdsBefore, 'and the pipe closed at once');
   });
 });

@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
-import { loadSys as loadParkLibc } from '../src/sys/load.js';
+import { loadSys } from '../src/sys/load.js';
 import type { StderrReader } from '../src/spawn/stderr.js';
 import { HELD_AFTER_EXIT_MS, lazyStderr, spawnReturned } from '../src/spawn/stderr-lazy.js';
 import { pipe } from './helpers/pipes.js';
@@ -23,14 +23,14 @@ const isOpen = (fd: number): boolean => {
 
 /** A lazy pipe whose reads are recorded, not done: `read` lists the descriptors it was asked to read. */
 function lazy(fd: number): { pipe: StderrReader; read: number[]; done: number } {
-  const lib = loadParkLibc();
-  if (lib instanceof Error) assert.fail(`park libc: ${lib.message}`);
+  const sys = loadSys();
+  if (sys instanceof Error) assert.fail(`loadSys: ${sys.message}`);
   const seen = { pipe: null as unknown as StderrReader, read: [] as number[], done: 0 };
   const reader = (readFd: number): StderrReader => {
     seen.read.push(readFd);
     return { done: false, stop: () => closeSync(readFd), ondone: null, handlerExited: () => undefined };
   };
-  seen.pipe = lazyStderr(lib, null, fd, reader);
+  seen.pipe = lazyStderr(sys, null, fd, reader);
   seen.pipe.ondone = () => void (seen.done += 1);
   return seen;
 }
