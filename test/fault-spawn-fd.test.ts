@@ -40,7 +40,7 @@ async function markerRequest(fd: number): Promise<Marked> {
 }
 
 function start(spawner: { spawn: HandlerSpawner['spawn'] }, req: SpawnRequest): Promise<SpawnResult> {
-  return within(new Promise((resolve) => spawner.spawn(req, resolve, () => undefined)), 5000, 'onStarted');
+  return within(new Promise((resolve) => spawner.spawn(req, resolve, () => undefined)), 15000, 'onStarted');
 }
 
 /**

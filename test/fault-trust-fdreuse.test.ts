@@ -130,7 +130,7 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     assert.ok(!('code' in listener), JSON.stringify(listener));
     const client = createSocket('udp4');
     client.send('hello', port, '127.0.0.1');
-    const socket = await within(readable, 5000, 'the datagram reported');
+    const socket = await within(readable, 15000, 'the datagram reported');
     client.close();
     const socketLink = whatIs(socket.fd);
     assert.match(String(socketLink), /^socket:\[\d+\]$/);
@@ -185,7 +185,7 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     assert.ok(result !== null && !isSpawnError(result), `the handler started: ${JSON.stringify(result)}`);
     assert.equal(stolen, false, `fd ${socket.fd} was closed under the queued spawn and taken by the next open`);
     assert.equal(handlerFd0, socketLink, "the handler's fd 0 is the wait service's socket");
-    await within(closing, 5000, 'the socket closed once the spawn returned');
+    await within(closing, 15000, 'the socket closed once the spawn returned');
     assert.equal(closed, true);
     assert.deepEqual(descriptorsOf(String(socketLink)), [], 'the socket is closed');
     assert.equal(holdsOn(socket.fd), 0, 'no hold is left');

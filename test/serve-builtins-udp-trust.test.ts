@@ -106,7 +106,7 @@ describe('serve: udp builtins are no reflectors', async () => {
     const replies = from.replies.length;
     await from.send(p(service), payload);
     assert.ok(
-      await eventually(async () => ((await serviceStatus(d, service)).refused.reflection ?? 0) > before, 5000, 100),
+      await eventually(async () => ((await serviceStatus(d, service)).refused.reflection ?? 0) > before, 15000, 100),
       `${service} counts the datagram from port ${from.port} as refused for reflection`,
     );
     assert.equal(from.replies.length, replies, `${service} sent no reply to port ${from.port}`);
@@ -226,7 +226,7 @@ describe('serve: udp builtins are no reflectors', async () => {
     if (await localnetFromOutside()) {
       // 127.0.0.0/8 could come from outside on this host: not answered on a wildcard socket.
       assert.equal(four, null);
-      assert.ok(await eventually(async () => ((await serviceStatus(d, 'dual_echo')).refused.reflection ?? 0) > refusedBefore, 5000, 100));
+      assert.ok(await eventually(async () => ((await serviceStatus(d, 'dual_echo')).refused.reflection ?? 0) > refusedBefore, 15000, 100));
     } else {
       assert.equal(four?.toString(), 'four');
       const answered = await d.waitFor((r) => r.event === 'answered' && r.service === 'dual_echo', 'dual_echo answered');

@@ -137,7 +137,7 @@ describe('serve: builtins over tcp and udp', () => {
     }
     // These four connections, whatever other tests did: each ends (`exited`, by its client's port).
     const ended = (): number[] => clientPorts.filter((port) => d.logs.some((x) => x.event === 'exited' && x.service === 'chargen_tcp' && x.remote_port === port));
-    assert.ok(await eventually(() => ended().length === clientPorts.length, 5000), `chargen connections ended: ${ended().join(' ')} of ${clientPorts.join(' ')}`);
+    assert.ok(await eventually(() => ended().length === clientPorts.length, 15000), `chargen connections ended: ${ended().join(' ')} of ${clientPorts.join(' ')}`);
   });
 });
 

@@ -160,7 +160,7 @@ describe('serve: handler stderr', () => {
       await c.waitForData('ready\n', 5000);
       const accepted = await d!.waitFor((r) => r.event === 'accepted' && r.service === 'runs' && r.remote_port === c.socket.localPort, 'accepted for runs');
       const pid = accepted.pid as number;
-      const rec = await d!.waitFor((r) => r.event === 'stderr' && r.pid === pid, `stderr record of running pid ${pid}`, 3000);
+      const rec = await d!.waitFor((r) => r.event === 'stderr' && r.pid === pid, `stderr record of running pid ${pid}`);
       assert.equal(rec.message, 'early');
       assert.equal(d!.logs.some((r) => r.event === 'exited' && r.pid === pid), false, 'logged while the handler still runs');
       c.socket.end();
@@ -192,14 +192,14 @@ describe('serve: handler stderr', () => {
       for (const i of [0, 17, 33, 48, 59]) {
         sessions[i]!.send(`hi ${i}\n`);
         await sessions[i]!.waitForData('ok\n', 5000);
-        const rec = await d!.waitFor((r) => r.event === 'stderr' && r.message === `said hi ${i}`, `stderr of session ${i}`, 5000);
+        const rec = await d!.waitFor((r) => r.event === 'stderr' && r.message === `said hi ${i}`, `stderr of session ${i}`);
         assert.equal(rec.pid, pids[i]);
         assert.equal(rec.service, 'talk');
       }
       // Parked again or not, a second line from the same session still arrives.
       sessions[17]!.send('again\n');
       await sessions[17]!.waitForData('ok\nok\n', 5000);
-      assert.equal((await d!.waitFor((r) => r.event === 'stderr' && r.message === 'said again', 'second line of session 17', 5000)).pid, pids[17]);
+      assert.equal((await d!.waitFor((r) => r.event === 'stderr' && r.message === 'said again', 'second line of session 17')).pid, pids[17]);
       for (const c of sessions) c.socket.end();
       await d!.waitForCount((r) => r.event === 'exited' && pids.includes(r.pid as number), 60, 'all 60 sessions exited', 10000);
     } finally {

@@ -101,7 +101,7 @@ describe('serve: unix sockets', () => {
   test('a removed service takes its socket file with it; other files are left', async () => {
     await d.writeService('open.conf', '# gone\n');
     await d.reload();
-    assert.ok(await eventually(async () => !(await exists(at('open'))), 3000), 'the socket file is removed');
+    assert.ok(await eventually(async () => !(await exists(at('open'))), 15000), 'the socket file is removed');
     assert.equal(await tryConnectUnix(at('open'), 1000), 'ENOENT');
     assert.equal(await readFile(at('file'), 'utf8'), 'not a socket\n');
     // A later service may take the same path again.

@@ -81,7 +81,7 @@ describe('serve: wait services', () => {
     assert.equal(acceptedOf('tcpwait')[0]?.remote, undefined, 'a wait handler has no one remote end');
     assert.equal(proto, 'TCP');
     // Once it has exited on its own, superd watches the socket again: a new handler.
-    await d.waitFor((r) => r.event === 'exited' && r.service === 'tcpwait', 'tcpwait handler exits when idle', 6000);
+    await d.waitFor((r) => r.event === 'exited' && r.service === 'tcpwait', 'tcpwait handler exits when idle');
     const again = (await exchange(p('tcpwait'), '', { timeoutMs: 5000 })).data.toString().trim();
     assert.match(again, / 1 TCP$/);
     assert.notEqual(again.split(' ')[0], pid, 'a new handler after the first exited');
@@ -98,7 +98,7 @@ describe('serve: wait services', () => {
     assert.ok(!env.some((l) => /^(TCP|REMOTE_)/.test(l)), 'no remote variables');
     // It read its datagram: the next one starts a fresh handler, with no back-off.
     await udpExchange(p('udpenv'), Buffer.from('y'), { timeoutMs: 300 });
-    assert.ok(await eventually(() => exitedOf('udpenv').length >= 2, 5000));
+    assert.ok(await eventually(() => exitedOf('udpenv').length >= 2, 15000));
     assert.equal(d.logs.filter((r) => r.event === 'wait_backoff' && r.service === 'udpenv').length, 0);
   });
 

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before } from 'node:test';
 import type { DaemonStatus, ServiceStatus } from '../../src/control/status.js';
 import { exchange, freePorts, holdConnection, type HeldConnection } from './clients.js';
+import { within } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SUPERD = join(ROOT, 'bin', 'superd');
@@ -82,6 +83,12 @@ export interface DaemonHandle {
   /** SIGTERM (or another signal) and wait for exit. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolves once superd's stderr has closed (bounded): after it exited,
+   * every line it ever wrote is in `logs`, so a line that never came never
+   * will. Rejects if the pipe stays open (a process that kept it).
+   */
+  logComplete(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -122,6 +129,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   const notify = (): void => waiters.forEach((w) => w());
   if (proc.stderr !== null) collectLog(proc.stderr, logs, otherStderr, notify);
   proc.stdout?.resume();
+  const stderrClosed = new Promise<void>((resolve) => {
+    if (proc.stderr === null) resolve();
+    else proc.stderr.once('close', () => resolve());
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => {
       for (const w of waiters) w();
@@ -175,6 +186,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     waitFor,
     waitForCount,
     exited,
+    logComplete: () => within(stderrClosed, WAIT_MS, "superd's stderr closed"),
     writeService: (file, content) => writeFile(join(servicesDir, file), content, { mode: 0o644 }),
     removeService: (file) => unlink(join(servicesDir, file)),
     async reload(timeoutMs = WAIT_MS) {
