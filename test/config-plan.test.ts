@@ -5,33 +5,10 @@ import type { ServiceDefinition } from '../src/config/types.js';
 import type { FileResult } from '../src/config/file.js';
 import type { LoadResult } from '../src/config/load.js';
 import { planReload, sameDefinition, type ReloadPlan } from '../src/config/plan.js';
+import { definition } from './helpers/config.js';
 
 function def(name: string, file: string, line: number, more: Partial<ServiceDefinition> = {}): ServiceDefinition {
-  return {
-    name,
-    origin: { file, line },
-    protocol: 'tcp',
-    port: 7000 + line,
-    bind: null,
-    path: null,
-    socketMode: 0o666,
-    wait: false,
-    handler: { kind: 'server', program: `/usr/bin/${name}`, argv: [name] },
-    credentials: null,
-    maxChildren: 256,
-    queue: 128,
-    maxPerSource: null,
-    rate: null,
-    ratePerSource: null,
-    onlyFrom: null,
-    noAccess: [],
-    env: [],
-    passEnv: [],
-    timeout: null,
-    stderr: 'log',
-    disabled: false,
-    ...more,
-  };
+  return definition({ name, origin: { file, line }, port: 7000 + line, handler: { kind: 'server', program: `/usr/bin/${name}`, argv: [name] }, ...more });
 }
 
 const active = (...defs: ServiceDefinition[]): Map<string, ServiceDefinition> => new Map(defs.map((d) => [d.name, d]));

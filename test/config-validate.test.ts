@@ -10,27 +10,15 @@ import { editDistance, unknownKeyMessage } from '../src/config/suggest.js';
 import { loadPortDb, loadUserDb, parseGroup, parsePasswd, parseServices } from '../src/config/systemdb.js';
 import { checkProgram } from '../src/config/program.js';
 import { parseSection, validateSection, type ValidateContext } from '../src/config/validate.js';
+import { definition, systemDatabases } from './helpers/config.js';
 
 const FILE = '/etc/superd/services.d/svc.conf';
 
-const CTX: ValidateContext = {
-  passwd: {
-    users: [
-      { name: 'root', uid: 0, gid: 0 },
-      { name: 'daemon', uid: 1, gid: 1 },
-      { name: 'git', uid: 1001, gid: 1001 },
-    ],
-    groups: [
-      { name: 'root', gid: 0 },
-      { name: 'daemon', gid: 1 },
-      { name: 'git', gid: 1001 },
-      { name: 'staff', gid: 50 },
-    ],
-  },
-  ports: parseServices('git 9418/tcp\nhttp-alt 8080/tcp webcache\ntftp 69/udp\necho 7/tcp\necho 7/udp\n'),
-  selfUid: 0,
-  selfGid: 0,
-};
+const CTX = systemDatabases(
+  [['root', 0, 0], ['daemon', 1, 1], ['git', 1001, 1001]],
+  [['root', 0], ['daemon', 1], ['git', 1001], ['staff', 50]],
+  'git 9418/tcp\nhttp-alt 8080/tcp webcache\ntftp 69/udp\necho 7/tcp\necho 7/udp\n',
+);
 
 /** The body goes under `[svc]` on line 1, so its first line is line 2. */
 function scanned(body: string) {
@@ -65,30 +53,7 @@ function parseError(body: string, line: number, code: string, text: string, ctx:
 
 test('the smallest tcp service gets every default of SPEC §2', () => {
   const d = parse(TCP);
-  assert.deepEqual(d, {
-    name: 'svc',
-    origin: { file: FILE, line: 1 },
-    protocol: 'tcp',
-    port: 9418,
-    bind: null,
-    path: null,
-    socketMode: 0o666,
-    wait: false,
-    handler: { kind: 'server', program: '/usr/bin/git', argv: ['git'] },
-    credentials: null,
-    maxChildren: 256,
-    queue: 128,
-    maxPerSource: null,
-    rate: null,
-    ratePerSource: null,
-    onlyFrom: null,
-    noAccess: [],
-    env: [],
-    passEnv: [],
-    timeout: null,
-    stderr: 'log',
-    disabled: false,
-  });
+  assert.deepEqual(d, definition({ name: 'svc', origin: { file: FILE, line: 1 }, port: 9418, handler: { kind: 'server', program: '/usr/bin/git', argv: ['git'] } }));
 });
 
 // --- protocol ------------------------------------------------------------

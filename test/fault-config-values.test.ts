@@ -8,29 +8,17 @@ import type { ConfigError } from '../src/errors.js';
 import { clip } from '../src/config/clip.js';
 import { scanIni } from '../src/config/scan.js';
 import { nearest, unknownKeyMessage } from '../src/config/suggest.js';
-import { parseServices } from '../src/config/systemdb.js';
 import { parseSection, type SectionResult, type ValidateContext } from '../src/config/validate.js';
+import { systemDatabases } from './helpers/config.js';
 
 const FILE = '/etc/superd/services.d/svc.conf';
 
-const CTX: ValidateContext = {
-  passwd: {
-    users: [
-      { name: 'root', uid: 0, gid: 0 },
-      { name: 'git', uid: 1001, gid: 1001 },
-      { name: 'ghost', uid: 4294967295, gid: 1001 },
-    ],
-    groups: [
-      { name: 'root', gid: 0 },
-      { name: 'git', gid: 1001 },
-      { name: 'nogroup', gid: 4294967295 },
-    ],
-  },
+const CTX = systemDatabases(
+  [['root', 0, 0], ['git', 1001, 1001], ['ghost', 4294967295, 1001]],
+  [['root', 0], ['git', 1001], ['nogroup', 4294967295]],
   // /etc/services is a file like any other: these resolve to no port at all.
-  ports: parseServices('git 9418/tcp\nzero 0/tcp\nhuge 70000/tcp\nbig 99999999999999999999/udp\n'),
-  selfUid: 0,
-  selfGid: 0,
-};
+  'git 9418/tcp\nzero 0/tcp\nhuge 70000/tcp\nbig 99999999999999999999/udp\n',
+);
 
 /** The body goes under `[svc]` on line 1, so its first line is line 2. */
 function section(body: string, ctx: ValidateContext = CTX): SectionResult {

@@ -58,7 +58,7 @@ describe('an exception nothing caught', { timeout: 60000 }, () => {
       assert.equal(r.data.toString(), 'before\n');
       assert.ok(existsSync(d.controlSocket));
       d.proc.kill(signal);
-      const result = await within(d.exited, 5000, 'superd exits after an internal error');
+      const result = await within(d.exited, 30000, 'superd exits after an internal error');
       assert.deepEqual(result, { code: 70, signal: null });
       const errors = d.logs.filter((x) => x.event === 'internal_error');
       assert.equal(errors.length, 1, JSON.stringify(errors));
@@ -81,7 +81,7 @@ describe('an exception nothing caught', { timeout: 60000 }, () => {
     const { d } = await crashable(['--log-file', logFile]);
     assert.ok(await eventually(async () => (await readJsonLog(logFile)).some((x) => x.event === 'started'), 10000), 'started');
     d.proc.kill('SIGWINCH');
-    assert.deepEqual(await within(d.exited, 5000, 'exit'), { code: 70, signal: null });
+    assert.deepEqual(await within(d.exited, 30000, 'exit'), { code: 70, signal: null });
     const recs = await readJsonLog(logFile);
     assert.equal(recs.filter((x) => x.event === 'internal_error').length, 1);
     assert.equal(recs.at(-1)?.event, 'internal_error');

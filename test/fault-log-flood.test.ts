@@ -111,7 +111,7 @@ for (const [what, args] of [
         assert.ok(counted > lines.length * 10, `${lines.length} events for ${counted} empty lines`);
       }
 
-      assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 5000), `fds back to ${fdsBefore}: ${await fdCount(d.pid)}`);
+      assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 15000), `fds back to ${fdsBefore}: ${await fdCount(d.pid)}`);
       await echo(port.cat ?? 0);
       assert.deepEqual(await d.stop(), { code: 0, signal: null });
       daemons.splice(daemons.indexOf(d), 1);

@@ -54,13 +54,6 @@ async function readersOf(link: string): Promise<string[]> {
   return found;
 }
 
-/** Resolves once superd's standard error has been read to its end: no log line can come after. */
-async function stderrDrained(d: DaemonHandle): Promise<void> {
-  const stream = d.proc.stderr;
-  if (stream === null || stream.closed) return;
-  await within(new Promise<void>((resolve) => stream.once('close', () => resolve())), 10000, "superd's stderr closed");
-}
-
 /** A few connections (each logs `accepted` and `exited`), each answered. */
 async function serveSome(port: number, count = 3): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -124,7 +117,7 @@ describe('standard error whose reader has gone', { timeout: 60000 }, () => {
             if (n === 0) return true;
             read += buf.subarray(0, n).toString();
           }
-        }, 5000),
+        }, 15000),
         'end of file once superd has exited',
       );
       assert.equal(read, '', 'superd wrote nothing more to its standard error after EPIPE');
@@ -145,12 +138,12 @@ describe('standard error whose reader has gone', { timeout: 60000 }, () => {
     assert.ok(stream !== null);
     const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
     stream.destroy();
-    await within(closed, 5000, 'our end of its stderr closed');
+    await within(closed, 15000, 'our end of its stderr closed');
     await serveSome(port);
     // Served again after those lines were logged into a socket nobody reads: still alive.
     await serveSome(port);
     assert.ok(processExists(d.pid), 'superd is alive');
-    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fds, 3000), `descriptors back to ${fds}`);
+    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fds, 15000), `descriptors back to ${fds}`);
     assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
     daemons.splice(daemons.indexOf(d), 1);
   });
@@ -171,12 +164,12 @@ describe('a --log-file that cannot be written', { timeout: 60000 }, () => {
     await new Promise((r) => setTimeout(r, 5200));
     await serveSome(port, 2);
     assert.equal(d.logs.filter((r) => r.event === 'log_failed').length, 1, 'said once');
-    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fds, 3000), `descriptors back to ${fds}`);
+    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fds, 15000), `descriptors back to ${fds}`);
     assert.ok(processExists(d.pid));
     assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
     daemons.splice(daemons.indexOf(d), 1);
     // Its stderr read to the end: nothing can come later.
-    await stderrDrained(d);
+    await d.logComplete();
     assert.equal(d.logs.filter((r) => r.event === 'log_failed').length, 1, 'said once, to the end');
     assert.deepEqual(d.otherStderr, [], 'nothing else on stderr');
   });
@@ -236,7 +229,7 @@ describe('a --log-file that cannot be written', { timeout: 60000 }, () => {
     assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
     daemons.splice(daemons.indexOf(d), 1);
     // Its stderr read to the end: two failures, each said once.
-    await stderrDrained(d);
+    await d.logComplete();
     assert.equal(d.logs.filter((r) => r.event === 'log_failed').length, 2, 'said once per failure, to the end');
     assert.deepEqual(d.otherStderr, [], 'nothing but log_failed on stderr');
   });

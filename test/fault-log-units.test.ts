@@ -81,22 +81,23 @@ describe('log sink: bounded, and tells readers when it is behind', () => {
     try {
       const file = join(dir, 'log');
       const sink = new LogSink(file, render);
-      // One line per event-loop turn for 300 ms, as under a steady load; the
+      // One line per event-loop turn for 300 ms (and at least 60 lines,
+      // however slowly a loaded host turns), as under a steady load; the
       // file's size is looked at every turn, so each write shows as a change.
       const sizes = new Set<number>();
       let added = 0;
-      const until = performance.now() + 300;
-      while (performance.now() < until) {
+      const start = performance.now();
+      while (performance.now() - start < 300 || added < 60) {
         sink.add(`line ${added++}`);
         await turn();
         sizes.add((await stat(file).catch(() => ({ size: 0 }))).size);
       }
+      const elapsed = performance.now() - start;
       await sink.close();
       const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
       assert.deepEqual(lines, Array.from({ length: added }, (_, i) => `line ${i}`));
-      assert.ok(added > 50, `the loop turned often enough to mean something: ${added} lines`);
-      // 300 ms / 25 ms = 12 writes, plus the first and the last; one per line would be `added`.
-      assert.ok(sizes.size <= 300 / LOG_FLUSH_MS + 4, `${sizes.size} different sizes seen for ${added} lines`);
+      // A write per LOG_FLUSH_MS of the time the lines came in, plus the first and the last; one per line would be `added`.
+      assert.ok(sizes.size <= elapsed / LOG_FLUSH_MS + 4, `${sizes.size} different sizes seen for ${added} lines in ${Math.round(elapsed)} ms`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -164,7 +165,7 @@ describe('line pump: a bounded number of lines per turn, the source paused meanw
     pump.push(Array.from({ length: 1000 }, (_, i) => `line ${i}\n`).join(''));
     assert.equal(got.length, 256, 'one turn: 256 lines');
     assert.equal(src.paused, true);
-    assert.ok(await eventually(() => got.length === 1000, 2000));
+    assert.ok(await eventually(() => got.length === 1000, 10000));
     await turn();
     assert.equal(src.paused, false, 'read again once all is handed on');
     assert.equal(got[999], 'line 999');
@@ -223,7 +224,7 @@ describe('line pump: a bounded number of lines per turn, the source paused meanw
     pump.push(Array.from({ length: 300 }, () => 'z\n').join('') + 'last');
     pump.end();
     assert.equal(ended, 0, 'not before every line is out');
-    assert.ok(await eventually(() => ended === 1, 2000));
+    assert.ok(await eventually(() => ended === 1, 10000));
     assert.equal(got.length, 301);
     assert.equal(got.at(-1), 'last');
   });
@@ -332,7 +333,7 @@ describe('an exception nothing caught', () => {
     assert.equal(line?.fields.error, 'boom');
     assert.equal(line?.fields.origin, 'uncaughtException');
     assert.match(String(line?.fields.stack), /^Error: boom\n\s+at /);
-    assert.ok(await eventually(() => ctx.exits.length === 1, 1000));
+    assert.ok(await eventually(() => ctx.exits.length === 1, 10000));
     assert.deepEqual(ctx.exits, [EX_SOFTWARE]);
     assert.equal(EX_SOFTWARE, 70);
     assert.equal(cleaned, 1);
@@ -342,13 +343,12 @@ describe('an exception nothing caught', () => {
   test('a cleanup that fails or hangs still ends in exit 70, within the deadline', async () => {
     const failing = context(() => Promise.reject(new Error('cleanup broke')));
     failing.handler(new Error('first'), 'unhandledRejection');
-    assert.ok(await eventually(() => failing.exits.length === 1, 1000));
+    assert.ok(await eventually(() => failing.exits.length === 1, 10000));
     assert.deepEqual(failing.exits, [70]);
     const hanging = context(() => new Promise(() => undefined));
-    const t0 = Date.now();
     hanging.handler(new Error('first'), 'uncaughtException');
-    assert.ok(await eventually(() => hanging.exits.length === 1, 2000));
-    assert.ok(Date.now() - t0 < 1000, 'the deadline (200 ms here) ends it');
+    // The deadline (200 ms here) ends it: without one it would never exit.
+    assert.ok(await eventually(() => hanging.exits.length === 1, 10000), 'exit despite a cleanup that never ends');
   });
 
   test('a second exception while exiting: logged, and exit at once', () => {
@@ -373,7 +373,7 @@ describe('an exception nothing caught', () => {
       exit: (code) => void exits.push(code),
     });
     handler(new Error('boom'), 'uncaughtException');
-    assert.ok(await eventually(() => exits.length === 1, 1000));
+    assert.ok(await eventually(() => exits.length === 1, 10000));
   });
 
   test('whatever was thrown is described', () => {
@@ -453,7 +453,7 @@ describe('--watch: what a watcher error does', () => {
     assert.equal(watch.active, true);
     assert.equal(fake.closed, 0);
     fake.emit('all', 'change', '/srv/services.d/a.conf');
-    assert.ok(await eventually(() => reloads() === 1, 2000), 'a change still reloads');
+    assert.ok(await eventually(() => reloads() === 1, 10000), 'a change still reloads');
     await watch.close();
   });
 

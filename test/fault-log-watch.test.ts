@@ -40,7 +40,7 @@ describe('--watch and a watcher error, in the daemon', { timeout: 60000 }, () =>
       assert.equal(r.data.toString(), 'still served\n');
       // The new unix service holds two: its socket, and the (empty, removed)
       // directory it was bound in, kept until the socket closes (listen/unixpath.ts).
-      assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fds + 2, 3000), 'no descriptor left behind but the new socket and its bind directory');
+      assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fds + 2, 15000), 'no descriptor left behind but the new socket and its bind directory');
       stopped = true;
       assert.deepEqual(await d.stop(), { code: 0, signal: null });
     } finally {

@@ -5,22 +5,18 @@
 // and so is every file action's return code; either refuses the spawn.
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
-import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
+import { describe, test } from 'node:test';
+import { loadSys, type Sys } from '../src/sys/load.js';
 import { PosixSpawner } from '../src/spawn/posix.js';
 import { HandlerSpawner } from '../src/spawn/spawner.js';
 import { isSpawnError, type SpawnRequest, type SpawnResult } from '../src/spawn/types.js';
-import { tempDir } from './helpers/daemon.js';
+import { scratchDirs } from './helpers/daemon.js';
 import { processesWithEnvironment } from './helpers/proc.js';
 import { within } from './helpers/wait.js';
 
 const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
+const scratch = scratchDirs('superd-fault-fd-');
 
 interface Marked {
   req: SpawnRequest;
@@ -37,15 +33,14 @@ interface Marked {
  * both return after the exec).
  */
 async function markerRequest(fd: number): Promise<Marked> {
-  const dir = await tempDir('superd-fault-fd-');
-  dirs.push(dir);
+  const dir = await scratch();
   const marker = join(dir, 'started');
   const entry = `SUPERD_TEST_MARK=${dir}`;
   return { req: { program: '/bin/sh', argv: ['sh', '-c', `echo ran > ${marker}; exec sleep 60`], env: ['PATH=/usr/bin:/bin', entry], fd, stderr: 'null', credentials: null }, marker, entry };
 }
 
 function start(spawner: { spawn: HandlerSpawner['spawn'] }, req: SpawnRequest): Promise<SpawnResult> {
-  return within(new Promise((resolve) => spawner.spawn(req, resolve, () => undefined)), 5000, 'onStarted');
+  return within(new Promise((resolve) => spawner.spawn(req, resolve, () => undefined)), 15000, 'onStarted');
 }
 
 /**
@@ -84,10 +79,10 @@ async function assertRefused(result: SpawnResult, pattern: RegExp, { marker, ent
   await nothingRan('after a later spawn');
 }
 
-function realLibc(): Libc {
-  const libc = loadLibc();
-  if (libc instanceof Error) throw libc;
-  return libc;
+function realSys(): Sys {
+  const sys = loadSys();
+  if (sys instanceof Error) throw sys;
+  return sys;
 }
 
 describe('HandlerSpawner: a connection fd that cannot be the handler\'s', () => {
@@ -116,20 +111,20 @@ describe('HandlerSpawner: a connection fd that cannot be the handler\'s', () => 
 
 describe('PosixSpawner: every file action counts', () => {
   test('fd -1 straight to PosixSpawner (no HandlerSpawner in front): refused all the same', async () => {
-    const spawner = PosixSpawner.create(realLibc(), { ownSession: false, resetScheduler: false });
+    const spawner = PosixSpawner.create(realSys(), { ownSession: false, resetScheduler: false });
     assert.ok(!(spawner instanceof Error));
     const marked = await markerRequest(-1);
     await assertRefused(await start(spawner, marked.req), /no usable descriptor \(fd -1\)/, marked, () => followUp(spawner));
   });
 
   test('an fd glibc refuses (beyond the table): adddup2 returns EBADF → spawn_failed', async () => {
-    const spawner = PosixSpawner.create(realLibc(), { ownSession: false, resetScheduler: false });
+    const spawner = PosixSpawner.create(realSys(), { ownSession: false, resetScheduler: false });
     assert.ok(!(spawner instanceof Error));
     const marked = await markerRequest(1 << 30);
     await assertRefused(await start(spawner, marked.req), /posix_spawn_file_actions_adddup2\(1073741824, 0\) failed: bad file descriptor \(EBADF\)/, marked, () => followUp(spawner));
   });
 
-  const actions: [string, keyof Libc, RegExp][] = [
+  const actions: [string, keyof Sys, RegExp][] = [
     ['init', 'actionsInit', /posix_spawn_file_actions_init failed: not enough memory \(ENOMEM\)/],
     ['adddup2', 'actionsDup2', /adddup2\(\d+, 0\) failed: not enough memory/],
     ['addopen', 'actionsOpen', /addopen\(2, \/dev\/null\) failed/],
@@ -138,17 +133,17 @@ describe('PosixSpawner: every file action counts', () => {
   ];
   for (const [name, key, pattern] of actions) {
     test(`${name} fails (ENOMEM) → spawn_failed naming it; posix_spawn never called; no descriptor left open`, async () => {
-      const real = realLibc();
+      const real = realSys();
       let spawned = 0;
-      const libc: Libc = {
+      const sys: Sys = {
         ...real,
         [key]: () => 12, // ENOMEM
-        posixSpawnAsync: (...args: Parameters<Libc['posixSpawnAsync']>) => {
+        posixSpawnAsync: (...args: Parameters<Sys['posixSpawnAsync']>) => {
           spawned += 1;
           real.posixSpawnAsync(...args);
         },
       };
-      const spawner = PosixSpawner.create(libc, { ownSession: false, resetScheduler: false });
+      const spawner = PosixSpawner.create(sys, { ownSession: false, resetScheduler: false });
       assert.ok(!(spawner instanceof Error));
       const fd = openSync('/dev/null', 'r+');
       try {

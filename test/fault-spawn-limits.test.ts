@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { afterEach, describe, test } from 'node:test';
 import { holdConnection, type HeldConnection } from './helpers/clients.js';
 import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { statusField, statusMask } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
 const daemons: DaemonHandle[] = [];
@@ -24,7 +25,7 @@ async function openFiles(pid: number): Promise<{ soft: number; hard: number }> {
 }
 
 async function umaskOf(pid: number): Promise<string> {
-  return /^Umask:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?';
+  return (await statusField(pid, 'Umask')) ?? '?';
 }
 
 /** A daemon started under umask 077 with one held handler of `def`; the handler's pid. */
@@ -44,8 +45,7 @@ async function heldHandler(def: Record<string, string | number>, args: string[] 
 }
 
 async function hasCapSysResource(): Promise<boolean> {
-  const hex = /^CapEff:\s*([0-9a-f]+)/m.exec(await readFile('/proc/self/status', 'utf8'))?.[1] ?? '0';
-  return ((BigInt(`0x${hex}`) >> 24n) & 1n) === 1n;
+  return (((await statusMask('self', 'CapEff')) >> 24n) & 1n) === 1n;
 }
 
 const hardOfOurs = async (): Promise<number> => (await openFiles(process.pid)).hard;
@@ -68,7 +68,7 @@ describe('what a handler inherits', { timeout: 120000 }, () => {
     if (hard <= 1024) return t.skip(`the hard limit here is ${hard}`);
     const { pid } = await heldHandler({ server: '/bin/sh', args: `-c 'ulimit -Sn ${hard} && exec /bin/cat'` });
     // Whichever came first, superd's prlimit or the handler's own ulimit, it ends at the hard limit and stays there.
-    assert.ok(await eventually(async () => (await openFiles(pid)).soft === hard, 3000), `soft ${(await openFiles(pid)).soft}`);
+    assert.ok(await eventually(async () => (await openFiles(pid)).soft === hard, 15000), `soft ${(await openFiles(pid)).soft}`);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal((await openFiles(pid)).soft, hard);
   });
@@ -87,7 +87,7 @@ describe('what a handler inherits', { timeout: 120000 }, () => {
     const hard = await hardOfOurs();
     if (hard <= 1024) return t.skip(`the hard limit here is ${hard}`);
     const { pid, d } = await heldHandler({ server: '/bin/cat', user: 'nobody' });
-    assert.ok(await eventually(async () => (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'cat', 3000), 'setpriv has exec-ed cat');
+    assert.ok(await eventually(async () => (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'cat', 15000), 'setpriv has exec-ed cat');
     const started = d.logs.find((r) => r.event === 'started');
     assert.match(String(started?.handler_limits), /not for other users: no CAP_SYS_RESOURCE/);
     assert.deepEqual(await openFiles(pid), await openFiles(d.pid), "superd's own limit, not 1024 for some and not for others");
@@ -100,7 +100,7 @@ describe('what a handler inherits', { timeout: 120000 }, () => {
     if (hard <= 1024) return t.skip(`the hard limit here is ${hard}`);
     const { pid } = await heldHandler({ server: '/bin/cat', user: 'nobody' });
     // The pid is setpriv's until it execs cat: the limit set on it carries over.
-    assert.ok(await eventually(async () => (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'cat', 3000), 'setpriv has exec-ed cat');
+    assert.ok(await eventually(async () => (await readFile(`/proc/${pid}/comm`, 'utf8')).trim() === 'cat', 15000), 'setpriv has exec-ed cat');
     assert.deepEqual(await openFiles(pid), { soft: 1024, hard });
     assert.equal(await umaskOf(pid), '0022');
   });

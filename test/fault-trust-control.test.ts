@@ -285,7 +285,7 @@ describe('--control-socket where something already is', { timeout: 120000 }, () 
     const holder = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     await within(new Promise((resolve) => holder.stdout?.once('data', resolve)), 10000, 'the holder listening');
     holder.kill('SIGKILL');
-    await within(new Promise((resolve) => holder.once('exit', resolve)), 5000, 'the holder killed');
+    await within(new Promise((resolve) => holder.once('exit', resolve)), 15000, 'the holder killed');
     assert.ok((await lstat(path)).isSocket(), 'the stale file is there');
     const d = await launch(dir, ['--control-socket', path]);
     const r = await cli(undefined, ['status', '--control-socket', path]);

@@ -21,7 +21,7 @@ import type { WaitSocket } from '../src/listen/connection.js';
 import { listenWait } from '../src/listen/wait.js';
 import { closeWhenFree, hold, holdsOn, release } from '../src/spawn/fd-holds.js';
 import { O_CLOEXEC } from '../src/sys/constants.js';
-import { loadSys as loadLibc } from '../src/sys/load.js';
+import { loadSys } from '../src/sys/load.js';
 import { HandlerSpawner } from '../src/spawn/spawner.js';
 import { isSpawnError, type SpawnResult } from '../src/spawn/types.js';
 import { freePorts } from './helpers/clients.js';
@@ -126,8 +126,8 @@ function waitDefinition(port: number): ServiceDefinition {
 
 describe('a wait socket removed while its spawn waits for the pool', { timeout: 60000 }, () => {
   test('with every pool thread held busy: the handler gets the socket it was given, not the connection that took its number; the socket is closed once the spawn has returned', async (t) => {
-    const libc = loadLibc();
-    if (libc instanceof Error) return t.skip(`koffi cannot load, so there is no posix_spawn path: ${libc.message}`);
+    const sys = loadSys();
+    if (sys instanceof Error) return t.skip(`koffi cannot load, so there is no posix_spawn path: ${sys.message}`);
     if (threadsReading([]) === null) return t.skip('/proc/TID/syscall cannot be read here: the held pool cannot be seen');
     const dir = await tempDir('superd-fdreuse-');
     dirs.push(dir);
@@ -143,7 +143,7 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     assert.ok(!('code' in listener), JSON.stringify(listener));
     const client = createSocket('udp4');
     client.send('hello', port, '127.0.0.1');
-    const socket = await within(readable, 5000, 'the datagram reported');
+    const socket = await within(readable, 15000, 'the datagram reported');
     client.close();
     const socketLink = whatIs(socket.fd);
     assert.match(String(socketLink), /^socket:\[\d+\]$/);
@@ -153,7 +153,7 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     const pipes: { r: number; w: number }[] = [];
     for (let i = 0; i < size; i++) {
       const fds = new Int32Array(2);
-      assert.equal(libc.pipe2(fds, O_CLOEXEC), 0);
+      assert.equal(sys.pipe2(fds, O_CLOEXEC), 0);
       pipes.push({ r: fds[0] ?? -1, w: fds[1] ?? -1 });
     }
     const reads = pipes.map(({ r }) => new Promise<void>((resolve) => read(r, Buffer.alloc(1), 0, 1, null, () => resolve())));
@@ -190,15 +190,15 @@ describe('a wait socket removed while its spawn waits for the pool', { timeout: 
     const handlerFd0 = readFileSync(out, 'utf8').trim();
     for (const fd of others) closeSync(fd);
     for (const { r, w } of pipes) {
-      libc.close(r);
-      libc.close(w);
+      sys.close(r);
+      sys.close(w);
     }
 
     const { result } = spawned;
     assert.ok(result !== null && !isSpawnError(result), `the handler started: ${JSON.stringify(result)}`);
     assert.equal(stolen, false, `fd ${socket.fd} was closed under the queued spawn and taken by the next open`);
     assert.equal(handlerFd0, socketLink, "the handler's fd 0 is the wait service's socket");
-    await within(closing, 5000, 'the socket closed once the spawn returned');
+    await within(closing, 15000, 'the socket closed once the spawn returned');
     assert.equal(closed, true);
     assert.deepEqual(descriptorsOf(String(socketLink)), [], 'the socket is closed');
     assert.equal(holdsOn(socket.fd), 0, 'no hold is left');

@@ -153,7 +153,7 @@ describe('--log-file: a symlink put in its place after start (logrotate, then a 
     // The operator removes the link: the next SIGUSR2 makes a new file, which starts with what was lost.
     await unlink(logFile);
     d.proc.kill('SIGUSR2');
-    await eventually(() => existsSync(logFile), 5000);
+    await eventually(() => existsSync(logFile), 15000);
     await assertStillServes(d, echo);
     const recs = await logged(logFile, (r) => r.event === 'exited', 'a connection logged in the new file');
     assert.equal(recs[0]?.event, 'log_dropped', `first line: ${JSON.stringify(recs[0])}`);
@@ -172,7 +172,7 @@ describe('--log-file: what is not a regular file', { timeout: 60000 }, () => {
     const { shared } = await sharedWithVictim();
     const fifo = join(shared, 'superd.fifo');
     const made = spawn('mkfifo', ['-m', '0600', fifo]);
-    assert.equal(await within(new Promise((r) => made.once('exit', r)), 5000, 'mkfifo'), 0);
+    assert.equal(await within(new Promise((r) => made.once('exit', r)), 15000, 'mkfifo'), 0);
     const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
     let read = '';
     reader.stdout.setEncoding('utf8').on('data', (s: string) => (read += s));
@@ -193,7 +193,7 @@ describe('--log-file: what is not a regular file', { timeout: 60000 }, () => {
     const node = join(shared, 'superd.log');
     // A loop device's numbers: a device that, where it exists, must never be written by a log.
     const made = spawn('mknod', ['-m', '0600', node, 'b', '7', '200'], { stdio: 'ignore' });
-    if ((await within(new Promise((r) => made.once('exit', r)), 5000, 'mknod')) !== 0) {
+    if ((await within(new Promise((r) => made.once('exit', r)), 15000, 'mknod')) !== 0) {
       t.skip('cannot make a block device node here (no CAP_MKNOD)');
       return;
     }

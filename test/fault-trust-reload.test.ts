@@ -5,37 +5,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { exchange, freePorts } from './helpers/clients.js';
-import { runSuperd, serviceFile, startDaemon, tempDir, unreachableByOthers, SUPERD, type DaemonHandle } from './helpers/daemon.js';
+import { perTest, runSuperd, scratchDirs, serviceFile, unreachableByOthers, SUPERD } from './helpers/daemon.js';
 import { runProgram } from './helpers/proc.js';
 import { within } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 const SETPRIV = '/usr/bin/setpriv';
 
-const daemons: DaemonHandle[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  await Promise.all(daemons.splice(0).map((d) => d.stop()));
-});
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-});
-
-async function daemon(): Promise<DaemonHandle> {
-  const d = await startDaemon();
-  daemons.push(d);
-  return d;
-}
-
-async function scratch(): Promise<string> {
-  const d = await tempDir('superd-fault-reload-');
-  dirs.push(d);
-  return d;
-}
+const { daemon } = perTest();
+const scratch = scratchDirs('superd-fault-reload-');
 
 const cat = (name: string, port: number): string => serviceFile(name, { port, bind: '127.0.0.1', server: '/bin/cat' });
 
@@ -124,7 +106,7 @@ describe('superd reload: waits and reports (SPEC §1)', { timeout: 120000 }, () 
     const r = await runSuperd(['reload', '--pid-file', d.pidFile, '--control-socket', join(dir, 'none.sock')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`sent SIGHUP to superd \\(pid ${d.pid}\\), but cannot wait for its outcome`));
-    await d.waitFor((x) => x.event === 'reload', 'the reload it asked for', 5000);
+    await d.waitFor((x) => x.event === 'reload', 'the reload it asked for');
   });
 
   test('no daemon on the control socket: exit 1 naming it', async () => {

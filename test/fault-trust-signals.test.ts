@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { exchange, freePorts, tryConnect } from './helpers/clients.js';
 import { assertStillServes, serviceFile, startDaemon, startServices, tempDir, unreachableByOthers, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
-import { procStat } from './helpers/proc.js';
+import { procStat, statusField, statusMask } from './helpers/proc.js';
 import { udpExchange } from './helpers/udp.js';
 import { unixExchange } from './helpers/unix.js';
 import { eventually } from './helpers/wait.js';
@@ -103,21 +103,10 @@ function bitOf(signal: NodeJS.Signals): bigint {
 const IGNORED_BITS = IGNORED.reduce((m, s) => m | bitOf(s), 0n);
 
 /** The signals the process has a handler for (SigCgt). */
-async function caughtMask(pid: number): Promise<bigint> {
-  const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''));
-  return m?.[1] === undefined ? 0n : BigInt(`0x${m[1]}`);
-}
+const caughtMask = (pid: number): Promise<bigint> => statusMask(pid, 'SigCgt');
 
 /** Bits of the signals pending for the whole process (ShdPnd) or its main thread (SigPnd). */
-async function pendingMask(pid: number): Promise<bigint> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  let mask = 0n;
-  for (const key of ['SigPnd', 'ShdPnd']) {
-    const m = new RegExp(`^${key}:\\s*([0-9a-f]+)$`, 'm').exec(status);
-    if (m?.[1] !== undefined) mask |= BigInt(`0x${m[1]}`);
-  }
-  return mask;
-}
+const pendingMask = (pid: number): Promise<bigint> => statusMask(pid, 'SigPnd', 'ShdPnd');
 
 describe('signals superd does not use', { timeout: 60000 }, () => {
   test('each is caught and logged once: superd stays up, unstopped, without inspector, serving and reloading', async () => {
@@ -131,7 +120,7 @@ describe('signals superd does not use', { timeout: 60000 }, () => {
     process.kill(d.pid, 'SIGUSR1');
     process.kill(d.pid, 'SIGTSTP');
     const bits = bitOf('SIGUSR1') | bitOf('SIGTSTP');
-    assert.ok(await eventually(async () => ((await pendingMask(d.pid)) & bits) === 0n, 5000), 'the kernel delivered the second SIGUSR1 and SIGTSTP');
+    assert.ok(await eventually(async () => ((await pendingMask(d.pid)) & bits) === 0n, 15000), 'the kernel delivered the second SIGUSR1 and SIGTSTP');
     // SIGHUP after them: its reload summary comes after they were handled.
     const summary = await d.reload();
     assert.equal(summary.errors, 0);
@@ -202,7 +191,7 @@ describe('signals superd does not use', { timeout: 60000 }, () => {
     assert.ok(d !== null, 'superd bound its service in three attempts');
     const pid = d.pid;
     const bits = bitOf('SIGUSR1') | bitOf('SIGTSTP');
-    assert.ok(await eventually(async () => ((await pendingMask(pid)) & bits) === 0n, 5000), 'nothing left pending');
+    assert.ok(await eventually(async () => ((await pendingMask(pid)) & bits) === 0n, 15000), 'nothing left pending');
     await d.reload();
     await assertRunning(d, 'after signals during loading');
     await assertNoInspector(d, 'after signals during loading');
@@ -297,9 +286,8 @@ async function killGrandchildren(dir: string): Promise<void> {
   for (const name of names.filter((n) => n.endsWith('.pid'))) {
     const pid = Number((await readFile(join(dir, name), 'utf8').catch(() => '')).trim());
     if (!Number.isInteger(pid) || pid <= 1) continue;
-    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
     // Only a process that still runs as nobody: the pid may have been reused.
-    if (!new RegExp(`^Uid:\\s+${NOBODY}\\s`, 'm').test(status)) continue;
+    if ((await statusField(pid, 'Uid'))?.split(/\s+/)[0] !== String(NOBODY)) continue;
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -432,7 +420,7 @@ describe('a hostile handler on a wait socket', { timeout: 60000 }, () => {
       const names = await done();
       return ['udp', 'tcp', 'unix'].every((k) => names.some((n) => n.startsWith(`${k}-gc-`)));
     };
-    assert.ok(await eventually(allDone, 8000), `the grandchildren finished: ${(await readdir(stateDir)).join(' ')}`);
+    assert.ok(await eventually(allDone, 30000), `the grandchildren finished: ${(await readdir(stateDir)).join(' ')}`);
     for (const kind of ['udp', 'tcp', 'unix']) {
       const files = (await done()).filter((n) => n.startsWith(`${kind}-gc-`));
       assert.ok(files.length >= 1, `${kind}: a grandchild ran: ${(await readdir(stateDir)).join(' ')}`);

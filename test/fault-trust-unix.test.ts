@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, readdir, readlink, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
-import { serviceFile, startServices, tempDir, assertStillServes, type DaemonHandle } from './helpers/daemon.js';
+import { afterEach, describe, test } from 'node:test';
+import { serviceFile, startServices, scratchDirs, assertStillServes, type DaemonHandle } from './helpers/daemon.js';
 import { fdCount } from './helpers/proc.js';
 import { tryConnectUnix, unixExchange } from './helpers/unix.js';
 import { eventually, within } from './helpers/wait.js';
@@ -21,14 +21,11 @@ const NOBODY = 65534;
 const needsRoot = !isRoot ? 'needs root: superd must run as root and the attacker as another user (nobody)' : !existsSync(SETPRIV) ? `needs ${SETPRIV} to run the attacker as nobody` : false;
 
 const daemons: DaemonHandle[] = [];
-const dirs: string[] = [];
+const scratchDir = scratchDirs('superd-trust-unix-');
 const children: ChildProcess[] = [];
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await Promise.all(daemons.splice(0).map((d) => d.stop()));
-});
-after(async () => {
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
 /** What must never change: mode, owner and content of root's files the attacker aims at. */
@@ -62,8 +59,7 @@ async function assertUntouched(v: Victims, when: string): Promise<void> {
 
 /** A scratch directory nobody can traverse, with `app` (nobody's, where the socket lives) and `evil` (nobody's). */
 async function scratch(): Promise<{ base: string; app: string; evil: string }> {
-  const base = await tempDir('superd-trust-unix-');
-  dirs.push(base);
+  const base = await scratchDir();
   await chmod(base, 0o755);
   const app = join(base, 'app');
   const evil = join(base, 'evil');
@@ -205,7 +201,7 @@ describe('unix socket files and symlinks (issue 23)', { timeout: 300000 }, () =>
     const failures = d.logs.filter((r) => r.event === 'bind_failed');
     assert.ok(failures.every((r) => r.service === 'app'), 'only the raced service ever failed to bind');
     // No descriptor left behind by the placings that failed.
-    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 5000), `descriptors back to ${fdsBefore}: ${await fdCount(d.pid)}`);
+    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= fdsBefore, 15000), `descriptors back to ${fdsBefore}: ${await fdCount(d.pid)}`);
   });
 
   test('a symlink at the socket path (to a root file, or dangling): bind_failed naming the service, the link and its target untouched', { skip: needsRoot }, async () => {
@@ -279,7 +275,7 @@ describe('unix socket files and symlinks (issue 23)', { timeout: 300000 }, () =>
     // Removal by reload.
     for (const n of ['kept', 'file', 'link', 'gone']) await d.writeService(`${n}.conf`, '# removed\n');
     await d.reload();
-    assert.ok(await eventually(() => !existsSync(at('kept')), 3000), 'our own socket file is removed');
+    assert.ok(await eventually(() => !existsSync(at('kept')), 15000), 'our own socket file is removed');
     assert.equal(await tryConnectUnix(at('kept'), 1000), 'ENOENT');
     assert.equal(await readFile(at('file'), 'utf8'), 'not superd\'s\n', 'a file that replaced ours stays');
     assert.equal(await readlink(at('link')), v.file, 'a symlink that replaced ours stays');

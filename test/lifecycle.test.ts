@@ -1,59 +1,19 @@
 // SPEC §1 and §5: the daemon's life from the outside: pid file, signals,
 // shutdown grace, `superd reload` and `superd status`, the log file.
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  exchange,
-  freePorts,
-  holdConnection,
-  tryConnect,
-  type HeldConnection,
-} from './helpers/clients.js';
-import {
-  readJsonLog,
-  runSuperd,
-  serviceFile,
-  startDaemon,
-  tempDir,
-  type DaemonHandle,
-  type StartOptions,
-} from './helpers/daemon.js';
+import { exchange, freePorts, tryConnect } from './helpers/clients.js';
+import { perTest, readJsonLog, runSuperd, scratchDirs, serviceFile } from './helpers/daemon.js';
 import { processGroup } from './helpers/proc.js';
 import { eventually, within } from './helpers/wait.js';
 
-const daemons: DaemonHandle[] = [];
-const held: HeldConnection[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const c of held.splice(0)) c.destroy();
-  await Promise.all(daemons.splice(0).map((d) => d.stop('SIGTERM')));
-  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
-
-/** A daemon stopped after the test whatever happens. `started` is awaited unless waitStarted is false. */
-async function daemon(opts: StartOptions = {}): Promise<DaemonHandle> {
-  const d = await startDaemon({ ...opts, waitStarted: false });
-  daemons.push(d);
-  if (opts.waitStarted !== false) await d.waitFor((r) => r.event === 'started', 'started');
-  return d;
-}
-
-async function hold(port: number): Promise<HeldConnection> {
-  const c = await holdConnection(port);
-  held.push(c);
-  return c;
-}
-
-async function scratch(): Promise<string> {
-  const d = await tempDir('superd-lifecycle-');
-  dirs.push(d);
-  return d;
-}
+// Stopped with SIGTERM after each test; scratch directories removed after the file.
+const { daemon, hold } = perTest({ stopSignal: 'SIGTERM' });
+const scratch = scratchDirs('superd-lifecycle-');
 
 function cat(name: string, port: number): string {
   return serviceFile(name, { port, bind: '127.0.0.1', server: '/bin/cat' });
@@ -70,7 +30,7 @@ describe('pid file', { timeout: 120000 }, () => {
     const text = await readFile(d.pidFile, 'utf8');
     assert.equal(text.trim(), String(d.pid));
     d.proc.kill('SIGTERM');
-    const exit = await within(d.exited, 5000, 'exit after SIGTERM');
+    const exit = await within(d.exited, 30000, 'exit after SIGTERM');
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.equal(existsSync(d.pidFile), false, 'pid file removed at exit');
     assert.ok(d.logs.some((r) => r.event === 'stopped'), 'stopped is logged');
@@ -78,34 +38,54 @@ describe('pid file', { timeout: 120000 }, () => {
 });
 
 describe('SIGTERM and SIGINT', { timeout: 120000 }, () => {
+  // A grace no test waits for: superd exiting well before it shows it did not wait.
+  const LONG_GRACE_S = 120;
+
+  /** superd with --shutdown-grace `grace` and one cat serving a held client, then `signal`: what the tests go on from. */
+  async function signalledWithHandler(signal: NodeJS.Signals, grace: number) {
+    const [p] = (await freePorts(1)) as [number];
+    const d = await daemon({ services: { 'a.conf': cat('cat', p) }, args: ['--shutdown-grace', String(grace)] });
+    const c = await hold(p);
+    c.send('hi\n');
+    await c.waitForData('hi\n');
+    const accepted = await d.waitFor((r) => r.event === 'accepted' && r.service === 'cat', 'accepted');
+    d.proc.kill(signal);
+    const shutdown = await d.waitFor((r) => r.event === 'shutdown', 'shutdown');
+    assert.equal(shutdown.signal, signal);
+    return { p, d, c, accepted, shutdown };
+  }
+
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${signal} with a handler running: stops accepting at once, handler gets SIGTERM after the grace, exit 0`, async () => {
-      const [p] = (await freePorts(1)) as [number];
-      const d = await daemon({ services: { 'a.conf': cat('cat', p) }, args: ['--shutdown-grace', '1'] });
-      const c = await hold(p);
-      c.send('hi\n');
-      await c.waitForData('hi\n');
-      const accepted = await d.waitFor((r) => r.event === 'accepted' && r.service === 'cat', 'accepted');
+    test(`${signal} with a handler running: stops accepting, the handler goes on serving, exit 0 once it ends`, async () => {
+      const { p, d, c, accepted } = await signalledWithHandler(signal, LONG_GRACE_S);
+      assert.ok(await eventually(async () => (await tryConnect(p)) === 'ECONNREFUSED', 10000), 'new connections are refused');
 
-      const sentAt = Date.now();
-      d.proc.kill(signal);
-      const shutdown = await d.waitFor((r) => r.event === 'shutdown', 'shutdown', 3000);
-      assert.equal(shutdown.signal, signal);
-      assert.ok(await eventually(async () => (await tryConnect(p)) === 'ECONNREFUSED', 500), 'new connections are refused at once');
-
-      // Within the grace the handler goes on serving.
+      // In the grace the handler goes on serving; superd waits for it.
       c.send('in grace\n');
-      await c.waitForData('in grace\n', 800);
+      await c.waitForData('in grace\n');
+      assert.equal(d.proc.exitCode, null, 'superd waits while a handler runs');
 
-      const exited = await d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'handler exited', 5000);
-      assert.equal(exited.signal, 'SIGTERM');
-      const after = ms(exited.time) - ms(shutdown.time);
-      assert.ok(after >= 900 && after <= 3000, `handler ended ${after} ms after shutdown; expected about 1000 (--shutdown-grace 1)`);
-      assert.equal(await within(c.closed, 3000, 'client sees the connection close'), 'end');
-
-      const exit = await within(d.exited, 5000, 'superd exits');
+      // The client ends: cat exits 0 on its own, and superd with it, long before the grace is over.
+      c.socket.end();
+      const exited = await d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'handler exited');
+      assert.deepEqual([exited.code, exited.signal], [0, null]);
+      const exit = await within(d.exited, 30000, `superd exits without waiting out a ${LONG_GRACE_S} s grace`);
       assert.deepEqual(exit, { code: 0, signal: null });
-      assert.ok(Date.now() - sentAt < 6000, `exit took ${Date.now() - sentAt} ms`);
+      assert.ok(d.logs.some((r) => r.event === 'stopped'));
+    });
+
+    test(`${signal} with a handler still running when the grace is over: the handler gets SIGTERM then, exit 0`, async () => {
+      const { d, c, accepted, shutdown } = await signalledWithHandler(signal, 1);
+      const exited = await d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'handler exited');
+      assert.equal(exited.signal, 'SIGTERM');
+      // superd's own clock: the grace is counted from after the shutdown line.
+      // How late after it the handler ends is the host's, not asserted.
+      const after = ms(exited.time) - ms(shutdown.time);
+      assert.ok(after >= 1000, `handler ended ${after} ms after shutdown, before the grace (--shutdown-grace 1) was over`);
+      assert.equal(await c.closed, 'end', 'the client sees the connection close');
+
+      const exit = await within(d.exited, 30000, 'superd exits');
+      assert.deepEqual(exit, { code: 0, signal: null });
       assert.ok(d.logs.some((r) => r.event === 'stopped'));
     });
   }
@@ -125,32 +105,30 @@ describe('SIGTERM and SIGINT', { timeout: 120000 }, () => {
     const pgid = Number(accepted.pid);
     // sh says ready before it starts sleep: the group has both once sleep is there.
     let group: { pid: number; state: string }[] = [];
-    assert.ok(await eventually(async () => (group = await processGroup(pgid)).length >= 2, 5000), `sh and its sleep share a process group: ${JSON.stringify(group)}`);
+    assert.ok(await eventually(async () => (group = await processGroup(pgid)).length >= 2, 10000), `sh and its sleep share a process group: ${JSON.stringify(group)}`);
 
     d.proc.kill('SIGTERM');
-    const shutdown = await d.waitFor((r) => r.event === 'shutdown', 'shutdown', 3000);
-    const exited = await d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'handler exited', 12000);
+    const shutdown = await d.waitFor((r) => r.event === 'shutdown', 'shutdown');
+    const exited = await d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'handler exited', 30000);
     assert.equal(exited.signal, 'SIGKILL');
     const after = ms(exited.time) - ms(shutdown.time);
-    assert.ok(after >= 5500 && after <= 9000, `SIGKILL came ${after} ms after shutdown; expected about 6000 (1 s grace + 5 s)`);
-    const exit = await within(d.exited, 5000, 'superd exits');
+    assert.ok(after >= 6000, `SIGKILL came ${after} ms after shutdown, before 1 s grace + 5 s were over`);
+    const exit = await within(d.exited, 30000, 'superd exits');
     assert.deepEqual(exit, { code: 0, signal: null });
     assert.ok(
-      await eventually(async () => (await processGroup(pgid)).every((x) => x.state === 'Z'), 2000),
+      await eventually(async () => (await processGroup(pgid)).every((x) => x.state === 'Z'), 10000),
       `the handler's process group is gone: ${JSON.stringify(await processGroup(pgid))}`,
     );
   });
 
-  test('SIGTERM with no handler running exits 0 promptly', async () => {
+  test('SIGTERM with no handler running exits 0 without waiting out the grace', async () => {
     const [p] = (await freePorts(1)) as [number];
-    const d = await daemon({ services: { 'a.conf': cat('a', p) } });
+    const d = await daemon({ services: { 'a.conf': cat('a', p) }, args: ['--shutdown-grace', String(LONG_GRACE_S)] });
     assert.equal((await exchange(p, 'x')).data.toString(), 'x');
     await d.waitFor((r) => r.event === 'exited', 'the one handler exited');
-    const t0 = Date.now();
     d.proc.kill('SIGTERM');
-    const exit = await within(d.exited, 2000, 'exit within 2 s');
+    const exit = await within(d.exited, 30000, `exit, well before a ${LONG_GRACE_S} s grace`);
     assert.deepEqual(exit, { code: 0, signal: null });
-    assert.ok(Date.now() - t0 < 2000);
     assert.equal(d.logs.find((r) => r.event === 'shutdown')?.signal, 'SIGTERM');
   });
 });
@@ -166,9 +144,7 @@ describe('SIGHUP', { timeout: 120000 }, () => {
     assert.equal(d.proc.signalCode, null);
     // Stopped, and its stderr read to the end: every reload it ever ran is in the log now.
     assert.deepEqual(await d.stop('SIGTERM'), { code: 0, signal: null });
-    daemons.splice(daemons.indexOf(d), 1);
-    const stderr = d.proc.stderr;
-    if (stderr !== null && !stderr.closed) await within(new Promise((r) => stderr.once('close', r)), 10000, "superd's stderr closed");
+    await d.logComplete();
     // How many reloads 20 SIGHUPs make depends on scheduling: the kernel keeps
     // at most one SIGHUP pending, and superd makes all that come during a reload
     // one more reload after it. What holds: at least one, never more than one
@@ -187,7 +163,7 @@ describe('superd reload', { timeout: 120000 }, () => {
     await d.writeService('b.conf', cat('b', p2));
     const r = await runSuperd(['reload', '--pid-file', d.pidFile, '--control-socket', d.controlSocket]);
     assert.equal(r.code, 0, `stderr: ${r.stderr}`);
-    const summary = await d.waitFor((x) => x.event === 'reload', 'reload record', 5000);
+    const summary = await d.waitFor((x) => x.event === 'reload', 'reload record');
     assert.equal(summary.added, 1);
     assert.equal((await exchange(p2, 'b')).data.toString(), 'b');
   });
@@ -272,10 +248,10 @@ describe('--log-file', { timeout: 120000 }, () => {
     await rename(logFile, `${logFile}.1`);
     d.proc.kill('SIGUSR2');
     // Give the reopen its moment before the next signal (pending signals are not delivered in send order).
-    await eventually(() => existsSync(logFile), 1000);
+    await eventually(() => existsSync(logFile), 15000);
     d.proc.kill('SIGHUP');
     assert.ok(
-      await eventually(async () => (await readJsonLog(logFile)).some((r) => r.event === 'reload'), 5000),
+      await eventually(async () => (await readJsonLog(logFile)).some((r) => r.event === 'reload'), 15000),
       `reload logged in the new ${logFile}: ${await readFile(logFile, 'utf8').catch(() => '(missing)')}`,
     );
     const rotated = await readJsonLog(`${logFile}.1`);
@@ -284,7 +260,7 @@ describe('--log-file', { timeout: 120000 }, () => {
     assert.deepEqual(d.logs, []);
 
     d.proc.kill('SIGTERM');
-    assert.deepEqual(await within(d.exited, 5000, 'exit'), { code: 0, signal: null });
+    assert.deepEqual(await within(d.exited, 30000, 'exit'), { code: 0, signal: null });
     assert.ok((await readJsonLog(logFile)).some((r) => r.event === 'stopped'), 'stopped is in the new file');
   });
 });

@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
 import { exchange, freePorts } from './helpers/clients.js';
-import { runSuperd, serviceFile, startServices, type DaemonHandle } from './helpers/daemon.js';
-import type { DaemonStatus } from '../src/control/status.js';
+import { runSuperd, serviceFile, startServices, statusCommand, type DaemonHandle, type StatusResult } from './helpers/daemon.js';
 
 const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
 let d: DaemonHandle | undefined;
@@ -16,10 +15,9 @@ after(async () => {
   busy?.close();
 });
 
-async function status(args: string[] = []): Promise<{ code: number | null; value: DaemonStatus | null; stderr: string }> {
+function status(args: string[] = []): Promise<StatusResult> {
   if (d === undefined) throw new Error('no daemon');
-  const r = await runSuperd(['status', ...args, '--json', '--control-socket', d.controlSocket]);
-  return { code: r.code, value: r.code === 0 ? (JSON.parse(r.stdout) as DaemonStatus) : null, stderr: r.stderr };
+  return statusCommand(d.controlSocket, args);
 }
 
 test('status NAME, the last reload, the last error and since when, counters that start afresh after a removal', async () => {

@@ -1,46 +1,15 @@
 // SPEC §4: what SIGHUP (and --watch) does to running services, observed from
 // the outside: bytes on sockets, refused connections and the JSON log.
-import { afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  exchange,
-  freePorts,
-  holdConnection,
-  tryConnect,
-  type HeldConnection,
-} from './helpers/clients.js';
-import {
-  serviceFile,
-  startDaemon,
-  type DaemonHandle,
-  type LogRecord,
-  type StartOptions,
-} from './helpers/daemon.js';
+import { exchange, freePorts, tryConnect } from './helpers/clients.js';
+import { perTest, serviceFile, type LogRecord } from './helpers/daemon.js';
 import { eventually } from './helpers/wait.js';
 
-const daemons: DaemonHandle[] = [];
-const held: HeldConnection[] = [];
-
-afterEach(async () => {
-  for (const c of held.splice(0)) c.destroy();
-  await Promise.all(daemons.splice(0).map((d) => d.stop('SIGTERM')));
-});
-
-/** A daemon that is stopped after the test whatever happens; short grace so cleanup is quick. */
-async function daemon(opts: StartOptions = {}): Promise<DaemonHandle> {
-  const d = await startDaemon({ ...opts, args: ['--shutdown-grace', '1', ...(opts.args ?? [])], waitStarted: false });
-  daemons.push(d);
-  await d.waitFor((r) => r.event === 'started', 'started');
-  return d;
-}
-
-async function hold(port: number): Promise<HeldConnection> {
-  const c = await holdConnection(port);
-  held.push(c);
-  return c;
-}
+// Daemons stopped after each test, with a short grace so cleanup is quick.
+const { daemon, hold } = perTest({ stopSignal: 'SIGTERM', args: ['--shutdown-grace', '1'] });
 
 /** /bin/cat on 127.0.0.1:port: every byte sent comes back. */
 function cat(name: string, port: number): string {
@@ -113,12 +82,12 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
     await d.writeService('a.conf', greeter('g', p, 'v2'));
     let stop = false;
     const loop = connectLoop(p, (data) => data === 'v1\n' || data === 'v2\n', () => stop);
-    assert.ok(await eventually(() => loop.count() >= 3, 5000), `connect loop stalled at ${loop.count()} before the reload`);
+    assert.ok(await eventually(() => loop.count() >= 3, 15000), `connect loop stalled at ${loop.count()} before the reload`);
     // From the SIGHUP to its summary in the log.
     const t0 = performance.now();
     const summary = await d.reload();
     const t1 = performance.now();
-    assert.ok(await eventually(() => loop.runs.filter((r) => r.start > t1).length >= 3, 5000), `connect loop stalled at ${loop.count()} after the reload`);
+    assert.ok(await eventually(() => loop.runs.filter((r) => r.start > t1).length >= 3, 15000), `connect loop stalled at ${loop.count()} after the reload`);
     stop = true;
     const failures = await loop.done;
     assert.deepEqual(failures, [], 'no connection was refused or reset while the changed service reloaded');
@@ -156,7 +125,7 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
     const listening = await d.waitFor((r) => r.event === 'listening' && r.service === 'g' && new RegExp(`:${p2}\\b`).test(String(r.address)), `listening on ${p2}`);
     assert.ok(listening);
     assert.equal((await exchange(p2, 'via new port')).data.toString(), 'one\nvia new port');
-    assert.ok(await eventually(async () => (await tryConnect(p1)) === 'ECONNREFUSED', 2000), `port ${p1} still accepts after the service moved to ${p2}`);
+    assert.ok(await eventually(async () => (await tryConnect(p1)) === 'ECONNREFUSED', 15000), `port ${p1} still accepts after the service moved to ${p2}`);
 
     old.send('still here\n');
     await old.waitForData('still here\n');
@@ -178,7 +147,7 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
     const summary = await d.reload();
     assert.deepEqual(counts(summary), { added: 0, changed: 0, removed: 1, unchanged: 1, errors: 0 });
     await d.waitFor((r) => r.event === 'removed' && r.service === 'gone', 'removed gone');
-    assert.ok(await eventually(async () => (await tryConnect(p1)) === 'ECONNREFUSED', 2000), `port ${p1} still accepts after its service was removed`);
+    assert.ok(await eventually(async () => (await tryConnect(p1)) === 'ECONNREFUSED', 15000), `port ${p1} still accepts after its service was removed`);
 
     c.send('after\n');
     await c.waitForData('after\n');
@@ -305,7 +274,7 @@ describe('reload (SIGHUP)', { timeout: 300000 }, () => {
     assert.equal(summary.level, 'info');
     assert.equal((await exchange(p1, 'k')).data.toString(), 'k');
     assert.equal((await exchange(p2, 'c')).data.toString(), 'v2\nc');
-    assert.ok(await eventually(async () => (await tryConnect(p3)) === 'ECONNREFUSED', 2000));
+    assert.ok(await eventually(async () => (await tryConnect(p3)) === 'ECONNREFUSED', 15000));
     assert.equal((await exchange(p4, 'a')).data.toString(), 'a');
     assert.equal(d.logs.filter((r) => r.event === 'reload').length, 1, 'one summary line per reload');
   });
@@ -318,13 +287,13 @@ describe('reload on --watch', { timeout: 300000 }, () => {
     // `started` comes once the watcher has made its first scan: it watches from here on.
     assert.equal(d.logs.filter((r) => r.event === 'reload').length, 0);
     await d.writeService('a.conf', greeter('w', p, 'v2'));
-    const summary = await d.waitFor((r) => r.event === 'reload', 'reload from --watch', 5000);
+    const summary = await d.waitFor((r) => r.event === 'reload', 'reload from --watch');
     assert.deepEqual(counts(summary), { added: 0, changed: 1, removed: 0, unchanged: 0, errors: 0 });
     // Debounced: one save, one reload. A second file is the marker: its events
     // come after those of the first save in the directory's inotify queue, so a
     // second reload for that save would come before the marker's.
     await d.writeService('b.conf', cat('marker', p2));
-    const both = await d.waitForCount((r) => r.event === 'reload', 2, 'reload from --watch for the marker', 5000);
+    const both = await d.waitForCount((r) => r.event === 'reload', 2, 'reload from --watch for the marker');
     assert.deepEqual(counts(both[1]!), { added: 1, changed: 0, removed: 0, unchanged: 1, errors: 0 });
     assert.equal(d.logs.filter((r) => r.event === 'reload').length, 2, 'one edit is one reload');
     assert.equal((await exchange(p, 'x')).data.toString(), 'v2\nx');
@@ -334,7 +303,7 @@ describe('reload on --watch', { timeout: 300000 }, () => {
     const [p1, p2] = (await freePorts(2)) as [number, number];
     const d = await daemon({ services: { 'a.conf': cat('a', p1) }, args: ['--watch'] });
     await d.writeService('b.conf', cat('b', p2));
-    const summary = await d.waitFor((r) => r.event === 'reload', 'reload from --watch', 5000);
+    const summary = await d.waitFor((r) => r.event === 'reload', 'reload from --watch');
     assert.deepEqual(counts(summary), { added: 1, changed: 0, removed: 0, unchanged: 1, errors: 0 });
     assert.equal((await exchange(p2, 'new')).data.toString(), 'new');
   });

@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { readdir, readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
-import { after, before, describe, test, type TestContext } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { chargenLine } from '../src/builtins/chargen.js';
 import { freePorts, hasIPv6Loopback } from './helpers/clients.js';
-import { assertStillServes, serviceFile, serviceStatus, startServices, type DaemonHandle } from './helpers/daemon.js';
+import { assertStillServes, serviceFile, serviceStatus, servicesForSuite } from './helpers/daemon.js';
 import { udpExchange } from './helpers/udp.js';
 import { eventually } from './helpers/wait.js';
 
@@ -79,34 +79,26 @@ async function localnetFromOutside(): Promise<boolean> {
 
 describe('serve: udp builtins are no reflectors', async () => {
   const v6 = await hasIPv6Loopback();
-  let d: DaemonHandle;
-  let port: Record<string, number>;
-  const p = (name: string): number => port[name] ?? assert.fail(`no port for ${name}`);
-
-  before(async () => {
-    ({ d, port } = await startServices({
-      echo_udp: { protocol: 'udp', bind: '127.0.0.1', builtin: 'echo' },
-      chargen_udp: { protocol: 'udp', bind: '127.0.0.1', builtin: 'chargen' },
-      flood_udp: { protocol: 'udp', bind: '127.0.0.1', builtin: 'daytime' },
-      dual_echo: { protocol: 'udp', builtin: 'echo' },
-      ...(v6 ? { echo6: { protocol: 'udp6', bind: '::1', builtin: 'echo' } } : {}),
-      cat: { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' },
-    }));
+  const suite = servicesForSuite({
+    echo_udp: { protocol: 'udp', bind: '127.0.0.1', builtin: 'echo' },
+    chargen_udp: { protocol: 'udp', bind: '127.0.0.1', builtin: 'chargen' },
+    flood_udp: { protocol: 'udp', bind: '127.0.0.1', builtin: 'daytime' },
+    dual_echo: { protocol: 'udp', builtin: 'echo' },
+    ...(v6 ? { echo6: { protocol: 'udp6', bind: '::1', builtin: 'echo' } } : {}),
+    cat: { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' },
   });
-  after(async () => {
-    await d?.stop();
-  });
+  const p = (name: string): number => suite.port[name] ?? assert.fail(`no port for ${name}`);
 
   /**
    * Sends from `from` and asserts superd refused it as reflection: its count
    * goes up (so superd has judged it), and no reply came.
    */
   async function assertRefused(service: string, from: Probe, payload: Buffer | string = 'ping'): Promise<void> {
-    const before = (await serviceStatus(d, service)).refused.reflection ?? 0;
+    const before = (await serviceStatus(suite.d, service)).refused.reflection ?? 0;
     const replies = from.replies.length;
     await from.send(p(service), payload);
     assert.ok(
-      await eventually(async () => ((await serviceStatus(d, service)).refused.reflection ?? 0) > before, 5000, 100),
+      await eventually(async () => ((await serviceStatus(suite.d, service)).refused.reflection ?? 0) > before, 15000, 100),
       `${service} counts the datagram from port ${from.port} as refused for reflection`,
     );
     assert.equal(from.replies.length, replies, `${service} sent no reply to port ${from.port}`);
@@ -186,20 +178,20 @@ describe('serve: udp builtins are no reflectors', async () => {
     };
     await sendFrom(first, true);
 
-    await d.writeService('late.conf', late(first));
-    await d.reload();
-    await d.waitFor((r) => r.event === 'listening' && r.service === 'late', 'late listening');
+    await suite.d.writeService('late.conf', late(first));
+    await suite.d.reload();
+    await suite.d.waitFor((r) => r.event === 'listening' && r.service === 'late', 'late listening');
     await sendFrom(first, false);
 
     // Moved: its old port is an ordinary one again, its new one is not.
-    await d.writeService('late.conf', late(second));
-    await d.reload();
-    await d.waitForCount((r) => r.event === 'listening' && r.service === 'late', 2, 'late listening on its new port');
+    await suite.d.writeService('late.conf', late(second));
+    await suite.d.reload();
+    await suite.d.waitForCount((r) => r.event === 'listening' && r.service === 'late', 2, 'late listening on its new port');
     await sendFrom(first, true);
     await sendFrom(second, false);
 
-    await d.writeService('late.conf', late(second).replace('[late]', '[late]\ndisabled = yes'));
-    await d.reload();
+    await suite.d.writeService('late.conf', late(second).replace('[late]', '[late]\ndisabled = yes'));
+    await suite.d.reload();
     await sendFrom(second, true);
   });
 
@@ -221,15 +213,15 @@ describe('serve: udp builtins are no reflectors', async () => {
   });
 
   test('the dual-stack socket serves a plain IPv4 client on loopback, and ::1', async () => {
-    const refusedBefore = (await serviceStatus(d, 'dual_echo')).refused.reflection ?? 0;
+    const refusedBefore = (await serviceStatus(suite.d, 'dual_echo')).refused.reflection ?? 0;
     const four = await udpExchange(p('dual_echo'), 'four', { host: '127.0.0.1', timeoutMs: 1000 });
     if (await localnetFromOutside()) {
       // 127.0.0.0/8 could come from outside on this host: not answered on a wildcard socket.
       assert.equal(four, null);
-      assert.ok(await eventually(async () => ((await serviceStatus(d, 'dual_echo')).refused.reflection ?? 0) > refusedBefore, 5000, 100));
+      assert.ok(await eventually(async () => ((await serviceStatus(suite.d, 'dual_echo')).refused.reflection ?? 0) > refusedBefore, 15000, 100));
     } else {
       assert.equal(four?.toString(), 'four');
-      const answered = await d.waitFor((r) => r.event === 'answered' && r.service === 'dual_echo', 'dual_echo answered');
+      const answered = await suite.d.waitFor((r) => r.event === 'answered' && r.service === 'dual_echo', 'dual_echo answered');
       assert.equal(answered.remote, '127.0.0.1');
     }
     if (v6) assert.equal((await udpExchange(p('dual_echo'), 'six', { host: '::1' }))?.toString(), 'six');
@@ -246,11 +238,11 @@ describe('serve: udp builtins are no reflectors', async () => {
     } finally {
       from.close();
     }
-    assert.equal((await serviceStatus(d, 'flood_udp')).accepted, total, 'status counts every answer');
-    const lines = d.logs.filter((r) => r.event === 'answered' && r.service === 'flood_udp');
+    assert.equal((await serviceStatus(suite.d, 'flood_udp')).accepted, total, 'status counts every answer');
+    const lines = suite.d.logs.filter((r) => r.event === 'answered' && r.service === 'flood_udp');
     assert.ok(lines.length >= 1 && lines.length <= 3, `${lines.length} answered lines for ${total} datagrams from one source`);
     // One summary every 5 s at most: a slow run may need two.
-    const summaries = (): typeof d.logs => d.logs.filter((r) => r.event === 'answered_summary' && r.service === 'flood_udp');
+    const summaries = (): typeof suite.d.logs => suite.d.logs.filter((r) => r.event === 'answered_summary' && r.service === 'flood_udp');
     const summed = (): number => summaries().reduce((n, r) => n + Number(r.count), 0);
     assert.ok(await eventually(() => summed() + lines.length === total, 15000, 50), `summaries count the rest: ${summed()} + ${lines.length} of ${total}`);
     for (const summary of summaries()) {
@@ -259,7 +251,7 @@ describe('serve: udp builtins are no reflectors', async () => {
       assert.equal(summary.sources, 1);
       assert.match(String(summary.message), /^\d+ more answered from 1 source/);
     }
-    assert.equal(d.logs.filter((r) => r.event === 'answered' && r.service === 'flood_udp').length, lines.length, 'no more lines one by one');
+    assert.equal(suite.d.logs.filter((r) => r.event === 'answered' && r.service === 'flood_udp').length, lines.length, 'no more lines one by one');
   });
 
   test('superd serves on after all of it', async () => {
@@ -269,6 +261,6 @@ describe('serve: udp builtins are no reflectors', async () => {
     } finally {
       ordinary.close();
     }
-    await assertStillServes(d, p('cat'));
+    await assertStillServes(suite.d, p('cat'));
   });
 });

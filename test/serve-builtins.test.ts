@@ -3,10 +3,10 @@
 // and chargen to a client that never reads, while everyone else is served
 // (what that costs superd in memory is measured by `npm run bench`).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { chargenBytes, chargenLine } from '../src/builtins/chargen.js';
 import { connectClient, exchange } from './helpers/clients.js';
-import { serviceStatus, startServices, type DaemonHandle } from './helpers/daemon.js';
+import { serviceStatus, servicesForSuite } from './helpers/daemon.js';
 import { createConnection, type Socket } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { udpExchange } from './helpers/udp.js';
@@ -27,20 +27,8 @@ const rfc868Now = (): number => (Math.floor(Date.now() / 1000) + SECONDS_1900_TO
 const DAYTIME = /^(Sunday|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday), (January|February|March|April|May|June|July|August|September|October|November|December) \d{2}, \d{4} \d{2}:\d{2}:\d{2}-UTC\r\n$/;
 
 describe('serve: builtins over tcp and udp', () => {
-  let d: DaemonHandle;
-  let port: Record<string, number>;
-  const p = (name: string): number => {
-    const n = port[name];
-    assert.ok(n !== undefined, `no port for ${name}`);
-    return n;
-  };
-
-  before(async () => {
-    ({ d, port } = await startServices(SERVICES));
-  });
-  after(async () => {
-    await d?.stop();
-  });
+  const suite = servicesForSuite(SERVICES);
+  const p = (name: string): number => suite.port[name] ?? assert.fail(`no port for ${name}`);
 
   test('echo/tcp sends back every byte, then closes after the client half-closes', async () => {
     const payload = Buffer.alloc(300_000);
@@ -48,10 +36,10 @@ describe('serve: builtins over tcp and udp', () => {
     const r = await exchange(p('echo_tcp'), payload, { timeoutMs: 10000 });
     assert.equal(r.how, 'end');
     assert.ok(r.data.equals(payload), `echoed ${r.data.length} bytes of ${payload.length}`);
-    const exited = await d.waitFor((x) => x.event === 'exited' && x.service === 'echo_tcp', 'echo exited');
+    const exited = await suite.d.waitFor((x) => x.event === 'exited' && x.service === 'echo_tcp', 'echo exited');
     assert.equal(exited.builtin, 'echo');
     assert.equal(exited.pid, undefined, 'a builtin has no pid of its own');
-    const accepted = d.logs.find((x) => x.event === 'accepted' && x.service === 'echo_tcp');
+    const accepted = suite.d.logs.find((x) => x.event === 'accepted' && x.service === 'echo_tcp');
     assert.equal(accepted?.remote, '127.0.0.1');
   });
 
@@ -87,7 +75,7 @@ describe('serve: builtins over tcp and udp', () => {
       const reply = await udpExchange(p('echo_udp'), Buffer.from(text));
       assert.equal(reply?.toString(), text);
     }
-    const answered = await d.waitFor((x) => x.event === 'answered' && x.service === 'echo_udp', 'answered');
+    const answered = await suite.d.waitFor((x) => x.event === 'answered' && x.service === 'echo_udp', 'answered');
     assert.equal(answered.remote, '127.0.0.1');
     assert.equal(answered.builtin, 'echo');
   });
@@ -111,7 +99,7 @@ describe('serve: builtins over tcp and udp', () => {
     }
     assert.equal((await udpExchange(p('echo_udp'), Buffer.from('still here')))?.toString(), 'still here');
     // Counted in `superd status` (logged at debug only).
-    const st = await serviceStatus(d, 'echo_udp');
+    const st = await serviceStatus(suite.d, 'echo_udp');
     assert.ok((st.refused.reflection ?? 0) >= 1, 'the refused request is counted');
   });
 
@@ -136,8 +124,8 @@ describe('serve: builtins over tcp and udp', () => {
       for (const s of sleepers) s.destroy();
     }
     // These four connections, whatever other tests did: each ends (`exited`, by its client's port).
-    const ended = (): number[] => clientPorts.filter((port) => d.logs.some((x) => x.event === 'exited' && x.service === 'chargen_tcp' && x.remote_port === port));
-    assert.ok(await eventually(() => ended().length === clientPorts.length, 5000), `chargen connections ended: ${ended().join(' ')} of ${clientPorts.join(' ')}`);
+    const ended = (): number[] => clientPorts.filter((port) => suite.d.logs.some((x) => x.event === 'exited' && x.service === 'chargen_tcp' && x.remote_port === port));
+    assert.ok(await eventually(() => ended().length === clientPorts.length, 15000), `chargen connections ended: ${ended().join(' ')} of ${clientPorts.join(' ')}`);
   });
 });
 

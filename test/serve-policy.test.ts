@@ -47,33 +47,32 @@ describe('serve: policy', { concurrency: true }, () => {
     assert.equal(await out('id_group'), 'uid=65534(nobody) gid=1(daemon) groups=1(daemon)\n');
   });
 
-  test('timeout = 1: the handler gets SIGTERM after about a second and the client is disconnected', { timeout: 15000 }, async () => {
+  test('timeout = 1: the handler gets SIGTERM after a second and the client is disconnected', { timeout: 60000 }, async () => {
     const c = await connectClient(served.port.sleeper ?? 0);
-    const t0 = Date.now();
-    const how = await c.waitClosed(8000);
-    const waited = Date.now() - t0;
+    const how = await c.waitClosed(30000);
     assert.equal(how, 'end');
-    assert.ok(waited >= 800 && waited < 7000, `disconnected after ${waited} ms`);
     const accepted = await served.d.waitFor((r) => r.event === 'accepted' && r.service === 'sleeper' && r.remote_port === c.localPort, 'accepted for sleeper');
     const exited = await served.d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'exited for sleeper');
     assert.equal(exited.signal, 'SIGTERM');
     assert.equal(exited.code, null);
+    // superd's own count from before the spawn: the timeout starts after it.
+    // How late the SIGTERM comes on a loaded host is not asserted (SIGKILL would be 5 s later: the signal says it was not).
     const ms = Number(exited.duration_ms);
-    assert.ok(ms >= 900 && ms <= 6000, `duration_ms ${ms} should be between 900 and 6000`);
+    assert.ok(ms >= 1000, `duration_ms ${ms}: ended before its timeout of 1 s`);
   });
 
-  test('timeout = 1 and a handler that ignores SIGTERM: SIGKILL 5 s later', { timeout: 20000 }, async () => {
+  test('timeout = 1 and a handler that ignores SIGTERM: SIGKILL 5 s later', { timeout: 60000 }, async () => {
     const c = await connectClient(served.port.stubborn ?? 0);
-    const how = await c.waitClosed(12000);
+    const how = await c.waitClosed(30000);
     assert.ok(['end', 'ECONNRESET'].includes(how), how);
     const accepted = await served.d.waitFor((r) => r.event === 'accepted' && r.service === 'stubborn' && r.remote_port === c.localPort, 'accepted for stubborn');
-    const exited = await served.d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'exited for stubborn', 12000);
+    const exited = await served.d.waitFor((r) => r.event === 'exited' && r.pid === accepted.pid, 'exited for stubborn', 30000);
     assert.equal(exited.signal, 'SIGKILL');
     const ms = Number(exited.duration_ms);
-    assert.ok(ms >= 5500 && ms <= 10000, `duration_ms ${ms} should be about 6000 (1 s timeout + 5 s grace)`);
+    assert.ok(ms >= 6000, `duration_ms ${ms}: SIGKILL before the 1 s timeout and 5 s more were over`);
   });
 
-  test('max_children = 1, queue = 1: the second connection is queued, the third refused; the queued one is served later, unread until then', { timeout: 15000 }, async () => {
+  test('max_children = 1, queue = 1: the second connection is queued, the third refused; the queued one is served later, unread until then', { timeout: 60000 }, async () => {
     const svc = 'single';
     const a = await connectClient(served.port[svc] ?? 0);
     a.write('A-data');
@@ -87,10 +86,9 @@ describe('serve: policy', { concurrency: true }, () => {
 
     const c = await connectClient(served.port[svc] ?? 0);
     c.write('C-data');
-    const t0 = Date.now();
-    const howC = await c.waitClosed(2000);
+    // Closed at all means closed at once: queued, it would wait for A, which the test holds open.
+    const howC = await c.waitClosed(15000);
     assert.ok(['end', 'ECONNRESET', 'EPIPE', 'close'].includes(howC), howC);
-    assert.ok(Date.now() - t0 < 2000, 'the refused connection is closed at once');
     assert.equal(c.received().length, 0);
     const refused = await served.d.waitFor((r) => r.event === 'refused' && r.service === svc && r.remote_port === c.localPort, 'refused C');
     assert.equal(refused.reason, 'queue_full');
@@ -112,13 +110,14 @@ describe('serve: policy', { concurrency: true }, () => {
     assert.equal(served.d.logs.filter((r) => r.event === 'accepted' && r.remote_port === c.localPort).length, 0, 'C never got a handler');
   });
 
-  test('queue = 0: past max_children a connection is refused at once', { timeout: 10000 }, async () => {
+  test('queue = 0: past max_children a connection is refused at once', { timeout: 60000 }, async () => {
     const svc = 'noqueue';
     const a = await connectClient(served.port[svc] ?? 0);
     a.write('x');
     await a.waitForBytes(1, 5000);
     const b = await connectClient(served.port[svc] ?? 0);
-    const howB = await b.waitClosed(2000);
+    // Closed at all means closed at once: queued, it would wait for A, which the test holds open.
+    const howB = await b.waitClosed(15000);
     assert.ok(['end', 'ECONNRESET', 'close'].includes(howB), howB);
     const refused = await served.d.waitFor((r) => r.event === 'refused' && r.service === svc && r.remote_port === b.localPort, 'refused B');
     assert.equal(refused.reason, 'queue_full');
@@ -132,7 +131,7 @@ describe('serve: policy', { concurrency: true }, () => {
     assert.equal(r.data.toString(), 'next');
   });
 
-  test('queued connections start in arrival order', { timeout: 15000 }, async () => {
+  test('queued connections start in arrival order', { timeout: 60000 }, async () => {
     const svc = 'ordered';
     const first = await connectClient(served.port[svc] ?? 0);
     first.write('0');

@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connectClient, exchange, type Client } from './helpers/clients.js';
 import { assertStillServes, startServices, tempDir, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { childrenOf, fdCount, processesWithEnvironment, processGroup, procStat } from './helpers/proc.js';
-import { eventually, pool, within } from './helpers/wait.js';
+import { eventually, pool, sleep, within } from './helpers/wait.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -108,8 +107,8 @@ async function quickBurst(d: DaemonHandle, service: string, port: number, count:
     [],
     'every connection has its own accepted record',
   );
-  // Up to 8 s, so that a reap left to the 5 s sweep shows up as a late record, not a timeout.
-  const exited = await d.waitForCount((r) => fresh(r) && r.event === 'exited' && pids.has(r.pid), count, `${count} exited for ${service}`, 8000);
+  // Bounded well past the 5 s sweep, so that a reap left to it shows up as a late record, not a timeout.
+  const exited = await d.waitForCount((r) => fresh(r) && r.event === 'exited' && pids.has(r.pid), count, `${count} exited for ${service}`);
   const gaps: number[] = [];
   const late: string[] = [];
   for (const a of accepted) {
@@ -288,7 +287,7 @@ describe('serve: how handlers are started and reaped', { timeout: 90000 }, () =>
     // Idle: nothing running, the last handler's stderr pipe closed.
     await goodStillServes();
     let kids: { pid: number; state: string }[] = [];
-    assert.ok(await eventually(async () => (kids = await childrenOf(d!.pid)).length === 0, 5000), `superd has children before the test: ${JSON.stringify(kids)}`);
+    assert.ok(await eventually(async () => (kids = await childrenOf(d!.pid)).length === 0, 15000), `superd has children before the test: ${JSON.stringify(kids)}`);
     await sleep(300);
     const idle = await fdCount(d!.pid);
 
@@ -372,14 +371,18 @@ for (const grace of [1, 0]) {
       const servicePort = served.port[service] ?? 0;
 
       // Every child of superd seen while it lives, as pid:starttime (a later process may reuse a pid).
+      // Sampled: one that lived between two looks is seen only through the log.
       const seen = new Set<string>();
+      const look = async (): Promise<void> => {
+        for (const kid of await childrenOf(superd)) {
+          const st = await procStat(kid.pid).catch(() => null);
+          if (st !== null && st.ppid === superd) seen.add(`${kid.pid}:${st.startTime}`);
+        }
+      };
       let watching = true;
       const watcher = (async () => {
         while (watching) {
-          for (const kid of await childrenOf(superd)) {
-            const st = await procStat(kid.pid).catch(() => null);
-            if (st !== null && st.ppid === superd) seen.add(`${kid.pid}:${st.startTime}`);
-          }
+          await look();
           await sleep(10);
         }
       })();
@@ -388,6 +391,8 @@ for (const grace of [1, 0]) {
       const attempts: Promise<void>[] = [];
       let termAfter = -1;
       let termAt = 0;
+      // Handlers accepted before SIGTERM: sleep 30 each, alive until the shutdown signals them.
+      let acceptedBeforeTerm: number[] = [];
       for (let i = 0; i < total; i++) {
         attempts.push(
           connectClient(servicePort, { timeoutMs: 5000 }).then(
@@ -399,21 +404,28 @@ for (const grace of [1, 0]) {
         if (i === total / 2 - 1) {
           // Handlers are being started, and more connections are on their way: now.
           await d.waitForCount((r) => r.event === 'accepted' && r.service === service, 10, '10 handlers started before SIGTERM', 10000);
+          // One look at superd's children while these are sure to be alive,
+          // so the watcher is proved to see handlers however slowly this
+          // host lets it go round (a look reads all of /proc).
+          acceptedBeforeTerm = d.logs.filter((r) => r.event === 'accepted' && r.service === service).map((r) => Number(r.pid));
+          await look();
           termAfter = i + 1;
           termAt = Date.now();
           d.proc.kill('SIGTERM');
         }
       }
-      await within(Promise.all(attempts), 15000, 'every connection attempt settled');
-      const result = await within(d.exited, 15000, 'superd exiting after SIGTERM');
+      await within(Promise.all(attempts), 30000, 'every connection attempt settled');
+      const result = await within(d.exited, 30000, 'superd exiting after SIGTERM');
       const tookMs = Date.now() - termAt;
       watching = false;
       await watcher;
       t.diagnostic(`SIGTERM after ${termAfter} of ${total} connections; superd exited ${tookMs} ms later`);
 
+      // After the grace, SIGTERM to every handler (sleep dies of it at once);
+      // SIGKILL would follow 5 s later: that no handler ended by SIGKILL is
+      // checked below, from the log. How fast superd exits is not asserted
+      // (a loaded host decides that): npm run bench measures it.
       assert.deepEqual(result, { code: 0, signal: null }, 'superd exits 0 after SIGTERM');
-      // After the grace, SIGTERM to every handler (sleep dies of it at once); SIGKILL would follow 5 s later.
-      assert.ok(tookMs < grace * 1000 + 4000, `superd took ${tookMs} ms to exit after SIGTERM (grace ${grace} s)`);
       const shutdown = d.logs.find((r) => r.event === 'shutdown');
       assert.ok(shutdown !== undefined, 'a shutdown record');
       assert.equal(shutdown.signal, 'SIGTERM');
@@ -430,7 +442,8 @@ for (const grace of [1, 0]) {
       );
 
       // Nothing superd started is left: not running, not a zombie, no process group.
-      if (grace > 0) assert.ok(seen.size >= accepted.length / 2, `the watcher saw only ${seen.size} of ${accepted.length} handlers`);
+      const seenPids = new Set([...seen].map((id) => Number(id.split(':')[0])));
+      assert.deepEqual(acceptedBeforeTerm.filter((pid) => !seenPids.has(pid)), [], 'handlers accepted before SIGTERM the look then did not see');
       const left: string[] = [];
       for (const id of seen) {
         const [pid, start] = id.split(':').map(Number) as [number, number];

@@ -1,11 +1,11 @@
 // Where a handler's standard error goes (SPEC §2 `stderr`): `log` (the
 // default) logs each line with the service and pid, `socket` sends it to the
 // client, `null` discards it.
-import { test, describe, before, after } from 'node:test';
+import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readlink } from 'node:fs/promises';
 import { connectClient, exchange, holdConnection } from './helpers/clients.js';
-import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { servicesForSuite, type LogRecord } from './helpers/daemon.js';
 import { fdCount, notRoot } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
@@ -26,8 +26,6 @@ async function descriptorsOf(pid: number, link: string): Promise<string[]> {
 }
 
 describe('serve: handler stderr', () => {
-  let d: DaemonHandle | undefined;
-  const port: Record<string, number> = {};
   const defs: Record<string, Record<string, string>> = {
     deflog: { server: '/bin/sh', args: OOPS_PIPE },
     explog: { server: '/bin/sh', args: OOPS_PIPE, stderr: 'log' },
@@ -54,32 +52,26 @@ describe('serve: handler stderr', () => {
       : {}),
   };
 
-  before(async () => {
-    const served = await startServices(Object.fromEntries(Object.entries(defs).map(([n, k]) => [n, { bind: '127.0.0.1', ...k }])));
-    d = served.d;
-    Object.assign(port, served.port);
-  });
-  after(async () => {
-    await d?.stop();
-  });
+  const suite = servicesForSuite(Object.fromEntries(Object.entries(defs).map(([n, k]) => [n, { bind: '127.0.0.1', ...k }])));
+  const port = (name: string): number => suite.port[name] ?? assert.fail(`no port for ${name}`);
 
   /** Runs one connection (no input) and returns what the client got and the handler's pid, after it exited. */
   async function run(name: string): Promise<{ out: string; pid: number; exited: LogRecord }> {
-    const c = await connectClient(port[name] ?? 0);
+    const c = await connectClient(port(name));
     c.end();
     const how = await c.waitClosed(10000);
     assert.equal(how, 'end');
-    const accepted = await d!.waitFor(
+    const accepted = await suite.d.waitFor(
       (r) => r.event === 'accepted' && r.service === name && r.remote_port === c.localPort,
       `accepted for ${name}`,
     );
     const pid = accepted.pid as number;
     assert.equal(typeof pid, 'number');
-    const exited = await d!.waitFor((r) => r.event === 'exited' && r.pid === pid, `exited for ${name} pid ${pid}`);
+    const exited = await suite.d.waitFor((r) => r.event === 'exited' && r.pid === pid, `exited for ${name} pid ${pid}`);
     return { out: c.received().toString('utf8'), pid, exited };
   }
 
-  const stderrOf = (pid: number): LogRecord[] => d!.logs.filter((r) => r.event === 'stderr' && r.pid === pid);
+  const stderrOf = (pid: number): LogRecord[] => suite.d.logs.filter((r) => r.event === 'stderr' && r.pid === pid);
 
   /**
    * Returns once every stderr record superd will ever log for an exited
@@ -91,7 +83,7 @@ describe('serve: handler stderr', () => {
   async function settled(pipe: string | null): Promise<void> {
     if (pipe !== null) {
       let held: string[] = [];
-      assert.ok(await eventually(async () => (held = await descriptorsOf(d!.pid, pipe)).length === 0, 5000, 25), `superd still holds ${pipe} as fd ${held.join(', ')}`);
+      assert.ok(await eventually(async () => (held = await descriptorsOf(suite.d.pid, pipe)).length === 0, 15000, 25), `superd still holds ${pipe} as fd ${held.join(', ')}`);
     }
     await run('cat');
   }
@@ -155,14 +147,14 @@ describe('serve: handler stderr', () => {
   }
 
   test('a handler that goes on running has its stderr logged while it runs, not only when it exits', async () => {
-    const c = await holdConnection(port.runs ?? 0);
+    const c = await holdConnection(port('runs'));
     try {
       await c.waitForData('ready\n', 5000);
-      const accepted = await d!.waitFor((r) => r.event === 'accepted' && r.service === 'runs' && r.remote_port === c.socket.localPort, 'accepted for runs');
+      const accepted = await suite.d.waitFor((r) => r.event === 'accepted' && r.service === 'runs' && r.remote_port === c.socket.localPort, 'accepted for runs');
       const pid = accepted.pid as number;
-      const rec = await d!.waitFor((r) => r.event === 'stderr' && r.pid === pid, `stderr record of running pid ${pid}`, 3000);
+      const rec = await suite.d.waitFor((r) => r.event === 'stderr' && r.pid === pid, `stderr record of running pid ${pid}`);
       assert.equal(rec.message, 'early');
-      assert.equal(d!.logs.some((r) => r.event === 'exited' && r.pid === pid), false, 'logged while the handler still runs');
+      assert.equal(suite.d.logs.some((r) => r.event === 'exited' && r.pid === pid), false, 'logged while the handler still runs');
       c.socket.end();
       assert.equal(await c.closed, 'end');
     } finally {
@@ -174,49 +166,48 @@ describe('serve: handler stderr', () => {
     const { out, pid, exited } = await run('burst');
     assert.equal(out, 'out\n');
     assert.equal(exited.code, 0);
-    const recs = await d!.waitForCount((r) => r.event === 'stderr' && r.pid === pid, 20000, 'all 20000 stderr lines', 10000);
+    const recs = await suite.d.waitForCount((r) => r.event === 'stderr' && r.pid === pid, 20000, 'all 20000 stderr lines');
     assert.deepEqual(recs.map((r) => r.message), Array.from({ length: 20000 }, (_, i) => String(i + 1)));
   });
 
   test('60 running sessions: superd holds a few descriptors for their quiet stderr pipes, not 60; what they write is still logged with their pids', { timeout: 30000 }, async () => {
-    const idle = await fdCount(d!.pid);
-    const sessions = await Promise.all(Array.from({ length: 60 }, () => holdConnection(port.talk ?? 0)));
+    const idle = await fdCount(suite.d.pid);
+    const sessions = await Promise.all(Array.from({ length: 60 }, () => holdConnection(port('talk'))));
     try {
       const pids = await Promise.all(
-        sessions.map(async (c) => (await d!.waitFor((r) => r.event === 'accepted' && r.service === 'talk' && r.remote_port === c.socket.localPort, 'accepted for talk')).pid as number),
+        sessions.map(async (c) => (await suite.d.waitFor((r) => r.event === 'accepted' && r.service === 'talk' && r.remote_port === c.socket.localPort, 'accepted for talk')).pid as number),
       );
       // Quiet for well over 100 ms: their pipes are parked (src/stderr/park.ts).
       let held = 0;
-      assert.ok(await eventually(async () => (held = await fdCount(d!.pid)) < idle + 20, 3000, 50), `superd holds ${held} descriptors with 60 sessions running, ${idle} when idle`);
+      assert.ok(await eventually(async () => (held = await fdCount(suite.d.pid)) < idle + 20, 15000, 50), `superd holds ${held} descriptors with 60 sessions running, ${idle} when idle`);
       // Five of them speak: each line is logged under its own handler's pid.
       for (const i of [0, 17, 33, 48, 59]) {
         sessions[i]!.send(`hi ${i}\n`);
         await sessions[i]!.waitForData('ok\n', 5000);
-        const rec = await d!.waitFor((r) => r.event === 'stderr' && r.message === `said hi ${i}`, `stderr of session ${i}`, 5000);
+        const rec = await suite.d.waitFor((r) => r.event === 'stderr' && r.message === `said hi ${i}`, `stderr of session ${i}`);
         assert.equal(rec.pid, pids[i]);
         assert.equal(rec.service, 'talk');
       }
       // Parked again or not, a second line from the same session still arrives.
       sessions[17]!.send('again\n');
       await sessions[17]!.waitForData('ok\nok\n', 5000);
-      assert.equal((await d!.waitFor((r) => r.event === 'stderr' && r.message === 'said again', 'second line of session 17', 5000)).pid, pids[17]);
+      assert.equal((await suite.d.waitFor((r) => r.event === 'stderr' && r.message === 'said again', 'second line of session 17')).pid, pids[17]);
       for (const c of sessions) c.socket.end();
-      await d!.waitForCount((r) => r.event === 'exited' && pids.includes(r.pid as number), 60, 'all 60 sessions exited', 10000);
+      await suite.d.waitForCount((r) => r.event === 'exited' && pids.includes(r.pid as number), 60, 'all 60 sessions exited');
     } finally {
       for (const c of sessions) c.destroy();
     }
     let now = 0;
-    assert.ok(await eventually(async () => (now = await fdCount(d!.pid)) <= idle, 5000, 50), `superd's descriptors back to ${idle}: ${now}`);
+    assert.ok(await eventually(async () => (now = await fdCount(suite.d.pid)) <= idle, 15000, 50), `superd's descriptors back to ${idle}: ${now}`);
   });
 
-  test('a 300000-byte stderr line without a newline is logged in bounded pieces and breaks nothing', { timeout: 20000 }, async () => {
+  test('a 300000-byte stderr line without a newline is logged in bounded pieces and breaks nothing', { timeout: 60000 }, async () => {
     const { out, pid, exited } = await run('longline');
     assert.equal(out, 'out\n');
     assert.equal(exited.code, 0);
     // Wait until every byte has been logged (the pipe is drained to EOF).
     const total = (): number => stderrOf(pid).reduce((n, r) => n + String(r.message).length, 0);
-    const deadline = Date.now() + 5000;
-    while (total() < 300000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    await eventually(() => total() >= 300000, 15000);
     const recs = stderrOf(pid);
     assert.ok(recs.length >= 2, `a 300000-char line should be split into several records, got ${recs.length}`);
     for (const r of recs) {
@@ -227,7 +218,7 @@ describe('serve: handler stderr', () => {
     }
     assert.equal(total(), 300000, 'every byte of the long line is logged');
     // superd still serves.
-    const r = await exchange(port.cat ?? 0, 'still here');
+    const r = await exchange(port('cat'), 'still here');
     assert.equal(r.data.toString(), 'still here');
   });
 });

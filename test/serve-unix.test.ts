@@ -12,7 +12,7 @@ import { exchange } from './helpers/clients.js';
 import { serviceFile, startServices, type DaemonHandle } from './helpers/daemon.js';
 import { tryConnectUnix, unixExchange } from './helpers/unix.js';
 import { eventually } from './helpers/wait.js';
-import { isSysError as isNativeError } from '../src/sys/errors.js';
+import { isSysError } from '../src/sys/errors.js';
 import { bindUnix } from '../src/sys/sockets.js';
 
 const ACCEPTING_HANDLER = `
@@ -35,7 +35,7 @@ describe('serve: unix sockets', () => {
     await writeFile(join(dir, 'accepting.cjs'), ACCEPTING_HANDLER, { mode: 0o644 });
     // A stale socket file: bound, then its socket closed (the file stays).
     const stale = bindUnix({ path: at('stale') });
-    assert.ok(!isNativeError(stale), 'a stale socket file for the test');
+    assert.ok(!isSysError(stale), 'a stale socket file for the test');
     stale.close();
     // In the way: a regular file, and a socket another program answers on.
     await writeFile(at('file'), 'not a socket\n');
@@ -101,7 +101,7 @@ describe('serve: unix sockets', () => {
   test('a removed service takes its socket file with it; other files are left', async () => {
     await d.writeService('open.conf', '# gone\n');
     await d.reload();
-    assert.ok(await eventually(async () => !(await exists(at('open'))), 3000), 'the socket file is removed');
+    assert.ok(await eventually(async () => !(await exists(at('open'))), 15000), 'the socket file is removed');
     assert.equal(await tryConnectUnix(at('open'), 1000), 'ENOENT');
     assert.equal(await readFile(at('file'), 'utf8'), 'not a socket\n');
     // A later service may take the same path again.
@@ -137,7 +137,7 @@ describe('serve: unix sockets', () => {
     try {
       await writeFile(join(own, 'accepting.cjs'), ACCEPTING_HANDLER, { mode: 0o644 });
       const stale = bindUnix({ path: path('stale') });
-      assert.ok(!isNativeError(stale), 'a stale socket file for the test');
+      assert.ok(!isSysError(stale), 'a stale socket file for the test');
       stale.close();
       await writeFile(path('file'), 'not a socket\n');
       await new Promise<void>((resolve) => other.listen(path('live'), resolve));

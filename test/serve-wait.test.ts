@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { exchange } from './helpers/clients.js';
 import { startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
-import { cpuTicks, runProgram } from './helpers/proc.js';
+import { runProgram } from './helpers/proc.js';
 import { udpExchange } from './helpers/udp.js';
 import { eventually } from './helpers/wait.js';
 
@@ -81,7 +81,7 @@ describe('serve: wait services', () => {
     assert.equal(acceptedOf('tcpwait')[0]?.remote, undefined, 'a wait handler has no one remote end');
     assert.equal(proto, 'TCP');
     // Once it has exited on its own, superd watches the socket again: a new handler.
-    await d.waitFor((r) => r.event === 'exited' && r.service === 'tcpwait', 'tcpwait handler exits when idle', 6000);
+    await d.waitFor((r) => r.event === 'exited' && r.service === 'tcpwait', 'tcpwait handler exits when idle');
     const again = (await exchange(p('tcpwait'), '', { timeoutMs: 5000 })).data.toString().trim();
     assert.match(again, / 1 TCP$/);
     assert.notEqual(again.split(' ')[0], pid, 'a new handler after the first exited');
@@ -98,21 +98,25 @@ describe('serve: wait services', () => {
     assert.ok(!env.some((l) => /^(TCP|REMOTE_)/.test(l)), 'no remote variables');
     // It read its datagram: the next one starts a fresh handler, with no back-off.
     await udpExchange(p('udpenv'), Buffer.from('y'), { timeoutMs: 300 });
-    assert.ok(await eventually(() => exitedOf('udpenv').length >= 2, 5000));
+    assert.ok(await eventually(() => exitedOf('udpenv').length >= 2, 15000));
     assert.equal(d.logs.filter((r) => r.event === 'wait_backoff' && r.service === 'udpenv').length, 0);
   });
 
   test('a wait handler that exits without reading: superd backs off instead of spinning, and serves the rest', async () => {
-    const before = await cpuTicks(d.pid);
     await udpExchange(p('lazy'), Buffer.from('never read'), { timeoutMs: 100 });
-    await new Promise((r) => setTimeout(r, 4000));
-    const ticks = (await cpuTicks(d.pid)) - before;
-    const starts = acceptedOf('lazy').length;
-    assert.ok(starts >= 2, `the handler was started (${starts})`);
-    assert.ok(starts <= 8, `${starts} handlers in 4 s: superd must back off`);
-    assert.ok(ticks < 150, `superd used ${ticks} clock ticks in 4 s`);
-    const backoff = d.logs.find((r) => r.event === 'wait_backoff' && r.service === 'lazy');
-    assert.ok(backoff !== undefined && Number(backoff.retry_in) > 0, 'the back-off is logged with its delay');
+    // Judged by superd's own log, not by how many handlers a few seconds
+    // hold: each back-off is announced, the next handler starts no sooner,
+    // and the delay grows. How much CPU superd spends meanwhile is for npm
+    // run bench to measure.
+    const backoffs = await d.waitForCount((r) => r.event === 'wait_backoff' && r.service === 'lazy', 2, 'two back-offs', 30000);
+    const [first, second] = backoffs as [LogRecord, LogRecord];
+    assert.ok(Number(first.retry_in) > 0, 'the back-off is logged with its delay');
+    assert.ok(Number(second.retry_in) > Number(first.retry_in), `the delay grows: ${String(first.retry_in)} s, then ${String(second.retry_in)} s`);
+    const next = d.logs.slice(d.logs.indexOf(first)).find((r) => r.event === 'accepted' && r.service === 'lazy');
+    assert.ok(next !== undefined, 'a handler started between the two back-offs');
+    const waited = Date.parse(next.time) - Date.parse(first.time);
+    assert.ok(waited >= Number(first.retry_in) * 1000, `the next handler started ${waited} ms after a back-off of ${String(first.retry_in)} s`);
+    assert.ok(acceptedOf('lazy').length >= 2, 'the handler was started');
     assert.equal((await udpExchange(p('echo'), Buffer.from('alive')))?.toString(), 'alive');
   });
 

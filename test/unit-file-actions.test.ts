@@ -6,14 +6,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FileActions } from '../src/spawn/file-actions.js';
-import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
+import { loadSys, type Sys } from '../src/sys/load.js';
 
-/** The real libc, with every init and destroy counted: a destroyed buffer must never be in use. */
-function countingLibc(): { libc: Libc; inits: number; destroyed: Buffer[] } {
-  const real = loadLibc();
-  if (real instanceof Error) assert.fail(`libc: ${real.message}`);
-  const seen = { libc: real, inits: 0, destroyed: [] as Buffer[] };
-  seen.libc = {
+/** The real bindings (src/sys), with every init and destroy counted: a destroyed buffer must never be in use. */
+function countingSys(): { sys: Sys; inits: number; destroyed: Buffer[] } {
+  const real = loadSys();
+  if (real instanceof Error) assert.fail(`loadSys: ${real.message}`);
+  const seen = { sys: real, inits: 0, destroyed: [] as Buffer[] };
+  seen.sys = {
     ...real,
     actionsInit: (a) => {
       seen.inits += 1;
@@ -29,8 +29,8 @@ function countingLibc(): { libc: Libc; inits: number; destroyed: Buffer[] } {
 
 describe('file actions, shared per set of descriptors', () => {
   test('the same descriptors get the same actions, built once; others get their own', () => {
-    const seen = countingLibc();
-    const kept = new FileActions(seen.libc);
+    const seen = countingSys();
+    const kept = new FileActions(seen.sys);
     const a = kept.lend({ fd: 20, stderr: 'log', stderrWrite: 22 });
     const b = kept.lend({ fd: 20, stderr: 'log', stderrWrite: 22 });
     const c = kept.lend({ fd: 20, stderr: 'log', stderrWrite: 23 });
@@ -46,8 +46,8 @@ describe('file actions, shared per set of descriptors', () => {
   });
 
   test('past the bound, the least recently used set goes, but never one a spawn is still using', () => {
-    const seen = countingLibc();
-    const kept = new FileActions(seen.libc, 2);
+    const seen = countingSys();
+    const kept = new FileActions(seen.sys, 2);
     const lent = [10, 11, 12].map((fd) => kept.lend({ fd, stderr: 'socket', stderrWrite: -1 }));
     const [first, second, third] = lent;
     assert.ok(first !== undefined && typeof first !== 'string' && typeof second !== 'string' && typeof third !== 'string' && second !== undefined && third !== undefined);
@@ -67,8 +67,8 @@ describe('file actions, shared per set of descriptors', () => {
   });
 
   test('what glibc refuses, or a descriptor that is not a connection, is an error naming it; nothing is kept', () => {
-    const seen = countingLibc();
-    const kept = new FileActions(seen.libc);
+    const seen = countingSys();
+    const kept = new FileActions(seen.sys);
     const std = kept.lend({ fd: 1, stderr: 'socket', stderrWrite: -1 });
     assert.equal(typeof std, 'string');
     assert.match(String(std), /no usable descriptor \(fd 1\)/);

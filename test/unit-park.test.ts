@@ -5,9 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readdirSync, readlinkSync, readSync, writeSync } from 'node:fs';
-import { isSysError as isNativeError } from '../src/sys/errors.js';
+import { isSysError } from '../src/sys/errors.js';
 import { readiness } from '../src/listen/readiness.js';
-import { loadSys as loadParkLibc } from '../src/sys/load.js';
+import { loadSys } from '../src/sys/load.js';
 import { PipeParking } from '../src/stderr/park.js';
 import { pipe } from './helpers/pipes.js';
 import { eventually } from './helpers/wait.js';
@@ -27,11 +27,11 @@ function endsOf(p: { write: number }): number {
 
 
 function parking(): PipeParking {
-  const lib = loadParkLibc();
-  if (lib instanceof Error) assert.fail(`park libc: ${lib.message}`);
+  const sys = loadSys();
+  if (sys instanceof Error) assert.fail(`loadSys: ${sys.message}`);
   const watcher = readiness();
-  if (isNativeError(watcher)) assert.fail(`readiness: ${watcher.message}`);
-  return new PipeParking(lib, watcher);
+  if (isSysError(watcher)) assert.fail(`readiness: ${watcher.message}`);
+  return new PipeParking(sys, watcher);
 }
 
 /**
@@ -42,7 +42,7 @@ function parking(): PipeParking {
  */
 async function readinessRunning(): Promise<() => void> {
   const watcher = readiness();
-  if (isNativeError(watcher)) assert.fail(`readiness: ${watcher.message}`);
+  if (isSysError(watcher)) assert.fail(`readiness: ${watcher.message}`);
   const p = pipe();
   let fired = false;
   watcher.watch(p.read, () => void (fired = true));

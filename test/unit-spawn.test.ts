@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Credentials } from '../src/config/types.js';
 import { ExecutableCheck, executableBy, searchableBy } from '../src/spawn/executable.js';
-import { loadSys as loadLibc, type Sys as Libc } from '../src/sys/load.js';
+import { loadSys, type Sys } from '../src/sys/load.js';
 import type { NofileLimits } from '../src/sys/process.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from '../src/spawn/setpriv.js';
 import { HandlerLimits } from '../src/spawn/limits.js';
@@ -27,8 +27,8 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 
 /** The real bindings with some calls replaced: a libc whose answers a test decides. */
-function libcWith(overrides: Partial<Libc>): Libc {
-  const real = loadLibc();
+function sysWith(overrides: Partial<Sys>): Sys {
+  const real = loadSys();
   if (real instanceof Error) throw real;
   return { ...real, ...overrides };
 }
@@ -329,8 +329,8 @@ describe('findSetpriv: only a setpriv that only root can replace', () => {
 
 describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers', () => {
   /** A libc whose prlimit reads and writes this table (pid 0 is superd). */
-  function fakeLibc(table: Map<number, NofileLimits>): Libc {
-    return libcWith({
+  function fakeSys(table: Map<number, NofileLimits>): Sys {
+    return sysWith({
       nofile: (pid, limits) => {
         const before = table.get(pid);
         if (before === undefined) return null; // ESRCH, EPERM
@@ -357,7 +357,7 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
       [102, { soft: 20000, hard: 20000 }], // raised itself (Go, Node, the JVM)
       [103, { soft: 256, hard: 20000 }], // lowered itself (select())
     ]);
-    const limits = HandlerLimits.create(fakeLibc(table));
+    const limits = HandlerLimits.create(fakeSys(table));
     assert.ok(limits !== null);
     assert.equal(limits.target, 1024);
     assert.deepEqual(table.get(0), { soft: 19999, hard: 20000 });
@@ -368,11 +368,11 @@ describe('HandlerLimits: a soft open-files limit of min(1024, hard) for handlers
   });
 
   test('nothing to do where handlers inherit 1024 or less anyway', () => {
-    assert.equal(HandlerLimits.create(fakeLibc(new Map([[0, { soft: 1024, hard: 1024 }]]))), null);
-    assert.equal(HandlerLimits.create(fakeLibc(new Map([[0, { soft: 800, hard: 4096 }]]))), null);
+    assert.equal(HandlerLimits.create(fakeSys(new Map([[0, { soft: 1024, hard: 1024 }]]))), null);
+    assert.equal(HandlerLimits.create(fakeSys(new Map([[0, { soft: 800, hard: 4096 }]]))), null);
     assert.equal(HandlerLimits.create(null), null);
     const table = new Map([[0, { soft: 1025, hard: 1025 }]]);
-    const limits = HandlerLimits.create(fakeLibc(table));
+    const limits = HandlerLimits.create(fakeSys(table));
     assert.equal(limits?.target, 1024);
     assert.deepEqual(table.get(0), { soft: 1025, hard: 1025 }, 'one below the hard limit would be the target itself');
   });
@@ -430,8 +430,8 @@ describe('whether handlers need a session of their own', () => {
 
 describe('every thread but the event loop runs SCHED_BATCH, only when superd runs SCHED_OTHER', () => {
   /** A libc whose sched_* calls read and write this table of tid -> policy (tid 0: the calling thread, the event loop). */
-  function fakeLibc(table: Map<number, number>, refuse = false): Libc {
-    return libcWith({
+  function fakeSys(table: Map<number, number>, refuse = false): Sys {
+    return sysWith({
       schedGetScheduler: (tid) => table.get(tid === 0 ? process.pid : tid) ?? -1,
       schedSetScheduler: (tid, policy) => {
         if (!table.has(tid) || refuse) return -1; // ESRCH: the thread ended; EPERM: a seccomp profile refuses
@@ -446,7 +446,7 @@ describe('every thread but the event loop runs SCHED_BATCH, only when superd run
   test('every SCHED_OTHER thread listed but the event loop becomes SCHED_BATCH; handlers are then to be put back', async () => {
     const table = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER], [loop + 2, SCHED_OTHER], [loop + 3, SCHED_IDLE]]);
     // loop + 4 ended meanwhile; loop + 3 runs a policy someone gave it, kept.
-    assert.equal(await batchHelperThreads(fakeLibc(table), async () => [loop, loop + 1, loop + 2, loop + 3, loop + 4]), true);
+    assert.equal(await batchHelperThreads(fakeSys(table), async () => [loop, loop + 1, loop + 2, loop + 3, loop + 4]), true);
     assert.deepEqual([...table], [[loop, SCHED_OTHER], [loop + 1, SCHED_BATCH], [loop + 2, SCHED_BATCH], [loop + 3, SCHED_IDLE]]);
   });
 
@@ -458,17 +458,17 @@ describe('every thread but the event loop runs SCHED_BATCH, only when superd run
         listed = true;
         return [loop, loop + 1];
       };
-      assert.equal(await batchHelperThreads(fakeLibc(table), threads), false);
+      assert.equal(await batchHelperThreads(fakeSys(table), threads), false);
       assert.equal(listed, false, 'the threads are not even listed');
       assert.deepEqual([...table], [[loop, policy], [loop + 1, SCHED_OTHER]]);
     }
   });
 
   test('no thread listed (no /proc), ended, or changed (SCHED_BATCH refused): handlers need no reset', async () => {
-    assert.equal(await batchHelperThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => []), false);
-    assert.equal(await batchHelperThreads(fakeLibc(new Map([[loop, SCHED_OTHER]])), async () => [loop, loop + 9]), false);
+    assert.equal(await batchHelperThreads(fakeSys(new Map([[loop, SCHED_OTHER]])), async () => []), false);
+    assert.equal(await batchHelperThreads(fakeSys(new Map([[loop, SCHED_OTHER]])), async () => [loop, loop + 9]), false);
     const refused = new Map([[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER]]);
-    assert.equal(await batchHelperThreads(fakeLibc(refused, true), async () => [loop, loop + 1]), false);
+    assert.equal(await batchHelperThreads(fakeSys(refused, true), async () => [loop, loop + 1]), false);
     assert.deepEqual([...refused], [[loop, SCHED_OTHER], [loop + 1, SCHED_OTHER]]);
   });
 

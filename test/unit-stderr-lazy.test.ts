@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, readlinkSync, writeSync } from 'node:fs';
-import { loadSys as loadParkLibc } from '../src/sys/load.js';
+import { loadSys } from '../src/sys/load.js';
 import type { StderrReader } from '../src/stderr/read.js';
 import { HELD_AFTER_EXIT_MS, type StderrPipe } from '../src/stderr/pipe.js';
 import { StderrPipes } from '../src/stderr/pipes.js';
@@ -23,7 +23,7 @@ const isOpen = (fd: number): boolean => {
 
 /** A pipe of its own owner, never parked, whose reads are recorded, not done: `read` lists the descriptors it was asked to read. */
 function lazy(fd: number): { pipes: StderrPipes; pipe: StderrPipe; read: number[]; done: number } {
-  const lib = loadParkLibc();
+  const lib = loadSys();
   if (lib instanceof Error) assert.fail(`park libc: ${lib.message}`);
   const read: number[] = [];
   const reader = (readFd: number): StderrReader => {

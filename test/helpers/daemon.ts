@@ -10,9 +10,10 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { after, before } from 'node:test';
+import { after, afterEach, before } from 'node:test';
 import type { DaemonStatus, ServiceStatus } from '../../src/control/status.js';
-import { exchange, freePorts } from './clients.js';
+import { exchange, freePorts, holdConnection, type HeldConnection } from './clients.js';
+import { within } from './wait.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SUPERD = join(ROOT, 'bin', 'superd');
@@ -32,6 +33,14 @@ export function unreachableByOthers(): string | null {
 }
 
 export type LogRecord = Record<string, unknown> & { event: string; level: string; time: string };
+
+/**
+ * How long a wait for superd's log, a reload or a CLI run may take before it
+ * fails, unless the caller says otherwise. Only there to fail fast, so
+ * generous: on a loaded host Node alone takes seconds to start superd or its
+ * command line.
+ */
+export const WAIT_MS = 30000;
 
 export async function tempDir(prefix = 'superd-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
@@ -74,6 +83,12 @@ export interface DaemonHandle {
   /** SIGTERM (or another signal) and wait for exit. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolves once superd's stderr has closed (bounded): after it exited,
+   * every line it ever wrote is in `logs`, so a line that never came never
+   * will. Rejects if the pipe stays open (a process that kept it).
+   */
+  logComplete(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -114,6 +129,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   const notify = (): void => waiters.forEach((w) => w());
   if (proc.stderr !== null) collectLog(proc.stderr, logs, otherStderr, notify);
   proc.stdout?.resume();
+  const stderrClosed = new Promise<void>((resolve) => {
+    if (proc.stderr === null) resolve();
+    else proc.stderr.once('close', () => resolve());
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => {
       for (const w of waiters) w();
@@ -123,7 +142,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   let exitedFlag = false;
   void exited.then(() => (exitedFlag = true));
 
-  const waitForCount = (pred: (r: LogRecord) => boolean, count: number, what: string, timeoutMs = 10000): Promise<LogRecord[]> =>
+  const waitForCount = (pred: (r: LogRecord) => boolean, count: number, what: string, timeoutMs = WAIT_MS): Promise<LogRecord[]> =>
     new Promise((resolve, reject) => {
       const check = (): boolean => {
         const found = logs.filter(pred);
@@ -167,9 +186,10 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
     waitFor,
     waitForCount,
     exited,
+    logComplete: () => within(stderrClosed, WAIT_MS, "superd's stderr closed"),
     writeService: (file, content) => writeFile(join(servicesDir, file), content, { mode: 0o644 }),
     removeService: (file) => unlink(join(servicesDir, file)),
-    async reload(timeoutMs = 10000) {
+    async reload(timeoutMs = WAIT_MS) {
       const before = logs.filter((r) => r.event === 'reload').length;
       proc.kill('SIGHUP');
       const all = await waitForCount((r) => r.event === 'reload', before + 1, 'reload summary', timeoutMs);
@@ -254,7 +274,7 @@ export function runSuperd(args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 10000);
+    }, opts.timeoutMs ?? WAIT_MS);
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -266,11 +286,24 @@ export function runSuperd(args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
   });
 }
 
-/** `superd status --json` from the daemon at controlSocket; fails the test when the command does. Bounded, but not by the default: a loaded host takes seconds to start a CLI. */
+export interface StatusResult {
+  code: number | null;
+  /** What `--json` printed, when the command exited 0; else null. */
+  value: DaemonStatus | null;
+  stderr: string;
+}
+
+/** `superd status [ARGS] --json` from the daemon at controlSocket, whatever its exit code. */
+export async function statusCommand(controlSocket: string, args: string[] = []): Promise<StatusResult> {
+  const r = await runSuperd(['status', ...args, '--json', '--control-socket', controlSocket]);
+  return { code: r.code, value: r.code === 0 ? (JSON.parse(r.stdout) as DaemonStatus) : null, stderr: r.stderr };
+}
+
+/** `superd status --json` from the daemon at controlSocket; fails the test when the command does. */
 export async function daemonStatus(controlSocket: string): Promise<DaemonStatus> {
-  const r = await runSuperd(['status', '--json', '--control-socket', controlSocket], { timeoutMs: 30000 });
+  const r = await statusCommand(controlSocket);
   assert.equal(r.code, 0, `superd status: ${r.stderr}`);
-  return JSON.parse(r.stdout) as DaemonStatus;
+  return r.value ?? assert.fail('superd status printed nothing');
 }
 
 /** One service's entry in `superd status --json`; fails the test when it is not there. */
@@ -346,7 +379,7 @@ export async function startServices(
       (r.event === 'listening' || r.event === 'bind_failed') && typeof r.service === 'string' && names.includes(r.service);
     let recs: LogRecord[];
     try {
-      recs = await d.waitForCount(settled, names.length, 'every service listening', opts.timeoutMs ?? 10000);
+      recs = await d.waitForCount(settled, names.length, 'every service listening', opts.timeoutMs ?? WAIT_MS);
     } catch (err) {
       await d.stop();
       throw err;
@@ -384,6 +417,36 @@ export function servicesForSuite(
     },
     get port(): Record<string, number> {
       return served?.port ?? {};
+    },
+  };
+}
+
+/**
+ * Daemons and held client connections for the tests of the file (or
+ * describe) it is called in: each is stopped (with `stopSignal`) or closed
+ * after the test that made it, whatever the test did. A daemon the test
+ * stopped itself is left as it is. `args` go before each daemon's own.
+ */
+export function perTest(opts: { stopSignal?: NodeJS.Signals; args?: string[] } = {}): {
+  daemon(start?: StartOptions): Promise<DaemonHandle>;
+  hold(port: number): Promise<HeldConnection>;
+} {
+  const daemons: DaemonHandle[] = [];
+  const held: HeldConnection[] = [];
+  afterEach(async () => {
+    for (const c of held.splice(0)) c.destroy();
+    await Promise.all(daemons.splice(0).map((d) => d.stop(opts.stopSignal)));
+  });
+  return {
+    async daemon(start: StartOptions = {}) {
+      const d = await startDaemon({ ...start, args: [...(opts.args ?? []), ...(start.args ?? [])] });
+      daemons.push(d);
+      return d;
+    },
+    async hold(port) {
+      const c = await holdConnection(port);
+      held.push(c);
+      return c;
     },
   };
 }

@@ -1,6 +1,7 @@
 // Processes seen from the outside: /proc readers (descriptors, children,
-// process groups, stat lines, CPU time), whether a pid exists, whether the
-// tests run as root, and a bounded runner for programs other than superd.
+// process groups, stat and status lines, time runnable), whether a pid
+// exists, whether the tests run as root, and a bounded runner for programs
+// other than superd.
 import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 
@@ -39,8 +40,6 @@ export interface ProcStat {
   nice: number;
   /** Scheduling policy: 0 SCHED_OTHER, 3 SCHED_BATCH, 5 SCHED_IDLE (1, 2 realtime). */
   policy: number;
-  /** CPU time used so far, user and system, in clock ticks (utime + stime). */
-  cpuTicks: number;
 }
 
 /** Parses the text of /proc/PID/stat. */
@@ -59,7 +58,6 @@ export function parseProcStat(text: string): ProcStat {
     startTime: Number(rest[19]),
     nice: Number(rest[16]),
     policy: Number(rest[38]),
-    cpuTicks: Number(rest[11]) + Number(rest[12]),
   };
 }
 
@@ -67,9 +65,30 @@ export async function procStat(pid: number): Promise<ProcStat> {
   return parseProcStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
 }
 
-/** CPU time a process has used so far, user and system, in clock ticks. */
-export async function cpuTicks(pid: number): Promise<number> {
-  return (await procStat(pid)).cpuTicks;
+/** One field of /proc/PID/status (`Umask`, `SigCgt`, `CapEff`…) as written there, or null: no such process, or no such field. */
+export async function statusField(pid: number | 'self', key: string): Promise<string | null> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return new RegExp(`^${key}:\\s*(.*)$`, 'm').exec(text)?.[1]?.trim() ?? null;
+}
+
+/** Hex mask fields of /proc/PID/status (`SigCgt`, `SigPnd`, `CapEff`…) or-ed together: bit N-1 for signal N. 0n for a field not there. */
+export async function statusMask(pid: number | 'self', ...keys: string[]): Promise<bigint> {
+  let mask = 0n;
+  for (const key of keys) mask |= BigInt(`0x${(await statusField(pid, key)) ?? '0'}`);
+  return mask;
+}
+
+/**
+ * How long, in ns, the main thread of a process (its event loop, for superd)
+ * has been running or waiting to run: /proc/PID/schedstat's time on a CPU
+ * plus time in a run queue. A thread that spins is one or the other all the
+ * time however loaded the host is; one that waits for events is neither
+ * while it waits. So its growth over a span of wall time says whether the
+ * thread spins, where CPU time alone would depend on the load.
+ */
+export async function runnableNs(pid: number): Promise<bigint> {
+  const [onCpu, waiting] = (await readFile(`/proc/${pid}/schedstat`, 'utf8')).trim().split(/\s+/);
+  return BigInt(onCpu ?? '0') + BigInt(waiting ?? '0');
 }
 
 /** The processes of a process group, with their state letters (Z = zombie). */
@@ -77,19 +96,22 @@ export function processGroup(pgid: number): Promise<{ pid: number; state: string
   return processesWhere((p) => p.pgrp === pgid);
 }
 
-/** Every process in /proc that matches, read from its stat line. */
+/**
+ * Every process in /proc that matches, read from its stat line. The stat
+ * files are read all at once, not one after another: a look is then about
+ * as old as its listing of /proc, even on a loaded host.
+ */
 async function processesWhere(match: (p: ProcStat) => boolean): Promise<{ pid: number; state: string }[]> {
-  const out: { pid: number; state: string }[] = [];
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const p = parseProcStat(await readFile(`/proc/${name}/stat`, 'utf8'));
-      if (match(p)) out.push({ pid: p.pid, state: p.state });
-    } catch {
-      // The process went away while we looked.
-    }
-  }
-  return out;
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name));
+  const stats = await Promise.all(
+    pids.map((name) =>
+      readFile(`/proc/${name}/stat`, 'utf8').then(
+        parseProcStat,
+        () => null, // The process went away while we looked.
+      ),
+    ),
+  );
+  return stats.filter((p): p is ProcStat => p !== null && match(p)).map((p) => ({ pid: p.pid, state: p.state }));
 }
 
 /** Pids of the processes whose environment holds `entry` (`NAME=value`), among those we may read. */
