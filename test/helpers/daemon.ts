@@ -206,7 +206,8 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   };
   if (opts.waitStarted !== false) {
     try {
-      await waitFor((r) => r.event === 'started', 'started');
+      // Bounded to fail fast, not to time the start: a loaded host (or a superd under nice) takes seconds.
+      await waitFor((r) => r.event === 'started', 'started', 30000);
     } catch (err) {
       // Never leave a daemon behind that no test holds a handle to: it would
       // keep the test process (and the whole run) alive forever.
