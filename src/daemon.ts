@@ -15,6 +15,7 @@ import { problemCount } from './config/problems.js';
 import type { Lifecycle } from './notify.js';
 import { ServiceSet } from './service/set.js';
 import type { RuntimeContext } from './service/types.js';
+import { errorMessage } from './errors.js';
 
 export interface DaemonOptions {
   servicesDir: string;
@@ -139,7 +140,7 @@ export class Daemon {
       this.logger.log(errors > 0 ? 'warn' : 'info', 'reload', { ...counts, errors });
       outcome = { pid: process.pid, ...counts, errors: plan.errors };
     } catch (err) {
-      outcome = { code: 'reload_failed', message: `the reload failed: ${err instanceof Error ? err.message : String(err)}` };
+      outcome = { code: 'reload_failed', message: `the reload failed: ${errorMessage(err)}` };
       throw err;
     } finally {
       for (const w of waiters) w(outcome);

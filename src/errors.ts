@@ -45,3 +45,8 @@ export type Result<T, E = SuperdError> = { ok: true; value: T } | { ok: false; e
 
 export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
 export const fail = <E>(error: E): Result<never, E> => ({ ok: false, error });
+
+/** What a thrown value says: an Error's message, anything else as a string. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

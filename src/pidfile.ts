@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { SuperdError } from './errors.js';
+import { errorMessage } from './errors.js';
 
 const MODE = 0o644;
 /** A pid file is a few bytes; more is not ours. */
@@ -17,9 +18,6 @@ function pidFileError(path: string, why: string): SuperdError {
   return { code: 'pid_file', message: `cannot write pid file ${path}: ${why}` };
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Why a link at path must not be replaced, or null: its directory is one others can write. */
 async function untrustedLink(path: string): Promise<string | null> {
@@ -45,7 +43,7 @@ export async function writePidFile(path: string, pid: number): Promise<SuperdErr
       return pidFileError(path, 'it exists and is not a regular file: left untouched');
     }
   } catch (err) {
-    return pidFileError(path, describe(err));
+    return pidFileError(path, errorMessage(err));
   }
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}`);
   try {
@@ -61,7 +59,7 @@ export async function writePidFile(path: string, pid: number): Promise<SuperdErr
     return null;
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    return pidFileError(path, describe(err));
+    return pidFileError(path, errorMessage(err));
   }
 }
 

@@ -4,6 +4,7 @@
 // means changes may go unnoticed from now on, the watcher is closed and says
 // so: SIGHUP still reloads.
 import type { Logger } from './log/types.js';
+import { errorMessage } from './errors.js';
 
 /** An editor's save (write temp, rename, chmod) is one reload. */
 const WATCH_DEBOUNCE_MS = 300;
@@ -63,7 +64,7 @@ export async function startWatch(
   watcher.on('error', (err) => {
     const e = err as NodeJS.ErrnoException;
     const code = typeof e?.code === 'string' ? e.code : 'unknown';
-    const error = e instanceof Error ? e.message : String(err);
+    const error = errorMessage(err);
     if (BROKEN.has(code)) return giveUp(error);
     if (!active || seen.has(code)) return;
     seen.add(code);

@@ -20,6 +20,7 @@ import type { Logger } from '../log/types.js';
 import { loadSys } from '../sys/load.js';
 import { checkControlDir, currentUid } from './path.js';
 import { isDaemonStatus, type DaemonStatus, type ReloadReport } from './status.js';
+import { errorMessage } from '../errors.js';
 
 /** A request line longer than this is not one of ours. */
 const MAX_REQUEST = 4096;
@@ -120,7 +121,7 @@ function serve(conn: Socket, h: ControlHandlers): void {
     conn.removeAllListeners('data');
     conn.resume(); // whatever else it sends is read and dropped
     void answer(conn, request, h).catch((err: unknown) => {
-      send(conn, { error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } }, true);
+      send(conn, { error: { code: 'internal', message: errorMessage(err) } }, true);
     });
   };
   conn.setTimeout(REQUEST_TIMEOUT_MS, () => conn.destroy());

@@ -9,7 +9,8 @@ import { loadSys } from '../sys/load.js';
 import type { pipeWrap, readPipeWith, PipeReader } from './pipe.js';
 import type { BetOutcome } from './paths.js';
 import { fdLink, stillOpen } from './procfd.js';
-import { Deadline, LATE, Made, failed, message, passed } from './trial.js';
+import { Deadline, LATE, Made, failed, passed } from './trial.js';
+import { errorMessage } from '../errors.js';
 
 export interface PipeProbes {
   pipeWrap: typeof pipeWrap;
@@ -23,7 +24,7 @@ export async function checkPipe(p: PipeProbes, deadline: Deadline): Promise<BetO
   try {
     wrap = p.pipeWrap();
   } catch (err) {
-    return failed('misbehaved', `looking for process.binding('pipe_wrap') threw: ${message(err)}`);
+    return failed('misbehaved', `looking for process.binding('pipe_wrap') threw: ${errorMessage(err)}`);
   }
   if (wrap === null) return failed('missing', "process.binding('pipe_wrap') and stream_wrap's streamBaseState are not there as used");
   const sys = loadSys();
@@ -45,7 +46,7 @@ export async function checkPipe(p: PipeProbes, deadline: Deadline): Promise<BetO
     }
     return await trial(p, wrap, readEnd, deadline, made, () => (owned = true));
   } catch (err) {
-    return failed('misbehaved', `the check threw: ${message(err)}`);
+    return failed('misbehaved', `the check threw: ${errorMessage(err)}`);
   } finally {
     made.undoAll();
   }

@@ -16,7 +16,8 @@ import type { setSocketBlocking, socketFd } from './descriptor.js';
 import type { streamFromHandle } from './stream.js';
 import type { Bet, BetOutcome } from './paths.js';
 import { fdLink, stillOpen } from './procfd.js';
-import { AVOIDED, Deadline, LATE, Made, Received, failed, message, passed, provesDescriptor } from './trial.js';
+import { AVOIDED, Deadline, LATE, Made, Received, failed, passed, provesDescriptor } from './trial.js';
+import { errorMessage } from '../errors.js';
 
 export interface SocketProbes {
   hookAccept: typeof hookAccept;
@@ -101,7 +102,7 @@ export async function checkSockets(p: SocketProbes, avoid: ReadonlySet<Bet>, dea
   try {
     return await trial(p, avoid, deadline, made);
   } catch (err) {
-    return untested(`the check threw: ${message(err)}`);
+    return untested(`the check threw: ${errorMessage(err)}`);
   } finally {
     made.undoAll();
   }
@@ -166,7 +167,7 @@ async function checkAccepted(h: AcceptedHandle, atClient: Received, deadline: De
   try {
     writeSync(fd, 'A');
   } catch (err) {
-    return failed('misbehaved', `cannot write to the accepted handle's descriptor ${fd}: ${message(err)}`);
+    return failed('misbehaved', `cannot write to the accepted handle's descriptor ${fd}: ${errorMessage(err)}`);
   }
   const reached = await deadline.wait(atClient.until('A'));
   if (reached !== true) return failed('misbehaved', `a byte written to the accepted handle's descriptor ${fd} did not reach the client (it read ${JSON.stringify(atClient.text)})`);
@@ -180,7 +181,7 @@ async function checkStream(p: SocketProbes, h: AcceptedHandle, client: Socket, a
   try {
     stream = p.streamFromHandle(h);
   } catch (err) {
-    return failed('misbehaved', `new net.Socket({ handle }) threw: ${message(err)}`);
+    return failed('misbehaved', `new net.Socket({ handle }) threw: ${errorMessage(err)}`);
   }
   built();
   made.add(() => stream.destroy());

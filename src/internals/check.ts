@@ -12,7 +12,8 @@ import { BETS, type Bet, type BetOutcome, type InternalsPaths } from './paths.js
 import { pipeWrap, readPipeWith } from './pipe.js';
 import { procReadable } from './procfd.js';
 import { streamFromHandle } from './stream.js';
-import { AVOIDED, Deadline, failed, message } from './trial.js';
+import { AVOIDED, Deadline, failed } from './trial.js';
+import { errorMessage } from '../errors.js';
 
 /** What each check calls: the real bets, or (in tests) one made to fail. */
 export interface Probes extends SocketProbes, PipeProbes {}
@@ -53,7 +54,7 @@ export async function checkInternals(o: CheckOptions = {}): Promise<InternalsRep
       outcomes = { ...sockets, pipe };
     }
   } catch (err) {
-    const u = failed('untested', `the check threw: ${message(err)}`);
+    const u = failed('untested', `the check threw: ${errorMessage(err)}`);
     outcomes = { accept: u, stream: u, fd: u, pipe: u };
   } finally {
     deadline.clear();

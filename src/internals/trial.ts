@@ -117,6 +117,3 @@ export function provesDescriptor(fd: number, setBlocking: (blocking: boolean) =>
   return passed(`descriptor ${fd} is ${what}'s: setBlocking switches its O_NONBLOCK`);
 }
 
-export function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -10,7 +10,7 @@
 import { access, close, constants, fstat, lstat, open, readlink, unlink, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { isErrorValue, type SuperdError } from '../errors.js';
+import { errorMessage, isErrorValue, type SuperdError } from '../errors.js';
 
 /** As many symlinks as Linux follows in one path (MAXSYMLINKS). */
 const MAX_SYMLINKS = 40;
@@ -54,7 +54,7 @@ export function codeOf(err: unknown): string {
 
 /** A node:fs failure as an error value, after `context: `. */
 export function fsError(err: unknown, context: string): SuperdError {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return { code: codeOf(err), message: `${context}: ${message}` };
 }
 
