@@ -1,4 +1,4 @@
-// What the small benchmarks (flood.ts, refused.ts, shutdown.ts) share: one
+// What the small benchmarks (flood.ts, refused.ts, shutdown.ts, soak.ts) share: one
 // superd on a temp services dir, logging to a file as users run it, and
 // loadgen at C=1 against one of its ports.
 import { execFileSync, spawn } from 'node:child_process';

@@ -3,28 +3,18 @@
 // RSS. SOAK_TOTAL=40000 connections (default), SOAK_ROUNDS=8, SOAK_C=8, the
 // handler /bin/cat (stderr to the log, logging at info to a file, as users
 // run it). Builds bench/loadgen.c like `npm run bench` (needs cc).
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildLoadgen } from './build.js';
 import type { LoadgenResult } from './loadgen.js';
-import { LOADGEN, ROOT } from './paths.js';
+import { LOADGEN } from './paths.js';
 import { fdCount, procChildren, rssKb } from './proc.js';
 import { freePort } from './ports.js';
+import { startSuperd } from './quick.js';
 
 const TOTAL = Number(process.env.SOAK_TOTAL ?? 40000);
 const ROUNDS = Number(process.env.SOAK_ROUNDS ?? 8);
 const C = Number(process.env.SOAK_C ?? 8);
-
-/** Waits (up to 10 s) for superd's `started` line in its log file. */
-async function waitStarted(log: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try { if (readFileSync(log, 'utf8').includes(' started ')) return; } catch {}
-    await sleep(100);
-  }
-}
 
 /** The rounds: per round, loadgen's figures and the daemon's RSS, fds and zombies. */
 async function rounds(port: number, pid: number): Promise<{ rss: number[]; errors: number }> {
@@ -44,15 +34,10 @@ async function rounds(port: number, pid: number): Promise<{ rss: number[]; error
 }
 
 buildLoadgen();
-const dir = mkdtempSync(join(tmpdir(), 'superd-soak-'));
-chmodSync(dir, 0o755);
 const port = await freePort();
-writeFileSync(join(dir, 'cat.conf'), `[cat]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n`, { mode: 0o644 });
-const d = spawn(process.execPath, [join(ROOT, 'bin', 'superd'), 'run', '-d', dir, '--log-file', join(dir, 'log'), '--control-socket', join(dir, 'c.sock')], { stdio: 'ignore' });
-const exited = new Promise((r) => d.on('exit', r));
-const pid = d.pid ?? -1;
+const d = await startSuperd({ 'cat.conf': `[cat]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n` });
+const { pid } = d;
 try {
-  await waitStarted(join(dir, 'log'));
   execFileSync(LOADGEN, ['-p', String(port), '-c', String(C), '-n', '300', '-t', '30', '-s', '-E', '-V', '-q']);
   const idle = { rss: rssKb(pid) ?? 0, fds: fdCount(pid) };
   console.log(`superd soak: ${TOTAL} connections in ${ROUNDS} rounds at C=${C}; idle after warm-up: RSS ${idle.rss} kB, ${idle.fds} fds`);
@@ -61,7 +46,5 @@ try {
   const growth = Math.max(...half) - Math.min(...half);
   console.log(`\nerrors ${errors}; fds ${fdCount(pid)} (idle ${idle.fds}); zombies ${procChildren(pid).zombies}; RSS over the second half of the rounds varies by ${growth} kB (${Math.min(...half)}–${Math.max(...half)} kB)`);
 } finally {
-  d.kill('SIGTERM');
-  await exited;
-  rmSync(dir, { recursive: true, force: true });
+  await d.stop();
 }
