@@ -117,6 +117,10 @@ export async function main(argv: string[]): Promise<number> {
         exitCode = await runConvert({ source: String(o.source), output: o.output }, { hostsAllow: o.hostsAllow, hostsDeny: o.hostsDeny });
       },
     )
+    .command('unit', 'print a systemd unit that runs this superd with this node, by absolute path (with --services-dir and --pid-file if given)', {}, async (o) => {
+      const { runUnit } = await import('./commands/unit.js');
+      exitCode = runUnit(o as unknown as CommonOptions);
+    })
     .check((o) => {
       const avoid = (o as { avoidInternals?: unknown }).avoidInternals;
       const bets = typeof avoid === 'string' ? parseBets(avoid) : null;
@@ -135,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
     .example('$0 status git --json', 'one service, as JSON')
     .example('$0 convert /etc/inetd.conf', 'inetd.conf -> service files on stdout')
     .example('$0 convert /etc/xinetd.d -o /etc/superd/services.d', 'one .conf per xinetd file')
+    .example('$0 unit > /etc/systemd/system/superd.service', 'a systemd unit for this installation')
     .example('$0 completion >> ~/.bashrc', 'bash completion of commands and options')
     // yargs writes the bash script for `superd completion`, and answers the
     // shell's --get-yargs-completions queries from it.

@@ -7,6 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { TYPICAL_PATHS } from '../src/commands/unit-template.js';
 import { ROOT } from './helpers/daemon.js';
 import { runProgram } from './helpers/proc.js';
 
@@ -40,7 +41,7 @@ test('systemd-analyze verify accepts the unit (install paths substituted)', { sk
   const dir = await mkdtemp(join(tmpdir(), 'superd-unit-'));
   try {
     const unit = join(dir, 'superd.service');
-    await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll('/opt/superd/bin/superd', join(ROOT, 'bin', 'superd')));
+    await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll(TYPICAL_PATHS.superd, join(ROOT, 'bin', 'superd')).replaceAll(TYPICAL_PATHS.node, process.execPath));
     const r = await runProgram('/usr/bin/systemd-analyze', ['verify', '--man=no', unit], { timeoutMs: 30000 });
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
     assert.equal(r.stderr.trim(), '', r.stderr);
