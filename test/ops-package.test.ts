@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { exchange, freePorts } from './helpers/clients.js';
 import { collectLog, ROOT, type LogRecord } from './helpers/daemon.js';
@@ -40,7 +40,7 @@ function cleanEnv(): NodeJS.ProcessEnv {
 /** Copies the files git tracks into dir (their modes kept), or says why it cannot. */
 async function copyTracked(dir: string, env: NodeJS.ProcessEnv): Promise<string | null> {
   if (!existsSync(join(ROOT, '.git'))) return `${ROOT} is not a git checkout`;
-  const ls = await runProgram('git', ['-C', ROOT, 'ls-files', '-z'], { env, timeoutMs: CLI_MS }).catch((err: Error) => err);
+  const ls = await runProgram('git', ['-c', `safe.directory=${resolve(ROOT)}`, '-C', ROOT, 'ls-files', '-z'], { env, timeoutMs: CLI_MS }).catch((err: Error) => err);
   if (ls instanceof Error || ls.code !== 0) return `git ls-files failed: ${ls instanceof Error ? ls.message : ls.stderr}`;
   for (const file of ls.stdout.split('\0').filter((f) => f !== '')) {
     const from = join(ROOT, file);
@@ -131,7 +131,8 @@ test('npm pack ships what a user needs; npm install -g of it checks, serves, pri
 
     const installed = join(prefix, 'lib', 'node_modules', pkg.name);
     const superd = join(prefix, 'bin', 'superd');
-    const install = await run(t, 'npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { env, cwd: scratch, timeoutMs: INSTALL_MS }).catch((err: Error) => err);
+    // One retry: without a registry npm fails in seconds rather than minutes.
+    const install = await run(t, 'npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--fetch-retries=1', '--no-audit', '--no-fund', tarball], { env, cwd: scratch, timeoutMs: INSTALL_MS }).catch((err: Error) => err);
     if (install instanceof Error) {
       t.skip(`npm install could not finish (no npm cache and no registry?): ${install.message.slice(0, 300)}`);
       return;
