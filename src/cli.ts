@@ -4,6 +4,7 @@ import yargs, { type Argv } from 'yargs';
 import { runDaemon } from './commands/run.js';
 import { defaultControlSocket } from './control/path.js';
 import { parseBets } from './internals/check.js';
+import { stderrPrefix } from './log/journal.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -72,6 +73,16 @@ export function optionsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): 
 }
 
 class UsageError extends Error {}
+
+/**
+ * A usage error of the daemon (`superd run --bad`, in a unit's ExecStart) is
+ * why it never started: on the journal it is an error (log/journal.ts). The
+ * other commands' usage messages are not the daemon's log and get no prefix.
+ */
+function daemonUsagePrefix(argv: string[]): string {
+  const other = ['check', 'reload', 'status', 'convert', 'completion'];
+  return argv.some((a) => other.includes(a)) ? '' : stderrPrefix('error');
+}
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -152,7 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     await parser.parseAsync();
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`superd: ${err.message}\nTry 'superd --help'.\n`);
+    process.stderr.write(`${daemonUsagePrefix(argv)}superd: ${err.message}\nTry 'superd --help'.\n`);
     return 1;
   }
   return exitCode;
