@@ -12,8 +12,8 @@ import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { isJournalStream, JOURNAL_PREFIX } from '../src/log/journal.js';
-import { exchange, freePorts } from './helpers/clients.js';
 import { runSuperd, serviceFile, SUPERD, tempDir, WAIT_MS } from './helpers/daemon.js';
+import { unixExchange } from './helpers/unix.js';
 import { eventually, within } from './helpers/wait.js';
 
 describe('is standard error the journal (pure)', () => {
@@ -145,8 +145,8 @@ async function daemonOnFile(opts: { format: 'text' | 'json'; journal: 'same' | '
 }
 
 /** What a handler printed of its environment (`/usr/bin/env` as the service), as NAME -> value. */
-async function handlerEnv(port: number): Promise<Map<string, string>> {
-  const r = await exchange(port, '', { timeoutMs: 10000 });
+async function handlerEnv(path: string): Promise<Map<string, string>> {
+  const r = await unixExchange(path, '', { timeoutMs: 10000 });
   return new Map(
     r.data
       .toString()
@@ -160,12 +160,13 @@ describe('superd on the journal: each line starts with its priority', () => {
   for (const format of ['text', 'json'] as const) {
     test(`--log-format ${format}: <3> bind_failed and config_error, <4> warnings, <6> listening, started, stopped`, async () => {
       const busy = await busyPort();
-      const [free = 0] = await freePorts(1);
+      const sockets = await scratch();
       const d = await daemonOnFile({
         format,
         journal: 'same',
         services: {
-          'cat.conf': serviceFile('cat', { port: free, bind: '127.0.0.1', server: '/bin/cat' }),
+          // A unix socket: no port another test could take first.
+          'cat.conf': serviceFile('cat', { protocol: 'unix', path: join(sockets, 'cat.sock'), server: '/bin/cat' }),
           'busy.conf': serviceFile('busy', { port: busy, bind: '127.0.0.1', server: '/bin/cat' }),
           'broken.conf': '[broken]\nport = 1\nserver = /bin/cat\nno_such_key = 1\n',
         },
@@ -202,8 +203,12 @@ describe('superd on the journal: each line starts with its priority', () => {
   }
 
   test('JOURNAL_STREAM naming another inode (stderr redirected elsewhere): no prefix', async () => {
-    const [free = 0] = await freePorts(1);
-    const d = await daemonOnFile({ format: 'json', journal: 'other-inode', services: { 'cat.conf': serviceFile('cat', { port: free, bind: '127.0.0.1', server: '/bin/cat' }) } });
+    const sockets = await scratch();
+    const d = await daemonOnFile({
+      format: 'json',
+      journal: 'other-inode',
+      services: { 'cat.conf': serviceFile('cat', { protocol: 'unix', path: join(sockets, 'cat.sock'), server: '/bin/cat' }) },
+    });
     try {
       await d.waitForLine((l) => l.body.startsWith('{') && eventOf(l.body, 'json').event === 'started', 'started');
     } finally {
@@ -221,14 +226,15 @@ describe('superd on the journal: each line starts with its priority', () => {
   test('a --log-file gets no prefix while stderr is the journal; handlers never see JOURNAL_STREAM unless pass_env names it', async () => {
     const dir = await scratch();
     const logFile = join(dir, 'superd.log');
-    const [plain = 0, passed = 0] = await freePorts(2);
+    const plain = join(dir, 'plain.sock');
+    const passed = join(dir, 'passed.sock');
     const d = await daemonOnFile({
       format: 'text',
       journal: 'same',
       args: ['--log-file', logFile],
       services: {
-        'plain.conf': serviceFile('plain', { port: plain, bind: '127.0.0.1', server: '/usr/bin/env' }),
-        'passed.conf': serviceFile('passed', { port: passed, bind: '127.0.0.1', server: '/usr/bin/env', pass_env: 'JOURNAL_STREAM' }),
+        'plain.conf': serviceFile('plain', { protocol: 'unix', path: plain, server: '/usr/bin/env' }),
+        'passed.conf': serviceFile('passed', { protocol: 'unix', path: passed, server: '/usr/bin/env', pass_env: 'JOURNAL_STREAM' }),
       },
     });
     try {
