@@ -1,20 +1,25 @@
 // The command line (SPEC §1): parse options, then hand over to one command.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { runDaemon } from './commands/run.js';
 import { parseBool } from './config/values.js';
-import { currentUid, defaultControlSocket } from './control/path.js';
+import { defaultControlSocket } from './control/path.js';
 import { fail, ok, type Result } from './errors.js';
 import { parseBets } from './internals/check.js';
 import { examples, helpWidth } from './cli-help.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-/**
- * Every option, with its default control socket: the one of this process,
- * or (daemonOptions) that of the superd whose environment and uid are given.
- */
-function common(y: Argv, controlSocket: string = defaultControlSocket()): Argv<CommonOptions> {
+/** Where the options of a command line are taken to be: this process's, or (daemonOptions) a running superd's. */
+interface Context {
+  /** The default control socket, from that process's environment and uid. */
+  controlSocket: string;
+  /** Its working directory, which a relative --control-socket is in. */
+  cwd: string;
+}
+
+function common(y: Argv, context: Context = { controlSocket: defaultControlSocket(), cwd: process.cwd() }): Argv<CommonOptions> {
   return y
     .option('services-dir', {
       alias: 'd',
@@ -36,7 +41,13 @@ function common(y: Argv, controlSocket: string = defaultControlSocket()): Argv<C
       default: 10,
       describe: 'seconds running handlers may go on after SIGTERM/SIGINT before their process groups get SIGTERM, then SIGKILL 5 s later',
     })
-    .option('control-socket', { type: 'string', default: controlSocket, describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)' })
+    .option('control-socket', {
+      type: 'string',
+      default: context.controlSocket,
+      // Absolute at once: the daemon places it from / (listen/unixdir.ts), a client connects from its own directory.
+      coerce: (p: string) => resolve(context.cwd, p),
+      describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)',
+    })
     .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
     .option('avoid-internals', { type: 'string', hidden: true, describe: 'diagnostic: Node.js internals not to use (accept,stream,fd,pipe or all), as if their check at start had failed' })
     .option('json', { type: 'boolean', default: false, describe: 'status: print JSON instead of a table' })
@@ -124,14 +135,14 @@ export function argumentsWithEnvironment(argv: string[], env: NodeJS.ProcessEnv)
 
 /**
  * The options of a superd that runs with these arguments (after its script),
- * environment and uid, parsed as that superd parsed them: where its control
+ * environment, uid and working directory, parsed as that superd parsed them: where its control
  * socket is (control/find.ts), without asking it.
  */
-export function daemonOptions(args: string[], env: NodeJS.ProcessEnv, uid: number): Result<CommonOptions, string> {
+export function daemonOptions(args: string[], env: NodeJS.ProcessEnv, uid: number, cwd: string): Result<CommonOptions, string> {
   const all = argumentsWithEnvironment(args, env);
   if (!all.ok) return all;
   try {
-    const parsed = common(yargs(all.value), defaultControlSocket(env, uid))
+    const parsed = common(yargs(all.value), { controlSocket: defaultControlSocket(env, uid), cwd })
       .help(false)
       .version(false)
       .exitProcess(false)
@@ -155,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // The top level's --help shows every example (run's through its builder, as the default command); a command's, its own.
-  const parser = examples(common(yargs(args.value), defaultControlSocket(process.env, currentUid())), { except: 'run' })
+  const parser = examples(common(yargs(args.value)), { except: 'run' })
     .scriptName('superd')
     .usage('$0 [command] [options]\n\nAn inetd-style super-server: one daemon listens on every port the files in the services dir declare and starts a handler program for each connection.')
     .command(['run', '$0'], 'run the daemon in the foreground', (y) => examples(y, { only: 'run' }), async (o) => {
