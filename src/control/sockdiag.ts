@@ -8,21 +8,23 @@ import { O_CLOEXEC, O_NONBLOCK } from '../sys/constants.js';
 import { strerror } from '../sys/errors.js';
 import { loadSys } from '../sys/load.js';
 
-// linux/netlink.h, linux/sock_diag.h, linux/unix_diag.h: read only here.
-const AF_NETLINK = 16;
-const AF_UNIX = 1;
-const SOCK_RAW = 3;
-const NETLINK_SOCK_DIAG = 4;
-const SOCK_DIAG_BY_FAMILY = 20;
-const NLM_F_REQUEST = 0x1;
-const NLM_F_DUMP = 0x300;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
-const TCP_LISTEN = 10;
-const UDIAG_SHOW_VFS = 0x2;
-const UNIX_DIAG_VFS = 1;
-const NLMSG_HEADER = 16;
-const UNIX_DIAG_MSG = 16;
+// The numbers of linux/netlink.h, linux/sock_diag.h and linux/unix_diag.h this module uses: read only here.
+const NL = {
+  AF_NETLINK: 16,
+  AF_UNIX: 1,
+  SOCK_RAW: 3,
+  NETLINK_SOCK_DIAG: 4,
+  SOCK_DIAG_BY_FAMILY: 20,
+  NLM_F_REQUEST: 0x1,
+  NLM_F_DUMP: 0x300,
+  NLMSG_ERROR: 2,
+  NLMSG_DONE: 3,
+  TCP_LISTEN: 10,
+  UDIAG_SHOW_VFS: 0x2,
+  UNIX_DIAG_VFS: 1,
+  NLMSG_HEADER: 16,
+  UNIX_DIAG_MSG: 16,
+} as const;
 /** A dump comes in parts of a page or a few; this holds any. */
 const RECEIVE_ROOM = 64 * 1024;
 /** Far more parts than a host with a million sockets needs: a bound, not a figure. */
@@ -47,30 +49,30 @@ export function kernelDev(dev: number): number {
 
 /** The dump request: an nlmsghdr and a unix_diag_req for listening sockets, with the bound file. */
 function request(): Buffer {
-  const b = Buffer.alloc(NLMSG_HEADER + 24);
+  const b = Buffer.alloc(NL.NLMSG_HEADER + 24);
   b.writeUInt32LE(b.length, 0);
-  b.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
-  b.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-  b.writeUInt8(AF_UNIX, NLMSG_HEADER);
-  b.writeUInt32LE(1 << TCP_LISTEN, NLMSG_HEADER + 4);
-  b.writeUInt32LE(UDIAG_SHOW_VFS, NLMSG_HEADER + 12);
+  b.writeUInt16LE(NL.SOCK_DIAG_BY_FAMILY, 4);
+  b.writeUInt16LE(NL.NLM_F_REQUEST | NL.NLM_F_DUMP, 6);
+  b.writeUInt8(NL.AF_UNIX, NL.NLMSG_HEADER);
+  b.writeUInt32LE(1 << NL.TCP_LISTEN, NL.NLMSG_HEADER + 4);
+  b.writeUInt32LE(NL.UDIAG_SHOW_VFS, NL.NLMSG_HEADER + 12);
   return b;
 }
 
 /** Adds the sockets of one received part to `into`; true once the dump is done, or the kernel's error. */
 function parsePart(b: Buffer, into: Map<number, BoundFile>): boolean | string {
-  for (let off = 0; off + NLMSG_HEADER <= b.length; ) {
+  for (let off = 0; off + NL.NLMSG_HEADER <= b.length; ) {
     const len = b.readUInt32LE(off);
     const type = b.readUInt16LE(off + 4);
-    if (len < NLMSG_HEADER || off + len > b.length) return 'a malformed answer';
-    if (type === NLMSG_DONE) return true;
-    if (type === NLMSG_ERROR) return strerror(-b.readInt32LE(off + NLMSG_HEADER));
-    if (type === SOCK_DIAG_BY_FAMILY && len >= NLMSG_HEADER + UNIX_DIAG_MSG) {
-      const socketIno = b.readUInt32LE(off + NLMSG_HEADER + 4);
-      for (let a = off + NLMSG_HEADER + UNIX_DIAG_MSG; a + 4 <= off + len; ) {
+    if (len < NL.NLMSG_HEADER || off + len > b.length) return 'a malformed answer';
+    if (type === NL.NLMSG_DONE) return true;
+    if (type === NL.NLMSG_ERROR) return strerror(-b.readInt32LE(off + NL.NLMSG_HEADER));
+    if (type === NL.SOCK_DIAG_BY_FAMILY && len >= NL.NLMSG_HEADER + NL.UNIX_DIAG_MSG) {
+      const socketIno = b.readUInt32LE(off + NL.NLMSG_HEADER + 4);
+      for (let a = off + NL.NLMSG_HEADER + NL.UNIX_DIAG_MSG; a + 4 <= off + len; ) {
         const attrLen = b.readUInt16LE(a);
         if (attrLen < 4) break;
-        if (b.readUInt16LE(a + 2) === UNIX_DIAG_VFS && attrLen >= 12) into.set(socketIno, { ino: b.readUInt32LE(a + 4), dev: b.readUInt32LE(a + 8) });
+        if (b.readUInt16LE(a + 2) === NL.UNIX_DIAG_VFS && attrLen >= 12) into.set(socketIno, { ino: b.readUInt32LE(a + 4), dev: b.readUInt32LE(a + 8) });
         a += align4(attrLen);
       }
     }
@@ -87,11 +89,11 @@ function parsePart(b: Buffer, into: Map<number, BoundFile>): boolean | string {
 export function listeningUnixFiles(): Result<Map<number, BoundFile>, string> {
   const sys = loadSys();
   if (sys instanceof Error) return fail(sys.message);
-  const fd = sys.socket(AF_NETLINK, SOCK_RAW | O_CLOEXEC | O_NONBLOCK, NETLINK_SOCK_DIAG);
+  const fd = sys.socket(NL.AF_NETLINK, NL.SOCK_RAW | O_CLOEXEC | O_NONBLOCK, NL.NETLINK_SOCK_DIAG);
   if (fd < 0) return fail(`cannot open a sock_diag socket: ${strerror(sys.errno())}`);
   try {
     const kernel = Buffer.alloc(12); // sockaddr_nl, all zero but its family: the kernel
-    kernel.writeUInt16LE(AF_NETLINK, 0);
+    kernel.writeUInt16LE(NL.AF_NETLINK, 0);
     const req = request();
     if (sys.sendto(fd, req, req.length, 0, kernel, kernel.length) !== req.length) return fail(`cannot ask sock_diag: ${strerror(sys.errno())}`);
     const files = new Map<number, BoundFile>();
