@@ -1,13 +1,26 @@
 // The command line (SPEC §1): parse options, then hand over to one command.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import yargs, { type Argv } from 'yargs';
 import { runDaemon } from './commands/run.js';
+import { parseBool } from './config/values.js';
 import { defaultControlSocket } from './control/path.js';
+import { fail, ok, type Result } from './errors.js';
 import { parseBets } from './internals/check.js';
+import { stderrPrefix } from './log/journal.js';
+import { examples, helpWidth } from './cli-help.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-function common(y: Argv): Argv<CommonOptions> {
+/** Where the options of a command line are taken to be: this process's, or (daemonOptions) a running superd's. */
+interface Context {
+  /** The default control socket, from that process's environment and uid. */
+  controlSocket: string;
+  /** Its working directory, which a relative --control-socket is in. */
+  cwd: string;
+}
+
+function common(y: Argv, context: Context = { controlSocket: defaultControlSocket(), cwd: process.cwd() }): Argv<CommonOptions> {
   return y
     .option('services-dir', {
       alias: 'd',
@@ -29,7 +42,13 @@ function common(y: Argv): Argv<CommonOptions> {
       default: 10,
       describe: 'seconds running handlers may go on after SIGTERM/SIGINT before their process groups get SIGTERM, then SIGKILL 5 s later',
     })
-    .option('control-socket', { type: 'string', default: defaultControlSocket(), describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)' })
+    .option('control-socket', {
+      type: 'string',
+      default: context.controlSocket,
+      // Absolute at once: the daemon places it from / (listen/unixdir.ts), a client connects from its own directory.
+      coerce: (p: string) => resolve(context.cwd, p),
+      describe: 'the unix socket `superd status` and `superd reload` use (mode 0600: its user and root only)',
+    })
     .option('spawner', { choices: ['posix', 'node'] as const, default: 'posix' as const, hidden: true, describe: 'how handlers are started (for benchmarks)' })
     .option('avoid-internals', { type: 'string', hidden: true, describe: 'diagnostic: Node.js internals not to use (accept,stream,fd,pipe or all), as if their check at start had failed' })
     .option('json', { type: 'boolean', default: false, describe: 'status: print JSON instead of a table' })
@@ -51,6 +70,8 @@ export interface CommonOptions {
   hostsDeny: string;
 }
 
+const envName = (option: string): string => `SUPERD_${option.toUpperCase().replace(/-/g, '_')}`;
+
 /** Options that may also come from SUPERD_<OPTION> (SPEC §1). */
 const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'avoid-internals', 'json', 'hosts-allow', 'hosts-deny'];
 
@@ -61,45 +82,125 @@ const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-form
  * SUPERD_SERVICE every handler has in its environment.
  */
 export function optionsFromEnvironment(argv: string[], env: NodeJS.ProcessEnv): string[] {
-  const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
+  // --no-watch gives watch too.
+  const given = new Set(argv.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]?.replace(/^no-/, '')));
   if (argv.some((a) => a.startsWith('-d'))) given.add('services-dir');
   const extra: string[] = [];
   for (const name of ENV_OPTIONS) {
-    const value = env[`SUPERD_${name.toUpperCase().replace(/-/g, '_')}`];
+    const value = env[envName(name)];
     if (value !== undefined && !given.has(name)) extra.push(`--${name}=${value}`);
   }
   return extra;
 }
 
+/** The options that are on or off. yargs alone takes only `true` (`--watch=yes` would silently be off). */
+const BOOLEAN_OPTIONS = ['watch', 'json'];
+
+/**
+ * `--watch=VALUE` (VALUE as a service file spells a boolean, SPEC §2) as
+ * `--watch` or `--no-watch`, for yargs; anything else stays as it is. A value
+ * that is no boolean is an error naming the option, or the variable it came
+ * from (`name`).
+ */
+function booleanArguments(args: string[], name: (option: string) => string): Result<string[], string> {
+  const out: string[] = [];
+  for (const arg of args) {
+    const m = /^--(no-)?([a-z-]+)=(.*)$/s.exec(arg);
+    const option = m?.[2] ?? '';
+    if (m === null || !BOOLEAN_OPTIONS.includes(option)) {
+      out.push(arg);
+      continue;
+    }
+    const value = parseBool(name(`${m[1] ?? ''}${option}`), m[3] ?? '');
+    if (!value.ok) return value;
+    out.push(value.value === (m[1] === undefined) ? `--${option}` : `--no-${option}`);
+  }
+  return ok(out);
+}
+
+/** yargs' flag for bash completion: the words after it are the ones typed, the current one last. */
+const COMPLETING = '--get-yargs-completions';
+
+/**
+ * The command line with the SUPERD_<OPTION> variables for options it does
+ * not give, booleans spelled for yargs; or what is wrong with a boolean.
+ * Completion takes none from the environment: yargs completes the last word,
+ * which would then be an option from the environment, never the word typed.
+ */
+export function argumentsWithEnvironment(argv: string[], env: NodeJS.ProcessEnv): Result<string[], string> {
+  const given = booleanArguments(argv, (option) => `--${option}`);
+  if (!given.ok || argv.includes(COMPLETING)) return given;
+  const fromEnv = booleanArguments(optionsFromEnvironment(argv, env), envName);
+  return fromEnv.ok ? ok([...given.value, ...fromEnv.value]) : fromEnv;
+}
+
+/**
+ * The options of a superd that runs with these arguments (after its script),
+ * environment, uid and working directory, parsed as that superd parsed them: where its control
+ * socket is (control/find.ts), without asking it.
+ */
+export function daemonOptions(args: string[], env: NodeJS.ProcessEnv, uid: number, cwd: string): Result<CommonOptions, string> {
+  const all = argumentsWithEnvironment(args, env);
+  if (!all.ok) return all;
+  try {
+    const parsed = common(yargs(all.value), { controlSocket: defaultControlSocket(env, uid), cwd })
+      .help(false)
+      .version(false)
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw new UsageError(err?.message ?? msg);
+      })
+      .parseSync();
+    return ok(parsed as unknown as CommonOptions);
+  } catch (err) {
+    return fail(err instanceof Error ? err.message : String(err));
+  }
+}
+
 class UsageError extends Error {}
+
+/**
+ * A usage error of the daemon (`superd run --bad`, in a unit's ExecStart) is
+ * why it never started: on the journal it is an error (log/journal.ts). The
+ * other commands' usage messages are not the daemon's log and get no prefix.
+ */
+function daemonUsagePrefix(argv: string[]): string {
+  const other = ['check', 'reload', 'status', 'convert', 'completion'];
+  return argv.some((a) => other.includes(a)) ? '' : stderrPrefix('error');
+}
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
-  const args = [...argv, ...optionsFromEnvironment(argv, process.env)];
-  const parser = common(yargs(args))
+  const args = argumentsWithEnvironment(argv, process.env);
+  if (!args.ok) {
+    process.stderr.write(`${daemonUsagePrefix(argv)}superd: ${args.error}\nTry 'superd --help'.\n`);
+    return 1;
+  }
+  // The top level's --help shows every example (run's through its builder, as the default command); a command's, its own.
+  const parser = examples(common(yargs(args.value)), { except: 'run' })
     .scriptName('superd')
     .usage('$0 [command] [options]\n\nAn inetd-style super-server: one daemon listens on every port the files in the services dir declare and starts a handler program for each connection.')
-    .command(['run', '$0'], 'run the daemon in the foreground', {}, async (o) => {
+    .command(['run', '$0'], 'run the daemon in the foreground', (y) => examples(y, { only: 'run' }), async (o) => {
       exitCode = await runDaemon(o as unknown as CommonOptions);
     })
     .command(
       'check [file]',
       'validate the services dir (or one file): one line per valid service, every problem on stderr',
-      (y) => y.positional('file', { type: 'string', describe: 'check this service file alone' }),
+      (y) => examples(y.positional('file', { type: 'string', describe: 'check this service file alone' }), { only: 'check' }),
       async (o) => {
         // The other commands are loaded when run: the daemon need not carry them.
         const { runCheck } = await import('./commands/check.js');
         exitCode = await runCheck({ ...(o as unknown as CommonOptions), file: typeof o.file === 'string' ? o.file : undefined });
       },
     )
-    .command('reload', 'reload the running daemon (over --control-socket, or SIGHUP to the superd in --pid-file), wait, print its summary and errors; exit 1 if it had errors', {}, async (o) => {
+    .command('reload', 'reload the running daemon (over --control-socket, or SIGHUP to the superd in --pid-file), wait, print its summary and errors; exit 1 if it had errors', (y) => examples(y, { only: 'reload' }), async (o) => {
       const { runReload } = await import('./commands/reload.js');
       exitCode = await runReload(o as unknown as CommonOptions);
     })
     .command(
       'status [name]',
       "print the running daemon's services and figures (or one service's)",
-      (y) => y.positional('name', { type: 'string', describe: 'only this service' }),
+      (y) => examples(y.positional('name', { type: 'string', describe: 'only this service' }), { only: 'status' }),
       async (o) => {
         const { runStatus } = await import('./commands/status.js');
         exitCode = await runStatus({ ...(o as unknown as CommonOptions), name: typeof o.name === 'string' ? o.name : undefined });
@@ -109,15 +210,18 @@ export async function main(argv: string[]): Promise<number> {
       'convert <source>',
       'turn an inetd.conf file, or an xinetd file or directory, into service files',
       (y) =>
-        y
-          .positional('source', { type: 'string', demandOption: true, describe: 'inetd.conf, an xinetd file, or an xinetd directory' })
-          .option('output', { alias: 'o', type: 'string', describe: 'write one .conf per input file into this directory (never overwriting) instead of stdout' }),
+        examples(
+          y
+            .positional('source', { type: 'string', demandOption: true, describe: 'inetd.conf, an xinetd file, or an xinetd directory' })
+            .option('output', { alias: 'o', type: 'string', describe: 'write one .conf per input file into this directory (never overwriting) instead of stdout' }),
+          { only: 'convert' },
+        ),
       async (o) => {
         const { runConvert } = await import('./commands/convert.js');
         exitCode = await runConvert({ source: String(o.source), output: o.output }, { hostsAllow: o.hostsAllow, hostsDeny: o.hostsDeny });
       },
     )
-    .command('unit', 'print a systemd unit that runs this superd with this node, by absolute path (with --services-dir and --pid-file if given)', {}, async (o) => {
+    .command('unit', 'print a systemd unit that runs this superd with this node, by absolute path (with --services-dir and --pid-file if given)', (y) => examples(y, { only: 'unit' }), async (o) => {
       const { runUnit } = await import('./commands/unit.js');
       exitCode = runUnit(o as unknown as CommonOptions);
     })
@@ -129,18 +233,6 @@ export async function main(argv: string[]): Promise<number> {
       if (!Number.isFinite(grace) || grace < 0) throw new Error(`--shutdown-grace must be a number of seconds >= 0, got '${String(grace)}'`);
       return true;
     })
-    .example('$0 -d /etc/superd/services.d', 'serve that directory, in the foreground')
-    .example('$0 run --watch --log-format json', 'also reload on changes; JSON logs')
-    .example('$0 check', 'validate the services dir')
-    .example('$0 check ./git.conf', 'validate one service file')
-    .example('$0 reload', 'reload, wait, print what changed')
-    .example('$0 reload --pid-file /run/superd.pid', 'the same, by SIGHUP (the systemd unit)')
-    .example('$0 status', 'services, figures, last errors')
-    .example('$0 status git --json', 'one service, as JSON')
-    .example('$0 convert /etc/inetd.conf', 'inetd.conf -> service files on stdout')
-    .example('$0 convert /etc/xinetd.d -o /etc/superd/services.d', 'one .conf per xinetd file')
-    .example('$0 unit > /etc/systemd/system/superd.service', 'a systemd unit for this installation')
-    .example('$0 completion >> ~/.bashrc', 'bash completion of commands and options')
     // yargs writes the bash script for `superd completion`, and answers the
     // shell's --get-yargs-completions queries from it.
     .completion('completion', 'print a bash completion script')
@@ -148,7 +240,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(pkg.version)
     .help()
     .alias('h', 'help')
-    .wrap(Math.min(100, process.stdout.columns ?? 100))
+    .wrap(helpWidth())
     .fail((msg, err) => {
       // Throwing stops yargs from running the command after a usage error.
       throw new UsageError(err?.message ?? msg);
@@ -157,7 +249,7 @@ export async function main(argv: string[]): Promise<number> {
     await parser.parseAsync();
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`superd: ${err.message}\nTry 'superd --help'.\n`);
+    process.stderr.write(`${daemonUsagePrefix(argv)}superd: ${err.message}\nTry 'superd --help'.\n`);
     return 1;
   }
   return exitCode;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { exchange, freePorts } from './helpers/clients.js';
@@ -102,10 +102,11 @@ describe('superd reload: waits and reports (SPEC §1)', { timeout: 120000 }, () 
 
   test('--pid-file without a control socket to wait on: signalled all the same, exit 1 saying the outcome is unknown', async () => {
     const d = await daemon();
-    const dir = await scratch();
-    const r = await runSuperd(['reload', '--pid-file', d.pidFile, '--control-socket', join(dir, 'none.sock')]);
+    // Its own control socket is what reload --pid-file waits on: gone, there is none.
+    await unlink(d.controlSocket);
+    const r = await runSuperd(['reload', '--pid-file', d.pidFile]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`sent SIGHUP to superd \\(pid ${d.pid}\\), but cannot wait for its outcome`));
+    assert.match(r.stderr, new RegExp(`sent SIGHUP to superd \\(pid ${d.pid}\\), but cannot report its outcome`));
     await d.waitFor((x) => x.event === 'reload', 'the reload it asked for');
   });
 

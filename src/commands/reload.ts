@@ -3,12 +3,16 @@
 // `FILE:LINE: [service] message` (stderr); exit 0 only when it had none.
 //   without --pid-file: the `reload` request on the control socket;
 //   with --pid-file: SIGHUP to that pid once it is checked to be a superd we
-//   may signal, its outcome read from the control socket (asked for before
-//   the signal, so that reload cannot be missed).
+//   may signal, its outcome read from that daemon's own control socket (found
+//   from the daemon, control/find.ts; asked for before the signal, so that
+//   reload cannot be missed). When its outcome cannot be had, the signal is
+//   sent all the same and the exit is 1: under systemd's ExecReload that makes
+//   `systemctl reload` say it is unconfirmed rather than claim a success
+//   nobody saw (the daemon's log has the summary).
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import type { CommonOptions } from '../cli.js';
 import { awaitReload, requestReload } from '../control/client.js';
+import { findControlSocket, superdArguments } from '../control/find.js';
 import { currentUid } from '../control/path.js';
 import { formatReloadErrors, formatReloadSummary, type ReloadReport } from '../control/status.js';
 import { fail, ok, type Result } from '../errors.js';
@@ -52,10 +56,7 @@ export async function checkSuperd(pid: number, pidFile: string): Promise<Result<
     return fail({ code: 'no_daemon', message: `no process ${pid} (from ${pidFile}): superd is not running` });
   }
   const argv = cmdline.split('\0').filter((a) => a !== '');
-  const interpreter = basename(argv[0] ?? '');
-  const script = argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
-  const isSuperd = /^node/.test(interpreter) && (basename(script) === 'superd' || script.endsWith('dist/src/cli.js'));
-  if (!isSuperd) {
+  if (superdArguments(argv) === null) {
     return fail({ code: 'not_superd', message: `process ${pid} (from ${pidFile}) is not superd but '${argv.join(' ').slice(0, 120)}': the pid file is stale; not signalled` });
   }
   const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? NaN);
@@ -76,19 +77,23 @@ export async function runReload(o: CommonOptions): Promise<number> {
   if (!checked.ok) return say(checked.error.message);
   const pid = checked.value;
 
-  const waiting = await awaitReload(o.controlSocket);
+  // Its own control socket, whatever --control-socket says here.
+  const socket = await findControlSocket(pid);
+  const waiting = socket.ok ? await awaitReload(socket.value) : null;
   try {
     process.kill(pid, 'SIGHUP');
   } catch (err) {
+    if (waiting?.ok === true) waiting.value.cancel();
     const e = err as NodeJS.ErrnoException;
     return say(e.code === 'ESRCH' ? `no process ${pid} (from ${o.pidFile}): superd is not running` : `cannot signal process ${pid}: ${e.message}`);
   }
-  const unknown = `sent SIGHUP to superd (pid ${pid}), but cannot wait for its outcome`;
-  if (!waiting.ok) return say(`${unknown}: ${waiting.error.message}; its log has the reload summary`);
+  const unknown = (why: string): number => say(`sent SIGHUP to superd (pid ${pid}), but cannot report its outcome: ${why}; the reload runs all the same, its summary is the 'reload' line in the daemon's log`);
+  if (!socket.ok) return unknown(socket.error);
+  if (waiting === null || !waiting.ok) return unknown(waiting?.error.message ?? 'no control socket');
   if (waiting.value.pid !== pid) {
     waiting.value.cancel();
-    return say(`${unknown}: ${o.controlSocket} is answered by superd pid ${waiting.value.pid}, not ${pid}; pass the daemon's --control-socket`);
+    return unknown(`${socket.value} is answered by superd pid ${waiting.value.pid}, not ${pid}`);
   }
   const r = await waiting.value.report();
-  return r.ok ? report(r.value) : say(`${unknown}: ${r.error.message}`);
+  return r.ok ? report(r.value) : unknown(r.error.message);
 }

@@ -7,6 +7,7 @@ import { Daemon } from '../daemon.js';
 import { formatConfigError } from '../errors.js';
 import { fatalHandler, installFatalHandler } from '../fatal.js';
 import { createLogger } from '../log/logger.js';
+import { stderrPrefix } from '../log/journal.js';
 import { checkLogFile } from '../log/target.js';
 import type { LogFields } from '../log/types.js';
 import { systemdNotifier } from '../notify.js';
@@ -71,7 +72,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
   // directory missing, a full disk) is tried again as superd runs (log/sink.ts).
   const refusedLog = o.logFile === undefined ? null : await checkLogFile(o.logFile);
   if (refusedLog !== null) {
-    process.stderr.write(`superd: cannot start: ${refusedLog.message}\n`);
+    process.stderr.write(`${stderrPrefix('error')}superd: cannot start: ${refusedLog.message}\n`);
     return 1;
   }
   const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
@@ -98,7 +99,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
   if (noDescriptor !== null) {
     logger.log('error', 'node_internals', { message: noDescriptor.message });
     await logger.close();
-    process.stderr.write(`superd: cannot start: ${noDescriptor.message}\n`);
+    process.stderr.write(`${stderrPrefix('error')}superd: cannot start: ${noDescriptor.message}\n`);
     return 1;
   }
   if (spawner.fallbackReason !== null && o.spawner !== 'node') {
@@ -117,7 +118,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     logger.log('error', event, { ...where, message });
     await daemon.shutdown('startup_failed');
     await logger.close();
-    process.stderr.write(`superd: cannot start: ${message}\n`);
+    process.stderr.write(`${stderrPrefix('error')}superd: cannot start: ${message}\n`);
     return 1;
   };
 

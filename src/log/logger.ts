@@ -1,8 +1,10 @@
 // The Logger superd passes around: winston with one format (text or JSON,
 // format.ts) and one transport, the sink (sink.ts), which batches, bounds
-// and writes the lines. Levels below the threshold cost nothing.
+// and writes the lines. Levels below the threshold cost nothing. On the
+// journal each line starts with its syslog priority (journal.ts).
 import winston from 'winston';
 import { formatJson, formatText } from './format.js';
+import { JOURNAL_PREFIX, stderrIsJournal } from './journal.js';
 import { LogSink } from './sink.js';
 import type { LogFields, LogFormat, Logger, LogLevel } from './types.js';
 
@@ -38,7 +40,13 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const render = options.format === 'json' ? formatJson : formatText;
+  const format = options.format === 'json' ? formatJson : formatText;
+  // Chosen once: off the journal lines are formatted as they were; on it the
+  // prefix (a constant string per level) is one concatenation per line.
+  const journal = options.file === null && stderrIsJournal();
+  const render = journal
+    ? (time: string, level: LogLevel, event: string, fields: LogFields): string => JOURNAL_PREFIX[level] + format(time, level, event, fields)
+    : format;
   const lineFormat = winston.format((info) => {
     const entry = info as unknown as Entry;
     entry[MESSAGE] = render(new Date().toISOString(), entry.level, entry.event, entry.fields);

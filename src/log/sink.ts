@@ -5,6 +5,7 @@
 // line written once the log works again. A --log-file is opened as target.ts
 // says, never through a symlink.
 import { close, createWriteStream, write, writev, writeSync, type WriteStream } from 'node:fs';
+import { stderrPrefix } from './journal.js';
 import { openLogFile } from './target.js';
 import type { LogFlow } from './types.js';
 
@@ -196,7 +197,8 @@ export class LogSink implements LogFlow {
       error: err.message,
       message: `log lines are dropped (and counted) until the file can be written again: it is tried every ${LOG_RETRY_MS / 1000} s and on SIGUSR2`,
     });
-    if (line !== null) process.stderr.write(`${line}\n`);
+    // A line for standard error, not for the file: the journal's prefix if stderr is the journal.
+    if (line !== null) process.stderr.write(`${stderrPrefix('error')}${line}\n`);
   }
 
   /** At exit: what is still pending is written synchronously where that is possible. */
