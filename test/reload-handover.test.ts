@@ -14,7 +14,7 @@ import { SysError } from '../src/sys/errors.js';
 import { bindInet } from '../src/sys/sockets.js';
 import { exchange, freePorts } from './helpers/clients.js';
 import { perTest, serviceFile, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
-import { udpClient } from './helpers/udp.js';
+import { udpClient, udpExchange } from './helpers/udp.js';
 import { eventually } from './helpers/wait.js';
 
 const { daemon } = perTest({ stopSignal: 'SIGTERM', args: ['--shutdown-grace', '1'] });
@@ -114,6 +114,20 @@ describe('reload to an overlapping address: the port is handed over', { timeout:
     assert.ok(await closedToJoiners(port, '0.0.0.0'), 'no socket can join the port with SO_REUSEPORT once the old one has closed');
     assert.equal(await foreignBind(port, '0.0.0.0', false), 'EADDRINUSE');
   });
+});
+
+test('a udp builtin, 127.0.0.1:P → 0.0.0.0:P: the new socket binds beside the old one, and holds the port alone', { timeout: 60000 }, async () => {
+  const [port] = (await freePorts(1, '0.0.0.0', { udp: true })) as [number];
+  const echo = (bind: string): string => serviceFile('e', { protocol: 'udp', port, bind, builtin: 'echo' });
+  const d = await daemon({ services: { 'e.conf': echo('127.0.0.1') } });
+  assert.equal((await udpExchange(port, 'before', { timeoutMs: 5000 }))?.toString(), 'before');
+  await d.writeService('e.conf', echo('0.0.0.0'));
+  await d.reload();
+  await d.waitFor((r) => r.event === 'listening' && r.address === `0.0.0.0:${port}/udp`, 'the new socket bound at once');
+  assert.deepEqual(bindFailures(d), []);
+  const taken = bindInet({ type: 'dgram', host: '0.0.0.0', port, ipv6Only: false, reusePort: true });
+  if (!(taken instanceof SysError)) taken.close();
+  assert.equal(taken instanceof SysError ? taken.code : 'bound', 'EADDRINUSE', 'no socket joins the port with SO_REUSEPORT afterwards');
 });
 
 /**

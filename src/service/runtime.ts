@@ -95,6 +95,7 @@ export class ServiceRuntime implements ListenerSink {
   listen(onBound?: () => void, quiet = false, reusePort = false): Promise<boolean> {
     return this.socket.open(onBound, quiet, reusePort);
   }
+
   /** What a reload needs to hand the socket's port over (set.ts), or null. */
   get handOver(): PortHandOver | null {
     return this.socket.handOver;
