@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SysError } from '../src/sys/errors.js';
-import { bindInet } from '../src/sys/sockets.js';
-import { exchange, freePorts } from './helpers/clients.js';
+import { dropNewHandshakes, releasePort, setReusePort } from '../src/sys/socket-handover.js';
+import { bindInet, type SysSocket } from '../src/sys/sockets.js';
+import { connectClient, exchange, freePorts, tryConnect } from './helpers/clients.js';
 import { perTest, serviceFile, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { udpClient, udpExchange } from './helpers/udp.js';
 import { eventually } from './helpers/wait.js';
@@ -95,6 +96,52 @@ async function handOverUnderLoad(from: Record<string, string | number>, to: Reco
   assert.deepEqual(bindFailures(d), [], 'no bind_failed: each new socket bound beside the old one');
   return d;
 }
+
+describe('the kernel facts the hand-over rests on (sys/socket-handover.ts)', () => {
+  const listener = (host: string, port: number, reusePort: boolean): SysSocket => {
+    const s = bindInet({ type: 'stream', host, port, ipv6Only: false, reusePort });
+    if (s instanceof SysError) assert.fail(`bind ${host}:${port}: ${s.message}`);
+    return s;
+  };
+
+  test('SO_REUSEPORT set late lets 0.0.0.0:P bind beside 127.0.0.1:P; releasePort closes the port to a third one', async () => {
+    const [port] = (await freePorts(1, '0.0.0.0')) as [number];
+    const old = listener('127.0.0.1', port, false);
+    assert.equal(await foreignBind(port, '0.0.0.0', true), 'EADDRINUSE', 'not before the old socket shares the port');
+    assert.equal(setReusePort(old.fd, true), null);
+    const next = listener('0.0.0.0', port, true);
+    old.close();
+    try {
+      // Clearing the option alone is not enough for tcp: the kernel's per-port shortcut still lets one in.
+      assert.equal(setReusePort(next.fd, false), null);
+      assert.equal(await foreignBind(port, '0.0.0.0', true), 'bound', 'the kernel fact releasePort works around');
+      assert.equal(releasePort(next.fd, { type: 'stream', host: '0.0.0.0', port, ipv6Only: false }), null);
+      assert.equal(await foreignBind(port, '0.0.0.0', true), 'EADDRINUSE');
+      assert.equal(await foreignBind(port, '127.0.0.1', true), 'EADDRINUSE');
+      assert.equal(await foreignBind(port, '127.0.0.1', false), 'EADDRINUSE');
+    } finally {
+      next.close();
+    }
+  });
+
+  test('a listening socket that drops new handshakes: a new client is not let in, an established one goes on', async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const socket = listener('127.0.0.1', port, false);
+    // Node serves on it (and closes it with the server), as superd does.
+    const srv = createServer((c) => c.pipe(c));
+    await new Promise<void>((resolve) => srv.listen({ fd: socket.fd }, resolve));
+    try {
+      const held = await connectClient(port);
+      assert.equal(dropNewHandshakes(socket.fd), null);
+      assert.equal(await tryConnect(port, '127.0.0.1', 400), 'ETIMEDOUT', 'its SYN was dropped: it would send it again later');
+      held.write('still\n');
+      assert.equal((await held.waitForBytes(6)).toString(), 'still\n');
+      held.destroy();
+    } finally {
+      srv.close();
+    }
+  });
+});
 
 describe('reload to an overlapping address: the port is handed over', { timeout: 120000 }, () => {
   test('127.0.0.1:P → 0.0.0.0:P with clients connecting throughout: none refused or reset; the port is the new socket\'s alone', async () => {
