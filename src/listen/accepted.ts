@@ -6,7 +6,7 @@
 // Node's internals (internals/accept.ts, internals/stream.ts); where the
 // check at start found they do not hold, the server's 'connection' event
 // and its net.Socket serve instead.
-import type { Server, Socket } from 'node:net';
+import { Socket, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Connection, Proto } from './connection.js';
 import { plainAddress } from './address.js';
@@ -97,7 +97,7 @@ export function fromHandle(handle: AcceptedHandle, proto: Proto, addresses: Addr
 }
 
 /** The same from the net.Socket of the 'connection' event: where the bare handle is not to be had. */
-function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Connection {
+export function fromSocket(socket: Socket, proto: Proto, localPath: string | null): Connection {
   let owned = false;
   return {
     proto,
@@ -139,4 +139,20 @@ export function onAccepted(
   const hooked = path === 'handle' && hookAccept(server, (client) => report(fromHandle(client, proto, addresses(client))), failed);
   if (!hooked) server.on('connection', (socket: Socket) => report(fromSocket(socket, proto, localPath)));
   server.on('error', () => undefined);
+}
+
+/**
+ * A tcp connection superd accepted itself (a listening socket's backlog,
+ * taken before a reload closes it: sys/socket-handover.ts), as the
+ * 'connection' event would give it: paused, so nothing is read from it.
+ * Null (and the descriptor closed) when Node will not take it.
+ */
+export function fromAcceptedFd(fd: number, closeFd: (fd: number) => void): Connection | null {
+  try {
+    const options = { fd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true };
+    return fromSocket(new Socket(options as ConstructorParameters<typeof Socket>[0]), 'TCP', null);
+  } catch {
+    closeFd(fd);
+    return null;
+  }
 }

@@ -62,11 +62,33 @@ export interface ListenerSink {
   datagram(dgram: Datagram): void;
 }
 
+/**
+ * What a reload needs of a socket to hand its port to a replacement on an
+ * overlapping address (service/set.ts, sys/socket-handover.ts): only native
+ * inet sockets have it.
+ */
+export interface PortHandOver {
+  /** SO_REUSEPORT on this open socket, so the replacement can bind beside it: whether that worked. */
+  share(): boolean;
+  /** SO_REUSEPORT off again on the replacement once the old socket is closed. */
+  unshare(): void;
+  /**
+   * Tcp nowait only, else null: new clients are turned away from now on (their
+   * SYN dropped: they retry, and find the replacement); resolves once the
+   * handshakes already under way have had time to end in the backlog.
+   */
+  turnAway(): Promise<void> | null;
+  /** Right before close: accepts what waits in the backlog and reports each as a connection (tcp nowait only). */
+  drain(): void;
+}
+
 export interface Listener {
   /** `127.0.0.1:7000`, `[::]:7000`, `/run/x.sock`: what it is bound to. */
   readonly address: string;
   /** A note worth logging (e.g. no IPv6 on this host), or null. */
   readonly note: string | null;
+  /** Present where the port can be handed over on reload. */
+  readonly handOver?: PortHandOver;
   /** Stops listening; resolves once the socket (and a unix socket's file) is gone. */
   close(): Promise<void> | void;
 }

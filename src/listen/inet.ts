@@ -3,6 +3,7 @@
 // host has IPv6, plain IPv4 where it has not), and how a failed bind reads.
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
+import { releasePort, type BoundInet } from '../sys/socket-handover.js';
 
 export interface InetTarget {
   host: string;
@@ -63,4 +64,21 @@ export async function bindFirst<T>(
     if (r.code !== 'EAFNOSUPPORT' && r.code !== 'EADDRNOTAVAIL') break;
   }
   return { code: 'bind_failed', message: last === null ? 'cannot bind' : describeBindError(last.code, last.message) };
+}
+
+/** How often, and how far apart, unshareWhenAlone tries. */
+const UNSHARE_TRIES = 20;
+const UNSHARE_EVERY_MS = 50;
+
+/**
+ * A hand-over's end (sys/socket-handover.ts, releasePort), tried again
+ * while it finds the port busy: a handler being started (between its fork
+ * and its exec) holds a copy of every descriptor, the old socket's too, for
+ * a moment after superd has closed its own. (A wait handler holding the old
+ * socket may hold it longer than these tries.)
+ */
+export function unshareWhenAlone(fd: number, bound: BoundInet, open: () => boolean, tries = UNSHARE_TRIES): void {
+  if (!open()) return;
+  const failed = releasePort(fd, bound);
+  if (failed?.code === 'EADDRINUSE' && tries > 1) setTimeout(() => unshareWhenAlone(fd, bound, open, tries - 1), UNSHARE_EVERY_MS).unref();
 }

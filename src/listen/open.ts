@@ -13,10 +13,20 @@ import { listenUdp } from './udp.js';
 import { listenUnix } from './unix.js';
 import { listenWait } from './wait.js';
 
-export function openListener(def: ServiceDefinition, sink: ListenerSink): Promise<Listener | SuperdError> {
+/**
+ * `reusePort`: this socket replaces one on an overlapping address that is
+ * still open (a reload's hand-over, service/set.ts); only where
+ * canTakeOver(def).
+ */
+export function openListener(def: ServiceDefinition, sink: ListenerSink, reusePort = false): Promise<Listener | SuperdError> {
   const builtin = def.handler.kind === 'builtin';
-  if (builtin && def.protocol.startsWith('udp')) return listenUdp(def, (d) => sink.datagram(d));
-  if (def.wait && !builtin) return listenWait(def, (s) => sink.readable(s));
+  if (builtin && def.protocol.startsWith('udp')) return listenUdp(def, (d) => sink.datagram(d), reusePort);
+  if (def.wait && !builtin) return listenWait(def, (s) => sink.readable(s), reusePort);
   if (def.protocol === 'unix') return listenUnix(def, (c) => sink.connection(c), (e) => sink.acceptFailed(e));
-  return listenTcp(def, (c) => sink.connection(c), (e) => sink.acceptFailed(e));
+  return listenTcp(def, (c) => sink.connection(c), (e) => sink.acceptFailed(e), reusePort);
+}
+
+/** Whether a socket for def can bind beside an open one on an overlapping address: every inet kind; a unix socket file cannot. */
+export function canTakeOver(def: ServiceDefinition): boolean {
+  return def.protocol !== 'unix';
 }

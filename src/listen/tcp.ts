@@ -1,16 +1,41 @@
 // Nowait tcp: a listening socket whose accepted connections go to the runtime
-// one by one (accepted.ts says why they stay bare libuv handles).
+// one by one (accepted.ts says why they stay bare libuv handles). The socket
+// is made natively (sys/sockets.ts: the options Node would set) and given to
+// Node to listen on, so superd knows its descriptor: a reload can then hand
+// its port to a replacement on an overlapping address, and take what waits
+// in its backlog before it closes (sys/socket-handover.ts). Without the
+// native layer Node makes the socket, and a reload closes it first.
 import { createServer, isIPv4, type Server } from 'node:net';
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
-import { onAccepted, tcpAddresses } from './accepted.js';
-import type { Connection, Listener } from './connection.js';
-import { bindFirst, type InetTarget } from './inet.js';
+import { SysError } from '../sys/errors.js';
+import { acceptWaiting, closeDescriptor, dropNewHandshakes, setReusePort } from '../sys/socket-handover.js';
+import { bindInet } from '../sys/sockets.js';
+import { fromAcceptedFd, onAccepted, tcpAddresses } from './accepted.js';
+import type { Connection, Listener, PortHandOver } from './connection.js';
+import { bindFirst, unshareWhenAlone, type InetTarget } from './inet.js';
 
 /** The kernel caps this at net.core.somaxconn. */
 export const BACKLOG = 1024;
 
-function listenOn(target: InetTarget, port: number): Promise<Server | NodeJS.ErrnoException> {
+/**
+ * How long a socket that turns new clients away still takes the handshakes
+ * under way: a client's last ACK comes a round trip after its SYN (on
+ * loopback, at once; across the internet, mostly well within this).
+ */
+export const HANDSHAKE_SETTLE_MS = 250;
+
+interface TcpSocket {
+  server: Server;
+  /** Null where Node made the socket (no native layer). */
+  fd: number | null;
+  target: InetTarget;
+}
+
+type Failure = { code?: string; message: string };
+
+/** Node listening on `how`: a host and port, or a descriptor already listening. */
+function serve(how: { port: number; host: string; ipv6Only: boolean } | { fd: number }): Promise<Server | NodeJS.ErrnoException> {
   const server = createServer({ pauseOnConnect: true });
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -18,26 +43,66 @@ function listenOn(target: InetTarget, port: number): Promise<Server | NodeJS.Err
       resolve(err);
     };
     server.once('error', onError);
-    server.listen({ port, host: target.host, ipv6Only: target.ipv6Only, backlog: BACKLOG }, () => {
+    server.listen({ ...how, backlog: BACKLOG }, () => {
       server.off('error', onError);
       resolve(server);
     });
   });
 }
 
-const isServer = (r: Server | { message: string }): r is Server => 'listen' in r;
+async function listenOn(target: InetTarget, port: number, reusePort: boolean): Promise<TcpSocket | Failure> {
+  const made = bindInet({ type: 'stream', host: target.host, port, ipv6Only: target.ipv6Only, backlog: BACKLOG, reusePort });
+  if (made instanceof SysError && made.code === 'ENOSYS' && !reusePort) {
+    const server = await serve({ port, host: target.host, ipv6Only: target.ipv6Only });
+    return 'listen' in server ? { server, fd: null, target } : server;
+  }
+  if (made instanceof SysError) return made;
+  // Node owns the descriptor from here (closing the server closes it). It
+  // takes any listening tcp socket, so an error here leaves nothing to close.
+  const server = await serve({ fd: made.fd });
+  return 'listen' in server ? { server, fd: made.fd, target } : server;
+}
 
+const isListening = (r: TcpSocket | Failure): r is TcpSocket => 'server' in r;
+
+/** `reusePort`: the replacement's socket in a reload's hand-over (service/set.ts); never otherwise. */
 export async function listenTcp(
   def: ServiceDefinition,
   onConnection: (conn: Connection) => void,
   onAcceptFailed: (status: number) => void,
+  reusePort = false,
 ): Promise<Listener | SuperdError> {
-  const bound = await bindFirst<Server>(def, listenOn, isServer);
+  const bound = await bindFirst<TcpSocket>(def, (target, port) => listenOn(target, port, reusePort), isListening);
   if ('code' in bound) return bound;
-  const server = bound.value;
+  const { server, fd, target } = bound.value;
   // Bound to one IPv4 address: every connection's local end is that address
   // (written as the kernel writes it: validation takes only dotted quads).
   const known = def.bind !== null && isIPv4(def.bind) && def.bind !== '0.0.0.0' ? { address: def.bind, port: def.port ?? 0 } : null;
   onAccepted(server, 'TCP', (handle) => tcpAddresses(handle, known), null, onConnection, onAcceptFailed);
-  return { address: bound.address, note: bound.note, close: () => void server.close() };
+  let open = true;
+  const close = (): void => {
+    open = false;
+    server.close();
+  };
+  if (fd === null) return { address: bound.address, note: bound.note, close };
+  const handOver: PortHandOver = {
+    share: () => open && setReusePort(fd, true) === null,
+    unshare: () => unshareWhenAlone(fd, { type: 'stream', host: target.host, port: def.port ?? 0, ipv6Only: target.ipv6Only }, () => open),
+    turnAway: () => (open && dropNewHandshakes(fd) === null ? new Promise((resolve) => setTimeout(resolve, HANDSHAKE_SETTLE_MS)) : null),
+    // Accepted and reported in one synchronous step, right before close()
+    // (service/set.ts). What is left: a handshake that ends in the moment
+    // between the last accept and the close, or is still under way then (its
+    // client's last ACK finds no socket, or the new one, and is answered
+    // with a reset). A hand-over first turns new clients away for
+    // HANDSHAKE_SETTLE_MS (they retry, and find the new socket), so only a
+    // handshake slower than that is reset.
+    drain: () => {
+      if (!open) return;
+      for (const conn of acceptWaiting(fd)) {
+        const taken = fromAcceptedFd(conn, closeDescriptor);
+        if (taken !== null) onConnection(taken);
+      }
+    },
+  };
+  return { address: bound.address, note: bound.note, close, handOver };
 }

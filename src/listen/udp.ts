@@ -1,22 +1,38 @@
 // Udp for builtins: superd itself reads each datagram and answers it, so a
-// plain Node dgram socket does. (A udp service with a program is a wait
+// Node dgram socket does. (A udp service with a program is a wait
 // service: wait.ts, where the socket goes to the handler unread.)
 import { createSocket, type Socket } from 'node:dgram';
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { datagramSocket, type DatagramContext } from '../policy/datagram.js';
 import { plainAddress } from './address.js';
-import type { Datagram, Listener } from './connection.js';
+import type { Datagram, Listener, PortHandOver } from './connection.js';
 import { bindFirst, type InetTarget } from './inet.js';
 import { hostFacts } from './udpfacts.js';
+import { SysError } from '../sys/errors.js';
+import { closeDescriptor, releasePort, setReusePort } from '../sys/socket-handover.js';
+import { bindInet } from '../sys/sockets.js';
 
 interface BoundUdp {
   socket: Socket;
   /** What the reflection rules know of this socket and the host: one object for all its datagrams. */
   context: DatagramContext;
+  /** Null where Node made the socket (no native layer). */
+  fd: number | null;
+  target: InetTarget;
 }
 
-function bindOn(target: InetTarget, port: number): Promise<BoundUdp | NodeJS.ErrnoException> {
+type Failure = { code?: string; message: string };
+
+/**
+ * Made natively (sys/sockets.ts) and given to Node, so that superd knows its
+ * descriptor for a reload's hand-over (tcp.ts says more); Node makes it where
+ * there is no native layer.
+ */
+function bindOn(target: InetTarget, port: number, reusePort: boolean): Promise<BoundUdp | Failure> {
+  const made = bindInet({ type: 'dgram', host: target.host, port, ipv6Only: target.ipv6Only, reusePort });
+  if (made instanceof SysError && !(made.code === 'ENOSYS' && !reusePort)) return Promise.resolve(made);
+  const fd = made instanceof SysError ? null : made.fd;
   const socket = createSocket({ type: target.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: target.ipv6Only });
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -24,21 +40,32 @@ function bindOn(target: InetTarget, port: number): Promise<BoundUdp | NodeJS.Err
       resolve(err);
     };
     socket.once('error', onError);
-    socket.bind({ port, address: target.host, exclusive: true }, () => {
+    const bound = (): void => {
       socket.off('error', onError);
-      resolve({ socket, context: { socket: datagramSocket(target.host, target.ipv6Only), host: hostFacts } });
-    });
+      resolve({ socket, context: { socket: datagramSocket(target.host, target.ipv6Only), host: hostFacts }, fd, target });
+    };
+    try {
+      // Node owns a descriptor it opened (closing the socket closes it).
+      if (fd !== null) socket.bind({ fd, exclusive: true }, bound);
+      else socket.bind({ port, address: target.host, exclusive: true }, bound);
+    } catch (err) {
+      // Thrown before Node opened the descriptor: it is still superd's.
+      socket.close();
+      if (fd !== null) closeDescriptor(fd);
+      resolve(err instanceof Error ? err : new Error(String(err)));
+    }
   });
 }
 
-const isBound = (r: BoundUdp | { message: string }): r is BoundUdp => 'socket' in r;
+const isBound = (r: BoundUdp | Failure): r is BoundUdp => 'socket' in r;
 
-export async function listenUdp(def: ServiceDefinition, onDatagram: (d: Datagram) => void): Promise<Listener | SuperdError> {
+/** `reusePort`: the replacement's socket in a reload's hand-over (service/set.ts); never otherwise. */
+export async function listenUdp(def: ServiceDefinition, onDatagram: (d: Datagram) => void, reusePort = false): Promise<Listener | SuperdError> {
   // The host's facts are current before the first datagram is judged.
   await hostFacts.refresh();
-  const bound = await bindFirst<BoundUdp>(def, bindOn, isBound);
+  const bound = await bindFirst<BoundUdp>(def, (target, p) => bindOn(target, p, reusePort), isBound);
   if ('code' in bound) return bound;
-  const { socket, context } = bound.value;
+  const { socket, context, fd, target } = bound.value;
   // From its bind to its close, this port is one of superd's udp builtins:
   // no builtin answers a datagram from it.
   const port = socket.address().port;
@@ -63,5 +90,13 @@ export async function listenUdp(def: ServiceDefinition, onDatagram: (d: Datagram
     hostFacts.builtinPorts.remove(port);
     socket.close();
   };
-  return { address: bound.address, note: bound.note, close };
+  if (fd === null) return { address: bound.address, note: bound.note, close };
+  // A datagram still queued on the old socket when it closes is lost, as udp may lose any.
+  const handOver: PortHandOver = {
+    share: () => open && setReusePort(fd, true) === null,
+    unshare: () => void (open && releasePort(fd, { type: 'dgram', host: target.host, port, ipv6Only: target.ipv6Only })),
+    turnAway: () => null,
+    drain: () => undefined,
+  };
+  return { address: bound.address, note: bound.note, close, handOver };
 }

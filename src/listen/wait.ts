@@ -7,32 +7,73 @@
 // handler sharing the socket could aim at superd.
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
-import type { Listener, Proto, WaitSocket } from './connection.js';
-import { bindFirst } from './inet.js';
+import type { Listener, PortHandOver, Proto, WaitSocket } from './connection.js';
+import { bindFirst, unshareWhenAlone, type InetTarget } from './inet.js';
 import { closeWhenFree } from '../spawn/fd-holds.js';
 import { SysError } from '../sys/errors.js';
+import { setReusePort } from '../sys/socket-handover.js';
 import { bindInet, bindUnix, type SysSocket } from '../sys/sockets.js';
 import { readiness } from './readiness.js';
 import { placeServiceSocket } from './unix.js';
 
-const isBound = (r: SysSocket | { message: string }): r is SysSocket => !(r instanceof SysError);
+interface BoundInetSocket {
+  socket: SysSocket;
+  target: InetTarget;
+}
 
-async function bindWaitSocket(def: ServiceDefinition): Promise<{ socket: SysSocket; address: string; note: string | null; close: () => Promise<void> } | SuperdError> {
+const isBound = (r: BoundInetSocket | { message: string }): r is BoundInetSocket => 'socket' in r;
+
+interface BoundWait {
+  socket: SysSocket;
+  address: string;
+  note: string | null;
+  close: () => Promise<void>;
+  /** Null for unix. */
+  target: InetTarget | null;
+}
+
+async function bindWaitSocket(def: ServiceDefinition, reusePort: boolean): Promise<BoundWait | SuperdError> {
   if (def.protocol === 'unix') {
     const placed = await placeServiceSocket<SysSocket>(def, (where) => bindUnix({ path: where }));
     if ('code' in placed) return placed;
-    return { socket: placed.value, address: def.path ?? '', note: null, close: placed.close };
+    return { socket: placed.value, address: def.path ?? '', note: null, close: placed.close, target: null };
   }
   const type = def.protocol.startsWith('udp') ? 'dgram' : 'stream';
-  const bound = await bindFirst<SysSocket>(def, async (target, port) => bindInet({ type, host: target.host, port, ipv6Only: target.ipv6Only }), isBound);
+  const bind = async (target: InetTarget, port: number): Promise<BoundInetSocket | SysError> => {
+    const socket = bindInet({ type, host: target.host, port, ipv6Only: target.ipv6Only, reusePort });
+    return socket instanceof SysError ? socket : { socket, target };
+  };
+  const bound = await bindFirst<BoundInetSocket>(def, bind, isBound);
   if ('code' in bound) return bound;
-  return { socket: bound.value, address: bound.address, note: bound.note, close: async () => undefined };
+  const { socket, target } = bound.value;
+  return { socket, address: bound.address, note: bound.note, close: async () => undefined, target };
 }
 
-export async function listenWait(def: ServiceDefinition, onReadable: (socket: WaitSocket) => void): Promise<Listener | SuperdError> {
+/**
+ * A running handler holds the socket too (SPEC §3), and superd keeps its own
+ * descriptor until close: SO_REUSEPORT set late on it is set on the socket
+ * the handler serves on, so a replacement binds at once. Nothing is drained:
+ * superd never accepts or reads on a wait socket. What arrives for the old
+ * socket's address meanwhile goes to it while anybody holds it (the more
+ * specific address wins; equal ones share what arrives, a udp datagram
+ * going to one socket or the other): a running handler serves it, and what
+ * is still queued when the last holder closes it is lost (a connection
+ * reset, a datagram dropped).
+ */
+function waitHandOver(def: ServiceDefinition, socket: SysSocket, target: InetTarget, isOpen: () => boolean): PortHandOver {
+  const type = def.protocol.startsWith('udp') ? 'dgram' : 'stream';
+  return {
+    share: () => isOpen() && setReusePort(socket.fd, true) === null,
+    unshare: () => unshareWhenAlone(socket.fd, { type, host: target.host, port: socket.localPort, ipv6Only: target.ipv6Only }, isOpen),
+    turnAway: () => null,
+    drain: () => undefined,
+  };
+}
+
+export async function listenWait(def: ServiceDefinition, onReadable: (socket: WaitSocket) => void, reusePort = false): Promise<Listener | SuperdError> {
   const watcher = readiness();
   if (watcher instanceof SysError) return { code: 'bind_failed', message: `wait services need native sockets: ${watcher.message}` };
-  const bound = await bindWaitSocket(def);
+  const bound = await bindWaitSocket(def, reusePort);
   if ('code' in bound) return bound;
   const { socket } = bound;
   const proto: Proto = def.protocol === 'unix' ? 'UNIX' : def.protocol.startsWith('udp') ? 'UDP' : 'TCP';
@@ -54,9 +95,11 @@ export async function listenWait(def: ServiceDefinition, onReadable: (socket: Wa
     if (!closed) onReadable(waitSocket);
   };
   watcher.watch(socket.fd, report);
+  const handOver = bound.target === null ? undefined : waitHandOver(def, socket, bound.target, () => !closed);
   return {
     address: bound.address,
     note: bound.note,
+    ...(handOver === undefined ? {} : { handOver }),
     // The file goes before the socket (see unix.ts); a running handler keeps its own copy and serves on.
     // A spawn still queued names the socket's number: it is closed once that spawn has returned.
     close: async () => {

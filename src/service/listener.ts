@@ -3,7 +3,7 @@
 // socket's file removed). Whatever the socket kind (listen/open.ts), what
 // arrives on it goes to the sink: the service's runtime.
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
-import type { Listener, ListenerSink } from '../listen/connection.js';
+import type { Listener, ListenerSink, PortHandOver } from '../listen/connection.js';
 import { openListener } from '../listen/open.js';
 import type { Logger } from '../log/types.js';
 import { lastError, type ServiceStats } from './types.js';
@@ -29,6 +29,11 @@ export class ServiceListener {
     return this.listener?.address ?? null;
   }
 
+  /** What a reload needs to hand this socket's port over (service/set.ts), or null. */
+  get handOver(): PortHandOver | null {
+    return this.listener?.handOver ?? null;
+  }
+
   /** Resolves once the socket is closed (and a unix socket's file removed) after close(). */
   get closed(): Promise<void> {
     return this.closing;
@@ -37,12 +42,13 @@ export class ServiceListener {
   /**
    * Binds now, or logs and tries again every 30 s until it binds or is
    * closed. `quiet` skips the bind_failed line (a first try that is expected
-   * to fail and will be repeated at once).
+   * to fail and will be repeated at once). `reusePort`: the socket replaces
+   * one that shares its port until it closes (service/set.ts), every try.
    */
-  async open(onBound?: () => void, quiet = false): Promise<boolean> {
+  async open(onBound?: () => void, quiet = false, reusePort = false): Promise<boolean> {
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    const result = await openListener(this.definition(), this.sink);
+    const result = await openListener(this.definition(), this.sink, reusePort);
     if (this.retired) {
       if ('close' in result) await result.close();
       return false;
@@ -65,7 +71,7 @@ export class ServiceListener {
         retry_in: BIND_RETRY_SECONDS,
       });
     }
-    this.retryTimer = setTimeout(() => void this.open(onBound), BIND_RETRY_SECONDS * 1000);
+    this.retryTimer = setTimeout(() => void this.open(onBound, false, reusePort), BIND_RETRY_SECONDS * 1000);
     return false;
   }
 

@@ -9,7 +9,7 @@
 // in-process (builtin.ts), a wait service's rounds (wait.ts), refusals
 // counted and logged (refused.ts).
 import type { ServiceDefinition } from '../config/types.js';
-import type { Connection, Datagram, ListenerSink, WaitSocket } from '../listen/connection.js';
+import type { Connection, Datagram, ListenerSink, PortHandOver, WaitSocket } from '../listen/connection.js';
 import type { LogFields } from '../log/types.js';
 import { datagramRefusal } from '../policy/datagram.js';
 import { ServicePolicy } from '../policy/verdict.js';
@@ -92,8 +92,13 @@ export class ServiceRuntime implements ListenerSink {
   }
 
   /** Binds now, or tries again every 30 s until it binds or is retired (listener.ts). */
-  listen(onBound?: () => void, quiet = false): Promise<boolean> {
-    return this.socket.open(onBound, quiet);
+  listen(onBound?: () => void, quiet = false, reusePort = false): Promise<boolean> {
+    return this.socket.open(onBound, quiet, reusePort);
+  }
+
+  /** What a reload needs to hand the socket's port over (set.ts), or null. */
+  get handOver(): PortHandOver | null {
+    return this.socket.handOver;
   }
 
   /** Stops listening; running handlers (and queued connections) finish undisturbed. */

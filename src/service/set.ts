@@ -3,6 +3,7 @@
 // the runtimes a reload puts in its place (SPEC §6). A reload's plan
 // (config/plan.ts) is applied here, and shutdown stops them all.
 import { listenConflict } from '../config/overlap.js';
+import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
 import type { ServiceDefinition } from '../config/types.js';
 import type { Logger } from '../log/types.js';
@@ -76,15 +77,19 @@ export class ServiceSet {
   /**
    * The new socket opens before the old one closes, so there is no moment
    * without a listener; until the new one binds (a busy port is retried every
-   * 30 s) the old one serves on. Only where the two addresses overlap
-   * (127.0.0.1:P becoming 0.0.0.0:P, the same socket file), which the kernel
-   * refuses in that order, does the old one close first.
+   * 30 s) the old one serves on. Where the two addresses overlap
+   * (127.0.0.1:P becoming 0.0.0.0:P, tcp becoming tcp4), which the kernel
+   * refuses in that order, the port is handed over: both sockets share it
+   * (SO_REUSEPORT, set late on the old one) until the old one closes, and the
+   * new one then stops sharing (sys/socket-handover.ts). Only a unix socket
+   * file, or a socket Node made (no native layer), is closed first.
    */
   private async rebind(old: ServiceRuntime, to: ServiceDefinition): Promise<boolean> {
     const next = this.createRuntime(to);
     this.services.set(to.name, next);
     this.draining.add(old);
-    if (listenConflict(old.definition, to)) {
+    const overlap = listenConflict(old.definition, to);
+    if (overlap && !(canTakeOver(to) && old.handOver?.share() === true)) {
       this.retire(old);
       // A unix socket file must be gone before the new one is placed: the new
       // one's probe for a live program there would reach the old socket.
@@ -92,10 +97,23 @@ export class ServiceSet {
       return next.listen();
     }
     this.predecessors.set(next, old);
-    return next.listen(() => {
+    const bound = (): void => {
       this.predecessors.delete(next);
-      this.retire(old);
-    });
+      // On an overlapping address the old socket takes the clients until it
+      // closes: it turns new ones away first, and closes once the handshakes
+      // under way are in its backlog (listen/tcp.ts).
+      const settled = overlap ? old.handOver?.turnAway() : null;
+      if (settled === null || settled === undefined) this.handOff(old, next, overlap);
+      else void settled.then(() => this.handOff(old, next, overlap));
+    };
+    return next.listen(bound, false, overlap);
+  }
+
+  /** The old socket closes, what waits in its backlog served rather than reset; a shared port is the new one's alone again. */
+  private handOff(old: ServiceRuntime, next: ServiceRuntime, shared: boolean): void {
+    old.handOver?.drain();
+    this.retire(old);
+    if (shared) void old.closed.then(() => next.handOver?.unshare());
   }
 
   private createRuntime(def: ServiceDefinition): ServiceRuntime {

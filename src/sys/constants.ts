@@ -21,6 +21,8 @@ export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
+export const SO_REUSEPORT = 15;
+export const SO_ATTACH_FILTER = 26;
 export const SO_PEERCRED = 17;
 /** A control message of SOL_SOCKET carrying descriptors. */
 export const SCM_RIGHTS = 1;

@@ -1,6 +1,6 @@
 // Socket calls: the raw ones sockets.ts builds on, and what superd asks of a
 // connected socket (who is at the other end, the state of a tcp connection).
-import { IPPROTO_TCP, SO_PEERCRED, SOL_SOCKET, TCP_INFO } from './constants.js';
+import { IPPROTO_TCP, SO_ATTACH_FILTER, SO_PEERCRED, SOL_SOCKET, TCP_INFO } from './constants.js';
 import { koffi, libcFunction } from './koffi.js';
 import { structs } from './structs.js';
 
@@ -16,6 +16,10 @@ export interface SocketCalls {
   setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
   bind(fd: number, addr: Buffer, length: number): number;
   listen(fd: number, backlog: number): number;
+  /** SO_ATTACH_FILTER: a classic BPF program (`count` struct sock_filter of 8 bytes each) on the socket: 0, or -1. */
+  attachFilter(fd: number, program: Buffer, count: number): number;
+  /** accept4(2) taking no address: the new descriptor, or -1. */
+  accept(fd: number, flags: number): number;
   /** `length` holds the room in addr (a socklen_t), and then the length of the address. */
   getsockname(fd: number, addr: Buffer, length: Buffer): number;
   recvfrom(fd: number, buf: Buffer, size: number, flags: number, addr: Buffer | null, length: Buffer | null): number;
@@ -36,6 +40,10 @@ export function bindSocket(): SocketCalls {
   const setsockopt = libcFunction('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
   const bind = libcFunction('int bind(int fd, const void *addr, uint32_t length)');
   const listen = libcFunction('int listen(int fd, int backlog)');
+  const accept4 = libcFunction('int accept4(int fd, void *addr, void *length, int flags)');
+  // koffi builds the struct sock_fprog for the call from an object, the program's Buffer as its pointer.
+  const fprog = k.struct('sock_fprog', { len: 'uint16_t', filter: 'void *' });
+  const setFilter = libcFunction('int setsockopt(int fd, int level, int name, const sock_fprog *value, uint32_t length)');
   // Pointers as void *: koffi passes a Buffer's own memory, which libc fills.
   const getsockname = libcFunction('int getsockname(int fd, void *addr, void *length)');
   const recvfrom = libcFunction('long recvfrom(int fd, void *buf, unsigned long size, int flags, void *addr, void *length)');
@@ -58,6 +66,8 @@ export function bindSocket(): SocketCalls {
     setsockopt: (fd, level, name, value, length) => setsockopt(fd, level, name, value, length) as number,
     bind: (fd, addr, length) => bind(fd, addr, length) as number,
     listen: (fd, backlog) => listen(fd, backlog) as number,
+    accept: (fd, flags) => accept4(fd, null, null, flags) as number,
+    attachFilter: (fd, program, count) => setFilter(fd, SOL_SOCKET, SO_ATTACH_FILTER, { len: count, filter: program }, k.sizeof(fprog)) as number,
     getsockname: (fd, addr, length) => getsockname(fd, addr, length) as number,
     recvfrom: (fd, buf, size, flags, addr, length) => Number(recvfrom(fd, buf, size, flags, addr, length)),
     sendto: (fd, buf, size, flags, addr, length) => Number(sendto(fd, buf, size, flags, addr, length)),

@@ -5,7 +5,7 @@
 // description, and programs like in.tftpd expect blocking stdio. Also the
 // unix datagram Node lacks (systemd's NOTIFY_SOCKET), and what superd asks
 // of a waiting datagram or a tcp connection.
-import { AF_INET, AF_INET6, AF_UNIX, ENAMETOOLONG, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_PEEK, O_CLOEXEC, SO_REUSEADDR, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, UNIX_PATH_MAX } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNIX, ENAMETOOLONG, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_PEEK, O_CLOEXEC, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, UNIX_PATH_MAX } from './constants.js';
 import { SysError, errnoError } from './errors.js';
 import { loadSys, type Sys } from './load.js';
 import { addressRoom, decodeInet, familyOf, inetAddress, unixAddress } from './sockaddr.js';
@@ -50,7 +50,7 @@ function setUp(sys: Sys, fd: number, steps: (() => number)[]): SysError | null {
   return null;
 }
 
-function intOption(value: number): Buffer {
+export function intOption(value: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeInt32LE(value);
   return b;
@@ -59,9 +59,11 @@ function intOption(value: number): Buffer {
 /**
  * A udp socket bound, or a tcp socket listening, at host:port (port 0: any
  * free one, see localPort). Stream sockets get SO_REUSEADDR, as Node sets it;
- * an IPv6 socket gets IPV6_V6ONLY set explicitly to ipv6Only.
+ * an IPv6 socket gets IPV6_V6ONLY set explicitly to ipv6Only. `reusePort`
+ * (SO_REUSEPORT) is for a reload's hand-over only (sys/socket-handover.ts):
+ * every other bind must find a port in use as taken.
  */
-export function bindInet(o: { type: 'stream' | 'dgram'; host: string; port: number; ipv6Only: boolean; backlog?: number }): SysSocket | SysError {
+export function bindInet(o: { type: 'stream' | 'dgram'; host: string; port: number; ipv6Only: boolean; backlog?: number; reusePort?: boolean }): SysSocket | SysError {
   const sys = loadSys();
   if (sys instanceof SysError) return sys;
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) return new SysError('EINVAL', `not a port: ${o.port}`);
@@ -73,6 +75,7 @@ export function bindInet(o: { type: 'stream' | 'dgram'; host: string; port: numb
   const steps: (() => number)[] = [];
   if (stream) steps.push(() => sys.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, intOption(1), 4));
   if (where.family === AF_INET6) steps.push(() => sys.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, intOption(o.ipv6Only ? 1 : 0), 4));
+  if (o.reusePort === true) steps.push(() => sys.setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, intOption(1), 4));
   steps.push(() => sys.bind(fd, where.addr, where.length));
   if (stream) steps.push(() => sys.listen(fd, o.backlog ?? 1024));
   const failed = setUp(sys, fd, steps);
