@@ -8,6 +8,7 @@ import { defaultControlSocket } from './control/path.js';
 import { fail, ok, type Result } from './errors.js';
 import { parseBets } from './internals/check.js';
 import { stderrPrefix } from './log/journal.js';
+import { startsDaemon } from './daemon-argv.js';
 import { examples, helpWidth } from './cli-help.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -165,8 +166,7 @@ class UsageError extends Error {}
  * other commands' usage messages are not the daemon's log and get no prefix.
  */
 function daemonUsagePrefix(argv: string[]): string {
-  const other = ['check', 'reload', 'status', 'convert', 'completion'];
-  return argv.some((a) => other.includes(a)) ? '' : stderrPrefix('error');
+  return startsDaemon(argv) ? stderrPrefix('error') : '';
 }
 
 export async function main(argv: string[]): Promise<number> {
