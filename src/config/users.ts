@@ -43,34 +43,38 @@ export function addWanted(text: string, into: WantedIds): void {
   }
 }
 
-/** The answers as a UserDb: found entries, failures with their reason, the hints' names. */
+/** The answers as a UserDb, in the order asked (whatever order they came in): found entries, failures with their reason, the hints' names. */
 export async function resolveWanted(wanted: WantedIds, source: UserSource, hints: UserDb): Promise<UserDb> {
-  const byUid: PasswdEntry[] = [];
-  const byName: PasswdEntry[] = [];
-  const groups: GroupEntry[] = [];
+  const uids = [...wanted.uids];
+  const userNames = [...wanted.userNames];
+  const groupNames = [...wanted.groupNames];
+  const byUid: Lookup<PasswdEntry>[] = [];
+  const byName: Lookup<PasswdEntry>[] = [];
+  const byGroupName: Lookup<GroupEntry>[] = [];
+  await runAtMost(CONCURRENT, [
+    ...uids.map((uid, i) => async () => void (byUid[i] = await source.getpwuid(uid))),
+    ...userNames.map((name, i) => async () => void (byName[i] = await source.getpwnam(name))),
+    ...groupNames.map((name, i) => async () => void (byGroupName[i] = await source.getgrnam(name))),
+  ]);
   const failedUsers = new Map<string, string>();
   const failedGroups = new Map<string, string>();
-  const record = <T>(answer: Lookup<T>, key: string, found: (entry: T) => void, failed: Map<string, string>): void => {
-    if (isSysError(answer)) failed.set(key, answer.message);
-    else if (answer !== null) found(answer);
-  };
-  const jobs: (() => Promise<void>)[] = [
-    ...[...wanted.uids].map((uid) => async () => record(await source.getpwuid(uid), String(uid), (u) => byUid.push(u), failedUsers)),
-    // Under the name as written: a source may answer another spelling (sssd's case-insensitive names).
-    ...[...wanted.userNames].map((name) => async () => record(await source.getpwnam(name), name, (u) => byName.push({ ...u, name }), failedUsers)),
-    ...[...wanted.groupNames].map((name) => async () => record(await source.getgrnam(name), name, (g) => groups.push({ ...g, name }), failedGroups)),
-  ];
-  await runAtMost(CONCURRENT, jobs);
-  const index = userIndex(hints);
+  /** The entries found; `names`: keep the name as written, as a source may answer another spelling (sssd's case-insensitive names). */
+  const found = <T extends { name: string }>(answers: Lookup<T>[], keys: (string | number)[], failed: Map<string, string>, names: boolean): T[] =>
+    answers.flatMap((answer, i) => {
+      const key = String(keys[i]);
+      if (isSysError(answer)) failed.set(key, answer.message);
+      return answer === null || isSysError(answer) ? [] : [names ? { ...answer, name: key } : answer];
+    });
   return {
     // getpwuid's answers first: the first entry of a uid is the one a uid names.
-    users: [...byUid, ...byName],
-    groups,
+    users: [...found(byUid, uids, failedUsers, false), ...found(byName, userNames, failedUsers, true)],
+    groups: found(byGroupName, groupNames, failedGroups, true),
     failed: { users: failedUsers, groups: failedGroups },
-    hints: { users: [...index.userByName.keys()], groups: [...index.groupByName.keys()] },
+    hints: { users: [...new Set(hints.users.map((u) => u.name))], groups: [...new Set(hints.groups.map((g) => g.name))] },
   };
 }
 
+/** Runs the jobs in order, at most `width` at once. */
 async function runAtMost(width: number, jobs: (() => Promise<void>)[]): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
