@@ -93,6 +93,16 @@ describe('user and group through NSS: libnss-extrausers in a private mount names
     assert.match(outside.stdout + outside.stderr, /nss\.conf:4: \[as-user\] user must be a user name the system knows .* got 'nssuser'/);
   });
 
+  test('superd convert takes an inetd.conf user from NSS as check does', async () => {
+    const inetd = join(ns.dir, 'inetd.conf');
+    await writeFile(inetd, '7906 stream tcp nowait nssuser /usr/bin/id id\n', { mode: 0o644 });
+    const [cmd, ...args] = ns.launcher;
+    const r = await runProgram(cmd ?? 'unshare', [...args, process.execPath, SUPERD, 'convert', inetd], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeoutMs: 30000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^user = nssuser$/m);
+    assert.match(r.stderr, /1 enabled, 0 disabled, 0 not converted/);
+  });
+
   // No "did you mean": the hints come from /etc/passwd only, NSS is never enumerated.
   test('a user that exists nowhere is still an error at its line', async () => {
     const ghost = join(ns.dir, 'ghost.conf');
