@@ -4,17 +4,10 @@
 // synchronous and tests can inject their own.
 
 import { readFile } from 'node:fs/promises';
+import type { GroupEntry, PasswdEntry as UserEntry } from '../sys/nss.js';
 
-export interface UserEntry {
-  name: string;
-  uid: number;
-  gid: number;
-}
-
-export interface GroupEntry {
-  name: string;
-  gid: number;
-}
+/** An entry as getpwnam or /etc/passwd gives it, and one of getgrnam or /etc/group: sys/nss.ts's. */
+export type { PasswdEntry as UserEntry, GroupEntry } from '../sys/nss.js';
 
 export interface UserDb {
   /** The users known: for a load, NSS's answers for those the service files name (users.ts); else a table (the files, a test's). */
