@@ -1,12 +1,14 @@
 // The reaper and the children it did not start, with the real libc in this
 // test process: a child of child_process (libuv reaps it by pid, and never
 // sees its exit when someone else reaped it first) exits beside a handler
-// started by posix_spawn, and each exit reaches its own listener.
+// started by posix_spawn, and each exit reaches its own listener. Then, with
+// a libc a test decides, what it does when a stranger stays first in the walk.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Reaper } from '../src/reap/reaper.js';
+import { P_ALL, WNOWAIT } from '../src/sys/constants.js';
 import { loadSys, type Sys } from '../src/sys/load.js';
 import type { ExitStatus } from '../src/spawn/types.js';
 import { within } from './helpers/wait.js';
@@ -83,4 +85,76 @@ test('and through SIGCHLD alone: both exits are seen, a child_process one at a t
     assert.deepEqual(await within(handlerExit, 5000, `round ${i}: the handler's onExit`), { code: i % 7, signal: null });
     assert.equal(await within(lookupExit, 5000, `round ${i}: the child_process child's 'exit' event`), i % 5);
   }
+});
+
+/** A libc whose children a test makes and ends: waitid as the kernel answers it, oldest child first. */
+function fakeLibc(): { libc: Pick<Sys, 'waitid' | 'sigInfo'>; children: Map<number, number | null>; reapedBy: number[] } {
+  const children = new Map<number, number | null>(); // pid -> exit code once exited
+  const reapedBy: number[] = [];
+  let found = { pid: 0, code: 0 };
+  const info = {
+    buffer: Buffer.alloc(0),
+    clear: () => void (found = { pid: 0, code: 0 }),
+    get pid() {
+      return found.pid;
+    },
+    exited: true,
+    get status() {
+      return found.code;
+    },
+  };
+  const libc: Pick<Sys, 'waitid' | 'sigInfo'> = {
+    sigInfo: () => info,
+    waitid: (idType, id, _info, options) => {
+      const candidates = idType === P_ALL ? [...children.keys()] : children.has(id) ? [id] : [];
+      if (candidates.length === 0) return -1; // ECHILD
+      const pid = candidates.find((p) => children.get(p) !== null);
+      if (pid === undefined) return 0;
+      found = { pid, code: children.get(pid) ?? 0 };
+      if ((options & WNOWAIT) === 0) {
+        children.delete(pid);
+        reapedBy.push(idType);
+      }
+      return 0;
+    },
+  };
+  return { libc, children, reapedBy };
+}
+
+test('an exited stranger first in the walk: never reaped; the exits behind it are found by pid', () => {
+  const { libc, children } = fakeLibc();
+  let inFlight = 0;
+  const reaper = new Reaper(libc, () => inFlight);
+  const exits: [number, number | null][] = [];
+  children.set(100, 9); // a stranger, exited, never reaped by anyone here
+  children.set(200, null);
+  children.set(300, null);
+  reaper.watch(200, (s) => exits.push([200, s.code]));
+  reaper.watch(300, (s) => exits.push([300, s.code]));
+  children.set(200, 0);
+  reaper.reap();
+  assert.deepEqual(exits, [[200, 0]], 'no spawn in flight: the own pids are asked at once');
+  // A spawn in flight: the first time, the stranger is taken for it (its pid is not known yet).
+  inFlight = 1;
+  children.set(300, 1);
+  reaper.reap();
+  assert.deepEqual(exits, [[200, 0]]);
+  // The same pid hides the exits again: no spawn of ours, a stranger.
+  reaper.reap();
+  assert.deepEqual(exits, [[200, 0], [300, 1]]);
+  assert.equal(children.get(100), 9, 'the stranger is still there, unreaped');
+});
+
+test('a handler that exits before its spawn reports back is reaped at its watch()', () => {
+  const { libc, children } = fakeLibc();
+  let inFlight = 1;
+  const reaper = new Reaper(libc, () => inFlight);
+  children.set(400, 5);
+  reaper.reap(); // its SIGCHLD, before the pid is known
+  assert.equal(children.get(400), 5, 'left for the watch');
+  inFlight = 0;
+  const exits: number[] = [];
+  reaper.watch(400, (s) => exits.push(s.code ?? -1));
+  assert.deepEqual(exits, [5]);
+  assert.equal(children.has(400), false);
 });
