@@ -110,6 +110,22 @@ describe('resolveWanted: answers -> UserDb', () => {
     assert.deepEqual(resolveCredentials(reader, { passwd: db, selfUid: 1001, selfGid: 1001 }, nearest), { uid: 1001, gid: 1001, label: 'git(1001)' });
   });
 
+  test('a numeric uid whose lookup failed: fine with a group, an error naming the failure without one', async () => {
+    const w = noneWanted();
+    addWanted('[a]\nuser = 7000\n', w);
+    const db = await resolveWanted(w, fakeSource([], [], ['7000']), HINTS);
+    const credentials = (text: string): { result: unknown; errors: string[] } => {
+      const section = scanIni('f', text).sections[0] ?? assert.fail('no section');
+      const { reader, errors } = readSection('f', section, nearest);
+      return { result: resolveCredentials(reader, { passwd: db, selfUid: 0, selfGid: 0 }, nearest), errors: errors.map((e) => e.message) };
+    };
+    assert.deepEqual(credentials('[a]\nuser = 7000\ngroup = 7000\n'), { result: { uid: 7000, gid: 7000, label: '7000' }, errors: [] });
+    assert.deepEqual(credentials('[a]\nuser = 7000\n'), {
+      result: null,
+      errors: ['uid 7000 could not be looked up (getpwuid_r: input/output error (EIO)), so its primary group is not known: set group too, or make the source /etc/nsswitch.conf names reachable'],
+    });
+  });
+
   test('filesSource answers from a table, as where NSS cannot be had', async () => {
     const source = filesSource(HINTS);
     assert.deepEqual(await source.getpwnam('git'), { name: 'git', uid: 1001, gid: 1001 });

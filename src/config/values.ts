@@ -189,9 +189,11 @@ export function checkEnvName(w: string): string | null {
 
 export interface ResolvedUser {
   uid: number;
-  /** Primary group; null for a numeric uid that no user has. */
+  /** Primary group; null for a numeric uid that no user has, or whose lookup failed. */
   gid: number | null;
   label: string;
+  /** Why a numeric uid's lookup failed: only its primary group needed it. */
+  lookupFailed?: string;
 }
 
 /**
@@ -218,13 +220,14 @@ function unknown(key: 'user' | 'group', v: string, names: Iterable<string>, sugg
 
 export function resolveUser(v: string, db: UserDb, suggest: Suggest = nearest): Parsed<ResolvedUser> {
   const failed = db.failed?.users.get(v);
-  if (failed !== undefined) return lookupFailed('user', v, failed);
   if (isId(v)) {
     const uid = Number(v);
     if (!isValidId(uid)) return fail(`user: a numeric uid must be 0-${MAX_ID}${got(v)}`);
+    if (failed !== undefined) return ok({ uid, gid: null, label: String(uid), lookupFailed: failed });
     const entry = userIndex(db).userByUid.get(uid);
     return ok({ uid, gid: entry?.gid ?? null, label: entry ? `${entry.name}(${uid})` : String(uid) });
   }
+  if (failed !== undefined) return lookupFailed('user', v, failed);
   const entry = userIndex(db).userByName.get(v);
   if (entry === undefined) return unknown('user', v, db.hints?.users ?? userIndex(db).userByName.keys(), suggest);
   if (!isValidId(entry.uid)) return badId('user', v, 'uid', entry.uid);
