@@ -103,13 +103,18 @@ describe('user and group through NSS: libnss-extrausers in a private mount names
     assert.match(r.stderr, /1 enabled, 0 disabled, 0 not converted/);
   });
 
-  // No "did you mean": the hints come from /etc/passwd only, NSS is never enumerated.
+  // "did you mean" offers /etc/passwd's names and those other services' lookups found: NSS is never enumerated.
   test('a user that exists nowhere is still an error at its line', async () => {
     const ghost = join(ns.dir, 'ghost.conf');
-    await writeFile(ghost, serviceFile('ghost', { port: 7904, server: '/usr/bin/id', user: 'nssusr' }), { mode: 0o644 });
+    await writeFile(
+      ghost,
+      serviceFile('ghost', { port: 7904, server: '/usr/bin/id', user: 'nssusr' }) + serviceFile('known', { port: 7907, server: '/usr/bin/id', user: 'nssuser' }),
+      { mode: 0o644 },
+    );
     const r = await checkIn(ns, ghost);
     assert.equal(r.code, 1, r.stdout);
-    assert.match(r.stdout + r.stderr, /ghost\.conf:4: \[ghost\] user must be a user name the system knows \(\/etc\/passwd, LDAP, sssd… as \/etc\/nsswitch\.conf says\) or a numeric uid, got 'nssusr'$/m);
+    assert.match(r.stdout + r.stderr, /ghost\.conf:4: \[ghost\] user must be a user name the system knows \(\/etc\/passwd, LDAP, sssd… as \/etc\/nsswitch\.conf says\) or a numeric uid, got 'nssusr' \(did you mean 'nssuser'\?\)$/m);
+    assert.match(r.stdout, /^known \*:7907\/tcp nowait \/usr\/bin\/id user=nssuser\(4242\)/m);
   });
 
   test('the daemon there runs the handler as uid 4242, gid 4243: /usr/bin/id says so', async (t) => {

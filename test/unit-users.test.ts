@@ -64,7 +64,7 @@ describe('resolveWanted: answers -> UserDb', () => {
     assert.deepEqual(db.groups, [{ name: 'devs', gid: 6000 }]);
     assert.deepEqual([...(db.failed?.users ?? [])], [['carol', 'getpwnam_r: input/output error (EIO)']]);
     assert.deepEqual([...(db.failed?.groups ?? [])], [['ops', 'getgrnam_r: input/output error (EIO)']]);
-    assert.deepEqual(db.hints, { users: ['root', 'git'], groups: ['staff'] });
+    assert.deepEqual(db.hints, { users: ['root', 'git', 'alice', 'bob'], groups: ['staff', 'devs'] });
 
     assert.deepEqual(resolveUser('alice', db), { ok: true, value: { uid: 5000, gid: 5000, label: 'alice(5000)' } });
     assert.deepEqual(resolveUser('bob', db), { ok: true, value: { uid: 5001, gid: 100, label: 'bob(5001)' } });

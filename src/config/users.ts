@@ -65,12 +65,16 @@ export async function resolveWanted(wanted: WantedIds, source: UserSource, hints
       if (isSysError(answer)) failed.set(key, answer.message);
       return answer === null || isSysError(answer) ? [] : [names ? { ...answer, name: key } : answer];
     });
+  // getpwuid's answers first: the first entry of a uid is the one a uid names.
+  const users = [...found(byUid, uids, failedUsers, false), ...found(byName, userNames, failedUsers, true)];
+  const groups = found(byGroupName, groupNames, failedGroups, true);
+  const names = (entries: { name: string }[]): string[] => [...new Set(entries.map((e) => e.name))];
   return {
-    // getpwuid's answers first: the first entry of a uid is the one a uid names.
-    users: [...found(byUid, uids, failedUsers, false), ...found(byName, userNames, failedUsers, true)],
-    groups: found(byGroupName, groupNames, failedGroups, true),
+    users,
+    groups,
     failed: { users: failedUsers, groups: failedGroups },
-    hints: { users: [...new Set(hints.users.map((u) => u.name))], groups: [...new Set(hints.groups.map((g) => g.name))] },
+    // The files' names, and those NSS found for other services (a directory's users are in no file).
+    hints: { users: names([...hints.users, ...users]), groups: names([...hints.groups, ...groups]) },
   };
 }
 
