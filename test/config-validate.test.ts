@@ -201,16 +201,16 @@ test('user: a name or a uid; the group defaults to the primary one', () => {
 });
 
 test('user: unknown names and unknown uids without a group are errors', () => {
-  const e = parseError(`${TCP}user = gti`, 4, 'bad_value', "user must be a user name from /etc/passwd or a numeric uid, got 'gti'");
+  const e = parseError(`${TCP}user = gti`, 4, 'bad_value', "user must be a user name the system knows (/etc/passwd, LDAP, sssd… as /etc/nsswitch.conf says) or a numeric uid, got 'gti'");
   assert.match(e.message, /did you mean 'git'\?/);
-  parseError(`${TCP}user = 4242`, 4, 'missing_key', 'uid 4242 is not in /etc/passwd, so it has no primary group: set group too');
+  parseError(`${TCP}user = 4242`, 4, 'missing_key', 'uid 4242 is no user the system knows, so it has no primary group: set group too');
 });
 
 test('group: a name or a gid; without user it applies to superd\'s own uid', () => {
   assert.deepEqual(parse(`${TCP}user = git\ngroup = staff`).credentials, { uid: 1001, gid: 50, label: 'git(1001)' });
   assert.deepEqual(parse(`${TCP}user = git\ngroup = 77`).credentials, { uid: 1001, gid: 77, label: 'git(1001)' });
   assert.deepEqual(parse(`${TCP}group = staff`).credentials, { uid: 0, gid: 50, label: 'root(0)' });
-  parseError(`${TCP}group = nogroup`, 4, 'bad_value', "group must be a group name from /etc/group or a numeric gid, got 'nogroup'");
+  parseError(`${TCP}group = nogroup`, 4, 'bad_value', "group must be a group name the system knows (/etc/group, LDAP, sssd… as /etc/nsswitch.conf says) or a numeric gid, got 'nogroup'");
 });
 
 test('user and group other than superd\'s own need superd to run as root', () => {

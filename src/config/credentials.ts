@@ -1,5 +1,5 @@
 // The keys that say whom a handler runs as (SPEC §2): user and group, by name
-// or number, resolved against /etc/passwd and /etc/group. Without root,
+// or number, resolved through NSS before validation (users.ts). Without root,
 // superd can only run handlers as itself.
 import { clip } from './clip.js';
 import type { Reader } from './section-reader.js';
@@ -59,7 +59,9 @@ export function resolveCredentials(r: Reader, ctx: Self, suggest: Suggest): Cred
   const primary = root ? user.gid : ctx.selfGid;
   const finalGid = gid ?? primary;
   if (finalGid === null) {
-    r.report('missing_key', 'user', `uid ${user.uid} is not in /etc/passwd, so it has no primary group: set group too`);
+    r.report('missing_key', 'user', user.lookupFailed === undefined
+      ? `uid ${user.uid} is no user the system knows, so it has no primary group: set group too`
+      : `uid ${user.uid} could not be looked up (${user.lookupFailed}), so its primary group is not known: set group too, or make the source /etc/nsswitch.conf names reachable`);
     return null;
   }
   return { uid: user.uid, gid: finalGid, label: user.label };

@@ -2,8 +2,10 @@
 // independent (a broken file never hides another's services), except for what
 // must be unique across the directory: service names and listen addresses,
 // where the later file (lexical order) is the one in error (claims.ts). Each
-// file is read as root may trust it (read.ts), judged section by section
-// (file.ts), and its programs looked at (program.ts).
+// file is read as root may trust it (read.ts); then the users and groups
+// every file names are looked up through NSS, all at once (users.ts); then
+// each file is judged section by section (file.ts), and its programs looked
+// at (program.ts).
 
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +14,8 @@ import { Claims } from './claims.js';
 import { loadFile, type FileResult } from './file.js';
 import { ProgramChecks } from './program.js';
 import { errnoText, readServiceFile, unsafeReason } from './read.js';
-import { loadPortDb, loadUserDb, type PortDb, type UserDb } from './systemdb.js';
+import { loadPortDb, userIndex, type PortDb, type UserDb } from './systemdb.js';
+import { usersNamedIn } from './users.js';
 import type { ValidateContext } from './validate.js';
 
 export interface LoadResult {
@@ -25,13 +28,14 @@ export interface LoadOptions {
   /** superd's uid and gid; default: the process's. Root turns on the ownership checks. */
   selfUid?: number;
   selfGid?: number;
-  /** Default: read from /etc/passwd, /etc/group and /etc/services. */
+  /** Default: NSS's answers for the users and groups the files name (users.ts). */
   passwd?: UserDb;
+  /** Default: read from /etc/services. */
   ports?: PortDb;
 }
 
 export async function loadServicesDir(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  const ctx = await validateContext(opts);
+  const selfUid = selfUidOf(opts);
   const fatal = (code: string, message: string): LoadResult => ({
     files: [],
     fatal: configError(code, dir, 0, null, message),
@@ -40,42 +44,45 @@ export async function loadServicesDir(dir: string, opts: LoadOptions = {}): Prom
   try {
     const st = await stat(dir);
     if (!st.isDirectory()) return fatal('unreadable', `services dir '${dir}' is not a directory`);
-    const unsafe = ctx.selfUid === 0 ? unsafeReason('services dir', dir, st) : null;
+    const unsafe = selfUid === 0 ? unsafeReason('services dir', dir, st) : null;
     if (unsafe !== null) return fatal('unsafe_dir', unsafe);
     names = await readdir(dir);
   } catch (e) {
     return fatal('unreadable', `cannot read services dir '${dir}': ${errnoText(e)}`);
   }
 
-  const files = await loadFiles(names.filter(isServiceFileName).sort(byCodePoint).map((name) => path.join(dir, name)), ctx);
+  const files = await loadFiles(names.filter(isServiceFileName).sort(byCodePoint).map((name) => path.join(dir, name)), opts);
   return { files, fatal: null };
 }
 
 /** `superd check FILE`: one service file on its own, read and judged as the daemon would. */
 export async function loadOneFile(file: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  const ctx = await validateContext(opts);
   try {
     if (!(await stat(file)).isFile()) return { files: [], fatal: configError('unreadable', file, 0, null, `'${file}' is not a regular file`) };
   } catch (e) {
     return { files: [], fatal: configError('unreadable', file, 0, null, `cannot read '${file}': ${errnoText(e)}`) };
   }
-  return { files: await loadFiles([file], ctx), fatal: null };
+  return { files: await loadFiles([file], opts), fatal: null };
 }
 
-async function loadFiles(paths: string[], ctx: ValidateContext): Promise<FileResult[]> {
+async function loadFiles(paths: string[], opts: LoadOptions): Promise<FileResult[]> {
+  const selfUid = selfUidOf(opts);
+  // One file at a time: a large directory must not cost one descriptor per file.
+  const read: { file: string; text: string | ConfigError }[] = [];
+  for (const file of paths) {
+    const text = await readServiceFile(file, selfUid);
+    if (text !== null) read.push({ file, text }); // null: not a regular file
+  }
+  const ctx = await validateContext(opts, read.flatMap((r) => (typeof r.text === 'string' ? [r.text] : [])));
   const files: FileResult[] = [];
   const claims = new Claims();
   const programs = new ProgramChecks();
-  // One file at a time: a large directory must not cost one descriptor per file.
-  for (const file of paths) {
-    const text = await readServiceFile(file, ctx.selfUid);
-    if (text === null) continue; // not a regular file
+  for (const { file, text } of read) {
     if (typeof text !== 'string') {
       files.push({ file, services: [], errors: [text], warnings: [] });
       continue;
     }
-    const loaded = loadFile(file, text, ctx, claims);
-    files.push(await programs.judge(loaded));
+    files.push(await programs.judge(loadFile(file, text, ctx, claims)));
   }
   return files;
 }
@@ -90,15 +97,20 @@ function byCodePoint(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
-/** Who superd is, and the system files, as validation needs them: from opts, else from the process and /etc. */
-async function validateContext(opts: LoadOptions): Promise<ValidateContext> {
-  const selfUid = opts.selfUid ?? process.getuid?.() ?? 0;
-  const [passwd, ports] = await Promise.all([opts.passwd ?? loadUserDb(), opts.ports ?? loadPortDb()]);
+const selfUidOf = (opts: LoadOptions): number => opts.selfUid ?? process.getuid?.() ?? 0;
+
+/**
+ * Who superd is, and the system databases, as validation needs them: from
+ * opts, else from the process, NSS (the users and groups `texts` name) and /etc/services.
+ */
+async function validateContext(opts: LoadOptions, texts: readonly string[]): Promise<ValidateContext> {
+  const selfUid = selfUidOf(opts);
+  const [passwd, ports] = await Promise.all([opts.passwd ?? usersNamedIn(texts, selfUid), opts.ports ?? loadPortDb()]);
   return { passwd, ports, selfUid, selfGid: opts.selfGid ?? defaultGid(selfUid, passwd) };
 }
 
 function defaultGid(selfUid: number, passwd: UserDb): number {
   if (selfUid === process.getuid?.()) return process.getgid?.() ?? 0;
-  return passwd.users.find((u) => u.uid === selfUid)?.gid ?? selfUid;
+  return userIndex(passwd).userByUid.get(selfUid)?.gid ?? selfUid;
 }
 

@@ -1,23 +1,22 @@
-// System databases: users and groups from /etc/passwd and /etc/group, port
-// names from /etc/services. Read once per load and passed to validation, so
-// validation stays synchronous and tests can inject their own.
+// System databases: users and groups (as NSS answered them, users.ts; or
+// /etc/passwd and /etc/group as read here), port names from /etc/services.
+// Had once per load and passed to validation, so validation stays
+// synchronous and tests can inject their own.
 
 import { readFile } from 'node:fs/promises';
+import type { GroupEntry, PasswdEntry as UserEntry } from '../sys/nss.js';
 
-export interface UserEntry {
-  name: string;
-  uid: number;
-  gid: number;
-}
-
-export interface GroupEntry {
-  name: string;
-  gid: number;
-}
+/** An entry as getpwnam or /etc/passwd gives it, and one of getgrnam or /etc/group: sys/nss.ts's. */
+export type { PasswdEntry as UserEntry, GroupEntry } from '../sys/nss.js';
 
 export interface UserDb {
+  /** The users known: for a load, NSS's answers for those the service files name (users.ts); else a table (the files, a test's). */
   users: UserEntry[];
   groups: GroupEntry[];
+  /** Lookups a source could not answer (LDAP down…), by the value as written (name or uid): why. */
+  failed?: { users: ReadonlyMap<string, string>; groups: ReadonlyMap<string, string> };
+  /** Names for "did you mean" (from /etc/passwd and /etc/group); default: those of users and groups. */
+  hints?: { users: readonly string[]; groups: readonly string[] };
 }
 
 /** Lookups by name and by id: a search of the arrays per section is quadratic in a large file. */
@@ -95,6 +94,7 @@ async function readOrEmpty(file: string): Promise<string> {
   }
 }
 
+/** /etc/passwd and /etc/group as they are: "did you mean" hints, and `convert`'s view of the host. */
 export async function loadUserDb(passwdFile = '/etc/passwd', groupFile = '/etc/group'): Promise<UserDb> {
   const [p, g] = await Promise.all([readOrEmpty(passwdFile), readOrEmpty(groupFile)]);
   return { users: parsePasswd(p), groups: parseGroup(g) };

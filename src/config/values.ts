@@ -189,9 +189,11 @@ export function checkEnvName(w: string): string | null {
 
 export interface ResolvedUser {
   uid: number;
-  /** Primary group; null for a numeric uid that /etc/passwd does not know. */
+  /** Primary group; null for a numeric uid that no user has, or whose lookup failed. */
   gid: number | null;
   label: string;
+  /** Why a numeric uid's lookup failed: only its primary group needed it. */
+  lookupFailed?: string;
 }
 
 /**
@@ -202,24 +204,32 @@ export const MAX_ID = 2 ** 32 - 2;
 const isValidId = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= MAX_ID;
 
 function badId(key: 'user' | 'group', v: string, what: 'uid' | 'gid', id: number): Parsed<never> {
-  const file = key === 'user' ? '/etc/passwd' : '/etc/group';
-  return fail(`${key} '${clip(v)}' has ${what} ${id} in ${file}, which no process can have (0-${MAX_ID}): fix that entry or give the number`);
+  return fail(`${key} '${clip(v)}' has ${what} ${id} in the ${key} database, which no process can have (0-${MAX_ID}): fix that entry or give the number`);
+}
+
+/** A lookup that could not be answered is not "no such user": it says why. */
+function lookupFailed(key: 'user' | 'group', v: string, why: string): Parsed<never> {
+  return fail(`${key} '${clip(v)}' could not be looked up (${why}): is the source /etc/nsswitch.conf names for ${key}s (LDAP, sssd…) reachable?`);
+}
+
+function unknown(key: 'user' | 'group', v: string, names: Iterable<string>, suggest: Suggest): Parsed<never> {
+  const guess = suggest(v, names);
+  const what = key === 'user' ? 'user name the system knows (/etc/passwd, LDAP, sssd… as /etc/nsswitch.conf says) or a numeric uid' : 'group name the system knows (/etc/group, LDAP, sssd… as /etc/nsswitch.conf says) or a numeric gid';
+  return fail(`${key} must be a ${what}${got(v)}${guess ? ` (did you mean '${guess}'?)` : ''}`);
 }
 
 export function resolveUser(v: string, db: UserDb, suggest: Suggest = nearest): Parsed<ResolvedUser> {
+  const failed = db.failed?.users.get(v);
   if (isId(v)) {
     const uid = Number(v);
     if (!isValidId(uid)) return fail(`user: a numeric uid must be 0-${MAX_ID}${got(v)}`);
+    if (failed !== undefined) return ok({ uid, gid: null, label: String(uid), lookupFailed: failed });
     const entry = userIndex(db).userByUid.get(uid);
     return ok({ uid, gid: entry?.gid ?? null, label: entry ? `${entry.name}(${uid})` : String(uid) });
   }
+  if (failed !== undefined) return lookupFailed('user', v, failed);
   const entry = userIndex(db).userByName.get(v);
-  if (entry === undefined) {
-    const guess = suggest(v, userIndex(db).userByName.keys());
-    return fail(
-      `user must be a user name from /etc/passwd or a numeric uid${got(v)}${guess ? ` (did you mean '${guess}'?)` : ''}`,
-    );
-  }
+  if (entry === undefined) return unknown('user', v, db.hints?.users ?? userIndex(db).userByName.keys(), suggest);
   if (!isValidId(entry.uid)) return badId('user', v, 'uid', entry.uid);
   if (!isValidId(entry.gid)) return badId('user', v, 'gid', entry.gid);
   return ok({ uid: entry.uid, gid: entry.gid, label: `${entry.name}(${entry.uid})` });
@@ -230,12 +240,9 @@ export function resolveGroup(v: string, db: UserDb, suggest: Suggest = nearest):
     const gid = Number(v);
     return isValidId(gid) ? ok(gid) : fail(`group: a numeric gid must be 0-${MAX_ID}${got(v)}`);
   }
+  const failed = db.failed?.groups.get(v);
+  if (failed !== undefined) return lookupFailed('group', v, failed);
   const entry = userIndex(db).groupByName.get(v);
-  if (entry === undefined) {
-    const guess = suggest(v, userIndex(db).groupByName.keys());
-    return fail(
-      `group must be a group name from /etc/group or a numeric gid${got(v)}${guess ? ` (did you mean '${guess}'?)` : ''}`,
-    );
-  }
+  if (entry === undefined) return unknown('group', v, db.hints?.groups ?? userIndex(db).groupByName.keys(), suggest);
   return isValidId(entry.gid) ? ok(entry.gid) : badId('group', v, 'gid', entry.gid);
 }

@@ -1,6 +1,6 @@
 // Makes the drafts pass `superd check` on this host, as it is: names made
-// unique, each section run through superd's own validator (users, groups and
-// port names come from this host's files), a missing program or a listen
+// unique, each section run through superd's own validator (users and groups
+// from NSS, as `superd check` has them; port names from this host's files), a missing program or a listen
 // address that another converted service already takes turns the service
 // off, and a section the validator refuses is written as comments with its
 // message. Validation is as root: the old daemon ran as root, and so will
@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { DPKG_STATUS, installedVersion } from './dpkg.js';
 import { loadPortDb, loadUserDb, type PortDb, type UserDb } from '../config/systemdb.js';
+import { usersNamedIn } from '../config/users.js';
 import { listenConflict } from '../config/overlap.js';
 import { scanIni } from '../config/scan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
@@ -18,7 +19,10 @@ import { sectionLines } from './render.js';
 import type { Draft } from './types.js';
 
 export interface HostFiles {
+  /** /etc/passwd and /etc/group: who owns what; and the users of validation when `users` is absent (tests). */
   passwd: UserDb;
+  /** The users and groups the given service texts name, as NSS answers them (config/users.ts). */
+  users?: (texts: readonly string[]) => Promise<UserDb>;
   ports: PortDb;
   /** Whether `program` can be started here: null, or the problem. */
   checkProgram: (program: string) => Promise<string | null>;
@@ -33,7 +37,7 @@ export interface HostFiles {
 
 export async function loadHostFiles(dpkgStatus = DPKG_STATUS): Promise<HostFiles> {
   const [passwd, ports, status] = await Promise.all([loadUserDb(), loadPortDb(), readFile(dpkgStatus, 'utf8').catch(() => '')]);
-  return { passwd, ports, checkProgram, openbsdInetd: installedVersion(status, 'openbsd-inetd') };
+  return { passwd, users: (texts) => usersNamedIn(texts, 0), ports, checkProgram, openbsdInetd: installedVersion(status, 'openbsd-inetd') };
 }
 
 /**
@@ -61,7 +65,8 @@ function assignNames(drafts: readonly Draft[], existing: readonly ServiceDefinit
  */
 export async function fitToHost(drafts: readonly Draft[], host: HostFiles, existing: readonly ServiceDefinition[] = []): Promise<void> {
   assignNames(drafts, existing);
-  const ctx = { passwd: host.passwd, ports: host.ports, selfUid: 0, selfGid: 0 };
+  const passwd = host.users === undefined ? host.passwd : await host.users(drafts.map((d) => sectionLines(d).join('\n')));
+  const ctx = { passwd, ports: host.ports, selfUid: 0, selfGid: 0 };
   // Who listens where, and where that service comes from.
   const listening = existing.filter((e) => !e.disabled).map((def) => ({ def, from: `${def.origin.file}:${def.origin.line}` }));
   for (const d of drafts) {

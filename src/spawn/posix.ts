@@ -50,7 +50,7 @@ export class PosixSpawner implements Spawner {
     private readonly attr: Buffer,
     private readonly beside: Beside | undefined,
   ) {
-    this.reaper = new Reaper(libc, () => this.inFlight, beside?.childProcess);
+    this.reaper = new Reaper(libc, () => this.inFlight);
     this.fileActions = new FileActions(libc);
   }
 
