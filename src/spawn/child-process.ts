@@ -9,12 +9,6 @@ import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js'
 
 export class ChildProcessSpawner implements Spawner {
   readonly name = 'child_process';
-  private children = 0;
-
-  /** Its children still running: libuv reaps them by pid, so nobody else may reap them (reap/reaper.ts). */
-  get running(): number {
-    return this.children;
-  }
 
   spawn(req: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
     onStarted(this.start(req, onExit));
@@ -43,11 +37,8 @@ export class ChildProcessSpawner implements Spawner {
         return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${whyNotExecutable(req.program)}` };
       }
       child.on('error', () => undefined);
-      this.children += 1;
-      child.on('exit', (code, signal) => {
-        this.children -= 1;
-        onExit({ code, signal });
-      });
+      // libuv reaps it by pid; superd's reaper leaves every pid it did not start alone (reap/reaper.ts).
+      child.on('exit', (code, signal) => onExit({ code, signal }));
       return { pid: child.pid, stderr: child.stderr };
     } catch (err) {
       return { code: 'spawn_failed', message: `cannot execute ${req.program}: ${(err as Error).message}` };

@@ -9,7 +9,6 @@ import type { Sys } from '../sys/load.js';
 import { SIZEOF_ATTR, SIZEOF_SIGSET } from '../sys/spawn.js';
 import { Reaper } from '../reap/reaper.js';
 import type { StderrPipes } from '../stderr/pipes.js';
-import type { ChildProcessSpawner } from './child-process.js';
 import { FileActions } from './file-actions.js';
 import { NO_PRIORITY } from './sched.js';
 import type { ExitStatus, SpawnResult, Spawner, SpawnRequest } from './types.js';
@@ -27,8 +26,6 @@ export interface HandlerAttributes {
 
 /** What works beside a PosixSpawner in the HandlerSpawner (spawner.ts); a PosixSpawner on its own (tests) has none of it, and hands back bare stderr descriptors. */
 export interface Beside {
-  /** Its children are libuv's to reap: the reaper leaves them alone while any run. */
-  childProcess: ChildProcessSpawner;
   /** Given each new stderr pipe, and told when a spawn has returned: its child's copies of every pipe are gone then. */
   stderr: StderrPipes;
 }

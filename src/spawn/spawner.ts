@@ -113,7 +113,7 @@ export class HandlerSpawner implements Spawner {
     if (!choice.usePosixSpawn) {
       return new HandlerSpawner(childProcess, null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
     }
-    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchHelperThreads(loaded) }, { childProcess, stderr: new StderrPipes(loaded) });
+    const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchHelperThreads(loaded) }, { stderr: new StderrPipes(loaded) });
     const root = choice.self.uid === 0;
     // Root's own handlers are root: they could take any capability anyway.
     const inherited = root ? null : await inheritedCapabilities();
