@@ -7,8 +7,8 @@
 // variables or the descriptors.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, closeSync, openSync } from 'node:fs';
-import { chmod, stat, writeFile } from 'node:fs/promises';
+import { existsSync, closeSync, fstatSync, openSync } from 'node:fs';
+import { chmod, readdir, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exchange, freePorts, holdConnection, tryConnect } from './helpers/clients.js';
 import { scratchDirs, serviceFile, startDaemon, WAIT_MS, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
@@ -17,6 +17,8 @@ import { eventually } from './helpers/wait.js';
 import { unixExchange } from './helpers/unix.js';
 import { bindInet, bindUnix, type SysSocket } from '../src/sys/sockets.js';
 import { SysError } from '../src/sys/errors.js';
+import { loadSys } from '../src/sys/load.js';
+import { AF_INET, O_CLOEXEC, SOCK_STREAM } from '../src/sys/constants.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
 
@@ -90,6 +92,12 @@ describe('socket activation: systemd-socket-activate', { skip: existsSync(ACTIVA
       assert.equal(again[1]?.fd, 3);
       await waiting.waitForData('waited in the backlog', WAIT_MS);
       assert.equal((await exchange(echoPort, 'after', { timeoutMs: WAIT_MS })).data.toString(), 'after');
+
+      // Changed into another kind of listener on the same address: the replacement is given the same socket.
+      await d.writeService('echo.conf', serviceFile('echo', { protocol: 'tcp', bind: '127.0.0.1', port: echoPort, server: '/bin/cat' }));
+      await d.reload();
+      assert.equal((await d.waitForCount(adoptedBy('echo'), 3, 'echo adopted by its replacement'))[2]?.fd, 3);
+      assert.equal((await exchange(echoPort, 'by cat', { timeoutMs: WAIT_MS })).data.toString(), 'by cat');
       assert.deepEqual(d.logs.filter((r) => r.event === 'bind_failed'), [], 'superd bound an adopted address itself');
     } finally {
       await d.stop();
@@ -126,7 +134,14 @@ describe('socket activation: a hand-built environment', () => {
     const script = join(dir, 'accepting.cjs');
     await writeFile(script, ACCEPTING_HANDLER, { mode: 0o644 });
     const devNull = openSync('/dev/null', 'r');
-    const d = await startWith([tcp.fd, udp.fd, unix.fd, wait.fd, devNull], ['unknown', 'unknown', 'unknown', 'tcpwait', 'junk'], {
+    // Sockets superd cannot serve on: a tcp socket that does not listen, a unix datagram socket.
+    const sys = loadSys();
+    if (sys instanceof SysError) return assert.fail(sys.message);
+    const idle = sys.socket(AF_INET, SOCK_STREAM | O_CLOEXEC, 0);
+    const pair = sys.socketpair() ?? assert.fail('socketpair');
+    closeSync(pair[1]);
+    const unusable = [idle, pair[0]].map((fd) => fstatSync(fd).ino);
+    const d = await startWith([tcp.fd, udp.fd, unix.fd, wait.fd, devNull, idle, pair[0]], ['unknown', 'unknown', 'unknown', 'tcpwait', 'junk', 'idle', 'dgram'], {
       'tcp.conf': serviceFile('tcpecho', { protocol: 'tcp', bind: '127.0.0.1', port: tcp.localPort, builtin: 'echo' }),
       'udp.conf': serviceFile('udpecho', { protocol: 'udp4', port: udp.localPort, bind: '127.0.0.1', builtin: 'echo' }),
       'unix.conf': serviceFile('unixcat', { protocol: 'unix', path, server: '/bin/cat' }),
@@ -137,9 +152,14 @@ describe('socket activation: a hand-built environment', () => {
       for (const [service, fd] of [['tcpecho', 3], ['udpecho', 4], ['unixcat', 5], ['tcpwait', 6]] as const) {
         assert.equal((await d.waitFor(adoptedBy(service), `${service} adopted`)).fd, fd);
       }
-      const junk = await d.waitFor((r) => r.event === 'socket_unusable', 'socket_unusable');
-      assert.deepEqual([junk.fd, junk.name], [7, 'junk']);
-      assert.match(String(junk.message), /not a socket/);
+      const junk = await d.waitForCount((r) => r.event === 'socket_unusable', 3, 'socket_unusable');
+      assert.deepEqual(junk.map((r) => [r.fd, r.name]), [[7, 'junk'], [8, 'idle'], [9, 'dgram']]);
+      assert.match(String(junk[0]?.message), /not a socket/);
+      assert.match(String(junk[1]?.message), /not listening/);
+      assert.match(String(junk[2]?.message), /unix datagram/);
+      // Closed: no descriptor of superd is either socket any more.
+      const links = await Promise.all((await readdir(`/proc/${d.pid}/fd`)).map((n) => readlink(`/proc/${d.pid}/fd/${n}`).catch(() => '')));
+      for (const ino of unusable) assert.ok(!links.includes(`socket:[${ino}]`), `superd still holds socket ${ino}: ${links.join(' ')}`);
 
       assert.equal((await exchange(tcp.localPort, 'tcp bytes', { timeoutMs: WAIT_MS })).data.toString(), 'tcp bytes');
       assert.equal((await udpExchange(udp.localPort, 'udp bytes', { timeoutMs: WAIT_MS }))?.toString(), 'udp bytes');
