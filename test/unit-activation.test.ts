@@ -60,6 +60,15 @@ test('a LISTEN_FDNAMES name wins over an address; a name that is no service is i
   assert.equal(socketFor(service('a'), [wrongKind, dualStack], true), dualStack);
 });
 
+test('a service gets back the socket it had at start, but only while that socket still matches it', () => {
+  const first = sock({ family: 'inet6', host: '::' });
+  const second = sock({ family: 'inet6', host: '::' });
+  const startedWith = (s: InheritedFacts): string | undefined => (s === second ? 'a' : undefined);
+  assert.equal(socketFor(service('a'), [first, second], true, startedWith), second);
+  // Its port changed: the socket it had is not its address any more.
+  assert.equal(socketFor(service('a', { port: 7001 }), [first, second], true, startedWith), null);
+});
+
 test('at start every name match comes before any address match, and each socket goes to one service', () => {
   const shared = sock({ family: 'inet6', host: '::', name: 'second' });
   const assigned = assignAtStart([service('first'), service('second')], [shared], true);

@@ -60,9 +60,16 @@ export function nameMatches(def: ServiceDefinition, s: InheritedFacts): boolean 
   return s.name === def.name && fits(def, s);
 }
 
-/** The socket def adopts among `free`: a name match first, else an address match; null when none fits. */
-export function socketFor<T extends InheritedFacts>(def: ServiceDefinition, free: readonly T[], hostHasIPv6: boolean): T | null {
-  return free.find((s) => nameMatches(def, s)) ?? free.find((s) => addressMatches(def, s, hostHasIPv6)) ?? null;
+/**
+ * The socket def adopts among `free`: the one it had at start (`startedWith`
+ * names that service) if it still matches def, else a name match, else an
+ * address match; null when none fits.
+ */
+export function socketFor<T extends InheritedFacts>(def: ServiceDefinition, free: readonly T[], hostHasIPv6: boolean, startedWith: (s: T) => string | undefined = () => undefined): T | null {
+  const named = free.filter((s) => nameMatches(def, s));
+  const bound = free.filter((s) => addressMatches(def, s, hostHasIPv6));
+  const fitting = [...named, ...bound];
+  return fitting.find((s) => startedWith(s) === def.name) ?? fitting[0] ?? null;
 }
 
 /**

@@ -107,10 +107,6 @@ export class InheritedPool {
     return this.hostHasIPv6;
   }
 
-  get size(): number {
-    return this.sockets.length;
-  }
-
   /** Takes what was passed: each socket described and kept, anything else logged and closed. */
   adopt(passed: Passed | null, logger: Logger): void {
     if (passed === null) return;
@@ -146,24 +142,20 @@ export class InheritedPool {
     this.sockets = this.sockets.filter((s) => assigned.has(s));
   }
 
-  /** The free socket def adopts, or null. */
-  private find(def: ServiceDefinition): InheritedSocket | null {
-    const free = this.sockets.filter((s) => !this.held.has(s));
-    const own = free.find((s) => this.assigned.get(s) === def.name);
-    return own ?? socketFor(def, free, this.ipv6);
+  /** The socket among `sockets` that def adopts, or null: the one it had at start if that still matches it. */
+  private find(def: ServiceDefinition, sockets: readonly InheritedSocket[]): InheritedSocket | null {
+    return socketFor(def, sockets, this.ipv6, (s) => this.assigned.get(s));
   }
 
   /** Whether two definitions would adopt the same socket (a reload's replacement takes its predecessor's). */
   same(a: ServiceDefinition, b: ServiceDefinition): boolean {
-    const all = (def: ServiceDefinition): InheritedSocket | undefined =>
-      this.sockets.find((s) => this.assigned.get(s) === def.name) ?? socketFor(def, this.sockets, this.ipv6) ?? undefined;
-    const first = all(a);
-    return first !== undefined && first === all(b);
+    const first = this.find(a, this.sockets);
+    return first !== null && first === this.find(b, this.sockets);
   }
 
   /** The socket def adopts, with a duplicate for its listener; null when none matches (def binds its address itself). */
   claim(def: ServiceDefinition): Adopted | SysError | null {
-    const socket = this.find(def);
+    const socket = this.find(def, this.sockets.filter((s) => !this.held.has(s)));
     if (socket === null) return null;
     const fd = duplicate(socket.fd);
     if (fd instanceof SysError) return fd;
