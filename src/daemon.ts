@@ -13,6 +13,7 @@ import type { LogFields, Logger } from './log/types.js';
 import { removePidFile, writePidFile } from './pidfile.js';
 import { problemCount } from './config/problems.js';
 import type { Lifecycle } from './notify.js';
+import { inheritedSockets } from './listen/inherited.js';
 import { ServiceSet } from './service/set.js';
 import type { RuntimeContext } from './service/types.js';
 import { errorMessage } from './errors.js';
@@ -66,6 +67,8 @@ export class Daemon {
     }
     const plan = planReload(new Map(), load);
     this.logProblems(plan.errors, load.files.flatMap((f) => f.warnings));
+    // Sockets systemd passed that no service adopts are closed now (SPEC §4).
+    inheritedSockets.keepFor(plan.add, this.logger);
     this.startErrors = countProblems(plan.errors);
     await this.services.apply(plan);
     return null;

@@ -37,18 +37,26 @@ test('the unit is Type=notify, reloads with `superd reload`, stops superd alone,
   assert.equal(keys.get('NoNewPrivileges'), undefined);
 });
 
-test('systemd-analyze verify accepts the unit (install paths substituted)', { skip: existsSync('/usr/bin/systemd-analyze') ? false : 'systemd-analyze is not installed' }, async () => {
+const NO_ANALYZE = existsSync('/usr/bin/systemd-analyze') ? false : 'systemd-analyze is not installed';
+
+/** `systemd-analyze verify` of these contrib units, side by side, the service's install paths substituted with this checkout's. */
+async function verifyUnits(files: string[]): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'superd-unit-'));
   try {
-    const unit = join(dir, 'superd.service');
-    await writeFile(unit, (await readFile(UNIT, 'utf8')).replaceAll(TYPICAL_PATHS.superd, join(ROOT, 'bin', 'superd')).replaceAll(TYPICAL_PATHS.node, process.execPath));
-    const r = await runProgram('/usr/bin/systemd-analyze', ['verify', '--man=no', unit], { timeoutMs: 30000 });
+    const units = files.map((f) => join(dir, f));
+    for (const f of files) {
+      const text = await readFile(join(ROOT, 'contrib', f), 'utf8');
+      await writeFile(join(dir, f), text.replaceAll(TYPICAL_PATHS.superd, join(ROOT, 'bin', 'superd')).replaceAll(TYPICAL_PATHS.node, process.execPath));
+    }
+    const r = await runProgram('/usr/bin/systemd-analyze', ['verify', '--man=no', ...units], { timeoutMs: 30000 });
     assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
     assert.equal(r.stderr.trim(), '', r.stderr);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-});
+}
+
+test('systemd-analyze verify accepts the unit (install paths substituted)', { skip: NO_ANALYZE }, () => verifyUnits(['superd.service']));
 
 test('the logrotate snippet parses and signals SIGUSR2 through the pid file', { skip: existsSync('/usr/sbin/logrotate') ? false : 'logrotate is not installed' }, async () => {
   const text = await readFile(LOGROTATE, 'utf8');
@@ -65,3 +73,18 @@ test('the logrotate snippet parses and signals SIGUSR2 through the pid file', { 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+const SOCKET_UNIT = join(ROOT, 'contrib', 'superd.socket');
+
+test('the socket unit listens where the shipped example services do, one superd for all (Accept=no), for superd.service', async () => {
+  const keys = unitKeys(await readFile(SOCKET_UNIT, 'utf8'));
+  assert.deepEqual(keys.get('Accept'), ['no']);
+  assert.deepEqual(keys.get('Service'), ['superd.service']);
+  const listens = keys.get('ListenStream') ?? [];
+  assert.ok(listens.length > 0);
+  const examples = await Promise.all(['echo.conf', 'env.conf'].map((f) => readFile(join(ROOT, 'services.d', f), 'utf8')));
+  const addresses = examples.map((text) => `${/^bind = (.+)$/m.exec(text)?.[1] ?? ''}:${/^port = (\d+)$/m.exec(text)?.[1] ?? ''}`);
+  assert.deepEqual(listens, addresses, 'each ListenStream= is an example service\'s own address (superd adopts by address)');
+});
+
+test('systemd-analyze verify accepts the socket unit beside the service unit', { skip: NO_ANALYZE }, () => verifyUnits(['superd.socket', 'superd.service']));

@@ -11,6 +11,7 @@ import { stderrPrefix } from '../log/journal.js';
 import { checkLogFile } from '../log/target.js';
 import type { LogFields } from '../log/types.js';
 import { systemdNotifier } from '../notify.js';
+import { inheritedSockets, takeListenEnvironment } from '../listen/inherited.js';
 import { readiness } from '../listen/readiness.js';
 import { FdPressure } from '../service/fdpressure.js';
 import { HandlerSpawner } from '../spawn/spawner.js';
@@ -64,6 +65,9 @@ function avoidedBets(text: string | undefined): Set<Bet> {
 }
 
 export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInternals?: string }): Promise<number> {
+  // Socket activation (listen/inherited.ts): read and removed before anything
+  // else, so that no handler ever sees the variables.
+  const passed = takeListenEnvironment(process.env, process.pid);
   ensureStandardFds();
   closeInheritedOnExec();
   dropSupplementaryGroups();
@@ -89,6 +93,7 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
       exit: (code) => process.exit(code),
     }),
   );
+  inheritedSockets.adopt(passed, logger);
   const self = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   // Before anything is bound: which of Node's internals hold here (internals/).
   const [spawner, internals] = await Promise.all([

@@ -89,6 +89,8 @@ export interface Listener {
   readonly note: string | null;
   /** Present where the port can be handed over on reload. */
   readonly handOver?: PortHandOver;
+  /** Present on a socket systemd passed at start (inherited.ts): its descriptor there, and its LISTEN_FDNAMES name. */
+  readonly inherited?: { fd: number; name: string };
   /** Stops listening; resolves once the socket (and a unix socket's file) is gone. */
   close(): Promise<void> | void;
 }

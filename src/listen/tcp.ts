@@ -14,6 +14,7 @@ import { bindInet } from '../sys/sockets.js';
 import { fromAcceptedFd, onAccepted, tcpAddresses } from './accepted.js';
 import type { Connection, Listener, PortHandOver } from './connection.js';
 import { bindFirst, unshareWhenAlone, type InetTarget } from './inet.js';
+import type { Adopted } from './inherited.js';
 
 /** The kernel caps this at net.core.somaxconn. */
 export const BACKLOG = 1024;
@@ -35,7 +36,7 @@ interface TcpSocket {
 type Failure = { code?: string; message: string };
 
 /** Node listening on `how`: a host and port, or a descriptor already listening. */
-function serve(how: { port: number; host: string; ipv6Only: boolean } | { fd: number }): Promise<Server | NodeJS.ErrnoException> {
+export function serve(how: { port: number; host: string; ipv6Only: boolean } | { fd: number }): Promise<Server | NodeJS.ErrnoException> {
   const server = createServer({ pauseOnConnect: true });
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -105,4 +106,18 @@ export async function listenTcp(
     },
   };
   return { address: bound.address, note: bound.note, close, handOver };
+}
+
+/**
+ * Nowait tcp on a socket systemd bound (inherited.ts): Node listens on the
+ * listener's duplicate and closes it with the server; the socket itself
+ * stays open in the pool. No hand-over: a replacement adopts the same socket.
+ */
+export async function adoptTcp(adopted: Adopted, onConnection: (conn: Connection) => void, onAcceptFailed: (status: number) => void): Promise<Listener | SuperdError> {
+  const server = await serve({ fd: adopted.fd });
+  if (!('listen' in server)) return { code: 'bind_failed', message: `cannot listen on the inherited socket ${adopted.socket.address}: ${server.message}` };
+  const { family, host, port } = adopted.socket;
+  const known = family === 'inet4' && host !== '0.0.0.0' ? { address: host, port } : null;
+  onAccepted(server, 'TCP', (handle) => tcpAddresses(handle, known), null, onConnection, onAcceptFailed);
+  return { address: adopted.socket.address, note: null, close: () => void server.close() };
 }

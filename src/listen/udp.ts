@@ -7,7 +7,8 @@ import type { SuperdError } from '../errors.js';
 import { datagramSocket, type DatagramContext } from '../policy/datagram.js';
 import { plainAddress } from './address.js';
 import type { Datagram, Listener, PortHandOver } from './connection.js';
-import { bindFirst, type InetTarget } from './inet.js';
+import { bindFirst, type Bound, type InetTarget } from './inet.js';
+import type { Adopted } from './inherited.js';
 import { hostFacts } from './udpfacts.js';
 import { SysError } from '../sys/errors.js';
 import { closeDescriptor, releasePort, setReusePort } from '../sys/socket-handover.js';
@@ -32,7 +33,11 @@ type Failure = { code?: string; message: string };
 function bindOn(target: InetTarget, port: number, reusePort: boolean): Promise<BoundUdp | Failure> {
   const made = bindInet({ type: 'dgram', host: target.host, port, ipv6Only: target.ipv6Only, reusePort });
   if (made instanceof SysError && !(made.code === 'ENOSYS' && !reusePort)) return Promise.resolve(made);
-  const fd = made instanceof SysError ? null : made.fd;
+  return nodeSocket(target, port, made instanceof SysError ? null : made.fd);
+}
+
+/** A Node dgram socket on fd (which it then owns), or bound by Node itself at target and port. */
+function nodeSocket(target: InetTarget, port: number, fd: number | null): Promise<BoundUdp | Failure> {
   const socket = createSocket({ type: target.host.includes(':') ? 'udp6' : 'udp4', ipv6Only: target.ipv6Only });
   return new Promise((resolve) => {
     const onError = (err: NodeJS.ErrnoException): void => {
@@ -65,6 +70,24 @@ export async function listenUdp(def: ServiceDefinition, onDatagram: (d: Datagram
   await hostFacts.refresh();
   const bound = await bindFirst<BoundUdp>(def, (target, p) => bindOn(target, p, reusePort), isBound);
   if ('code' in bound) return bound;
+  return serveDatagrams(bound, onDatagram, true);
+}
+
+/**
+ * On a socket systemd bound (inherited.ts): Node owns the listener's
+ * duplicate; the socket itself stays open in the pool. No hand-over: a
+ * replacement adopts the same socket.
+ */
+export async function adoptUdp(adopted: Adopted, onDatagram: (d: Datagram) => void): Promise<Listener | SuperdError> {
+  await hostFacts.refresh();
+  const { host, port, ipv6Only, address } = adopted.socket;
+  const made = await nodeSocket({ host, ipv6Only }, port, adopted.fd);
+  if (!isBound(made)) return { code: 'bind_failed', message: `cannot serve on the inherited socket ${address}: ${made.message}` };
+  return serveDatagrams({ value: made, address, note: null }, onDatagram, false);
+}
+
+/** What arrives on a bound socket goes to onDatagram; `ownSocket`: superd bound it, so a reload can hand its port over. */
+function serveDatagrams(bound: Bound<BoundUdp>, onDatagram: (d: Datagram) => void, ownSocket: boolean): Listener {
   const { socket, context, fd, target } = bound.value;
   // From its bind to its close, this port is one of superd's udp builtins:
   // no builtin answers a datagram from it.
@@ -90,7 +113,7 @@ export async function listenUdp(def: ServiceDefinition, onDatagram: (d: Datagram
     hostFacts.builtinPorts.remove(port);
     socket.close();
   };
-  if (fd === null) return { address: bound.address, note: bound.note, close };
+  if (fd === null || !ownSocket) return { address: bound.address, note: bound.note, close };
   // A datagram still queued on the old socket when it closes is lost, as udp may lose any.
   const handOver: PortHandOver = {
     share: () => open && setReusePort(fd, true) === null,

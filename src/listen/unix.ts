@@ -8,7 +8,8 @@ import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { onAccepted, type Addresses } from './accepted.js';
 import type { Connection, Listener } from './connection.js';
-import { BACKLOG } from './tcp.js';
+import type { Adopted } from './inherited.js';
+import { BACKLOG, serve } from './tcp.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from './unixpath.js';
 
 function listenAt(path: string): Promise<Server | SuperdError> {
@@ -62,4 +63,14 @@ export async function listenUnix(
       server.close();
     },
   };
+}
+
+/** On a socket systemd bound (inherited.ts): its file is systemd's, never removed or chmodded here. */
+export async function adoptUnix(adopted: Adopted, onConnection: (conn: Connection) => void, onAcceptFailed: (status: number) => void): Promise<Listener | SuperdError> {
+  const path = adopted.socket.host;
+  const server = await serve({ fd: adopted.fd });
+  if (!('listen' in server)) return { code: 'bind_failed', message: `cannot listen on the inherited socket ${path}: ${server.message}` };
+  const addresses = (): Addresses => ({ remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0, gone: false });
+  onAccepted(server, 'UNIX', addresses, path, onConnection, onAcceptFailed);
+  return { address: path, note: null, close: () => void server.close() };
 }

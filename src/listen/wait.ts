@@ -9,9 +9,11 @@ import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import type { Listener, PortHandOver, Proto, WaitSocket } from './connection.js';
 import { bindFirst, unshareWhenAlone, type InetTarget } from './inet.js';
+import type { Adopted } from './inherited.js';
 import { closeWhenFree } from '../spawn/fd-holds.js';
 import { SysError } from '../sys/errors.js';
-import { setReusePort } from '../sys/socket-handover.js';
+import { setBlocking } from '../sys/described.js';
+import { closeDescriptor, setReusePort } from '../sys/socket-handover.js';
 import { bindInet, bindUnix, type SysSocket } from '../sys/sockets.js';
 import { readiness } from './readiness.js';
 import { placeServiceSocket } from './unix.js';
@@ -30,6 +32,32 @@ interface BoundWait {
   close: () => Promise<void>;
   /** Null for unix. */
   target: InetTarget | null;
+}
+
+/**
+ * A socket systemd bound (inherited.ts): the listener's duplicate, made
+ * blocking again (a tcp or udp nowait listener before it may have given the
+ * same socket to Node, which sets O_NONBLOCK). No hand-over: a replacement
+ * adopts the same socket.
+ */
+function adoptedWaitSocket(adopted: Adopted): BoundWait | SuperdError {
+  const { fd, socket } = adopted;
+  const blocking = setBlocking(fd);
+  if (blocking !== null) {
+    closeDescriptor(fd);
+    return { code: 'bind_failed', message: `cannot serve on the inherited socket ${socket.address}: ${blocking.message}` };
+  }
+  let open = true;
+  const own: SysSocket = {
+    fd,
+    localAddress: socket.host,
+    localPort: socket.port,
+    close: () => {
+      if (open) closeDescriptor(fd);
+      open = false;
+    },
+  };
+  return { socket: own, address: socket.address, note: null, close: async () => undefined, target: null };
 }
 
 async function bindWaitSocket(def: ServiceDefinition, reusePort: boolean): Promise<BoundWait | SuperdError> {
@@ -70,10 +98,11 @@ function waitHandOver(def: ServiceDefinition, socket: SysSocket, target: InetTar
   };
 }
 
-export async function listenWait(def: ServiceDefinition, onReadable: (socket: WaitSocket) => void, reusePort = false): Promise<Listener | SuperdError> {
+/** `adopted`: on a socket systemd bound (inherited.ts) rather than one bound here. */
+export async function listenWait(def: ServiceDefinition, onReadable: (socket: WaitSocket) => void, reusePort = false, adopted: Adopted | null = null): Promise<Listener | SuperdError> {
   const watcher = readiness();
   if (watcher instanceof SysError) return { code: 'bind_failed', message: `wait services need native sockets: ${watcher.message}` };
-  const bound = await bindWaitSocket(def, reusePort);
+  const bound = adopted === null ? await bindWaitSocket(def, reusePort) : adoptedWaitSocket(adopted);
   if ('code' in bound) return bound;
   const { socket } = bound;
   const proto: Proto = def.protocol === 'unix' ? 'UNIX' : def.protocol.startsWith('udp') ? 'UDP' : 'TCP';
@@ -82,7 +111,7 @@ export async function listenWait(def: ServiceDefinition, onReadable: (socket: Wa
   const waitSocket: WaitSocket = {
     proto,
     fd: socket.fd,
-    localAddress: proto === 'UNIX' ? (def.path ?? '') : wildcard ? '' : socket.localAddress,
+    localAddress: proto === 'UNIX' ? (adopted?.socket.host ?? def.path ?? '') : wildcard ? '' : socket.localAddress,
     localPort: socket.localPort,
     rearm: () => {
       if (!closed) watcher.watch(socket.fd, report);

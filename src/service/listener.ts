@@ -56,7 +56,8 @@ export class ServiceListener {
     const def = this.definition();
     if ('close' in result) {
       this.listener = result;
-      const fields = { service: def.name, address: `${result.address}/${def.protocol}` };
+      const from = result.inherited === undefined ? {} : { from: 'systemd', fd: result.inherited.fd, fdname: result.inherited.name };
+      const fields = { service: def.name, address: `${result.address}/${def.protocol}`, ...from };
       if (result.note !== null) this.logger.log('warn', 'listening', { ...fields, message: result.note });
       else this.logger.log('info', 'listening', fields);
       onBound?.();

@@ -3,6 +3,7 @@
 // the runtimes a reload puts in its place (SPEC §6). A reload's plan
 // (config/plan.ts) is applied here, and shutdown stops them all.
 import { listenConflict } from '../config/overlap.js';
+import { inheritedSockets } from '../listen/inherited.js';
 import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
 import type { ServiceDefinition } from '../config/types.js';
@@ -88,7 +89,8 @@ export class ServiceSet {
     const next = this.createRuntime(to);
     this.services.set(to.name, next);
     this.draining.add(old);
-    const overlap = listenConflict(old.definition, to);
+    // Adopting the socket the old one holds is an overlap too: it has no hand-over, so it is closed first and handed on.
+    const overlap = listenConflict(old.definition, to) || inheritedSockets.same(old.definition, to);
     if (overlap && !(canTakeOver(to) && old.handOver?.share() === true)) {
       this.retire(old);
       // A unix socket file must be gone before the new one is placed: the new

@@ -4,7 +4,7 @@
 // values are Node's own table.
 import { constants } from 'node:os';
 
-export const { EEXIST, EINTR, EINVAL, EMFILE, ENAMETOOLONG, ENODEV, ENOSYS, EPERM } = constants.errno;
+export const { EEXIST, EINTR, EINVAL, EMFILE, ENAMETOOLONG, ENODEV, ENOSYS, ENOTSOCK, EPERM } = constants.errno;
 
 // Descriptors. O_CLOEXEC is also SOCK_CLOEXEC, EPOLL_CLOEXEC and EFD_CLOEXEC;
 // O_NONBLOCK is also SOCK_NONBLOCK and EFD_NONBLOCK.
@@ -12,6 +12,13 @@ export const O_WRONLY = 0o1;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
 export const CLOSE_RANGE_CLOEXEC = 4;
+// fcntl(2).
+export const F_DUPFD_CLOEXEC = 1030;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const FD_CLOEXEC = 1;
 
 // Sockets.
 export const AF_UNIX = 1;
@@ -24,6 +31,9 @@ export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
 export const SO_ATTACH_FILTER = 26;
 export const SO_PEERCRED = 17;
+export const SO_TYPE = 3;
+export const SO_ACCEPTCONN = 30;
+export const SO_DOMAIN = 39;
 /** A control message of SOL_SOCKET carrying descriptors. */
 export const SCM_RIGHTS = 1;
 export const IPPROTO_TCP = 6;

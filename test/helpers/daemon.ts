@@ -105,6 +105,8 @@ export interface StartOptions {
   strayFd?: boolean;
   /** A program that execs the rest of its command line, with its arguments (`nice -n 5`, `chrt --batch 0`): superd keeps its pid. */
   launcher?: string[];
+  /** Descriptors superd gets as fd 3, 4… (socket activation's LISTEN_FDS). */
+  passFds?: number[];
 }
 
 export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle> {
@@ -121,7 +123,7 @@ export async function startDaemon(opts: StartOptions = {}): Promise<DaemonHandle
   const proc = spawn(
     opts.strayFd === true ? '/bin/sh' : (command[0] ?? process.execPath),
     opts.strayFd === true ? ['-c', 'exec 9</dev/null; exec "$@"', 'sh', ...command] : command.slice(1),
-    { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    { stdio: ['ignore', 'pipe', 'pipe', ...(opts.passFds ?? [])], env: opts.env ?? { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
   );
   const logs: LogRecord[] = [];
   const otherStderr: string[] = [];

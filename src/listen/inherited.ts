@@ -1,0 +1,177 @@
+// Socket activation (SPEC §4, sd_listen_fds(3)): the sockets a service
+// manager bound for superd and passed at start as descriptors 3…3+N-1. Each
+// is described once, and kept here for the daemon's whole life: a service
+// adopts one (inherited-match.ts) and its listener gets a duplicate, which
+// Node may close; the original stays in this pool, so a service removed by a
+// reload leaves its socket open (what arrives waits in its backlog) and gets
+// it back when it is added again. superd never binds, unlinks or chmods an
+// adopted address: systemd owns it.
+import { networkInterfaces } from 'node:os';
+import type { ServiceDefinition } from '../config/types.js';
+import type { Logger } from '../log/types.js';
+import { SysError } from '../sys/errors.js';
+import { closeDescriptor } from '../sys/socket-handover.js';
+import { describeSocket, duplicate, setCloseOnExec } from '../sys/described.js';
+import { assignAtStart, socketFor, type InheritedFacts } from './inherited-match.js';
+
+/** sd_listen_fds(3): the first passed descriptor. */
+export const LISTEN_FDS_START = 3;
+const VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES'] as const;
+
+/** A socket superd was started with. */
+export interface InheritedSocket extends InheritedFacts {
+  /** The original descriptor, close-on-exec, open until superd exits. */
+  readonly fd: number;
+  /** How superd says what a service would bind: 'tcp', 'tcp4', 'tcp6', 'udp'…, 'unix'. */
+  readonly protocol: string;
+  /** `127.0.0.1:7000`, `[::]:7000`, `/run/x.sock`, as listeners write addresses. */
+  readonly address: string;
+}
+
+/** The descriptors passed to this process, and their names; null when none were (or not to us). */
+export interface Passed {
+  fds: number[];
+  names: string[];
+}
+
+/**
+ * Reads LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES and removes them from env
+ * whatever they say (sd_listen_fds' unset_environment), so that no handler
+ * ever sees them, not even through `pass_env`.
+ */
+export function takeListenEnvironment(env: NodeJS.ProcessEnv, pid: number): Passed | null {
+  const [listenPid, listenFds, listenNames] = VARIABLES.map((name) => env[name]);
+  for (const name of VARIABLES) delete env[name];
+  if (listenPid === undefined || !/^[0-9]+$/.test(listenPid) || Number(listenPid) !== pid) return null;
+  if (listenFds === undefined || !/^[0-9]+$/.test(listenFds)) return null;
+  const count = Number(listenFds);
+  if (count === 0) return null;
+  const fds = Array.from({ length: count }, (_, i) => LISTEN_FDS_START + i);
+  const given = listenNames === undefined ? [] : listenNames.split(':');
+  return { fds, names: fds.map((_, i) => given[i] ?? 'unknown') };
+}
+
+function addressOf(f: { family: string; host: string; port: number }): string {
+  if (f.family === 'unix') return f.host;
+  return `${f.family === 'inet6' ? `[${f.host}]` : f.host}:${f.port}`;
+}
+
+function protocolOf(f: { family: string; type: string; ipv6Only: boolean }): string {
+  if (f.family === 'unix') return 'unix';
+  const base = f.type === 'stream' ? 'tcp' : 'udp';
+  return f.family === 'inet4' ? `${base}4` : f.ipv6Only ? `${base}6` : base;
+}
+
+/** What fd is, or why superd cannot serve on it. */
+function inspect(fd: number, name: string): InheritedSocket | string {
+  const cloexec = setCloseOnExec(fd);
+  if (cloexec !== null) return cloexec.message;
+  const facts = describeSocket(fd);
+  if (facts instanceof SysError) return facts.code === 'ENOTSOCK' ? 'not a socket' : facts.message;
+  const { type, family } = facts;
+  if (type === 'other' || family === 'other') return 'neither a stream nor a datagram socket of AF_INET, AF_INET6 or AF_UNIX';
+  if (type === 'stream' && !facts.listening) return 'a stream socket that is not listening (systemd passes a connection only with Accept=yes)';
+  if (family === 'unix' && type !== 'stream') return 'a unix datagram socket: superd serves unix stream sockets only';
+  const described = { type, family, host: facts.address, port: facts.port, ipv6Only: facts.ipv6Only, listening: facts.listening, name };
+  return { ...described, fd, protocol: protocolOf(described), address: addressOf(described) };
+}
+
+/** Whether the host has an IPv6 stack (a dual-stack `[::]` socket is what superd would bind for `tcp`). */
+function hasIPv6(): boolean {
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.family === 'IPv6') === true);
+}
+
+/** A socket adopted by a listener: `fd` is its own duplicate, closed with the listener. */
+export interface Adopted {
+  socket: InheritedSocket;
+  fd: number;
+  /** Back to the pool (the listener has closed its duplicate). */
+  release(): void;
+}
+
+/** The daemon's inherited sockets: one pool per process. */
+export class InheritedPool {
+  private sockets: InheritedSocket[] = [];
+  /** Sockets a listener holds now. */
+  private readonly held = new Set<InheritedSocket>();
+  /** The service each socket went to at start: it gets that one back first. */
+  private readonly assigned = new Map<InheritedSocket, string>();
+  private hostHasIPv6: boolean | undefined;
+
+  constructor(hostHasIPv6?: boolean) {
+    this.hostHasIPv6 = hostHasIPv6;
+  }
+
+  private get ipv6(): boolean {
+    this.hostHasIPv6 ??= hasIPv6();
+    return this.hostHasIPv6;
+  }
+
+  /** Takes what was passed: each socket described and kept, anything else logged and closed. */
+  adopt(passed: Passed | null, logger: Logger): void {
+    if (passed === null) return;
+    passed.fds.forEach((fd, i) => {
+      const name = passed.names[i] ?? 'unknown';
+      const socket = inspect(fd, name);
+      if (typeof socket !== 'string') {
+        this.sockets.push(socket);
+        return;
+      }
+      logger.log('warn', 'socket_unusable', { fd, name, message: `inherited descriptor ${fd} (${name}) closed: ${socket}` });
+      closeDescriptor(fd);
+    });
+  }
+
+  /** The first load: each socket goes to the service it matches; one that matches none is logged and closed (SPEC §4). */
+  keepFor(defs: readonly ServiceDefinition[], logger: Logger): void {
+    const assigned = assignAtStart(defs, this.sockets, this.ipv6);
+    for (const socket of this.sockets) {
+      const service = assigned.get(socket);
+      if (service !== undefined) {
+        this.assigned.set(socket, service);
+        continue;
+      }
+      logger.log('warn', 'socket_unused', {
+        fd: socket.fd,
+        name: socket.name,
+        address: `${socket.address}/${socket.protocol}`,
+        message: `no service matches the inherited socket ${socket.address}/${socket.protocol} (name ${socket.name}): closed`,
+      });
+      closeDescriptor(socket.fd);
+    }
+    this.sockets = this.sockets.filter((s) => assigned.has(s));
+  }
+
+  /** The socket among `sockets` that def adopts, or null: the one it had at start if that still matches it. */
+  private find(def: ServiceDefinition, sockets: readonly InheritedSocket[]): InheritedSocket | null {
+    return socketFor(def, sockets, this.ipv6, (s) => this.assigned.get(s));
+  }
+
+  /** Whether two definitions would adopt the same socket (a reload's replacement takes its predecessor's). */
+  same(a: ServiceDefinition, b: ServiceDefinition): boolean {
+    const first = this.find(a, this.sockets);
+    return first !== null && first === this.find(b, this.sockets);
+  }
+
+  /** The socket def adopts, with a duplicate for its listener; null when none matches (def binds its address itself). */
+  claim(def: ServiceDefinition): Adopted | SysError | null {
+    const socket = this.find(def, this.sockets.filter((s) => !this.held.has(s)));
+    if (socket === null) return null;
+    const fd = duplicate(socket.fd);
+    if (fd instanceof SysError) return fd;
+    this.held.add(socket);
+    let released = false;
+    return {
+      socket,
+      fd,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.held.delete(socket);
+      },
+    };
+  }
+}
+
+/** The daemon's pool (empty unless run.ts adopted what superd was started with). */
+export const inheritedSockets = new InheritedPool();
