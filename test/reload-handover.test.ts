@@ -70,6 +70,22 @@ const FLIPS = 7;
  * Moves the service `from` → `to` and back, FLIPS times, while CLIENTS clients
  * connect one after the other each; checks what SPEC §4 promises. Ends on `to` (FLIPS is odd).
  */
+/**
+ * Whether this kernel lets this user attach a socket filter: some refuse an
+ * ordinary user even a classic one (kernel.unprivileged_bpf_disabled=2 here),
+ * and superd's hand-over then only drains the old socket's backlog before it
+ * closes: a handshake under way at that moment is reset (man/superd.8, RELOAD).
+ * Nothing is refused either way: that is what SPEC §4 asks.
+ */
+function socketFiltersAllowed(): boolean {
+  const probe = bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false, backlog: 1 });
+  if (probe instanceof SysError) assert.fail(`bind 127.0.0.1:0: ${probe.message}`);
+  const refused = dropNewHandshakes(probe.fd);
+  probe.close();
+  return refused?.code !== 'EPERM';
+}
+const FILTERS = socketFiltersAllowed();
+
 async function handOverUnderLoad(from: Record<string, string | number>, to: Record<string, string | number>, port: number): Promise<DaemonHandle> {
   const d = await daemon({ services: { 'c.conf': serviceFile('c', { port, server: '/bin/cat', ...from }) } });
   let total = 0;
@@ -92,7 +108,9 @@ async function handOverUnderLoad(from: Record<string, string | number>, to: Reco
   stopAt = total + CLIENTS * 5;
   const results = await Promise.all(clients);
   const failures = results.flatMap((r) => r.failures);
-  assert.deepEqual(failures, [], `every client served with its bytes across ${FLIPS} hand-overs (${results.map((r) => r.served).join('+')} served)`);
+  const unexpected = FILTERS ? failures : failures.filter((f) => !f.includes('ECONNRESET'));
+  const what = FILTERS ? 'every client served with its bytes' : 'no client refused (without a socket filter, a handshake under way at the close may be reset)';
+  assert.deepEqual(unexpected, [], `${what} across ${FLIPS} hand-overs (${results.map((r) => r.served).join('+')} served)`);
   assert.deepEqual(bindFailures(d), [], 'no bind_failed: each new socket bound beside the old one');
   return d;
 }
@@ -124,20 +142,28 @@ describe('the kernel facts the hand-over rests on (sys/socket-handover.ts)', () 
     }
   });
 
-  test('a listening socket that drops new handshakes: a new client is not let in, an established one goes on', async () => {
+  test('a listening socket that drops new handshakes: a new client is not let in, an established one goes on', async (t) => {
     const [port] = (await freePorts(1)) as [number];
     const socket = listener('127.0.0.1', port, false);
     // Node serves on it (and closes it with the server), as superd does.
     const srv = createServer((c) => c.pipe(c));
     await new Promise<void>((resolve) => srv.listen({ fd: socket.fd }, resolve));
+    const held = await connectClient(port);
     try {
-      const held = await connectClient(port);
-      assert.equal(dropNewHandshakes(socket.fd), null);
+      const refused = dropNewHandshakes(socket.fd);
+      // kernel.unprivileged_bpf_disabled=2 on some kernels refuses even a classic
+      // socket filter to an ordinary user; superd's hand-over then only drains.
+      if (refused?.code === 'EPERM' && process.getuid?.() !== 0) {
+        t.skip('this kernel refuses socket filters (SO_ATTACH_FILTER: EPERM) to an ordinary user; as root they are allowed');
+        return;
+      }
+      assert.equal(refused, null);
       assert.equal(await tryConnect(port, '127.0.0.1', 400), 'ETIMEDOUT', 'its SYN was dropped: it would send it again later');
       held.write('still\n');
       assert.equal((await held.waitForBytes(6)).toString(), 'still\n');
-      held.destroy();
     } finally {
+      // A client left open would keep the server, and this test process, alive.
+      held.destroy();
       srv.close();
     }
   });
