@@ -3,7 +3,8 @@
 // host has IPv6, plain IPv4 where it has not), and how a failed bind reads.
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
-import { releasePort, type BoundInet } from '../sys/socket-handover.js';
+import { releasePort, setReusePort, type BoundInet } from '../sys/socket-handover.js';
+import type { PortHandOver } from './connection.js';
 
 export interface InetTarget {
   host: string;
@@ -64,6 +65,22 @@ export async function bindFirst<T>(
     if (r.code !== 'EAFNOSUPPORT' && r.code !== 'EADDRNOTAVAIL') break;
   }
   return { code: 'bind_failed', message: last === null ? 'cannot bind' : describeBindError(last.code, last.message) };
+}
+
+/**
+ * The hand-over of a port superd bound natively at `bound` (fd its
+ * descriptor, while isOpen()): shared with the replacement, then the
+ * replacement's alone (sys/socket-handover.ts). Only a tcp nowait socket
+ * turns clients away and drains its backlog (`nowait`); a udp or wait socket
+ * has nothing to drain.
+ */
+export function sharedPort(fd: number, bound: BoundInet, isOpen: () => boolean, nowait?: Pick<PortHandOver, 'turnAway' | 'drain'>): PortHandOver {
+  return {
+    share: () => isOpen() && setReusePort(fd, true) === null,
+    unshare: () => unshareWhenAlone(fd, bound, isOpen),
+    turnAway: nowait?.turnAway ?? (() => null),
+    drain: nowait?.drain ?? (() => undefined),
+  };
 }
 
 /** How often, and how far apart, unshareWhenAlone tries. */

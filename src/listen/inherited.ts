@@ -10,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import type { ServiceDefinition } from '../config/types.js';
 import type { Logger } from '../log/types.js';
 import { SysError } from '../sys/errors.js';
-import { closeDescriptor } from '../sys/socket-handover.js';
+import { closeDescriptor } from '../sys/sockets.js';
 import { describeSocket, duplicate, setCloseOnExec } from '../sys/described.js';
 import { assignAtStart, socketFor, type InheritedFacts } from './inherited-match.js';
 

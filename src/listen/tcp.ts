@@ -9,11 +9,11 @@ import { createServer, isIPv4, type Server } from 'node:net';
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { SysError } from '../sys/errors.js';
-import { acceptWaiting, closeDescriptor, dropNewHandshakes, setReusePort } from '../sys/socket-handover.js';
-import { bindInet } from '../sys/sockets.js';
+import { acceptWaiting, dropNewHandshakes } from '../sys/socket-handover.js';
+import { bindInet, closeDescriptor } from '../sys/sockets.js';
 import { fromAcceptedFd, onAccepted, tcpAddresses } from './accepted.js';
-import type { Connection, Listener, PortHandOver } from './connection.js';
-import { bindFirst, unshareWhenAlone, type InetTarget } from './inet.js';
+import type { Connection, Listener } from './connection.js';
+import { bindFirst, sharedPort, type InetTarget } from './inet.js';
 import type { Adopted } from './inherited.js';
 
 /** The kernel caps this at net.core.somaxconn. */
@@ -66,6 +66,15 @@ async function listenOn(target: InetTarget, port: number, reusePort: boolean): P
 
 const isListening = (r: TcpSocket | Failure): r is TcpSocket => 'server' in r;
 
+/**
+ * Bound to one IPv4 address: every connection's local end is that address
+ * (written as the kernel writes it: validation, and getsockname, give only
+ * dotted quads), so it need not be asked per connection. Null otherwise.
+ */
+function fixedLocalEnd(host: string | null, port: number): { address: string; port: number } | null {
+  return host !== null && isIPv4(host) && host !== '0.0.0.0' ? { address: host, port } : null;
+}
+
 /** `reusePort`: the replacement's socket in a reload's hand-over (service/set.ts); never otherwise. */
 export async function listenTcp(
   def: ServiceDefinition,
@@ -76,9 +85,7 @@ export async function listenTcp(
   const bound = await bindFirst<TcpSocket>(def, (target, port) => listenOn(target, port, reusePort), isListening);
   if ('code' in bound) return bound;
   const { server, fd, target } = bound.value;
-  // Bound to one IPv4 address: every connection's local end is that address
-  // (written as the kernel writes it: validation takes only dotted quads).
-  const known = def.bind !== null && isIPv4(def.bind) && def.bind !== '0.0.0.0' ? { address: def.bind, port: def.port ?? 0 } : null;
+  const known = fixedLocalEnd(def.bind, def.port ?? 0);
   onAccepted(server, 'TCP', (handle) => tcpAddresses(handle, known), null, onConnection, onAcceptFailed);
   let open = true;
   const close = (): void => {
@@ -86,9 +93,7 @@ export async function listenTcp(
     server.close();
   };
   if (fd === null) return { address: bound.address, note: bound.note, close };
-  const handOver: PortHandOver = {
-    share: () => open && setReusePort(fd, true) === null,
-    unshare: () => unshareWhenAlone(fd, { type: 'stream', host: target.host, port: def.port ?? 0, ipv6Only: target.ipv6Only }, () => open),
+  const handOver = sharedPort(fd, { type: 'stream', host: target.host, port: def.port ?? 0, ipv6Only: target.ipv6Only }, () => open, {
     turnAway: () => (open && dropNewHandshakes(fd) === null ? new Promise((resolve) => setTimeout(resolve, HANDSHAKE_SETTLE_MS)) : null),
     // Accepted and reported in one synchronous step, right before close()
     // (service/set.ts). What is left: a handshake that ends in the moment
@@ -104,7 +109,7 @@ export async function listenTcp(
         if (taken !== null) onConnection(taken);
       }
     },
-  };
+  });
   return { address: bound.address, note: bound.note, close, handOver };
 }
 
@@ -116,8 +121,7 @@ export async function listenTcp(
 export async function adoptTcp(adopted: Adopted, onConnection: (conn: Connection) => void, onAcceptFailed: (status: number) => void): Promise<Listener | SuperdError> {
   const server = await serve({ fd: adopted.fd });
   if (!('listen' in server)) return { code: 'bind_failed', message: `cannot listen on the inherited socket ${adopted.socket.address}: ${server.message}` };
-  const { family, host, port } = adopted.socket;
-  const known = family === 'inet4' && host !== '0.0.0.0' ? { address: host, port } : null;
+  const known = fixedLocalEnd(adopted.socket.host, adopted.socket.port);
   onAccepted(server, 'TCP', (handle) => tcpAddresses(handle, known), null, onConnection, onAcceptFailed);
   return { address: adopted.socket.address, note: null, close: () => void server.close() };
 }

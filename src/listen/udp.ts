@@ -6,13 +6,12 @@ import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { datagramSocket, type DatagramContext } from '../policy/datagram.js';
 import { plainAddress } from './address.js';
-import type { Datagram, Listener, PortHandOver } from './connection.js';
-import { bindFirst, type Bound, type InetTarget } from './inet.js';
+import type { Datagram, Listener } from './connection.js';
+import { bindFirst, sharedPort, type Bound, type InetTarget } from './inet.js';
 import type { Adopted } from './inherited.js';
 import { hostFacts } from './udpfacts.js';
 import { SysError } from '../sys/errors.js';
-import { closeDescriptor, releasePort, setReusePort } from '../sys/socket-handover.js';
-import { bindInet } from '../sys/sockets.js';
+import { bindInet, closeDescriptor } from '../sys/sockets.js';
 
 interface BoundUdp {
   socket: Socket;
@@ -115,11 +114,6 @@ function serveDatagrams(bound: Bound<BoundUdp>, onDatagram: (d: Datagram) => voi
   };
   if (fd === null || !ownSocket) return { address: bound.address, note: bound.note, close };
   // A datagram still queued on the old socket when it closes is lost, as udp may lose any.
-  const handOver: PortHandOver = {
-    share: () => open && setReusePort(fd, true) === null,
-    unshare: () => void (open && releasePort(fd, { type: 'dgram', host: target.host, port, ipv6Only: target.ipv6Only })),
-    turnAway: () => null,
-    drain: () => undefined,
-  };
+  const handOver = sharedPort(fd, { type: 'dgram', host: target.host, port, ipv6Only: target.ipv6Only }, () => open);
   return { address: bound.address, note: bound.note, close, handOver };
 }

@@ -8,13 +8,12 @@
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import type { Listener, PortHandOver, Proto, WaitSocket } from './connection.js';
-import { bindFirst, unshareWhenAlone, type InetTarget } from './inet.js';
+import { bindFirst, sharedPort, type InetTarget } from './inet.js';
 import type { Adopted } from './inherited.js';
 import { closeWhenFree } from '../spawn/fd-holds.js';
 import { SysError } from '../sys/errors.js';
 import { setBlocking } from '../sys/described.js';
-import { closeDescriptor, setReusePort } from '../sys/socket-handover.js';
-import { bindInet, bindUnix, type SysSocket } from '../sys/sockets.js';
+import { bindInet, bindUnix, closeDescriptor, type SysSocket } from '../sys/sockets.js';
 import { readiness } from './readiness.js';
 import { placeServiceSocket } from './unix.js';
 
@@ -90,12 +89,7 @@ async function bindWaitSocket(def: ServiceDefinition, reusePort: boolean): Promi
  */
 function waitHandOver(def: ServiceDefinition, socket: SysSocket, target: InetTarget, isOpen: () => boolean): PortHandOver {
   const type = def.protocol.startsWith('udp') ? 'dgram' : 'stream';
-  return {
-    share: () => isOpen() && setReusePort(socket.fd, true) === null,
-    unshare: () => unshareWhenAlone(socket.fd, { type, host: target.host, port: socket.localPort, ipv6Only: target.ipv6Only }, isOpen),
-    turnAway: () => null,
-    drain: () => undefined,
-  };
+  return sharedPort(socket.fd, { type, host: target.host, port: socket.localPort, ipv6Only: target.ipv6Only }, isOpen);
 }
 
 /** `adopted`: on a socket systemd bound (inherited.ts) rather than one bound here. */

@@ -6,11 +6,9 @@ import { AF_INET, AF_INET6, AF_UNIX, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD,
 import { SysError, errnoError } from './errors.js';
 import { libcFunction } from './koffi.js';
 import { loadSys, type Sys } from './load.js';
-import { addressRoom, decodeInet } from './sockaddr.js';
+import { addressRoom, decodeInet, decodeUnix } from './sockaddr.js';
 
 interface DescribeCalls {
-  /** getsockopt(2) of an int option: its value, or null (see errno()). */
-  intOption(fd: number, level: number, name: number): number | null;
   /** fcntl(2) with an int argument: what libc returns (-1 on error). */
   fcntl(fd: number, cmd: number, arg: number): number;
 }
@@ -20,15 +18,8 @@ let bound: DescribeCalls | undefined;
 /** Bound on first use (only the daemon's start and its listeners call these, on the main thread). */
 function calls(): DescribeCalls {
   if (bound !== undefined) return bound;
-  const getsockopt = libcFunction('int getsockopt(int fd, int level, int name, void *value, void *length)');
   const fcntl = libcFunction('int fcntl(int fd, int cmd, ...)');
-  const value = Buffer.alloc(4);
-  const length = Buffer.alloc(4);
   bound = {
-    intOption: (fd, level, name) => {
-      length.writeUInt32LE(4, 0);
-      return (getsockopt(fd, level, name, value, length) as number) === 0 ? value.readInt32LE(0) : null;
-    },
     fcntl: (fd, cmd, arg) => fcntl(fd, cmd, 'int', arg) as number,
   };
   return bound;
@@ -49,38 +40,30 @@ export interface SocketFacts {
 
 /** What fd is, or why it cannot be said (ENOTSOCK: not a socket; EBADF: not open). */
 export function describeSocket(fd: number): SocketFacts | SysError {
-  return withSys((sys, own) => describe(sys, own, fd));
+  return withSys((sys) => describe(sys, fd));
 }
 
-function describe(sys: Sys, own: DescribeCalls, fd: number): SocketFacts | SysError {
-  const type = own.intOption(fd, SOL_SOCKET, SO_TYPE);
+function describe(sys: Sys, fd: number): SocketFacts | SysError {
+  const type = sys.intOption(fd, SOL_SOCKET, SO_TYPE);
   if (type === null) return errnoError(sys.errno(), `descriptor ${fd}`);
-  const domain = own.intOption(fd, SOL_SOCKET, SO_DOMAIN) ?? -1;
-  const listening = own.intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) === 1;
+  const domain = sys.intOption(fd, SOL_SOCKET, SO_DOMAIN) ?? -1;
+  const listening = sys.intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) === 1;
   const family = domain === AF_INET ? 'inet4' : domain === AF_INET6 ? 'inet6' : domain === AF_UNIX ? 'unix' : 'other';
   const facts: SocketFacts = {
     type: type === SOCK_STREAM ? 'stream' : type === SOCK_DGRAM ? 'dgram' : 'other',
     family,
     listening,
-    ipv6Only: family === 'inet6' && own.intOption(fd, IPPROTO_IPV6, IPV6_V6ONLY) === 1,
+    ipv6Only: family === 'inet6' && sys.intOption(fd, IPPROTO_IPV6, IPV6_V6ONLY) === 1,
     address: '',
     port: 0,
   };
   if (family === 'other') return facts;
   const { addr, length } = addressRoom();
   if (sys.getsockname(fd, addr, length) < 0) return errnoError(sys.errno(), `descriptor ${fd}`);
-  if (family === 'unix') return { ...facts, address: unixPath(addr, length.readUInt32LE(0)) };
+  if (family === 'unix') return { ...facts, address: decodeUnix(addr, length.readUInt32LE(0)) };
   return { ...facts, ...decodeInet(sys, addr) };
 }
 
-/** sun_path of a sockaddr_un `length` bytes long: a path, '@name' for an abstract name, '' when unbound. */
-function unixPath(addr: Buffer, length: number): string {
-  const path = addr.subarray(2, Math.max(2, Math.min(length, addr.length)));
-  if (path.length === 0) return '';
-  if (path[0] === 0) return `@${path.subarray(1).toString()}`;
-  const nul = path.indexOf(0);
-  return path.subarray(0, nul < 0 ? path.length : nul).toString();
-}
 
 /** The native layer and these calls, or why this host has none. */
 function withSys<T>(call: (sys: Sys, own: DescribeCalls) => T): T | SysError {

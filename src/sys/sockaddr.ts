@@ -63,6 +63,15 @@ export function unixAddress(name: Buffer): SocketAddress {
   return { family: AF_UNIX, addr, length: k.offsetof(t.sockaddrUn, 'sun_path') + name.length + (abstract ? 0 : 1) };
 }
 
+/** sun_path of a sockaddr_un `length` bytes long: a path, '@name' for an abstract name, '' when unbound. */
+export function decodeUnix(addr: Buffer, length: number): string {
+  const path = addr.subarray(2, Math.max(2, Math.min(length, addr.length)));
+  if (path.length === 0) return '';
+  if (path[0] === 0) return `@${path.subarray(1).toString()}`;
+  const nul = path.indexOf(0);
+  return path.subarray(0, nul < 0 ? path.length : nul).toString();
+}
+
 /** The family of the address in addr. */
 export function familyOf(addr: Buffer): number {
   return (koffi().decode(addr, 0, structs().sockaddr) as { sa_family: number }).sa_family;

@@ -112,10 +112,3 @@ export function acceptWaiting(fd: number): number[] {
   }
   return taken;
 }
-
-
-/** Closes a descriptor made natively (a socket, or one acceptWaiting gave) that Node would not take. */
-export function closeDescriptor(fd: number): void {
-  const sys = loadSys();
-  if (!(sys instanceof SysError)) sys.close(fd);
-}

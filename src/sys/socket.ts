@@ -27,6 +27,8 @@ export interface SocketCalls {
   inetPton(af: number, text: string, dst: Buffer): number;
   inetNtop(af: number, src: Buffer, dst: Buffer, size: number): string | null;
   ifNameToIndex(name: string): number;
+  /** getsockopt(2) of an int option (SO_TYPE, IPV6_V6ONLY…): its value, or null (see errno()). */
+  intOption(fd: number, level: number, name: number): number | null;
   /** SO_PEERCRED of a connected unix socket: who is at the other end. Null on error. */
   peerCredentials(fd: number): PeerCredentials | null;
   /** A tcp connection's tcpi_state (TCP_INFO; TCP_CLOSE once the peer reset it), or null. */
@@ -74,6 +76,7 @@ export function bindSocket(): SocketCalls {
     inetPton: (af, text, dst) => pton(af, text, dst) as number,
     inetNtop: (af, src, dst, size) => ntop(af, src, dst, size) as string | null,
     ifNameToIndex: (name) => nameToIndex(name) as number,
+    intOption: (fd, level, name) => option(fd, level, name, 4)?.readInt32LE(0) ?? null,
     peerCredentials: (fd) => {
       const cred = option(fd, SOL_SOCKET, SO_PEERCRED, k.sizeof(ucred));
       return cred === null ? null : (k.decode(cred, 0, ucred) as PeerCredentials);

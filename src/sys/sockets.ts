@@ -150,3 +150,9 @@ export function tcpState(fd: number): number | null {
   const sys = loadSys();
   return sys instanceof SysError ? null : sys.tcpState(fd);
 }
+
+/** Closes a socket descriptor superd holds bare: one made or accepted here that Node would not take, or one systemd passed. */
+export function closeDescriptor(fd: number): void {
+  const sys = loadSys();
+  if (!(sys instanceof SysError)) sys.close(fd);
+}
