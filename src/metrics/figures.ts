@@ -17,6 +17,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DaemonStatus } from '../control/status.js';
 import type { FieldValue, LogFields } from '../log/types.js';
+import { registerProcessMetrics } from './process.js';
 
 /** What a handler's end is counted as (superd_handlers_exited_total's `outcome`). */
 export type ExitOutcome = 'exit_0' | 'exit_nonzero' | 'signal';
@@ -64,6 +65,7 @@ export class Figures {
     // Series without labels show 0 from the start rather than nothing.
     for (const c of [this.dropped, this.configErrors, this.fdEpisodes]) c.inc(0);
     for (const outcome of ['ok', 'errors']) this.reloads.inc({ outcome }, 0);
+    registerProcessMetrics(this.registry);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
