@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { exchange, hasIPv6Loopback, holdConnection, tryConnect, type HeldConnection } from './helpers/clients.js';
+import { exchange, freePorts, hasIPv6Loopback, holdConnection, tryConnect, type HeldConnection } from './helpers/clients.js';
 import { runSuperd, scratchDirs, serviceFile, startDaemon, startServices, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { runProgram } from './helpers/proc.js';
 import { eventually, pool, within } from './helpers/wait.js';
@@ -347,6 +347,33 @@ describe('--metrics: the option', () => {
     const env = await runSuperd(['run', '-d', dir, '--control-socket', join(dir, 'c.sock')], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', SUPERD_METRICS: 'nope' } });
     assert.equal(env.code, 1, env.stderr);
     assert.match(env.stderr, /--metrics: 'nope'/);
+  });
+
+  test('log lines dropped while the log cannot be written (/dev/full) are counted at once', async () => {
+    // No log to read the ports from: both chosen here (again, should one be taken meanwhile).
+    for (let attempt = 1; ; attempt++) {
+      const [echo = 0, metrics = 0] = await freePorts(2);
+      const d = await startDaemon({
+        services: { 'echo.conf': serviceFile('echo', { builtin: 'echo', bind: '127.0.0.1', port: echo }) },
+        args: ['--log-file', '/dev/full', '--metrics', `127.0.0.1:${metrics}`],
+        waitStarted: false,
+      });
+      daemons.push(d);
+      await d.waitFor((r) => r.event === 'log_failed', 'log_failed on stderr');
+      // The endpoint listens before the services do: both are waited for.
+      const up = async (p: number): Promise<boolean> => eventually(async () => (await tryConnect(p)) === 'connected', 10000);
+      if (!(await up(metrics)) || !(await up(echo))) {
+        assert.ok(attempt < 3, 'the metrics port was taken three times');
+        continue;
+      }
+      const dropped = async (): Promise<number> => value(parse((await http(metrics)).body), 'superd_log_lines_dropped_total');
+      const before = await dropped();
+      assert.ok(before > 0, `lines dropped since the start: ${before}`);
+      for (let i = 0; i < 3; i++) assert.equal((await exchange(echo, 'x\n')).data.toString(), 'x\n');
+      // accepted and exited of each: six more lines, none of them written.
+      assert.ok(await eventually(async () => (await dropped()) >= before + 6, 10000), 'the new lines counted as dropped');
+      return;
+    }
   });
 
   test('its port in use: superd says so and exits 1, with no service left listening', async () => {
