@@ -5,6 +5,7 @@ import type { Argv } from 'yargs';
 const EXAMPLES: ReadonlyArray<readonly [string, string, string]> = [
   ['run', '$0 -d /etc/superd/services.d', 'serve that directory, in the foreground'],
   ['run', '$0 run --watch --log-format json', 'also reload on changes; JSON logs'],
+  ['run', '$0 run --metrics 127.0.0.1:9101', 'also serve Prometheus metrics at /metrics'],
   ['check', '$0 check', 'validate the services dir'],
   ['check', '$0 check ./git.conf', 'validate one service file'],
   ['reload', '$0 reload', 'reload, wait, print what changed'],

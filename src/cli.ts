@@ -10,6 +10,7 @@ import { parseBets } from './internals/check.js';
 import { stderrPrefix } from './log/journal.js';
 import { startsDaemon } from './daemon-argv.js';
 import { examples, helpWidth } from './cli-help.js';
+import { parseMetricsAddress, type MetricsAddress } from './metrics/address.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -43,6 +44,17 @@ function common(y: Argv, context: Context = { controlSocket: defaultControlSocke
       default: 10,
       describe: 'seconds running handlers may go on after SIGTERM/SIGINT before their process groups get SIGTERM, then SIGKILL 5 s later',
     })
+    .option('metrics', {
+      type: 'string',
+      // Checked here, so that a bad value stops superd before anything starts.
+      // Given twice (an environment file and a command line), the last one counts.
+      coerce: (v: string | string[]) => {
+        const parsed = parseMetricsAddress(String(Array.isArray(v) ? v[v.length - 1] : v));
+        if (!parsed.ok) throw new Error(parsed.error);
+        return parsed.value;
+      },
+      describe: 'serve Prometheus metrics at http://ADDRESS:PORT/metrics (a port alone: 127.0.0.1); off by default',
+    })
     .option('control-socket', {
       type: 'string',
       default: context.controlSocket,
@@ -65,6 +77,8 @@ export interface CommonOptions {
   logFormat: 'text' | 'json';
   logFile: string | undefined;
   shutdownGrace: number;
+  /** --metrics: where the Prometheus endpoint listens; undefined: off. */
+  metrics: MetricsAddress | undefined;
   controlSocket: string;
   json: boolean;
   hostsAllow: string;
@@ -74,7 +88,7 @@ export interface CommonOptions {
 const envName = (option: string): string => `SUPERD_${option.toUpperCase().replace(/-/g, '_')}`;
 
 /** Options that may also come from SUPERD_<OPTION> (SPEC §1). */
-const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'control-socket', 'spawner', 'avoid-internals', 'json', 'hosts-allow', 'hosts-deny'];
+const ENV_OPTIONS = ['services-dir', 'pid-file', 'watch', 'log-level', 'log-format', 'log-file', 'shutdown-grace', 'metrics', 'control-socket', 'spawner', 'avoid-internals', 'json', 'hosts-allow', 'hosts-deny'];
 
 /**
  * SUPERD_<OPTION> variables as extra arguments, for options not given on the

@@ -22,6 +22,8 @@ import { startWatch } from '../watch.js';
 import { removePidFile } from '../pidfile.js';
 import { ACTED_ON, catchSignals } from '../signals.js';
 import { loadSys } from '../sys/load.js';
+import type { MetricsServer } from '../metrics/index.js';
+import { formatMetricsAddress } from '../metrics/address.js';
 
 /**
  * A service manager may start us with fd 0, 1 or 2 closed; the next socket
@@ -79,10 +81,14 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     process.stderr.write(`${stderrPrefix('error')}superd: cannot start: ${refusedLog.message}\n`);
     return 1;
   }
-  const logger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
+  const plainLogger = createLogger({ level: o.logLevel, format: o.logFormat, file: o.logFile ?? null });
+  // --metrics counts the log's events as they are logged (metrics/tap.ts); without it nothing is loaded for it.
+  const metrics = o.metrics === undefined ? null : (await import('../metrics/index.js')).createMetrics(plainLogger);
+  const logger = metrics?.logger ?? plainLogger;
   // From here on an exception nothing caught is logged and ends superd with
   // status 70, for its service manager to restart it (fatal.ts says why).
   let control: Server | null = null;
+  let metricsServer: MetricsServer | null = null;
   installFatalHandler(
     fatalHandler({
       logger,
@@ -169,8 +175,21 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     control = served;
   }
 
+  // After the control socket (a second superd says so, not that the port is taken), before any service.
+  if (metrics !== null && o.metrics !== undefined) {
+    const serving = await metrics.serve(o.metrics, () => daemon.snapshot());
+    if ('code' in serving) {
+      if (control !== null) await closeControl(control, o.controlSocket);
+      return failStart(serving.message, { address: formatMetricsAddress(o.metrics) }, 'startup_failed');
+    }
+    metricsServer = serving;
+    const where = formatMetricsAddress(serving.address);
+    logger.log('info', 'listening', { address: `${where}/tcp`, url: `http://${where}/metrics` });
+  }
+
   const fatal = await daemon.start();
   if (fatal !== null) {
+    await metricsServer?.close();
     if (control !== null) await closeControl(control, o.controlSocket);
     return failStart(formatConfigError(fatal), { file: fatal.file, line: fatal.line }, 'config_error');
   }
@@ -182,15 +201,18 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     user_switch: spawner.userSwitch,
     handler_limits: spawner.handlerLimits,
     node_internals: describePaths(internals),
+    metrics: metricsServer === null ? undefined : formatMetricsAddress(metricsServer.address),
   });
   if (notReady !== null) {
     await watcher?.close();
+    await metricsServer?.close();
     if (control !== null) await closeControl(control, o.controlSocket);
     return failStart(notReady.message, {}, 'startup_failed');
   }
 
   const signal = await stopped;
   await watcher?.close();
+  await metricsServer?.close();
   if (control !== null) await closeControl(control, o.controlSocket);
   await daemon.shutdown(signal);
   logger.log('info', 'stopped', { signal });

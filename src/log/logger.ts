@@ -71,5 +71,6 @@ export function createLogger(options: LoggerOptions): Logger {
     reopen: () => sink.reopen(),
     close: () => sink.close(),
     flow: sink,
+    droppedLines: () => sink.dropped,
   };
 }

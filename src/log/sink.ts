@@ -64,6 +64,8 @@ export class LogSink implements LogFlow {
   private lastFlush = 0;
   /** Lines known not to have been written since the last note about it. */
   private lost = 0;
+  /** Lines dropped since start, never reset (--metrics: superd_log_lines_dropped_total). */
+  private droppedTotal = 0;
   private lostBecause: { reason: 'write_error'; error: string } | { reason: 'backlog' } = { reason: 'backlog' };
   /** When the failed target was last opened (a retry is due LOG_RETRY_MS after). */
   private failedAt = 0;
@@ -89,7 +91,7 @@ export class LogSink implements LogFlow {
     if (this.stream === null) this.retry();
     if (this.stream === null || this.queued() >= LOG_DROP_BYTES) {
       if (this.stream !== null) this.lostBecause = { reason: 'backlog' };
-      this.lost += 1;
+      this.drop(1);
       return;
     }
     this.pending.push(`${line}\n`);
@@ -138,12 +140,12 @@ export class LogSink implements LogFlow {
     this.pendingBytes = 0;
     const stream = this.stream;
     if (stream === null) {
-      this.lost += lines;
+      this.drop(lines);
       return this.settle();
     }
     stream.write(text, (err) => {
       if (err) {
-        this.lost += lines;
+        this.drop(lines);
         this.failed(stream, err);
       } else if (stream === this.stream) {
         this.reported = false;
@@ -183,7 +185,7 @@ export class LogSink implements LogFlow {
     if (stream !== this.stream) return; // an earlier file, already replaced, or stderr we no longer write to
     this.stream = null;
     this.lostBecause = { reason: 'write_error', error: err.message };
-    this.lost += this.pending.length;
+    this.drop(this.pending.length);
     this.pending = [];
     this.pendingBytes = 0;
     this.failedAt = Date.now();
@@ -233,6 +235,15 @@ export class LogSink implements LogFlow {
     this.failedAt = Date.now();
     this.stream = this.open(this.file);
     this.noteLost();
+  }
+
+  private drop(lines: number): void {
+    this.lost += lines;
+    this.droppedTotal += lines;
+  }
+
+  get dropped(): number {
+    return this.droppedTotal;
   }
 
   private queued(): number {

@@ -15,6 +15,8 @@ export interface Logger {
   close(): Promise<void>;
   /** Whether the log is behind, for readers that can wait (absent: they never need to). */
   readonly flow?: LogFlow;
+  /** Log lines dropped since superd started (a log that failed or fell behind), for --metrics. */
+  readonly droppedLines?: () => number;
 }
 
 /** Flow control for those who can wait for the log: a handler's stderr is read only as fast as it is written. */
