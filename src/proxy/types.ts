@@ -1,7 +1,8 @@
 // The values of a PROXY header's parse (header.ts), shared by both versions' parsers.
 
-/** What `proxy_protocol` takes. */
-export type ProxyVersion = 'v1' | 'v2' | 'any';
+import type { ProxyVersion } from '../config/types.js';
+
+export type { ProxyVersion };
 
 export interface Endpoint {
   /** Plain IPv4 (an IPv4-mapped IPv6 address is written as IPv4, as superd writes a dual-stack client), or canonical IPv6. */
