@@ -31,69 +31,27 @@ interface Valid {
   want: Want;
 }
 
+const proxied = (family: 'ipv4' | 'ipv6', source: string, sport: number, destination: string, dport: number): Want =>
+  ({ kind: 'proxied', family, source: { address: source, port: sport }, destination: { address: destination, port: dport } });
+
 const VALID: Valid[] = [
-  {
-    name: 'v1 TCP4',
-    header: v1('PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n'),
-    versions: ['v1', 'any'],
-    want: { kind: 'proxied', family: 'ipv4', source: { address: '192.0.2.7', port: 56324 }, destination: { address: '198.51.100.1', port: 443 } },
-  },
-  {
-    name: 'v1 TCP4 extremes',
-    header: v1('PROXY TCP4 255.255.255.255 0.0.0.0 65535 0\r\n'),
-    versions: ['v1', 'any'],
-    want: { kind: 'proxied', family: 'ipv4', source: { address: '255.255.255.255', port: 65535 }, destination: { address: '0.0.0.0', port: 0 } },
-  },
-  {
-    name: 'v1 TCP6, upper case and uncompressed, written canonically',
-    header: v1('PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::1 1 2\r\n'),
-    versions: ['v1', 'any'],
-    want: { kind: 'proxied', family: 'ipv6', source: { address: '2001:db8::1', port: 1 }, destination: { address: '::1', port: 2 } },
-  },
-  {
-    name: 'v1 TCP6 with an IPv4-mapped client, written as plain IPv4',
-    header: v1('PROXY TCP6 ::ffff:192.0.2.9 ::ffff:127.0.0.1 4000 80\r\n'),
-    versions: ['v1', 'any'],
-    want: { kind: 'proxied', family: 'ipv6', source: { address: '192.0.2.9', port: 4000 }, destination: { address: '127.0.0.1', port: 80 } },
-  },
+  { name: 'v1 TCP4', header: v1('PROXY TCP4 192.0.2.7 198.51.100.1 56324 443\r\n'), versions: ['v1', 'any'], want: proxied('ipv4', '192.0.2.7', 56324, '198.51.100.1', 443) },
+  { name: 'v1 TCP4 extremes', header: v1('PROXY TCP4 255.255.255.255 0.0.0.0 65535 0\r\n'), versions: ['v1', 'any'], want: proxied('ipv4', '255.255.255.255', 65535, '0.0.0.0', 0) },
+  { name: 'v1 TCP6, upper case and uncompressed, written canonically', header: v1('PROXY TCP6 2001:DB8:0:0:0:0:0:1 ::1 1 2\r\n'), versions: ['v1', 'any'], want: proxied('ipv6', '2001:db8::1', 1, '::1', 2) },
+  { name: 'v1 TCP6 with an IPv4-mapped client, written as plain IPv4', header: v1('PROXY TCP6 ::ffff:192.0.2.9 ::ffff:127.0.0.1 4000 80\r\n'), versions: ['v1', 'any'], want: proxied('ipv6', '192.0.2.9', 4000, '127.0.0.1', 80) },
   { name: 'v1 UNKNOWN, short', header: v1('PROXY UNKNOWN\r\n'), versions: ['v1', 'any'], want: { kind: 'local' } },
-  {
-    name: 'v1 UNKNOWN, the longest line (107 bytes)',
-    header: v1(`PROXY UNKNOWN ${'ffff:'.repeat(7)}ffff ${'ffff:'.repeat(7)}ffff 65535 65535\r\n`),
-    versions: ['v1', 'any'],
-    want: { kind: 'local' },
-  },
-  {
-    name: 'v2 PROXY TCP over IPv4',
-    header: v2(0x21, 0x11, [192, 0, 2, 7, 127, 0, 0, 1, ...ports(56324, 7000)]),
-    versions: ['v2', 'any'],
-    want: { kind: 'proxied', family: 'ipv4', source: { address: '192.0.2.7', port: 56324 }, destination: { address: '127.0.0.1', port: 7000 } },
-  },
-  {
-    name: 'v2 PROXY TCP over IPv6',
-    header: v2(0x21, 0x21, [0x20, 0x01, 0x0d, 0xb8, ...Array<number>(11).fill(0), 1, ...Array<number>(15).fill(0), 1, ...ports(1, 65535)]),
-    versions: ['v2', 'any'],
-    want: { kind: 'proxied', family: 'ipv6', source: { address: '2001:db8::1', port: 1 }, destination: { address: '::1', port: 65535 } },
-  },
-  {
-    name: 'v2 PROXY TCP over IPv6, IPv4-mapped',
-    header: v2(0x21, 0x21, [...Array<number>(10).fill(0), 0xff, 0xff, 10, 1, 2, 3, ...Array<number>(10).fill(0), 0xff, 0xff, 10, 0, 0, 1, ...ports(5, 6)]),
-    versions: ['v2', 'any'],
-    want: { kind: 'proxied', family: 'ipv6', source: { address: '10.1.2.3', port: 5 }, destination: { address: '10.0.0.1', port: 6 } },
-  },
-  {
-    name: 'v2 PROXY TCP over IPv4 with TLVs (skipped)',
-    header: v2(0x21, 0x11, [10, 0, 0, 9, 10, 0, 0, 1, ...ports(1234, 80), 0x01, 0x00, 0x02, 0x68, 0x32, 0xe0, 0x00, 0x00]),
-    versions: ['v2', 'any'],
-    want: { kind: 'proxied', family: 'ipv4', source: { address: '10.0.0.9', port: 1234 }, destination: { address: '10.0.0.1', port: 80 } },
-  },
+  { name: 'v1 UNKNOWN, the longest line (107 bytes)', header: v1(`PROXY UNKNOWN ${'ffff:'.repeat(7)}ffff ${'ffff:'.repeat(7)}ffff 65535 65535\r\n`), versions: ['v1', 'any'], want: { kind: 'local' } },
+  { name: 'v2 PROXY TCP over IPv4', header: v2(0x21, 0x11, [192, 0, 2, 7, 127, 0, 0, 1, ...ports(56324, 7000)]), versions: ['v2', 'any'], want: proxied('ipv4', '192.0.2.7', 56324, '127.0.0.1', 7000) },
+  { name: 'v2 PROXY TCP over IPv6', header: v2(0x21, 0x21, [0x20, 0x01, 0x0d, 0xb8, ...Array<number>(11).fill(0), 1, ...Array<number>(15).fill(0), 1, ...ports(1, 65535)]), versions: ['v2', 'any'], want: proxied('ipv6', '2001:db8::1', 1, '::1', 65535) },
+  { name: 'v2 PROXY TCP over IPv6, IPv4-mapped', header: v2(0x21, 0x21, [...Array<number>(10).fill(0), 0xff, 0xff, 10, 1, 2, 3, ...Array<number>(10).fill(0), 0xff, 0xff, 10, 0, 0, 1, ...ports(5, 6)]), versions: ['v2', 'any'], want: proxied('ipv6', '10.1.2.3', 5, '10.0.0.1', 6) },
+  { name: 'v2 PROXY TCP over IPv4 with TLVs (skipped)', header: v2(0x21, 0x11, [10, 0, 0, 9, 10, 0, 0, 1, ...ports(1234, 80), 0x01, 0x00, 0x02, 0x68, 0x32, 0xe0, 0x00, 0x00]), versions: ['v2', 'any'], want: proxied('ipv4', '10.0.0.9', 1234, '10.0.0.1', 80) },
   { name: 'v2 LOCAL, no addresses', header: v2(0x20, 0x00, []), versions: ['v2', 'any'], want: { kind: 'local' } },
   { name: 'v2 LOCAL with addresses (ignored)', header: v2(0x20, 0x11, [1, 2, 3, 4, 5, 6, 7, 8, ...ports(1, 2)]), versions: ['v2', 'any'], want: { kind: 'local' } },
   { name: 'v2 LOCAL with a family byte PROXY would refuse (ignored)', header: v2(0x20, 0xff, []), versions: ['v2', 'any'], want: { kind: 'local' } },
   { name: 'v2 PROXY UNSPEC', header: v2(0x21, 0x00, []), versions: ['v2', 'any'], want: { kind: 'local' } },
   { name: 'v2 PROXY UDP over IPv4 (served as UNSPEC)', header: v2(0x21, 0x12, [1, 2, 3, 4, 5, 6, 7, 8, ...ports(1, 2)]), versions: ['v2', 'any'], want: { kind: 'local' } },
   { name: 'v2 PROXY unix stream (served as UNSPEC)', header: v2(0x21, 0x31, Array<number>(216).fill(0x41)), versions: ['v2', 'any'], want: { kind: 'local' } },
-  { name: 'v2 at the cap', header: v2(0x21, 0x11, [1, 2, 3, 4, 5, 6, 7, 8, ...ports(1, 2), ...Array<number>(V2_MAX - 28).fill(0)]), versions: ['v2', 'any'], want: { kind: 'proxied', family: 'ipv4', source: { address: '1.2.3.4', port: 1 }, destination: { address: '5.6.7.8', port: 2 } } },
+  { name: 'v2 at the cap', header: v2(0x21, 0x11, [1, 2, 3, 4, 5, 6, 7, 8, ...ports(1, 2), ...Array<number>(V2_MAX - 28).fill(0)]), versions: ['v2', 'any'], want: proxied('ipv4', '1.2.3.4', 1, '5.6.7.8', 2) },
 ];
 
 const CLIENT = Buffer.from([0x00, 0xff, 0x0d, 0x0a, 0x50, 0x52]);
