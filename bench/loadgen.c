@@ -79,6 +79,11 @@ static long opt_c = 1;
 static long opt_n = 1000;
 static double opt_tlim = 10.0;
 static double opt_ctimeout = 5.0;
+/* -P 1|2: a PROXY header (version 1 or 2) sent with "hello\n", in the same
+ * write, as a balancer sends it; the same header every time (client
+ * 192.0.2.1:40000), so its cost is superd's reading it, nothing else. */
+static char proxy_hdr[128];
+static size_t proxy_len = 0;
 static int opt_shut = 0, opt_eof = 0, opt_verify = 0, opt_zero = 0, opt_quiet = 0, opt_json = 0;
 static long opt_hold = 0;          /* -H: connections to open and keep open */
 
@@ -111,12 +116,13 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: loadgen -p PORT [-h 127.0.0.1|::1] [-c CONC] [-n ATTEMPTS] [-t SECONDS]\n"
-		"               [-T CONN_TIMEOUT_S] [-s] [-E] [-V] [-0] [-q] [-J]\n"
+		"               [-T CONN_TIMEOUT_S] [-s] [-E] [-V] [-0] [-P 1|2] [-q] [-J]\n"
 		"       loadgen -H N -p PORT [-h ADDR] [-c CONNECTING] [-t LIFETIME_S] [-T CONN_TIMEOUT_S] [-q] [-J]\n"
 		"  -s  shutdown(SHUT_WR) after sending \"hello\\n\"\n"
 		"  -E  read until EOF (otherwise until 6 bytes arrived)\n"
 		"  -V  verify that exactly \"hello\\n\" came back\n"
 		"  -0  connect and close only (no data)\n"
+		"  -P  1 or 2: send a PROXY header of that version before \"hello\\n\" (same write)\n"
 		"  -q  no human-readable summary on stderr\n"
 		"  -J  print the result as JSON instead of key=value\n"
 		"  -H  hold mode: open N connections, check that each echoes \"hello\\n\" (its handler\n"
@@ -211,8 +217,11 @@ static void connected(struct conn *c, int registered)
 		finish(c, -1);
 		return;
 	}
-	ssize_t w = send(c->fd, MSG, MSG_LEN, MSG_NOSIGNAL);
-	if (w != MSG_LEN) {
+	char out[sizeof proxy_hdr + MSG_LEN];
+	memcpy(out, proxy_hdr, proxy_len);
+	memcpy(out + proxy_len, MSG, MSG_LEN);
+	ssize_t w = send(c->fd, out, proxy_len + MSG_LEN, MSG_NOSIGNAL);
+	if (w != (ssize_t)(proxy_len + MSG_LEN)) {
 		finish(c, w < 0 ? (int)classify(errno) : K_OTHER);
 		return;
 	}
@@ -567,7 +576,8 @@ static double parse_secs(const char *s, const char *what)
 int main(int argc, char **argv)
 {
 	int o;
-	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0qJH:")) != -1) {
+	long proxy_version = 0;
+	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0P:qJH:")) != -1) {
 		switch (o) {
 		case 'h': opt_host = optarg; break;
 		case 'p': opt_port = (int)parse_long(optarg, 1, 65535, "port"); break;
@@ -579,6 +589,7 @@ int main(int argc, char **argv)
 		case 'E': opt_eof = 1; break;
 		case 'V': opt_verify = 1; break;
 		case '0': opt_zero = 1; break;
+		case 'P': proxy_version = parse_long(optarg, 1, 2, "PROXY version"); break;
 		case 'q': opt_quiet = 1; break;
 		case 'J': opt_json = 1; break;
 		case 'H': opt_hold = parse_long(optarg, 1, MAX_C, "connections to hold"); break;
@@ -590,6 +601,19 @@ int main(int argc, char **argv)
 	if (parse_target(opt_host, opt_port) < 0) {
 		fprintf(stderr, "loadgen: refusing target '%s': only 127.0.0.0/8 and ::1 are allowed\n", opt_host);
 		return 2;
+	}
+	if (proxy_version == 1) {
+		proxy_len = (size_t)snprintf(proxy_hdr, sizeof proxy_hdr, "PROXY TCP4 192.0.2.1 127.0.0.1 40000 %d\r\n", opt_port);
+	} else if (proxy_version == 2) {
+		static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+		unsigned char *h = (unsigned char *)proxy_hdr;
+		memcpy(h, sig, 12);
+		h[12] = 0x21; /* version 2, PROXY */
+		h[13] = 0x11; /* TCP over IPv4 */
+		h[14] = 0; h[15] = 12;
+		unsigned char body[12] = { 192, 0, 2, 1, 127, 0, 0, 1, 40000 >> 8, 40000 & 0xff, (unsigned char)(opt_port >> 8), (unsigned char)(opt_port & 0xff) };
+		memcpy(h + 16, body, 12);
+		proxy_len = 28;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	long slots;

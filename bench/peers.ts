@@ -48,6 +48,10 @@ function detectSuperd(): Detected | { reason: string } {
   };
 }
 
+/** `cat` as the PROXY row runs it: the same service, reading the header loadgen -P writes. */
+const proxyCat = (version: 'v1' | 'v2', port: number): string =>
+  `[bench-proxy${version}]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\nproxy_protocol = ${version}\nproxy_from = 127.0.0.1\n`;
+
 const superd: Peer = {
   name: 'superd',
   detect: detectSuperd,
@@ -55,6 +59,8 @@ const superd: Peer = {
     cat: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-cat]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n`),
     catnobody: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-catnobody]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\nuser = ${NOBODY_USER}\n`),
     echo: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-echo]\nport = ${port}\nbind = 127.0.0.1\nbuiltin = echo\n`),
+    proxyv1: ({ dir, port, det }) => serviceFileSuperd(dir, det, proxyCat('v1', port)),
+    proxyv2: ({ dir, port, det }) => serviceFileSuperd(dir, det, proxyCat('v2', port)),
   },
   // `hold` raises max_children (default 256) so that HELD handlers run at once; the measured
   // `cat` keeps every default.

@@ -73,6 +73,18 @@ function echoTarget(med: Med): string[] {
   return ['builtin echo at C=8: superd has no figure (see its row above); target ≥ 2.0× xinetd: NOT met.', ''];
 }
 
+/** The PROXY row (issue 27): reading the header may cost `cat` at most 10 % of its conn/s at C=8, and what it adds to the daemon's CPU. */
+function proxyTarget(svc: ServiceName, rows: Row[]): string[] {
+  const med = (service: ServiceName, k: NumKey): number | null => median(rows.filter((r) => r.service === service && r.peer === 'superd' && r.conc === 8).map((r) => r[k]));
+  const p = med(svc, 'conn_per_s'), c = med('cat', 'conn_per_s');
+  if (!CONCS.includes(8)) return [`${svc}: the target is at C=8, which this run did not measure (CONCS="${CONCS.join(' ')}").`, ''];
+  if (p === null || c === null || c <= 0) return [`${svc}: the target compares it with cat at C=8; ${p === null ? svc : 'cat'} has no figure in this run (SERVICES="cat ${svc}").`, ''];
+  const r = p / c;
+  const pd = med(svc, 'daemon_cpu_us_per_conn'), cd = med('cat', 'daemon_cpu_us_per_conn');
+  const cpu = pd !== null && cd !== null ? `; daemon CPU µs/conn ${Math.round(pd)} vs ${Math.round(cd)}` : '';
+  return [`${svc} at C=8: superd with / without the PROXY header conn/s **${r.toFixed(2)}×** (${Math.round(p)} vs cat ${Math.round(c)}; target ≥ 0.90×: ${r >= 0.9 ? 'met' : 'NOT met'})${cpu}.`, ''];
+}
+
 /** The lines under service svc's table (rows: its plain, not superseded runs). */
 export function comparisons(svc: ServiceName, rows: Row[], states: InstanceState[], peersRun: string[]): string[] {
   const med: Med = (peer, c, k) => median(rows.filter((r) => r.service === svc && r.peer === peer && r.conc === c).map((r) => r[k]));
@@ -84,7 +96,7 @@ export function comparisons(svc: ServiceName, rows: Row[], states: InstanceState
     if (svc === 'echo') out.push(...echoTarget(med));
     return out;
   }
-  if (superdRan) return [];
+  if (superdRan) return svc === 'proxyv1' || svc === 'proxyv2' ? proxyTarget(svc, rows) : [];
   const out = ['superd: not measured in this run.', ''];
   // the target line stays in the summary, so a failed superd instance reads as a missed target
   const why = distinct(states.filter((s) => s.service === svc && s.peer === 'superd').map((s) => s.smoke));

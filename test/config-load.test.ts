@@ -162,7 +162,7 @@ function def(protocol: ServiceDefinition['protocol'], port: number, bind: string
     name: 'x', origin: { file: 'f', line: 1 }, protocol, port, bind, path: sockPath, socketMode: 0o666, wait: false,
     handler: { kind: 'server', program: '/x', argv: ['x'] }, credentials: null, maxChildren: 1, queue: 0,
     maxPerSource: null, rate: null, ratePerSource: null, onlyFrom: null, noAccess: [], env: [], passEnv: [],
-    timeout: null, stderr: 'log', disabled: false,
+    timeout: null, stderr: 'log', disabled: false, proxy: null,
   };
 }
 

@@ -120,7 +120,7 @@ function waitDefinition(port: number): ServiceDefinition {
   return {
     name: 'fdreuse', origin: { file: 'fdreuse.conf', line: 1 }, protocol: 'udp', port, bind: '127.0.0.1', path: null, socketMode: 0o666, wait: true,
     handler: { kind: 'server', program: '/bin/sh', argv: ['sh'] }, credentials: null, maxChildren: 1, queue: 1, maxPerSource: null,
-    rate: null, ratePerSource: null, onlyFrom: null, noAccess: [], env: [], passEnv: [], timeout: null, stderr: 'null', disabled: false,
+    rate: null, ratePerSource: null, onlyFrom: null, noAccess: [], env: [], passEnv: [], timeout: null, stderr: 'null', disabled: false, proxy: null,
   };
 }
 

@@ -48,7 +48,7 @@ describe('listenKey: which changes need a new socket', () => {
   const def = (over: Partial<ServiceDefinition>): ServiceDefinition => ({
     name: 's', origin: { file: 'f', line: 1 }, protocol: 'tcp', port: 7, bind: null, path: null, socketMode: 0o666, wait: false,
     handler: { kind: 'server', program: '/bin/cat', argv: ['cat'] }, credentials: null, maxChildren: 1, queue: 1, maxPerSource: null,
-    rate: null, ratePerSource: null, onlyFrom: null, noAccess: [], env: [], passEnv: [], timeout: null, stderr: 'log', disabled: false, ...over,
+    rate: null, ratePerSource: null, onlyFrom: null, noAccess: [], env: [], passEnv: [], timeout: null, stderr: 'log', disabled: false, proxy: null, ...over,
   });
   test('the listener kind (nowait, wait, builtin) and a unix mode are part of it; the program is not', () => {
     const base = listenKey(def({}));

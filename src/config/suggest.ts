@@ -6,6 +6,7 @@ export const KEYS = [
   'protocol', 'port', 'bind', 'path', 'socket_mode', 'wait', 'server', 'args', 'builtin',
   'user', 'group', 'max_children', 'queue', 'max_per_source', 'rate', 'rate_per_source',
   'only_from', 'no_access', 'env', 'pass_env', 'timeout', 'stderr', 'disabled',
+  'proxy_protocol', 'proxy_from', 'proxy_timeout',
 ] as const;
 export type Key = (typeof KEYS)[number];
 
@@ -48,6 +49,8 @@ const SYNONYMS: ReadonlyMap<string, { key: Key | null; note?: string }> = new Ma
   ['accept', { key: 'wait', note: "systemd's Accept=yes is wait = no" }],
   ['backlog', { key: 'queue' }],
   ['standarderror', { key: 'stderr' }],
+  ['accept_proxy', { key: 'proxy_protocol', note: "HAProxy's bind option; the balancer's addresses go in proxy_from" }],
+  ['set_real_ip_from', { key: 'proxy_from', note: 'with proxy_protocol = v1, v2 or any' }],
   ['log_on_success', { key: null, note: 'superd logs every accepted connection and every exit' }],
   ['log_on_failure', { key: null, note: 'superd logs every refused connection with its reason' }],
   ['log_type', { key: null, note: 'use the --log-file and --log-format options' }],

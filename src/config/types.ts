@@ -5,6 +5,17 @@
 export type Protocol = 'tcp' | 'tcp4' | 'tcp6' | 'udp' | 'udp4' | 'udp6' | 'unix';
 export type StderrMode = 'log' | 'socket' | 'null';
 export type BuiltinName = 'echo' | 'discard' | 'chargen' | 'daytime' | 'time';
+/** Which PROXY protocol headers a service takes (`proxy_protocol`). */
+export type ProxyVersion = 'v1' | 'v2' | 'any';
+
+/** `proxy_protocol`, `proxy_from` and `proxy_timeout` (SPEC §2): tcp nowait only. */
+export interface ProxySettings {
+  version: ProxyVersion;
+  /** Addresses and CIDR blocks as written: the peers whose header is believed. */
+  from: string[];
+  /** Seconds the whole header may take to arrive. */
+  timeout: number;
+}
 
 /** Where a definition came from: the file and the line of its `[section]`. */
 export interface Origin {
@@ -54,6 +65,8 @@ export interface ServiceDefinition {
   timeout: number | null;
   stderr: StderrMode;
   disabled: boolean;
+  /** null = no PROXY header: the connection's peer is the client. */
+  proxy: ProxySettings | null;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { ServiceDefinition, StderrMode } from './types.js';
 import { resolveCredentials } from './credentials.js';
 import { readHandler } from './handler-keys.js';
 import { readListen, type Listen } from './listen-keys.js';
+import { readProxy } from './proxy-keys.js';
 import type { ScannedSection } from './scan.js';
 import { readSection, type Reader } from './section-reader.js';
 import { nearest, type Suggest } from './suggest.js';
@@ -64,6 +65,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
       'a udp service with a server must be wait = yes: a nowait datagram handler would be started for every datagram');
   }
   checkPolicyFits(r, listen.transport, wait && handler?.kind === 'server');
+  const proxy = readProxy(r, listen.protocol, wait, handler);
   const credentials = resolveCredentials(r, ctx, suggest);
   const rest = {
     maxChildren: r.field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
@@ -93,6 +95,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     handler,
     credentials,
     ...rest,
+    proxy,
   };
   return { definition, errors, warnings, keyLines };
 }

@@ -75,6 +75,10 @@ class HandleConnection implements Connection {
     return this.proto === 'TCP' && this.owner === 'superd' && tcpState(handleFd(this.handle)) === TCP_CLOSE;
   }
 
+  socketFd(): number {
+    return this.owner === 'superd' ? handleFd(this.handle) : -1;
+  }
+
   descriptor(): number {
     setHandleBlocking(this.handle, true);
     return handleFd(this.handle);
@@ -107,6 +111,7 @@ export function fromSocket(socket: Socket, proto: Proto, localPath: string | nul
     localPort: socket.localPort ?? 0,
     gone: proto === 'TCP' && socket.remoteAddress === undefined,
     reset: () => socket.destroyed,
+    socketFd: () => socketFd(socket) ?? -1,
     descriptor: () => {
       setSocketBlocking(socket, true);
       return socketFd(socket) ?? -1;

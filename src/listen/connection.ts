@@ -19,6 +19,13 @@ export interface Connection {
   readonly localPort: number;
   /** The client reset before superd saw it: nothing to serve. */
   readonly gone: boolean;
+  /**
+   * With proxy_protocol: the peer that sent the PROXY header (the balancer);
+   * remoteAddress and remotePort are then the client it named (proxy/).
+   */
+  readonly balancer?: { readonly address: string; readonly port: number };
+  /** The descriptor as it is (non-blocking, superd's until close()), to read a PROXY header off it first; -1 when there is none. */
+  socketFd(): number;
   /** Has the client reset it since (while it was queued)? A half-closed one is not reset. */
   reset(): boolean;
   /** For a handler: the descriptor, made blocking (the handler shares its file description). Open until close(). */

@@ -15,7 +15,10 @@
 // now holds it can make nothing happen here. An epoll registration is the
 // open file's, not the descriptor's, so it is always deleted before superd's
 // descriptor is closed or handed on (unwatch), and tags are never reused, so
-// a report that crossed an unwatch is recognised as stale.
+// a report that crossed an unwatch is recognised as stale. The one exception
+// is watchArrivals (a connection whose PROXY header superd reads): it stays
+// registered, edge-triggered, until unwatched; superd alone holds such a
+// connection until then.
 //
 // The thread runs only while something is watched, and for IDLE_STOP_MS
 // after: a Worker is a JavaScript engine of its own (about 10 MB, a few
@@ -26,7 +29,7 @@
 // soon as its handler has exited, so a busy one keeps the thread running.
 // While it runs the thread sleeps in epoll_wait: no timer, no CPU.
 import { Worker } from 'node:worker_threads';
-import { EEXIST, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLIN, EPOLLONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL } from '../sys/constants.js';
+import { EEXIST, EINTR, EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD, EPOLLET, EPOLLIN, EPOLLONESHOT, POLLERR, POLLHUP, POLLIN, POLLNVAL } from '../sys/constants.js';
 import { SysError, errnoError } from '../sys/errors.js';
 import { loadSys, type Sys } from '../sys/load.js';
 import { STOP_TAG, STOPPED, type ThreadData, type ThreadReport } from './readiness-protocol.js';
@@ -40,6 +43,18 @@ export interface Readiness {
    * replaces its callback.
    */
   watch(fd: number, onReadable: () => void): void;
+  /**
+   * Calls onArrival each time something new reaches fd (bytes, a hangup, an
+   * error), until unwatch(fd); once soon after the call if something is
+   * there already. For a socket whose first bytes superd reads itself
+   * (proxy/read.ts): what has arrived but is not enough stays unread, so a
+   * level-triggered watch would report it again at once and spin. This one
+   * is edge-triggered (EPOLLET) and stays in the set: the kernel reports each
+   * arrival (epoll(7): even edge-triggered, every chunk that comes wakes the
+   * waiter), never what was reported before. onArrival never runs inside
+   * watchArrivals().
+   */
+  watchArrivals(fd: number, onArrival: () => void): void;
   /** Stops watching fd: before handing it to a handler or closing it. Idempotent. */
   unwatch(fd: number): void;
   /**
@@ -64,6 +79,8 @@ interface Entry {
   readonly fd: number;
   readonly tag: number;
   readonly onReadable: () => void;
+  /** watchArrivals: reported at each arrival until unwatched, not forgotten once reported. */
+  readonly persistent: boolean;
 }
 
 /** The running thread and what ends it. */
@@ -108,17 +125,26 @@ class EpollReadiness implements Readiness {
   }
 
   watch(fd: number, onReadable: () => void): void {
+    this.add(fd, onReadable, false);
+  }
+
+  watchArrivals(fd: number, onArrival: () => void): void {
+    this.add(fd, onArrival, true);
+  }
+
+  private add(fd: number, onReadable: () => void, persistent: boolean): void {
     if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`not a file descriptor: ${fd}`);
     this.unwatch(fd);
-    const entry: Entry = { fd, tag: this.newTag(), onReadable };
+    const entry: Entry = { fd, tag: this.newTag(), onReadable, persistent };
     this.byFd.set(fd, entry);
     this.byTag.set(entry.tag, entry);
     if (this.idle !== null) clearTimeout(this.idle);
     this.idle = null;
-    let added = this.ctl(EPOLL_CTL_ADD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
+    const events = persistent ? EPOLLIN | EPOLLET : EPOLLIN | EPOLLONESHOT;
+    let added = this.ctl(EPOLL_CTL_ADD, fd, events, entry.tag);
     // Still in the set from a registration deleted by nobody (cannot happen
     // through this class, but the kernel is the judge): re-arm it.
-    if (added < 0 && this.lib.errno() === EEXIST) added = this.ctl(EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLONESHOT, entry.tag);
+    if (added < 0 && this.lib.errno() === EEXIST) added = this.ctl(EPOLL_CTL_MOD, fd, events, entry.tag);
     if (added < 0) {
       // A closed fd (EBADF) or one epoll cannot watch: reported once, as poll's POLLNVAL was; whoever watches it sees the error.
       setImmediate(() => this.fire([entry.tag]));
@@ -181,7 +207,7 @@ class EpollReadiness implements Readiness {
     for (const tag of tags) {
       const entry = this.byTag.get(tag);
       if (entry === undefined) continue;
-      this.forget(entry);
+      if (!entry.persistent) this.forget(entry);
       due.push(entry);
     }
     for (const entry of due) {

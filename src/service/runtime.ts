@@ -13,6 +13,7 @@ import type { Connection, Datagram, ListenerSink, PortHandOver, WaitSocket } fro
 import type { LogFields } from '../log/types.js';
 import { datagramRefusal } from '../policy/datagram.js';
 import { ServicePolicy } from '../policy/verdict.js';
+import { HeaderReader } from '../proxy/read.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
 import { BuiltinServing } from './builtin.js';
 import { fdErrorName } from './fdpressure.js';
@@ -35,6 +36,8 @@ export class ServiceRuntime implements ListenerSink {
   private readonly policy: ServicePolicy;
   /** Every refusal counted; a flood logged as a summary (refused.ts). */
   private readonly refusals: RefusalReporter;
+  /** proxy_protocol: connections whose PROXY header is being read, before they are judged (proxy/read.ts). */
+  private readonly headers: HeaderReader;
 
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -53,6 +56,17 @@ export class ServiceRuntime implements ListenerSink {
     this.handlers = new HandlerProcesses(current, ctx, stats, (gone) => this.handlerGone(gone), () => this.checkDrained());
     this.builtins = new BuiltinServing(current, ctx, stats, (conn) => this.builtinEnded(conn));
     this.waitRounds = new WaitRounds(def.name, ctx.logger, (address, fields, reason) => this.refuse(address, fields, reason));
+    this.headers = new HeaderReader({
+      served: (conn) => {
+        this.admit(conn);
+        this.checkDrained();
+      },
+      refused: (conn, message) => {
+        conn.close();
+        this.refuse(sourceOf(conn), { ...remoteFields(conn), message }, 'proxy_header');
+        this.checkDrained();
+      },
+    });
   }
 
   get definition(): ServiceDefinition {
@@ -111,6 +125,7 @@ export class ServiceRuntime implements ListenerSink {
 
   /** Shutdown: connections that never got a handler are closed. */
   dropQueue(): void {
+    this.headers.closeAll();
     for (const conn of this.queue.splice(0)) this.drop(conn);
     this.checkDrained();
   }
@@ -123,7 +138,10 @@ export class ServiceRuntime implements ListenerSink {
 
   /** A stream connection (nowait tcp or unix): handed on, then whether a descriptor is left for the next (service/fdpressure.ts). */
   connection(conn: Connection): void {
-    this.admit(conn);
+    const { proxy } = this.def;
+    // With proxy_protocol, judged once its header says who the client is.
+    if (proxy === null || conn.gone) this.admit(conn);
+    else this.headers.read(conn, proxy);
     this.ctx.fdPressure.accepted(this.def.name);
   }
 
@@ -215,6 +233,6 @@ export class ServiceRuntime implements ListenerSink {
   }
 
   private checkDrained(): void {
-    if (this.retired && this.runningCount === 0 && this.queue.length === 0 && this.handlers.leftoverCount === 0) this.onDrained?.();
+    if (this.retired && this.runningCount === 0 && this.queue.length === 0 && this.headers.count === 0 && this.handlers.leftoverCount === 0) this.onDrained?.();
   }
 }

@@ -28,10 +28,12 @@ export interface Peer {
   remotePort: number;
   localAddress: string;
   localPort: number;
+  /** With proxy_protocol: the balancer that sent the header (remote* is the client it named). */
+  balancer?: { address: string; port: number };
 }
 
 /** What superd sets per connection or socket: a service's own `env` cannot fake them. */
-const CONNECTION_NAME = /^(PROTO|(TCP|UDP|UNIX)(LOCAL|REMOTE)[A-Z]*|REMOTE_ADDR|REMOTE_PORT)$/;
+const CONNECTION_NAME = /^(PROTO|(TCP|UDP|UNIX|PROXY)(LOCAL|REMOTE)[A-Z]*|REMOTE_ADDR|REMOTE_PORT)$/;
 
 /** The base as NAME=value strings, less what the per-connection builders set: computed once per definition. */
 export function tcpBase(base: ReadonlyMap<string, string>): string[] {
@@ -43,7 +45,7 @@ export function tcpBase(base: ReadonlyMap<string, string>): string[] {
 /** The connection's variables win over the service's (SPEC §3). */
 export function tcpEnvironment(base: readonly string[], peer: Peer): string[] {
   const remotePort = String(peer.remotePort);
-  return [
+  const env = [
     ...base,
     'PROTO=TCP',
     `TCPREMOTEIP=${peer.remoteAddress}`,
@@ -53,6 +55,8 @@ export function tcpEnvironment(base: readonly string[], peer: Peer): string[] {
     `REMOTE_ADDR=${peer.remoteAddress}`,
     `REMOTE_PORT=${remotePort}`,
   ];
+  if (peer.balancer !== undefined) env.push(`PROXYREMOTEIP=${peer.balancer.address}`, `PROXYREMOTEPORT=${peer.balancer.port}`);
+  return env;
 }
 
 export interface LocalEnd {

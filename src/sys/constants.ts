@@ -46,6 +46,8 @@ export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 /** tcpi_state of a connection the peer reset (or that is otherwise gone); 1 is established, 8 close-wait. */
 export const TCP_CLOSE = 7;
+/** The peer has closed its side (FIN received); bytes it sent before may still wait unread. */
+export const TCP_CLOSE_WAIT = 8;
 /** sun_path is 108 bytes, one of them the terminating NUL. */
 export const UNIX_PATH_MAX = 107;
 
@@ -58,6 +60,8 @@ export const EPOLLIN = POLLIN;
 export const EPOLLERR = POLLERR;
 export const EPOLLHUP = POLLHUP;
 export const EPOLLONESHOT = 1 << 30;
+/** Edge-triggered: reported when something new arrives, not while something is there. */
+export const EPOLLET = 1 << 31;
 export const EPOLL_CTL_ADD = 1;
 export const EPOLL_CTL_DEL = 2;
 export const EPOLL_CTL_MOD = 3;

@@ -5,7 +5,7 @@
 // description, and programs like in.tftpd expect blocking stdio. Also the
 // unix datagram Node lacks (systemd's NOTIFY_SOCKET), and what superd asks
 // of a waiting datagram or a tcp connection.
-import { AF_INET, AF_INET6, AF_UNIX, ENAMETOOLONG, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_PEEK, O_CLOEXEC, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, UNIX_PATH_MAX } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNIX, EINTR, ENAMETOOLONG, IPPROTO_IPV6, IPV6_V6ONLY, MSG_DONTWAIT, MSG_PEEK, O_CLOEXEC, SO_REUSEADDR, SO_REUSEPORT, SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, UNIX_PATH_MAX } from './constants.js';
 import { SysError, errnoError } from './errors.js';
 import { loadSys, type Sys } from './load.js';
 import { addressRoom, decodeInet, familyOf, inetAddress, unixAddress } from './sockaddr.js';
@@ -143,6 +143,24 @@ export function dropDatagram(fd: number): void {
   const sys = loadSys();
   if (sys instanceof SysError) return;
   sys.recvfrom(fd, Buffer.alloc(1), 1, MSG_DONTWAIT, null, null);
+}
+
+/**
+ * recv(2) on a connected stream socket, never blocking (MSG_DONTWAIT): the
+ * bytes put in `into` (at most `length`; 0: the peer has closed), or why not
+ * (code EAGAIN: nothing has arrived yet). `peek` (MSG_PEEK) leaves them
+ * queued for whoever reads next; without it they are taken.
+ */
+export function receive(fd: number, into: Buffer, length: number, peek: boolean): number | SysError {
+  const sys = loadSys();
+  if (sys instanceof SysError) return sys;
+  const flags = peek ? MSG_PEEK | MSG_DONTWAIT : MSG_DONTWAIT;
+  for (;;) {
+    const n = sys.recvfrom(fd, into, Math.min(length, into.length), flags, null, null);
+    if (n >= 0) return n;
+    const errno = sys.errno();
+    if (errno !== EINTR) return errnoError(errno);
+  }
 }
 
 /** A tcp connection's state (tcpi_state of TCP_INFO: 1 established, 8 close-wait, TCP_CLOSE), or null. */

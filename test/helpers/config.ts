@@ -26,7 +26,7 @@ export function definition(d: Pick<ServiceDefinition, 'name' | 'origin' | 'port'
     passEnv: [],
     timeout: null,
     stderr: 'log',
-    disabled: false,
+    disabled: false, proxy: null,
     ...d,
   };
 }

@@ -1,0 +1,155 @@
+// Reading a PROXY header on the accept path (SPEC §2, proxy_protocol), for
+// one service: before the connection is judged or queued, so a client slow
+// to send its header holds no handler slot and no per-source count.
+//
+// First the peer must be in proxy_from (no one else's header is believed).
+// Then superd looks at what has arrived without taking it (recv MSG_PEEK,
+// sys/sockets.ts) and parses it (header.ts): once a header is complete,
+// exactly its length is read off the socket, so the handler's first byte is
+// the client's first byte. Most headers are whole at the first look (the
+// sender writes one at once). When one is not, superd waits without
+// blocking the event loop and without spinning: the bytes that came stay
+// unread, so a level-triggered watch would fire again at once; the
+// connection is watched edge-triggered instead (listen/readiness.ts,
+// watchArrivals), which wakes superd once per arrival, and each arrival is
+// one more look. proxy_timeout bounds the whole wait, and at most
+// MAX_WAITING connections of a service wait at once: each is a descriptor,
+// and a balancer (or whoever is in proxy_from) that opens connections and
+// sends nothing must not take them all.
+import type { ProxySettings } from '../config/types.js';
+import type { Connection } from '../listen/connection.js';
+import { readiness, type Readiness } from '../listen/readiness.js';
+import { accessRules, type AccessRules } from '../policy/access.js';
+import { SysError } from '../sys/errors.js';
+import { TCP_CLOSE, TCP_CLOSE_WAIT } from '../sys/constants.js';
+import { receive, tcpState } from '../sys/sockets.js';
+import { proxiedConnection } from './connection.js';
+import { maxHeaderLength, parseHeader, V2_MAX } from './header.js';
+
+/** Connections of one service waiting for their header at once; more are refused (superd.conf(5)). */
+export const MAX_WAITING = 128;
+
+/** Where read() reports: a connection to serve as the header says, or one to close and log as refused (reason proxy_header). */
+export interface HeaderOutcome {
+  served(conn: Connection): void;
+  refused(conn: Connection, message: string): void;
+}
+
+interface Waiting {
+  readonly conn: Connection;
+  readonly fd: number;
+  readonly settings: ProxySettings;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** What has arrived, looked at: one buffer for every look (each is synchronous), as long as the longest header. */
+const scratch = Buffer.allocUnsafe(V2_MAX);
+
+export class HeaderReader {
+  private readonly waiting = new Map<Connection, Waiting>();
+  private trusted: { from: readonly string[]; rules: AccessRules | null } | null = null;
+
+  constructor(private readonly outcome: HeaderOutcome) {}
+
+  /** Connections waiting for the rest of their header. */
+  get count(): number {
+    return this.waiting.size;
+  }
+
+  /** A connection accepted on a proxy_protocol service: served or refused, now or once its header is in. */
+  read(conn: Connection, settings: ProxySettings): void {
+    const why = this.untrusted(conn, settings);
+    if (why !== null) return this.outcome.refused(conn, why);
+    const fd = conn.socketFd();
+    if (fd < 0) return this.outcome.refused(conn, 'the connection has no descriptor superd can read the PROXY header from');
+    if (this.look(conn, fd, settings)) return;
+    if (this.waiting.size >= MAX_WAITING) {
+      return this.outcome.refused(conn, `${MAX_WAITING} connections of this service already wait for their PROXY header`);
+    }
+    const watcher = readiness();
+    if (watcher instanceof SysError) return this.outcome.refused(conn, `cannot wait for the rest of the PROXY header: ${watcher.message}`);
+    this.wait(conn, fd, settings, watcher);
+  }
+
+  /** Shutdown: every connection still waiting is closed, unserved and unlogged. */
+  closeAll(): void {
+    for (const w of [...this.waiting.values()]) {
+      this.stopWaiting(w);
+      w.conn.close();
+    }
+  }
+
+  private untrusted(conn: Connection, settings: ProxySettings): string | null {
+    if (this.trusted?.from !== settings.from) this.trusted = { from: settings.from, rules: accessRules(settings.from, []) };
+    if (this.trusted.rules?.check(conn.remoteAddress) === null) return null;
+    return `${conn.remoteAddress || 'the peer'} is not in proxy_from (${settings.from.join(' ')}): only those may send a PROXY header`;
+  }
+
+  private wait(conn: Connection, fd: number, settings: ProxySettings, watcher: Readiness): void {
+    const timer = setTimeout(() => {
+      const w = this.waiting.get(conn);
+      if (w === undefined) return;
+      this.stopWaiting(w);
+      this.outcome.refused(conn, `no complete PROXY header within proxy_timeout (${settings.timeout} s)`);
+    }, settings.timeout * 1000);
+    const w: Waiting = { conn, fd, settings, timer };
+    this.waiting.set(conn, w);
+    watcher.watchArrivals(fd, () => {
+      // Out of the set before whatever comes next closes the descriptor or hands it on.
+      if (this.waiting.get(conn) === w) this.look(conn, fd, settings, () => this.stopWaiting(w));
+    });
+  }
+
+  private stopWaiting(w: Waiting): void {
+    if (this.waiting.get(w.conn) !== w) return;
+    this.waiting.delete(w.conn);
+    clearTimeout(w.timer);
+    const watcher = readiness();
+    if (!(watcher instanceof SysError)) watcher.unwatch(w.fd);
+  }
+
+  /**
+   * One look at what has arrived: true once the connection is decided
+   * (served or refused; `settle` runs first), false while its header is
+   * still incomplete.
+   */
+  private look(conn: Connection, fd: number, settings: ProxySettings, settle: () => void = () => undefined): boolean {
+    const peeked = receive(fd, scratch, maxHeaderLength(settings.version), true);
+    if (peeked instanceof SysError && peeked.code === 'EAGAIN') return false;
+    if (peeked instanceof SysError || peeked === 0) {
+      settle();
+      const why = peeked instanceof SysError ? `the connection failed (${peeked.message})` : 'closed by the peer';
+      this.outcome.refused(conn, `${why} before its PROXY header was complete`);
+      return true;
+    }
+    const header = parseHeader(scratch.subarray(0, peeked), settings.version);
+    if (header.kind === 'incomplete') {
+      // A peer that sent part of a header and closed: the part stays readable
+      // ahead of its FIN, so the look sees bytes, never the end; the state says it.
+      if (!peerClosed(fd)) return false;
+      settle();
+      this.outcome.refused(conn, 'closed by the peer before its PROXY header was complete');
+      return true;
+    }
+    settle();
+    if (header.kind === 'error') {
+      this.outcome.refused(conn, header.message);
+      return true;
+    }
+    // Exactly the header: it has all arrived (it was just seen), so this takes it whole.
+    const taken = receive(fd, scratch, header.length, false);
+    if (taken !== header.length) {
+      const why = taken instanceof SysError ? taken.message : `${taken} of its ${header.length} bytes`;
+      this.outcome.refused(conn, `could not remove the PROXY header: ${why}`);
+      return true;
+    }
+    this.outcome.served(proxiedConnection(conn, header.kind === 'proxied' ? header.source : null));
+    return true;
+  }
+}
+
+/** Has the peer closed its side, or reset? */
+function peerClosed(fd: number): boolean {
+  const state = tcpState(fd);
+  return state === TCP_CLOSE_WAIT || state === TCP_CLOSE;
+}
