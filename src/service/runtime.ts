@@ -9,7 +9,7 @@
 // in-process (builtin.ts), a wait service's rounds (wait.ts), refusals
 // counted and logged (refused.ts).
 import type { ServiceDefinition } from '../config/types.js';
-import type { Connection, Datagram, ListenerSink, PortHandOver, WaitSocket } from '../listen/connection.js';
+import type { Connection, Datagram, Listener, ListenerSink, PortHandOver, WaitSocket } from '../listen/connection.js';
 import type { LogFields } from '../log/types.js';
 import { datagramRefusal } from '../policy/datagram.js';
 import { ServicePolicy } from '../policy/verdict.js';
@@ -22,6 +22,8 @@ import { RefusalReporter } from './refused.js';
 import { remoteFields, sourceOf } from './remote.js';
 import { newStats, type RuntimeContext, type ServiceStats } from './types.js';
 import { WaitRounds } from './wait.js';
+import type { PassedConnection, PassedHandler } from '../upgrade/state.js';
+
 
 export class ServiceRuntime implements ListenerSink {
   private baseEnv: string[];
@@ -35,6 +37,10 @@ export class ServiceRuntime implements ListenerSink {
   private readonly policy: ServicePolicy;
   /** Every refusal counted; a flood logged as a summary (refused.ts). */
   private readonly refusals: RefusalReporter;
+  /** An upgrade is being prepared (src/upgrade/): what is admitted waits in the queue, nothing starts. */
+  private held = false;
+  /** A wait socket found readable while a handler ran or while held: watched again once that is over. */
+  private idleWaitSocket: WaitSocket | null = null;
 
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -75,6 +81,51 @@ export class ServiceRuntime implements ListenerSink {
   /** Resolves once the socket is closed (and a unix socket's file removed) after retire(). */
   get closed(): Promise<void> {
     return this.socket.closed;
+  }
+
+  /** Handlers being started (their pids not known yet). */
+  get startingCount(): number {
+    return this.handlers.startingCount;
+  }
+
+  /** The socket's descriptor for an upgrade to pass on, or null. */
+  get passable(): NonNullable<Listener['passable']> | null {
+    return this.socket.passable;
+  }
+
+  /** An upgrade is being prepared: admitted connections wait in the queue until release() or the exec. */
+  hold(): void {
+    this.held = true;
+  }
+
+  /** The upgrade did not happen: serve on. */
+  release(): void {
+    this.held = false;
+    this.rearmIdle();
+    this.startQueued();
+  }
+
+  /** What an upgrade passes on (upgrade/state.ts): running handlers, and queued connections' descriptors. */
+  handedOver(retired: boolean): { handlers: PassedHandler[]; queued: PassedConnection[] } {
+    const service = this.def.name;
+    const queued = this.queue.map((conn): PassedConnection => {
+      const proto = conn.proto === 'UNIX' ? 'UNIX' : 'TCP';
+      return { service, fd: conn.descriptor(), proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress };
+    });
+    return { handlers: this.handlers.list(service, retired), queued };
+  }
+
+  /** A handler the old image started (an upgrade): counted, reaped and logged here from now on. */
+  takeOver(h: PassedHandler): void {
+    this.handlers.takeOver(h);
+    if (h.source !== null) this.policy.holds(h.source);
+  }
+
+  /** A connection the old image had queued: it waits here for a slot, as it did there. */
+  takeQueued(conn: Connection): void {
+    this.queue.push(conn);
+    this.policy.holds(sourceOf(conn));
+    this.startQueued();
   }
 
   /** The same definition found at another place (file, line): nothing else changes. */
@@ -157,7 +208,10 @@ export class ServiceRuntime implements ListenerSink {
 
   /** A wait service's socket has something to read: one handler gets the socket itself. */
   readable(socket: WaitSocket): void {
-    if (this.retired || this.runningCount > 0) return;
+    if (this.retired || this.runningCount > 0 || this.held) {
+      this.idleWaitSocket = socket;
+      return;
+    }
     if (!this.waitRounds.admit(socket, this.policy, this.def.rate)) return;
     this.handlers.spawn({ conn: null, waitSocket: socket }, socket.fd, localEnvironment(this.baseEnv, socket));
   }
@@ -180,6 +234,10 @@ export class ServiceRuntime implements ListenerSink {
   }
 
   private start(conn: Connection): void {
+    if (this.held) {
+      this.queue.push(conn);
+      return;
+    }
     if (this.def.handler.kind === 'builtin') return this.builtins.serve(conn, this.def.handler.name);
     const env = conn.proto === 'TCP' ? tcpEnvironment(this.baseEnv, conn) : localEnvironment(this.baseEnv, conn);
     this.handlers.spawn({ conn, waitSocket: null }, conn.descriptor(), env);
@@ -188,7 +246,10 @@ export class ServiceRuntime implements ListenerSink {
   /** A handler exited or could not be started: its slot goes to the next, its wait socket is watched again. */
   private handlerGone({ source, waitSocket, ranMs }: HandlerGone): void {
     if (source !== null) this.policy.release(source);
-    if (waitSocket !== null) this.waitRounds.over(waitSocket, ranMs);
+    if (waitSocket !== null) {
+      this.idleWaitSocket = null;
+      this.waitRounds.over(waitSocket, ranMs);
+    } else this.rearmIdle();
     this.startQueued();
     this.checkDrained();
   }
@@ -199,8 +260,16 @@ export class ServiceRuntime implements ListenerSink {
     this.checkDrained();
   }
 
+  /** A wait socket left unwatched while a handler the old image started ran, or while held: watched again. */
+  private rearmIdle(): void {
+    const socket = this.idleWaitSocket;
+    if (socket === null || this.retired || this.held || this.runningCount > 0) return;
+    this.idleWaitSocket = null;
+    socket.rearm();
+  }
+
   private startQueued(): void {
-    while (this.queue.length > 0 && this.runningCount < this.def.maxChildren) {
+    while (!this.held && this.queue.length > 0 && this.runningCount < this.def.maxChildren) {
       const next = this.queue.shift();
       if (next === undefined) break;
       // A client that reset while it waited is gone: nothing to hand over.
