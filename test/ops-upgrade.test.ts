@@ -6,11 +6,17 @@
 // SIGHUP, status and a second upgrade work after it; no descriptor leaks and
 // no handler sees the state's variable or descriptor.
 import assert from 'node:assert/strict';
+import { closeSync, writeSync } from 'node:fs';
 import { cp, mkdir, readdir, readlink, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { exchange, holdConnection } from './helpers/clients.js';
-import { ROOT, runSuperd, scratchDirs, serviceFile, startServices, daemonStatus, type CliResult, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { exchange, freePorts, holdConnection } from './helpers/clients.js';
+import { ROOT, runSuperd, scratchDirs, serviceFile, startDaemon, startServices, daemonStatus, type CliResult, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { SysError } from '../src/sys/errors.js';
+import { memfdCreate } from '../src/sys/reexec.js';
+import { bindInet } from '../src/sys/sockets.js';
+import { STATE_MEMFD_NAME } from '../src/upgrade/exec.js';
+import { STATE_VARIABLE } from '../src/upgrade/state.js';
 import { childrenOf, fdCount, processExists } from './helpers/proc.js';
 import { eventually } from './helpers/wait.js';
 
@@ -193,6 +199,32 @@ test('no descriptor leaks through an upgrade; handlers never see the state varia
     // The same environment and the same descriptors (0, 1, 2, and ls's own) as before the upgrade.
     const ports = /^(TCPREMOTEPORT|REMOTE_PORT)=.*$/gm;
     assert.equal(now.replace(ports, ''), before.replace(ports, ''));
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a state the new image cannot read: logged, and superd starts, serving on the sockets the old image left open', { timeout: 60000 }, async () => {
+  // What a broken old image might leave: a memfd of the right name with no state in it, and a listening socket.
+  const memfd = memfdCreate(STATE_MEMFD_NAME);
+  assert.ok(!(memfd instanceof SysError), String(memfd));
+  writeSync(memfd, '{"format": 1, "listeners": [');
+  const [port] = await freePorts(1);
+  const socket = bindInet({ type: 'stream', host: '127.0.0.1', port: port ?? 0, ipv6Only: false, backlog: 16 });
+  assert.ok(!(socket instanceof SysError), String(socket));
+  const d = await startDaemon({
+    services: { 'echo.conf': serviceFile('echo', { ...CAT, port: port ?? 0 }) },
+    passFds: [memfd, socket.fd],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', [STATE_VARIABLE]: '3' },
+  });
+  closeSync(memfd);
+  socket.close();
+  try {
+    const failed = await d.waitFor((r) => r.event === 'upgrade_state', 'upgrade_state');
+    assert.match(String(failed.message), /the upgrade state is not JSON/);
+    assert.ok(d.logs.some((r) => r.event === 'listening' && r.service === 'echo' && r.fd === 4), 'the socket left open is served');
+    assert.equal(d.logs.filter((r) => r.event === 'bind_failed').length, 0);
+    assert.equal((await exchange(port ?? 0, 'on\n')).data.toString(), 'on\n');
   } finally {
     await d.stop();
   }

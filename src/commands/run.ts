@@ -22,7 +22,7 @@ import { startWatch } from '../watch.js';
 import { removePidFile } from '../pidfile.js';
 import { ACTED_ON, catchSignals } from '../signals.js';
 import { loadSys } from '../sys/load.js';
-import { answerClient, settle, takeControl, takeOver, takeUpgradeState, upgradedFields } from '../upgrade/resume.js';
+import { answerClient, salvage, settle, takeControl, takeOver, takeUpgradeState, upgradedFields } from '../upgrade/resume.js';
 import { runTrial, takeTrialMode } from '../upgrade/trial.js';
 import { Upgrader } from '../upgrade/upgrader.js';
 
@@ -101,7 +101,10 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     }),
   );
   inheritedSockets.adopt(passed, logger);
-  if (upgrade instanceof Error) logger.log('error', 'upgrade_state', { message: `${upgrade.message}; starting afresh` });
+  if (upgrade instanceof Error) {
+    logger.log('error', 'upgrade_state', { message: `${upgrade.message}; starting afresh, on the listening sockets the old image left open` });
+    inheritedSockets.adopt(salvage(), logger);
+  }
   const resumed = upgrade instanceof Error ? null : upgrade;
   const self = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   // Before anything is bound: which of Node's internals hold here (internals/).

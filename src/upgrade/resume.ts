@@ -8,13 +8,13 @@
 // connections wait for a slot, and the figures go on. Then the `superd
 // upgrade` client is answered. A state that cannot be read is logged, and
 // superd starts from scratch with what it has.
-import { closeSync, fstatSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { adoptControl, answerPassedClient, type ControlError, type ControlHandlers } from '../control/server.js';
 import type { UpgradeReport } from '../control/status.js';
 import { fromAcceptedFd } from '../listen/accepted.js';
 import type { Connection } from '../listen/connection.js';
-import { inheritedSockets } from '../listen/inherited.js';
+import { inheritedSockets, type Passed } from '../listen/inherited.js';
 import type { LogFields, Logger } from '../log/types.js';
 import type { ServiceSet } from '../service/set.js';
 import { unguardedMs } from '../signals.js';
@@ -58,6 +58,29 @@ export function takeUpgradeState(env: NodeJS.ProcessEnv): UpgradeState | Error |
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A state that could not be read: the sockets the old image left open are
+ * still this process's. They are taken as systemd's would be (by address,
+ * never bound twice; listen/inherited.ts), so that every service that is
+ * still there serves on; the rest (connections, a control socket) is closed.
+ * Pipes and Node's own descriptors are left alone.
+ */
+export function salvage(): Passed {
+  const fds: number[] = [];
+  for (const name of readdirSync('/proc/self/fd')) {
+    const fd = Number(name);
+    if (fd < 3) continue;
+    let link = '';
+    try {
+      link = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (link.startsWith('socket:')) fds.push(fd);
+  }
+  return { fds, names: fds.map(() => 'unknown') };
 }
 
 /** Before the first load: the sockets into the inherited pool, the figures, handlers and queued connections to the services. */
