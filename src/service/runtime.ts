@@ -22,8 +22,7 @@ import { RefusalReporter } from './refused.js';
 import { remoteFields, sourceOf } from './remote.js';
 import { newStats, type RuntimeContext, type ServiceStats } from './types.js';
 import { WaitRounds } from './wait.js';
-import type { PassedConnection, PassedHandler } from '../upgrade/state.js';
-
+import { passedConnection, type PassedConnection, type PassedHandler } from '../upgrade/state.js';
 
 export class ServiceRuntime implements ListenerSink {
   private baseEnv: string[];
@@ -88,31 +87,18 @@ export class ServiceRuntime implements ListenerSink {
     return this.handlers.startingCount;
   }
 
-  /** The socket's descriptor for an upgrade to pass on, or null. */
-  get passable(): NonNullable<Listener['passable']> | null {
-    return this.socket.passable;
-  }
-
-  /** An upgrade is being prepared: admitted connections wait in the queue until release() or the exec. */
-  hold(): void {
-    this.held = true;
-  }
-
-  /** The upgrade did not happen: serve on. */
-  release(): void {
-    this.held = false;
+  /** An upgrade is being prepared (on): admitted connections wait in the queue until the exec; or it did not happen (off). */
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) return;
     this.rearmIdle();
     this.startQueued();
   }
 
-  /** What an upgrade passes on (upgrade/state.ts): running handlers, and queued connections' descriptors. */
-  handedOver(retired: boolean): { handlers: PassedHandler[]; queued: PassedConnection[] } {
+  /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor, running handlers, queued connections' descriptors. */
+  handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; handlers: PassedHandler[]; queued: PassedConnection[] } {
     const service = this.def.name;
-    const queued = this.queue.map((conn): PassedConnection => {
-      const proto = conn.proto === 'UNIX' ? 'UNIX' : 'TCP';
-      return { service, fd: conn.descriptor(), proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress };
-    });
-    return { handlers: this.handlers.list(service, retired), queued };
+    return { listener: this.socket.passable, handlers: this.handlers.list(service, retired), queued: this.queue.map((c) => passedConnection(service, c)) };
   }
 
   /** A handler the old image started (an upgrade): counted, reaped and logged here from now on. */
@@ -246,10 +232,8 @@ export class ServiceRuntime implements ListenerSink {
   /** A handler exited or could not be started: its slot goes to the next, its wait socket is watched again. */
   private handlerGone({ source, waitSocket, ranMs }: HandlerGone): void {
     if (source !== null) this.policy.release(source);
-    if (waitSocket !== null) {
-      this.idleWaitSocket = null;
-      this.waitRounds.over(waitSocket, ranMs);
-    } else this.rearmIdle();
+    if (waitSocket === null) this.rearmIdle();
+    else this.waitRounds.over(waitSocket, ranMs);
     this.startQueued();
     this.checkDrained();
   }

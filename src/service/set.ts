@@ -76,12 +76,12 @@ export class ServiceSet {
 
   /** An upgrade is being prepared: nothing starts; admitted connections wait. */
   hold(): void {
-    for (const rt of this.all()) rt.hold();
+    for (const rt of this.all()) rt.hold(true);
   }
 
   /** The upgrade did not happen. */
   release(): void {
-    for (const rt of this.all()) rt.release();
+    for (const rt of this.all()) rt.hold(false);
   }
 
   /** Handlers being started anywhere (their pids not known yet). */
@@ -91,13 +91,14 @@ export class ServiceSet {
 
   /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
   handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; stats: Record<string, ServiceStats> } {
-    const listeners: PassedListener[] = [];
-    for (const [service, rt] of this.services) {
-      const p = rt.passable;
-      if (p !== null) listeners.push({ service, address: describeAddress(rt.definition), fd: p.fd, ownFile: p.ownFile });
-    }
     const active = new Set(this.services.values());
-    const parts = this.all().map((rt) => rt.handedOver(!active.has(rt)));
+    const listeners: PassedListener[] = [];
+    const parts = this.all().map((rt) => {
+      const part = rt.handedOver(!active.has(rt));
+      const { definition: def } = rt;
+      if (active.has(rt) && part.listener !== null) listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile });
+      return part;
+    });
     return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), stats: Object.fromEntries(this.stats) };
   }
 

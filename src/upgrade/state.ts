@@ -3,6 +3,7 @@
 // as JSON in a memfd whose number is in SUPERD_UPGRADE_STATE. Pure: encode
 // and decode, and the checks a state must pass before any descriptor it
 // names is believed (exec.ts writes it, resume.ts reads it).
+import type { Connection } from '../listen/connection.js';
 import type { ServiceStats } from '../service/types.js';
 
 export const STATE_VARIABLE = 'SUPERD_UPGRADE_STATE';
@@ -55,6 +56,12 @@ export interface PassedConnection {
   remotePort: number;
   /** Its local address (a unix socket's path), for the handler's environment. */
   local: string;
+}
+
+/** A queued connection as the state carries it; its descriptor is made blocking, as a handler gets it. */
+export function passedConnection(service: string, conn: Connection): PassedConnection {
+  const proto = conn.proto === 'UNIX' ? 'UNIX' : 'TCP';
+  return { service, fd: conn.descriptor(), proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress };
 }
 
 export interface UpgradeState {
