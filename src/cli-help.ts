@@ -10,6 +10,7 @@ const EXAMPLES: ReadonlyArray<readonly [string, string, string]> = [
   ['check', '$0 check ./git.conf', 'validate one service file'],
   ['reload', '$0 reload', 'reload, wait, print what changed'],
   ['reload', '$0 reload --pid-file /run/superd.pid', 'the same, by SIGHUP (the systemd unit)'],
+  ['upgrade', '$0 upgrade', 'after installing a new version: re-exec it in place (same pid, sockets, handlers)'],
   ['status', '$0 status', 'services, figures, last errors'],
   ['status', '$0 status git --json', 'one service, as JSON'],
   ['convert', '$0 convert /etc/inetd.conf', 'inetd.conf -> service files on stdout'],

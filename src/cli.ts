@@ -211,6 +211,10 @@ export async function main(argv: string[]): Promise<number> {
       const { runReload } = await import('./commands/reload.js');
       exitCode = await runReload(o as unknown as CommonOptions);
     })
+    .command('upgrade', 're-exec the running daemon in place (same pid; no listening socket closed, running handlers kept), once the new version has loaded; exit 1 if the old one goes on', (y) => examples(y, { only: 'upgrade' }), async (o) => {
+      const { runUpgrade } = await import('./commands/upgrade.js');
+      exitCode = await runUpgrade(o as unknown as CommonOptions);
+    })
     .command(
       'status [name]',
       "print the running daemon's services and figures (or one service's)",

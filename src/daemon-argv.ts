@@ -8,6 +8,7 @@ const NOT_THE_DAEMON = new Set([
   'check',
   'reload',
   'status',
+  'upgrade',
   'convert',
   'unit',
   'completion',

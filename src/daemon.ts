@@ -25,6 +25,8 @@ export interface DaemonOptions {
   context: RuntimeContext;
   /** Told when superd is ready, reloading and stopping (systemd's notify protocol). */
   lifecycle?: Lifecycle;
+  /** An upgrade in place (src/upgrade/): when the daemon it continues started, and its last reload. */
+  restored?: { startedAt: string; lastReload: { time: string; errors: number } | null };
 }
 
 export class Daemon {
@@ -37,9 +39,11 @@ export class Daemon {
   private reloadWaiters: ((outcome: ReloadReport | SuperdError) => void)[] = [];
   private stopping = false;
   /** When the last reload ran and how many errors it had (for status). */
-  private lastReload: { time: string; errors: number } | null = null;
+  private lastReload: { time: string; errors: number } | null;
   private startErrors = 0;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAt: string;
+  /** An upgrade is being prepared: a reload asked for meanwhile waits (it runs if the upgrade fails). */
+  private upgrading = false;
   private readonly logger: Logger;
   // Signal handlers keep no event loop alive; an idle superd with nothing bound must not exit.
   private readonly keepAlive = setInterval(() => undefined, 1 << 30);
@@ -47,6 +51,29 @@ export class Daemon {
   constructor(private options: DaemonOptions) {
     this.logger = options.context.logger;
     this.services = new ServiceSet(options.context);
+    this.startedAt = options.restored?.startedAt ?? new Date().toISOString();
+    this.lastReload = options.restored?.lastReload ?? null;
+  }
+
+  /** What an upgrade in place (src/upgrade/) passes on and holds. */
+  get forUpgrade(): { services: ServiceSet; startedAt: string; lastReload: { time: string; errors: number } | null; stopping: boolean } {
+    return { services: this.services, startedAt: this.startedAt, lastReload: this.lastReload, stopping: this.stopping };
+  }
+
+  /** An upgrade begins: no reload starts until done(); `idle` resolves once one running now is over. */
+  holdReloads(): { idle: Promise<void>; done: () => void } {
+    this.upgrading = true;
+    const idle = this.reloading ?? Promise.resolve();
+    return {
+      idle: idle.catch(() => undefined),
+      done: () => {
+        this.upgrading = false;
+        if (this.reloadAgain && this.reloading === null) {
+          this.reloadAgain = false;
+          this.requestReload();
+        }
+      },
+    };
   }
 
   /** The first load. Returns the fatal error when the services dir cannot be read at all. */
@@ -68,18 +95,18 @@ export class Daemon {
     const plan = planReload(new Map(), load);
     this.logProblems(plan.errors, load.files.flatMap((f) => f.warnings));
     // Sockets systemd passed that no service adopts are closed now (SPEC §4).
-    inheritedSockets.keepFor(plan.add, this.logger);
+    await inheritedSockets.keepFor(plan.add, this.logger);
     this.startErrors = countProblems(plan.errors);
     await this.services.apply(plan);
     return null;
   }
 
-  /** Everything is up: write the pid file and say so. */
-  async ready(extra: LogFields): Promise<SuperdError | null> {
+  /** Everything is up: write the pid file and say so (`started`, or `upgraded` after an upgrade in place). */
+  async ready(extra: LogFields, event = 'started'): Promise<SuperdError | null> {
     const pidProblem = this.options.pidFile === null ? null : await writePidFile(this.options.pidFile, process.pid);
     if (pidProblem !== null) return pidProblem;
     this.options.lifecycle?.ready(this.statusLine());
-    this.logger.log('info', 'started', {
+    this.logger.log('info', event, {
       pid: process.pid,
       services: this.services.size,
       errors: this.startErrors,
@@ -92,7 +119,7 @@ export class Daemon {
   /** SIGHUP. Reloads never overlap; one asked for during a reload runs right after it. */
   requestReload(): void {
     if (this.stopping) return;
-    if (this.reloading !== null || !this.begun) {
+    if (this.reloading !== null || !this.begun || this.upgrading) {
       this.reloadAgain = true;
       return;
     }

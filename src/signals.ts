@@ -44,6 +44,13 @@ interface Early {
 }
 
 const EARLY_KEY = Symbol.for('superd.earlySignals');
+/** When holdEarlySignals ran, in ms since the process started (performance.now()): how long a signal would have ended it. */
+let heldAt: number | null = null;
+
+/** How long this process ran before its signals were caught (null: not held early); an upgrade logs it (superd.8, BUGS). */
+export function unguardedMs(): number | null {
+  return heldAt;
+}
 type WithEarly = typeof globalThis & { [EARLY_KEY]?: Early };
 
 /**
@@ -53,6 +60,7 @@ type WithEarly = typeof globalThis & { [EARLY_KEY]?: Early };
  * can end superd or open the inspector meanwhile.
  */
 export function holdEarlySignals(): void {
+  heldAt = performance.now();
   const acted: NodeJS.Signals[] = [];
   const ignored = new Set<NodeJS.Signals>();
   const keep = (signal: NodeJS.Signals): void => void acted.push(signal);

@@ -2,7 +2,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import type { Server } from 'node:net';
 import type { CommonOptions } from '../cli.js';
-import { closeControl, serveControl } from '../control/server.js';
+import { closeControl, serveControl, type ControlHandlers } from '../control/server.js';
 import { Daemon } from '../daemon.js';
 import { formatConfigError } from '../errors.js';
 import { fatalHandler, installFatalHandler } from '../fatal.js';
@@ -24,6 +24,9 @@ import { ACTED_ON, catchSignals } from '../signals.js';
 import { loadSys } from '../sys/load.js';
 import type { MetricsServer } from '../metrics/index.js';
 import { formatMetricsAddress } from '../metrics/address.js';
+import { answerClient, salvage, settle, takeControl, takeOver, takeUpgradeState, upgradedFields } from '../upgrade/resume.js';
+import { runTrial, takeTrialMode } from '../upgrade/trial.js';
+import { Upgrader } from '../upgrade/upgrader.js';
 
 /**
  * A service manager may start us with fd 0, 1 or 2 closed; the next socket
@@ -67,8 +70,12 @@ function avoidedBets(text: string | undefined): Set<Bet> {
 }
 
 export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInternals?: string }): Promise<number> {
-  // Socket activation (listen/inherited.ts): read and removed before anything
-  // else, so that no handler ever sees the variables.
+  // An upgrade's trial of this image (upgrade/trial.ts): loaded, now a look at the services dir, and out.
+  if (takeTrialMode(process.env)) return runTrial(o.servicesDir);
+  // Socket activation (listen/inherited.ts) and an upgrade in place
+  // (upgrade/resume.ts): read and removed before anything else, so that no
+  // handler ever sees the variables.
+  const upgrade = takeUpgradeState(process.env);
   const passed = takeListenEnvironment(process.env, process.pid);
   ensureStandardFds();
   closeInheritedOnExec();
@@ -100,6 +107,11 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     }),
   );
   inheritedSockets.adopt(passed, logger);
+  if (upgrade instanceof Error) {
+    logger.log('error', 'upgrade_state', { message: `${upgrade.message}; starting afresh, on the listening sockets the old image left open` });
+    inheritedSockets.adopt(salvage(), logger);
+  }
+  const resumed = upgrade instanceof Error ? null : upgrade;
   const self = { uid: process.getuid?.() ?? -1, gid: process.getgid?.() ?? -1 };
   // Before anything is bound: which of Node's internals hold here (internals/).
   const [spawner, internals] = await Promise.all([
@@ -122,7 +134,9 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     shutdownGraceSeconds: o.shutdownGrace,
     context: { spawner, logger, environment: process.env, fdPressure: new FdPressure(logger) },
     lifecycle: systemdNotifier(process.env.NOTIFY_SOCKET, logger),
+    ...(resumed === null ? {} : { restored: { startedAt: resumed.startedAt, lastReload: resumed.lastReload } }),
   });
+  const upgrader = new Upgrader({ daemon, logger, spawner, control: () => control, controlPath: o.controlSocket });
 
   // Signals only ask; the daemon does the work from the event loop.
   const failStart = async (message: string, where: LogFields, event: string): Promise<number> => {
@@ -159,11 +173,14 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
   readiness();
 
   // Before any service, so that `superd status` answers as soon as one is up.
-  const served = await serveControl(o.controlSocket, {
+  const handlers: ControlHandlers = {
     status: () => daemon.snapshot(),
     reload: { next: () => daemon.nextReload(), request: () => daemon.requestReload() },
+    upgrade: (conn) => upgrader.run(conn),
     logger,
-  });
+  };
+  // After an upgrade, the socket the old image served: no other superd to look for.
+  const served = (resumed === null ? null : await takeControl(resumed, handlers)) ?? (await serveControl(o.controlSocket, handlers));
   if (served instanceof Error && served.code === 'superd_running') {
     // SPEC §5: one superd per control socket. Nothing is bound yet, and the
     // other's socket and pid file are its own (removePidFile checks the pid).
@@ -187,28 +204,35 @@ export async function runDaemon(o: CommonOptions & { spawner?: string; avoidInte
     logger.log('info', 'listening', { address: `${where}/tcp`, url: `http://${where}/metrics` });
   }
 
+  if (resumed !== null) takeOver(resumed, daemon.forUpgrade.services, logger);
   const fatal = await daemon.start();
   if (fatal !== null) {
     await metricsServer?.close();
     if (control !== null) await closeControl(control, o.controlSocket);
     return failStart(formatConfigError(fatal), { file: fatal.file, line: fatal.line }, 'config_error');
   }
+  if (resumed !== null) settle(daemon.forUpgrade.services, spawner, logger);
 
   const watcher = o.watch ? await startWatch(o.servicesDir, () => daemon.requestReload(), logger) : null;
 
-  const notReady = await daemon.ready({
-    watch: watcher?.active ?? false,
-    user_switch: spawner.userSwitch,
-    handler_limits: spawner.handlerLimits,
-    node_internals: describePaths(internals),
-    metrics: metricsServer === null ? undefined : formatMetricsAddress(metricsServer.address),
-  });
+  const notReady = await daemon.ready(
+    {
+      watch: watcher?.active ?? false,
+      user_switch: spawner.userSwitch,
+      handler_limits: spawner.handlerLimits,
+      node_internals: describePaths(internals),
+      metrics: metricsServer === null ? undefined : formatMetricsAddress(metricsServer.address),
+      ...(resumed === null ? {} : upgradedFields(resumed)),
+    },
+    resumed === null ? 'started' : 'upgraded',
+  );
   if (notReady !== null) {
     await watcher?.close();
     await metricsServer?.close();
     if (control !== null) await closeControl(control, o.controlSocket);
     return failStart(notReady.message, {}, 'startup_failed');
   }
+  if (resumed !== null) answerClient(resumed);
 
   const signal = await stopped;
   await watcher?.close();

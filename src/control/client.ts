@@ -10,13 +10,15 @@ import { socketFd } from '../internals/descriptor.js';
 import { strerror } from '../sys/errors.js';
 import { loadSys } from '../sys/load.js';
 import { checkControlDir, currentUid } from './path.js';
-import { isDaemonStatus, isReloadReport, type DaemonStatus, type ReloadReport } from './status.js';
+import { isDaemonStatus, isReloadReport, isUpgradeReport, type DaemonStatus, type ReloadReport, type UpgradeReport } from './status.js';
 
 /** Far more than any status; a peer sending more is not superd. */
 const MAX_ANSWER = 64 * 1024 * 1024;
 export const STATUS_TIMEOUT_MS = 5000;
 /** A reload reads every service file and binds new sockets; a bind that fails is retried later, not waited for. */
 export const RELOAD_TIMEOUT_MS = 60000;
+/** An upgrade tries the new image, then re-executes superd, which loads and binds as it starts. */
+export const UPGRADE_TIMEOUT_MS = 60000;
 
 const trusted = (uid: number): boolean => uid === currentUid() || uid === 0 || currentUid() === 0;
 
@@ -158,6 +160,11 @@ export function queryStatus(path: string, timeoutMs = STATUS_TIMEOUT_MS): Promis
 /** Starts a reload and waits for its outcome. */
 export function requestReload(path: string, timeoutMs = RELOAD_TIMEOUT_MS): Promise<Result<ReloadReport>> {
   return ask(path, 'reload', timeoutMs, isReloadReport);
+}
+
+/** Asks the daemon to re-exec itself (src/upgrade/): the report comes from the new image, or the error from the old one. */
+export function requestUpgrade(path: string, timeoutMs = UPGRADE_TIMEOUT_MS): Promise<Result<UpgradeReport>> {
+  return ask(path, 'upgrade', timeoutMs, isUpgradeReport);
 }
 
 /**

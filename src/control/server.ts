@@ -5,21 +5,22 @@
 //   `await-reload`  → {"waiting":true,"pid":N} at once, then the ReloadReport
 //                     of the next reload to start (`superd reload --pid-file`
 //                     asks this before its SIGHUP)
+//   `upgrade`       → re-exec in place (src/upgrade/); the new image answers
+//                     with its UpgradeReport, the old one only with an error
 // Errors are {"error":{"code","message"}}. Mode 0600, and the peer's uid is
 // checked too: only superd's own user and root are answered.
 //
 // Only one superd runs per control socket (SPEC §5): a superd of our user or
 // root already answering at the path makes serveControl fail with
 // `superd_running`, for `superd run` to exit before it binds anything.
-import { lstat } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import type { SuperdError } from '../errors.js';
-import { socketFd } from '../internals/descriptor.js';
+import { serverFd } from '../internals/descriptor.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from '../listen/unixpath.js';
 import type { Logger } from '../log/types.js';
-import { loadSys } from '../sys/load.js';
-import { checkControlDir, currentUid } from './path.js';
-import { isDaemonStatus, type DaemonStatus, type ReloadReport } from './status.js';
+import { checkControlDir } from './path.js';
+import { superdAnswering, trustedPeer } from './running.js';
+import type { DaemonStatus, ReloadReport } from './status.js';
 import { errorMessage } from '../errors.js';
 
 /** A request line longer than this is not one of ours. */
@@ -28,10 +29,6 @@ const MAX_REQUEST = 4096;
 const REQUEST_TIMEOUT_MS = 5000;
 /** Status and reload clients at once; past it Node closes new connections at once. */
 const MAX_CONNECTIONS = 32;
-/** How long a superd found at our control socket gets to answer `status` (`superd status` waits as long). */
-const RUNNING_STATUS_TIMEOUT_MS = 5000;
-/** Far more than any status: a peer that sends more is not superd. */
-const MAX_STATUS_ANSWER = 64 * 1024 * 1024;
 
 export interface ControlHandlers {
   status(): DaemonStatus;
@@ -42,6 +39,8 @@ export interface ControlHandlers {
     /** Asks for a reload, as SIGHUP does. */
     request(): void;
   };
+  /** Absent: no upgrade in place. Resolves only when it failed (the old image serves on); on success the new image answers conn. */
+  upgrade?: (conn: Socket) => Promise<SuperdError>;
   logger?: Logger;
 }
 
@@ -55,13 +54,14 @@ export class ControlError extends Error {
 }
 
 interface Placed {
-  identity: { dev: number; ino: number };
+  /** Null where an upgrade passed the socket without it (its file is then left at exit). */
+  identity: { dev: number; ino: number } | null;
   connections: Set<Socket>;
 }
 
 const placed = new WeakMap<Server, Placed>();
 
-type Request = 'status' | 'reload' | 'await-reload';
+type Request = 'status' | 'reload' | 'await-reload' | 'upgrade';
 
 function parseRequest(line: string): Request | SuperdError {
   let word = line.trim();
@@ -74,17 +74,8 @@ function parseRequest(line: string): Request | SuperdError {
     }
   }
   if (word === '' || word === 'status') return 'status';
-  if (word === 'reload' || word === 'await-reload') return word;
-  return { code: 'unknown_request', message: `unknown request '${word.slice(0, 40)}': expected status, reload or await-reload` };
-}
-
-/** Whether the peer is our own user or root (the peer may be answered, or believed). Null when it cannot be told. */
-function trustedPeer(conn: Socket): boolean | null {
-  const libc = loadSys();
-  const fd = socketFd(conn);
-  if (libc instanceof Error || fd === null) return null;
-  const peer = libc.peerCredentials(fd);
-  return peer === null ? null : peer.uid === currentUid() || peer.uid === 0;
+  if (word === 'reload' || word === 'await-reload' || word === 'upgrade') return word;
+  return { code: 'unknown_request', message: `unknown request '${word.slice(0, 40)}': expected status, reload, await-reload or upgrade` };
 }
 
 function send(conn: Socket, value: unknown, last: boolean): void {
@@ -96,6 +87,10 @@ function send(conn: Socket, value: unknown, last: boolean): void {
 async function answer(conn: Socket, request: Request | SuperdError, h: ControlHandlers): Promise<void> {
   if (typeof request !== 'string') return send(conn, { error: request }, true);
   if (request === 'status') return send(conn, h.status(), true);
+  if (request === 'upgrade') {
+    const failed = h.upgrade === undefined ? { code: 'unsupported', message: 'this superd cannot upgrade in place' } : await h.upgrade(conn);
+    return send(conn, { error: failed }, true);
+  }
   if (h.reload === undefined) {
     return send(conn, { error: { code: 'unsupported', message: 'this superd does not report reloads over its control socket; send it SIGHUP' } }, true);
   }
@@ -157,70 +152,15 @@ function logAcceptErrors(server: Server, path: string, logger: Logger | undefine
   });
 }
 
-function listenAt(server: Server, where: string): Promise<Server | SuperdError> {
+function listenAt(server: Server, where: string | { fd: number }, path = String(where)): Promise<Server | SuperdError> {
   return new Promise((resolve) => {
-    const onError = (err: NodeJS.ErrnoException): void => resolve({ code: err.code ?? 'EIO', message: `cannot listen on ${where}: ${err.message}` });
+    const onError = (err: NodeJS.ErrnoException): void => resolve({ code: err.code ?? 'EIO', message: `cannot listen on ${path}: ${err.message}` });
     server.once('error', onError);
     server.listen(where, () => {
       server.removeListener('error', onError);
       resolve(server);
     });
   });
-}
-
-/**
- * The pid of a superd answering at path, or null: nobody, another program,
- * a process of another user (a socket in a shared directory must not keep
- * superd from starting), or no status answer within timeoutMs. Believed are
- * a peer of our own user or root (SO_PEERCRED, which no file swap can forge;
- * where it cannot be read, the socket file's owner) that answers `status` as
- * superd does.
- */
-export function superdAnswering(path: string, timeoutMs = RUNNING_STATUS_TIMEOUT_MS): Promise<{ pid: number } | null> {
-  return new Promise((resolve) => {
-    const conn = createConnection(path);
-    let text = '';
-    let settled = false;
-    const done = (found: { pid: number } | null): void => {
-      settled = true;
-      clearTimeout(timer);
-      conn.destroy();
-      resolve(found);
-    };
-    const timer = setTimeout(() => done(null), timeoutMs);
-    conn.on('error', () => done(null));
-    conn.once('connect', () => {
-      void believable(conn, path).then((trusted) => {
-        if (settled) return;
-        if (trusted) conn.end('status\n');
-        else done(null);
-      });
-    });
-    conn.setEncoding('utf8');
-    conn.on('data', (chunk: string) => {
-      text += chunk;
-      if (text.length > MAX_STATUS_ANSWER) done(null);
-    });
-    conn.on('end', () => {
-      try {
-        const answer = JSON.parse(text.split('\n', 1)[0] ?? '') as unknown;
-        done(isDaemonStatus(answer) ? { pid: answer.pid } : null);
-      } catch {
-        done(null);
-      }
-    });
-  });
-}
-
-async function believable(conn: Socket, path: string): Promise<boolean> {
-  const peer = trustedPeer(conn);
-  if (peer !== null) return peer;
-  try {
-    const owner = (await lstat(path)).uid;
-    return owner === currentUid() || owner === 0;
-  } catch {
-    return false;
-  }
 }
 
 /** Something is at path that superd leaves alone: a superd of ours says so (`superd_running`), else `otherwise`. */
@@ -248,13 +188,7 @@ export async function serveControl(path: string, handlers: ControlHandlers | (()
     if (stale.code !== 'EADDRINUSE') return new ControlError(stale.code, stale.message);
     return inUse(path, new ControlError(stale.code, `${stale.message} (another superd?): left alone`));
   }
-  const connections = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: true }, (conn) => {
-    connections.add(conn);
-    conn.once('close', () => connections.delete(conn));
-    serve(conn, h);
-  });
-  server.maxConnections = MAX_CONNECTIONS;
+  const { server, connections } = controlServer(h);
   // Placed with its mode from the first instant, and linked, not renamed,
   // to path: something that appeared there meanwhile is never replaced.
   const result = await placeUnixSocket(path, 0o600, (where) => listenAt(server, where), (s) => s.close());
@@ -268,11 +202,45 @@ export async function serveControl(path: string, handlers: ControlHandlers | (()
   return server;
 }
 
+function controlServer(h: ControlHandlers): { server: Server; connections: Set<Socket> } {
+  const connections = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (conn) => {
+    connections.add(conn);
+    conn.once('close', () => connections.delete(conn));
+    serve(conn, h);
+  });
+  server.maxConnections = MAX_CONNECTIONS;
+  return { server, connections };
+}
+
+/** The control socket an upgrade passed (src/upgrade/): served again as it was, no other superd looked for, nothing placed. */
+export async function adoptControl(fd: number, path: string, ownFile: Placed['identity'], handlers: ControlHandlers): Promise<Server | ControlError> {
+  const { server, connections } = controlServer(handlers);
+  const listening = await listenAt(server, { fd }, path);
+  if ('code' in listening) return new ControlError(listening.code, listening.message);
+  placed.set(server, { identity: ownFile, connections });
+  logAcceptErrors(server, path, handlers.logger);
+  return server;
+}
+
+/** What an upgrade passes on of the control socket: its descriptor, and its file's identity. */
+export function controlPassable(server: Server): { fd: number; ownFile: Placed['identity'] } | null {
+  const fd = serverFd(server);
+  return fd === null ? null : { fd, ownFile: placed.get(server)?.identity ?? null };
+}
+
+/** The `upgrade` client an upgrade passed on (src/upgrade/resume.ts): answered by the new image, as any request is. */
+export function answerPassedClient(fd: number, value: unknown): void {
+  const conn = new Socket({ fd, readable: true, writable: true });
+  conn.on('error', () => undefined);
+  send(conn, value, true);
+}
+
 /** Stops answering, and removes the socket file only if it is still ours. */
 export async function closeControl(server: Server, path: string): Promise<void> {
   const p = placed.get(server);
   // Before close: while open, the socket pins its inode, so no replacement can look like ours.
-  if (p !== undefined) await removeOwnSocket(path, p.identity);
+  if (p !== undefined && p.identity !== null) await removeOwnSocket(path, p.identity);
   server.close();
   for (const conn of p?.connections ?? []) conn.destroy();
 }

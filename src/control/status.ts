@@ -94,3 +94,21 @@ export function isDaemonStatus(v: unknown): v is DaemonStatus {
   const s = v as Partial<DaemonStatus> | null;
   return typeof s === 'object' && s !== null && typeof s.pid === 'number' && Array.isArray(s.services);
 }
+
+/** The answer to `upgrade`, which only the new image gives (src/upgrade/resume.ts). */
+export interface UpgradeReport {
+  upgraded: true;
+  pid: number;
+  /** The new image's version, and the one it replaced. */
+  version: string;
+  was: string;
+}
+
+export function isUpgradeReport(v: unknown): v is UpgradeReport {
+  const r = v as Partial<UpgradeReport> | null;
+  return typeof r === 'object' && r !== null && r.upgraded === true && typeof r.pid === 'number' && typeof r.version === 'string' && typeof r.was === 'string';
+}
+
+export function formatUpgrade(r: UpgradeReport): string {
+  return `upgraded: pid ${r.pid}, superd ${r.version} (was ${r.was})\n`;
+}

@@ -6,18 +6,24 @@
 // the control socket (SO_PEERCRED). check.ts proves at start that they
 // behave; where they do not, there is no public path, and `superd run`
 // refuses to start (commands/run.ts says why).
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 interface SocketHandle {
   fd?: unknown;
   setBlocking?: (blocking: boolean) => number;
 }
 
-const handleOf = (socket: Socket): SocketHandle | null => (socket as unknown as { _handle?: SocketHandle | null })._handle ?? null;
+const handleOf = (socket: Socket | Server): SocketHandle | null => (socket as unknown as { _handle?: SocketHandle | null })._handle ?? null;
 
 /** The socket's descriptor, or null when it has none (not connected yet, destroyed) or this Node does not show it. */
 export function socketFd(socket: Socket): number | null {
   const fd = handleOf(socket)?.fd;
+  return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : null;
+}
+
+/** A listening server's descriptor, the same way (an upgrade passes it on: src/upgrade/); null when it has none. */
+export function serverFd(server: Server): number | null {
+  const fd = handleOf(server)?.fd;
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : null;
 }
 

@@ -152,10 +152,10 @@ export function onAccepted(
  * 'connection' event would give it: paused, so nothing is read from it.
  * Null (and the descriptor closed) when Node will not take it.
  */
-export function fromAcceptedFd(fd: number, closeFd: (fd: number) => void): Connection | null {
+export function fromAcceptedFd(fd: number, closeFd: (fd: number) => void, proto: Proto = 'TCP', localPath: string | null = null): Connection | null {
   try {
     const options = { fd, allowHalfOpen: true, readable: true, writable: true, pauseOnCreate: true };
-    return fromSocket(new Socket(options as ConstructorParameters<typeof Socket>[0]), 'TCP', null);
+    return fromSocket(new Socket(options as ConstructorParameters<typeof Socket>[0]), proto, localPath);
   } catch {
     closeFd(fd);
     return null;

@@ -96,8 +96,10 @@ export interface Listener {
   readonly note: string | null;
   /** Present where the port can be handed over on reload. */
   readonly handOver?: PortHandOver;
-  /** Present on a socket systemd passed at start (inherited.ts): its descriptor there, and its LISTEN_FDNAMES name. */
-  readonly inherited?: { fd: number; name: string };
+  /** Present on a socket systemd passed at start, or an upgrade (inherited.ts): its descriptor there, and its LISTEN_FDNAMES name (an upgrade's: the service's). */
+  readonly inherited?: { fd: number; name: string; from: 'systemd' | 'upgrade' };
+  /** A socket superd made (not systemd's): its descriptor and, for a unix socket, the identity of the file placed, for an upgrade to pass on (src/upgrade/). */
+  readonly passable?: { fd: number; ownFile: { dev: number; ino: number } | null };
   /** Stops listening; resolves once the socket (and a unix socket's file) is gone. */
   close(): Promise<void> | void;
 }

@@ -3,7 +3,7 @@
 // the one bound to the address its definition would bind. Pure: the facts of
 // each socket are read once at start.
 import { isIPv6 } from 'node:net';
-import type { ServiceDefinition } from '../config/types.js';
+import { describeAddress, type ServiceDefinition } from '../config/types.js';
 import { inetTargets } from './inet.js';
 
 /** A socket superd was started with, as far as matching needs to know. */
@@ -18,6 +18,17 @@ export interface InheritedFacts {
   listening: boolean;
   /** Its LISTEN_FDNAMES entry; systemd's default is "unknown" or the socket unit's name. */
   name: string;
+  /**
+   * A socket superd made itself and passed through an upgrade in place
+   * (src/upgrade/): the address of the service (`name`) it was made for. It
+   * goes to that service only, and only while its address is the same.
+   */
+  boundFor?: string;
+}
+
+/** Whether the socket an upgrade passed is still def's: the same service, at the same address. */
+function stillFor(def: ServiceDefinition, s: InheritedFacts): boolean {
+  return s.name === def.name && s.boundFor === describeAddress(def) && fits(def, s);
 }
 
 /** The kind of socket def needs: a listening stream socket, a udp socket, a unix stream socket. */
@@ -44,6 +55,7 @@ function canonical(host: string): string {
  * IPv6 (what superd would bind itself there).
  */
 export function addressMatches(def: ServiceDefinition, s: InheritedFacts, hostHasIPv6: boolean): boolean {
+  if (s.boundFor !== undefined) return stillFor(def, s);
   if (!fits(def, s)) return false;
   if (def.protocol === 'unix') return s.host === def.path;
   if (s.port !== (def.port ?? 0)) return false;
@@ -57,6 +69,7 @@ export function addressMatches(def: ServiceDefinition, s: InheritedFacts, hostHa
 
 /** Whether s is the one named after def (and of the kind def needs). */
 export function nameMatches(def: ServiceDefinition, s: InheritedFacts): boolean {
+  if (s.boundFor !== undefined) return stillFor(def, s);
   return s.name === def.name && fits(def, s);
 }
 

@@ -6,11 +6,19 @@
 // reload leaves its socket open (what arrives waits in its backlog) and gets
 // it back when it is added again. superd never binds, unlinks or chmods an
 // adopted address: systemd owns it.
+//
+// An upgrade in place (src/upgrade/) fills the pool too: with the sockets of
+// the inherited pool as they were, and with each socket superd made itself,
+// named after its service. Those go to that service only, at the same
+// address (inherited-match.ts), and are its listener's for good: closed with
+// it (a unix socket's file removed, as superd placed it), never kept here.
 import { networkInterfaces } from 'node:os';
 import type { ServiceDefinition } from '../config/types.js';
 import type { Logger } from '../log/types.js';
 import { SysError } from '../sys/errors.js';
 import { closeDescriptor } from '../sys/sockets.js';
+import { removeOwnSocket } from './unixpath.js';
+import type { PassedInherited, PassedListener } from '../upgrade/state.js';
 import { describeSocket, duplicate, setCloseOnExec } from '../sys/described.js';
 import { assignAtStart, socketFor, type InheritedFacts } from './inherited-match.js';
 
@@ -26,6 +34,8 @@ export interface InheritedSocket extends InheritedFacts {
   readonly protocol: string;
   /** `127.0.0.1:7000`, `[::]:7000`, `/run/x.sock`, as listeners write addresses. */
   readonly address: string;
+  /** Passed by an upgrade: the unix socket file superd placed, removed when the socket closes. */
+  readonly ownFile?: { dev: number; ino: number } | null;
 }
 
 /** The descriptors passed to this process, and their names; null when none were (or not to us). */
@@ -122,24 +132,68 @@ export class InheritedPool {
     });
   }
 
-  /** The first load: each socket goes to the service it matches; one that matches none is logged and closed (SPEC §4). */
-  keepFor(defs: readonly ServiceDefinition[], logger: Logger): void {
-    const assigned = assignAtStart(defs, this.sockets, this.ipv6);
-    for (const socket of this.sockets) {
+  /**
+   * What an upgrade passed (src/upgrade/): the pool's sockets as they were
+   * (each keeps the service it went to at start), and superd's own listening
+   * sockets, named after their services. A descriptor that is no usable
+   * socket is logged and closed.
+   */
+  adoptUpgrade(listeners: readonly PassedListener[], inherited: readonly PassedInherited[], logger: Logger): void {
+    const take = (fd: number, name: string): InheritedSocket | null => {
+      const socket = inspect(fd, name);
+      if (typeof socket !== 'string') return socket;
+      logger.log('warn', 'socket_unusable', { fd, name, message: `descriptor ${fd} (${name}) passed by the upgrade closed: ${socket}` });
+      closeDescriptor(fd);
+      return null;
+    };
+    for (const l of listeners) {
+      const socket = take(l.fd, l.service);
+      if (socket !== null) this.sockets.push({ ...socket, boundFor: l.address, ownFile: l.ownFile });
+    }
+    for (const i of inherited) {
+      const socket = take(i.fd, i.name);
+      if (socket === null) continue;
+      this.sockets.push(socket);
+      if (i.assigned !== null) this.assigned.set(socket, i.assigned);
+    }
+  }
+
+  /** The pool's own sockets (not those an upgrade passed for a listener), for the next upgrade's state. */
+  passable(): PassedInherited[] {
+    return this.sockets.filter((s) => s.boundFor === undefined).map((s) => ({ fd: s.fd, name: s.name, assigned: this.assigned.get(s) ?? null }));
+  }
+
+  /**
+   * The first load: each socket goes to the service it matches; one that
+   * matches none is logged and closed (SPEC §4). Those an upgrade passed with
+   * their service from start stay, as they did before it.
+   */
+  async keepFor(defs: readonly ServiceDefinition[], logger: Logger): Promise<void> {
+    const fresh = this.sockets.filter((s) => !this.assigned.has(s));
+    const assigned = assignAtStart(defs, fresh, this.ipv6);
+    const unused: Promise<void>[] = [];
+    for (const socket of fresh) {
       const service = assigned.get(socket);
       if (service !== undefined) {
         this.assigned.set(socket, service);
         continue;
       }
-      logger.log('warn', 'socket_unused', {
-        fd: socket.fd,
-        name: socket.name,
-        address: `${socket.address}/${socket.protocol}`,
-        message: `no service matches the inherited socket ${socket.address}/${socket.protocol} (name ${socket.name}): closed`,
-      });
-      closeDescriptor(socket.fd);
+      unused.push(this.unused(socket, logger));
     }
-    this.sockets = this.sockets.filter((s) => assigned.has(s));
+    this.sockets = this.sockets.filter((s) => this.assigned.has(s));
+    await Promise.all(unused);
+  }
+
+  private async unused(socket: InheritedSocket, logger: Logger): Promise<void> {
+    const where = `${socket.address}/${socket.protocol}`;
+    const message =
+      socket.boundFor === undefined
+        ? `no service matches the inherited socket ${where} (name ${socket.name}): closed`
+        : `service ${socket.name} is gone or has another address now: its socket ${where}, kept through the upgrade, is closed`;
+    logger.log(socket.boundFor === undefined ? 'warn' : 'info', 'socket_unused', { fd: socket.fd, name: socket.name, address: where, message });
+    // The file goes first, while the open socket pins its inode (unixpath.ts).
+    if (socket.ownFile !== undefined && socket.ownFile !== null) await removeOwnSocket(socket.host, socket.ownFile);
+    closeDescriptor(socket.fd);
   }
 
   /** The socket among `sockets` that def adopts, or null: the one it had at start if that still matches it. */
@@ -153,10 +207,19 @@ export class InheritedPool {
     return first !== null && first === this.find(b, this.sockets);
   }
 
-  /** The socket def adopts, with a duplicate for its listener; null when none matches (def binds its address itself). */
+  /**
+   * The socket def adopts, with a duplicate for its listener; null when none
+   * matches (def binds its address itself). One an upgrade passed for def's
+   * listener is the listener's own from now on: no duplicate, not kept.
+   */
   claim(def: ServiceDefinition): Adopted | SysError | null {
     const socket = this.find(def, this.sockets.filter((s) => !this.held.has(s)));
     if (socket === null) return null;
+    if (socket.boundFor !== undefined) {
+      this.sockets = this.sockets.filter((s) => s !== socket);
+      this.assigned.delete(socket);
+      return { socket, fd: socket.fd, release: () => undefined };
+    }
     const fd = duplicate(socket.fd);
     if (fd instanceof SysError) return fd;
     this.held.add(socket);

@@ -47,9 +47,12 @@ async function adoptListener(def: ServiceDefinition, sink: ListenerSink, adopted
     return listener;
   }
   const { close } = listener;
+  const { socket } = adopted;
+  const ownSocket = socket.boundFor === undefined ? {} : { passable: { fd: adopted.fd, ownFile: socket.ownFile ?? null } };
   return {
     ...listener,
-    inherited: { fd: adopted.socket.fd, name: adopted.socket.name },
+    ...ownSocket,
+    inherited: { fd: socket.fd, name: socket.name, from: socket.boundFor === undefined ? 'systemd' : 'upgrade' },
     close: async () => {
       await close();
       adopted.release();

@@ -110,7 +110,7 @@ export async function listenTcp(
       }
     },
   });
-  return { address: bound.address, note: bound.note, close, handOver };
+  return { address: bound.address, note: bound.note, close, handOver, passable: { fd, ownFile: null } };
 }
 
 /**

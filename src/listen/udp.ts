@@ -115,5 +115,5 @@ function serveDatagrams(bound: Bound<BoundUdp>, onDatagram: (d: Datagram) => voi
   if (fd === null || !ownSocket) return { address: bound.address, note: bound.note, close };
   // A datagram still queued on the old socket when it closes is lost, as udp may lose any.
   const handOver = sharedPort(fd, { type: 'dgram', host: target.host, port, ipv6Only: target.ipv6Only }, () => open);
-  return { address: bound.address, note: bound.note, close, handOver };
+  return { address: bound.address, note: bound.note, close, handOver, passable: { fd, ownFile: null } };
 }

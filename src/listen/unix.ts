@@ -10,6 +10,7 @@ import { onAccepted, type Addresses } from './accepted.js';
 import type { Connection, Listener } from './connection.js';
 import type { Adopted } from './inherited.js';
 import { BACKLOG, serve } from './tcp.js';
+import { serverFd } from '../internals/descriptor.js';
 import { clearStaleSocket, placeUnixSocket, removeOwnSocket } from './unixpath.js';
 
 function listenAt(path: string): Promise<Server | SuperdError> {
@@ -31,13 +32,13 @@ function listenAt(path: string): Promise<Server | SuperdError> {
 export async function placeServiceSocket<T>(
   def: ServiceDefinition,
   bindAt: (where: string) => Promise<T | SuperdError> | T | SuperdError,
-): Promise<{ value: T; close: () => Promise<void> } | SuperdError> {
+): Promise<{ value: T; close: () => Promise<void>; identity: { dev: number; ino: number } } | SuperdError> {
   const path = def.path ?? '';
   const inTheWay = await clearStaleSocket(path);
   if (inTheWay !== null) return { code: 'bind_failed', message: inTheWay.message };
   const placed = await placeUnixSocket(path, def.socketMode, bindAt);
   if ('code' in placed) return { code: 'bind_failed', message: `cannot bind ${path}: ${placed.message}` };
-  return { value: placed.value, close: () => removeOwnSocket(path, placed.identity) };
+  return { value: placed.value, close: () => removeOwnSocket(path, placed.identity), identity: placed.identity };
 }
 
 export async function listenUnix(
@@ -52,9 +53,11 @@ export async function listenUnix(
   const addresses = (): Addresses => ({ remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0, gone: false });
   let closing = false;
   onAccepted(server, 'UNIX', addresses, path, (conn) => (closing ? conn.close() : onConnection(conn)), onAcceptFailed);
+  const fd = serverFd(server);
   return {
     address: path,
     note: null,
+    ...(fd === null ? {} : { passable: { fd, ownFile: placed.identity } }),
     // The file goes first: while our socket is open its inode cannot be
     // reused, so the check that the file is still ours cannot be fooled.
     close: async () => {
@@ -65,12 +68,15 @@ export async function listenUnix(
   };
 }
 
-/** On a socket systemd bound (inherited.ts): its file is systemd's, never removed or chmodded here. */
+/** On a socket systemd bound (inherited.ts): its file is systemd's, never removed or chmodded here; on one an upgrade passed, superd's. */
 export async function adoptUnix(adopted: Adopted, onConnection: (conn: Connection) => void, onAcceptFailed: (status: number) => void): Promise<Listener | SuperdError> {
   const path = adopted.socket.host;
   const server = await serve({ fd: adopted.fd });
   if (!('listen' in server)) return { code: 'bind_failed', message: `cannot listen on the inherited socket ${path}: ${server.message}` };
   const addresses = (): Addresses => ({ remoteAddress: '', remotePort: 0, localAddress: path, localPort: 0, gone: false });
   onAccepted(server, 'UNIX', addresses, path, onConnection, onAcceptFailed);
-  return { address: path, note: null, close: () => void server.close() };
+  // One an upgrade passed (inherited.ts) is superd's: its file goes with it, first.
+  const ownFile = adopted.socket.ownFile ?? null;
+  if (ownFile === null) return { address: path, note: null, close: () => void server.close() };
+  return { address: path, note: null, close: async () => { await removeOwnSocket(path, ownFile); server.close(); } };
 }

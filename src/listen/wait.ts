@@ -16,6 +16,7 @@ import { setBlocking } from '../sys/described.js';
 import { bindInet, bindUnix, closeDescriptor, type SysSocket } from '../sys/sockets.js';
 import { readiness } from './readiness.js';
 import { placeServiceSocket } from './unix.js';
+import { removeOwnSocket } from './unixpath.js';
 
 interface BoundInetSocket {
   socket: SysSocket;
@@ -31,6 +32,8 @@ interface BoundWait {
   close: () => Promise<void>;
   /** Null for unix. */
   target: InetTarget | null;
+  /** The unix socket file placed here (an upgrade passes it on: src/upgrade/); null otherwise. */
+  ownFile: { dev: number; ino: number } | null;
 }
 
 /**
@@ -56,14 +59,17 @@ function adoptedWaitSocket(adopted: Adopted): BoundWait | SuperdError {
       open = false;
     },
   };
-  return { socket: own, address: socket.address, note: null, close: async () => undefined, target: null };
+  // One an upgrade passed (inherited.ts) is superd's: its file goes with it.
+  const ownFile = socket.ownFile ?? null;
+  const close = ownFile === null ? async () => undefined : () => removeOwnSocket(socket.host, ownFile);
+  return { socket: own, address: socket.address, note: null, close, target: null, ownFile: null };
 }
 
 async function bindWaitSocket(def: ServiceDefinition, reusePort: boolean): Promise<BoundWait | SuperdError> {
   if (def.protocol === 'unix') {
     const placed = await placeServiceSocket<SysSocket>(def, (where) => bindUnix({ path: where }));
     if ('code' in placed) return placed;
-    return { socket: placed.value, address: def.path ?? '', note: null, close: placed.close, target: null };
+    return { socket: placed.value, address: def.path ?? '', note: null, close: placed.close, target: null, ownFile: placed.identity };
   }
   const type = def.protocol.startsWith('udp') ? 'dgram' : 'stream';
   const bind = async (target: InetTarget, port: number): Promise<BoundInetSocket | SysError> => {
@@ -73,7 +79,7 @@ async function bindWaitSocket(def: ServiceDefinition, reusePort: boolean): Promi
   const bound = await bindFirst<BoundInetSocket>(def, bind, isBound);
   if ('code' in bound) return bound;
   const { socket, target } = bound.value;
-  return { socket, address: bound.address, note: bound.note, close: async () => undefined, target };
+  return { socket, address: bound.address, note: bound.note, close: async () => undefined, target, ownFile: null };
 }
 
 /**
@@ -123,6 +129,7 @@ export async function listenWait(def: ServiceDefinition, onReadable: (socket: Wa
     address: bound.address,
     note: bound.note,
     ...(handOver === undefined ? {} : { handOver }),
+    ...(adopted === null ? { passable: { fd: socket.fd, ownFile: bound.ownFile } } : {}),
     // The file goes before the socket (see unix.ts); a running handler keeps its own copy and serves on.
     // A spawn still queued names the socket's number: it is closed once that spawn has returned.
     close: async () => {

@@ -70,6 +70,8 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     reopen: () => sink.reopen(),
     close: () => sink.close(),
+    // A turn first: what winston's streams still hold reaches the sink.
+    flushed: () => new Promise<void>((resolve) => setImmediate(resolve)).then(() => sink.flushed()),
     flow: sink,
     droppedLines: () => sink.dropped,
   };

@@ -154,6 +154,14 @@ export class LogSink implements LogFlow {
     this.settle();
   }
 
+  /** What is pending goes out now; resolves once the target has taken it all (written, or failed). */
+  flushed(): Promise<void> {
+    this.flush();
+    const stream = this.stream;
+    if (stream === null) return Promise.resolve();
+    return new Promise((resolve) => stream.write('', () => resolve()));
+  }
+
   /** SIGUSR2 (logrotate): the file is opened again by name. Nothing for standard error. */
   reopen(): void {
     if (this.file === null) return;

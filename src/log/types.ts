@@ -13,6 +13,8 @@ export interface Logger {
   /** Reopen the log file (logrotate). A no-op when logging to stderr. */
   reopen(): void;
   close(): Promise<void>;
+  /** Resolves once every line logged so far is written (an upgrade in place execs right after: src/upgrade/). */
+  flushed?(): Promise<void>;
   /** Whether the log is behind, for readers that can wait (absent: they never need to). */
   readonly flow?: LogFlow;
   /** Log lines dropped since superd started (a log that failed or fell behind), for --metrics. */

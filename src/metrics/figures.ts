@@ -93,7 +93,8 @@ export class Figures {
         this.configErrors.inc(Number(fields.errors) || 0);
         return;
       case 'started':
-        // The first load's errors (its summary line is `started`, not `reload`).
+      case 'upgraded':
+        // The first load's errors (its summary line is `started`, or `upgraded` in a new image, not `reload`).
         this.configErrors.inc(Number(fields.errors) || 0);
         return;
       case 'bind_failed':

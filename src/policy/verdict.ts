@@ -82,6 +82,11 @@ export class ServicePolicy {
     if (address !== '') this.counts.remove(sourceKey(address));
   }
 
+  /** A connection an earlier image admitted (an upgrade in place): counted as one admitted here; release() follows. */
+  holds(address: string): void {
+    if (address !== '') this.counts.add(sourceKey(address));
+  }
+
   /**
    * One request that is not a held connection (a udp datagram to a builtin,
    * or the datagram that wakes a udp wait service): access, rate_per_source,

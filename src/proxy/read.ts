@@ -46,14 +46,14 @@ interface Waiting {
 const scratch = Buffer.allocUnsafe(V2_MAX);
 
 export class HeaderReader {
-  private readonly waiting = new Map<Connection, Waiting>();
+  private readonly pending = new Map<Connection, Waiting>();
   private trusted: { from: readonly string[]; rules: AccessRules | null } | null = null;
 
   constructor(private readonly outcome: HeaderOutcome) {}
 
   /** Connections waiting for the rest of their header. */
   get count(): number {
-    return this.waiting.size;
+    return this.pending.size;
   }
 
   /** A connection accepted on a proxy_protocol service: served or refused, now or once its header is in. */
@@ -63,7 +63,7 @@ export class HeaderReader {
     const fd = conn.socketFd();
     if (fd < 0) return this.outcome.refused(conn, 'the connection has no descriptor superd can read the PROXY header from');
     if (this.look(conn, fd, settings)) return;
-    if (this.waiting.size >= MAX_WAITING) {
+    if (this.pending.size >= MAX_WAITING) {
       return this.outcome.refused(conn, `${MAX_WAITING} connections of this service already wait for their PROXY header`);
     }
     const watcher = readiness();
@@ -71,9 +71,14 @@ export class HeaderReader {
     this.wait(conn, fd, settings, watcher);
   }
 
+  /** The connections waiting for their header (an upgrade passes them on, still unread: upgrade/state.ts). */
+  waiting(): Connection[] {
+    return [...this.pending.keys()];
+  }
+
   /** Shutdown: every connection still waiting is closed, unserved and unlogged. */
   closeAll(): void {
-    for (const w of [...this.waiting.values()]) {
+    for (const w of [...this.pending.values()]) {
       this.stopWaiting(w);
       w.conn.close();
     }
@@ -87,22 +92,22 @@ export class HeaderReader {
 
   private wait(conn: Connection, fd: number, settings: ProxySettings, watcher: Readiness): void {
     const timer = setTimeout(() => {
-      const w = this.waiting.get(conn);
+      const w = this.pending.get(conn);
       if (w === undefined) return;
       this.stopWaiting(w);
       this.outcome.refused(conn, `no complete PROXY header within proxy_timeout (${settings.timeout} s)`);
     }, settings.timeout * 1000);
     const w: Waiting = { conn, fd, settings, timer };
-    this.waiting.set(conn, w);
+    this.pending.set(conn, w);
     watcher.watchArrivals(fd, () => {
       // Out of the set before whatever comes next closes the descriptor or hands it on.
-      if (this.waiting.get(conn) === w) this.look(conn, fd, settings, () => this.stopWaiting(w));
+      if (this.pending.get(conn) === w) this.look(conn, fd, settings, () => this.stopWaiting(w));
     });
   }
 
   private stopWaiting(w: Waiting): void {
-    if (this.waiting.get(w.conn) !== w) return;
-    this.waiting.delete(w.conn);
+    if (this.pending.get(w.conn) !== w) return;
+    this.pending.delete(w.conn);
     clearTimeout(w.timer);
     const watcher = readiness();
     if (!(watcher instanceof SysError)) watcher.unwatch(w.fd);

@@ -69,6 +69,17 @@ export class Reaper {
     if (this.unknownExited) this.reap();
   }
 
+  /**
+   * A child that an earlier image of this process started (an upgrade in
+   * place, src/upgrade/): watched from now on, and reaped at once if it has
+   * exited already (no zombie is left). One that is no child of ours
+   * (ECHILD) is reported gone.
+   */
+  adopt(pid: number, onExit: (status: ExitStatus) => void): void {
+    this.watch(pid, onExit);
+    if (!this.tryPid(pid)) this.finish(pid, { code: null, signal: null });
+  }
+
   /** The latest by pid while many run, then (at most every WALK_MS then) a walk. */
   reap(): void {
     this.unknownExited = false;

@@ -13,6 +13,7 @@ import { killGroup, LeftoverGroups } from '../reap/leftovers.js';
 import { PipeSweeper } from '../stderr/sweeper.js';
 import { remoteFields, sourceOf } from './remote.js';
 import { lastError, type RuntimeContext, type ServiceStats } from './types.js';
+import type { PassedHandler } from '../upgrade/state.js';
 
 /** After `timeout` or the shutdown grace, SIGTERM; this long after that, SIGKILL (SPEC §2, §5). */
 export const KILL_AFTER_MS = 5000;
@@ -69,6 +70,44 @@ export class HandlerProcesses {
   /** Running handlers, and those being started. */
   get count(): number {
     return this.running.size + this.starting;
+  }
+
+  /** Handlers being started: an upgrade waits until none is (their pids are not known yet). */
+  get startingCount(): number {
+    return this.starting;
+  }
+
+  /** What an upgrade passes on of each running handler (src/upgrade/state.ts). */
+  list(service: string, retired: boolean): PassedHandler[] {
+    const now = performance.now();
+    return [...this.running].map(([pid, h]) => ({
+      service,
+      pid,
+      ranMs: now - h.startedAt,
+      source: h.source,
+      timeoutInMs: h.deadline === null ? null : Math.max(0, h.deadline - now),
+      stderr: h.stderr?.descriptor?.() ?? null,
+      wait: h.waitSocket !== null,
+      retired,
+    }));
+  }
+
+  /**
+   * A handler the old image started (an upgrade in place): reaped, logged,
+   * timed out and counted from now on as if started here. A wait handler's
+   * socket is the runtime's to watch again (runtime.ts).
+   */
+  takeOver(h: PassedHandler): void {
+    const now = performance.now();
+    const { pid } = h;
+    const killTimer = h.timeoutInMs === null ? null : this.scheduleTimeout(pid, h.timeoutInMs / 1000);
+    const deadline = h.timeoutInMs === null ? null : now + h.timeoutInMs;
+    const entry: RunningHandler = { startedAt: now - h.ranMs, deadline, killTimer, waitSocket: null, source: h.source, stderr: null };
+    this.running.set(pid, entry);
+    if (h.stderr !== null) entry.stderr = logHandlerStderr(h.stderr, this.ctx.logger, { service: h.service, pid });
+    const exited = (status: ExitStatus): void => this.exited(pid, status);
+    if (this.ctx.spawner.adopt === undefined) exited({ code: null, signal: null });
+    else this.ctx.spawner.adopt(pid, exited);
   }
 
   /** Process groups whose handler exited but whose other members run on. */

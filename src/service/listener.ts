@@ -34,6 +34,11 @@ export class ServiceListener {
     return this.listener?.handOver ?? null;
   }
 
+  /** The socket's descriptor for an upgrade to pass on (connection.ts), or null. */
+  get passable(): NonNullable<Listener['passable']> | null {
+    return this.listener?.passable ?? null;
+  }
+
   /** Resolves once the socket is closed (and a unix socket's file removed) after close(). */
   get closed(): Promise<void> {
     return this.closing;
@@ -56,7 +61,7 @@ export class ServiceListener {
     const def = this.definition();
     if ('close' in result) {
       this.listener = result;
-      const from = result.inherited === undefined ? {} : { from: 'systemd', fd: result.inherited.fd, fdname: result.inherited.name };
+      const from = result.inherited === undefined ? {} : { from: result.inherited.from, fd: result.inherited.fd, fdname: result.inherited.name };
       const fields = { service: def.name, address: `${result.address}/${def.protocol}`, ...from };
       if (result.note !== null) this.logger.log('warn', 'listening', { ...fields, message: result.note });
       else this.logger.log('info', 'listening', fields);

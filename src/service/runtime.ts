@@ -9,7 +9,7 @@
 // in-process (builtin.ts), a wait service's rounds (wait.ts), refusals
 // counted and logged (refused.ts).
 import type { ServiceDefinition } from '../config/types.js';
-import type { Connection, Datagram, ListenerSink, PortHandOver, WaitSocket } from '../listen/connection.js';
+import type { Connection, Datagram, Listener, ListenerSink, PortHandOver, WaitSocket } from '../listen/connection.js';
 import type { LogFields } from '../log/types.js';
 import { datagramRefusal } from '../policy/datagram.js';
 import { ServicePolicy } from '../policy/verdict.js';
@@ -23,6 +23,7 @@ import { RefusalReporter } from './refused.js';
 import { remoteFields, sourceOf } from './remote.js';
 import { newStats, type RuntimeContext, type ServiceStats } from './types.js';
 import { WaitRounds } from './wait.js';
+import { awaitingHeader, passedConnection, type PassedConnection, type PassedHandler } from '../upgrade/state.js';
 
 export class ServiceRuntime implements ListenerSink {
   private baseEnv: string[];
@@ -38,6 +39,10 @@ export class ServiceRuntime implements ListenerSink {
   private readonly refusals: RefusalReporter;
   /** proxy_protocol: connections whose PROXY header is being read, before they are judged (proxy/read.ts). */
   private readonly headers: HeaderReader;
+  /** An upgrade is being prepared (src/upgrade/): what is admitted waits in the queue, nothing starts. */
+  private held = false;
+  /** A wait socket found readable while a handler ran or while held: watched again once that is over. */
+  private idleWaitSocket: WaitSocket | null = null;
 
   /** Called once the runtime has no handlers and no queued connections after retire(). */
   onDrained: (() => void) | null = null;
@@ -89,6 +94,44 @@ export class ServiceRuntime implements ListenerSink {
   /** Resolves once the socket is closed (and a unix socket's file removed) after retire(). */
   get closed(): Promise<void> {
     return this.socket.closed;
+  }
+
+  /** Handlers being started (their pids not known yet). */
+  get startingCount(): number {
+    return this.handlers.startingCount;
+  }
+
+  /** An upgrade is being prepared (on): admitted connections wait in the queue until the exec; or it did not happen (off). */
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) return;
+    this.rearmIdle();
+    this.startQueued();
+  }
+
+  /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor, running handlers, queued connections' descriptors. */
+  handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; handlers: PassedHandler[]; queued: PassedConnection[] } {
+    const service = this.def.name;
+    return { listener: this.socket.passable, handlers: this.handlers.list(service, retired), queued: [...this.queue.map((c) => passedConnection(service, c)), ...this.headers.waiting().map((c) => awaitingHeader(service, c))] };
+  }
+
+  /** A handler the old image started (an upgrade): counted, reaped and logged here from now on. */
+  takeOver(h: PassedHandler): void {
+    this.handlers.takeOver(h);
+    if (h.source !== null) this.policy.holds(h.source);
+  }
+
+  /** A connection the old image had queued: it waits here for a slot, as it did there; one still sending its PROXY header is read from the start. */
+  takeQueued(conn: Connection, header: boolean): void {
+    if (header && this.def.proxy === null) {
+      // Its header is still unread, and the service reads none now: the handler would get it as data.
+      conn.close();
+      return this.refuse(sourceOf(conn), { ...remoteFields(conn), message: 'its PROXY header was still unread at the upgrade, and the service no longer has proxy_protocol' }, 'proxy_header');
+    }
+    if (header) return this.connection(conn);
+    this.queue.push(conn);
+    this.policy.holds(sourceOf(conn));
+    this.startQueued();
   }
 
   /** The same definition found at another place (file, line): nothing else changes. */
@@ -175,7 +218,10 @@ export class ServiceRuntime implements ListenerSink {
 
   /** A wait service's socket has something to read: one handler gets the socket itself. */
   readable(socket: WaitSocket): void {
-    if (this.retired || this.runningCount > 0) return;
+    if (this.retired || this.runningCount > 0 || this.held) {
+      this.idleWaitSocket = socket;
+      return;
+    }
     if (!this.waitRounds.admit(socket, this.policy, this.def.rate)) return;
     this.handlers.spawn({ conn: null, waitSocket: socket }, socket.fd, localEnvironment(this.baseEnv, socket));
   }
@@ -198,6 +244,10 @@ export class ServiceRuntime implements ListenerSink {
   }
 
   private start(conn: Connection): void {
+    if (this.held) {
+      this.queue.push(conn);
+      return;
+    }
     if (this.def.handler.kind === 'builtin') return this.builtins.serve(conn, this.def.handler.name);
     const env = conn.proto === 'TCP' ? tcpEnvironment(this.baseEnv, conn) : localEnvironment(this.baseEnv, conn);
     this.handlers.spawn({ conn, waitSocket: null }, conn.descriptor(), env);
@@ -206,7 +256,8 @@ export class ServiceRuntime implements ListenerSink {
   /** A handler exited or could not be started: its slot goes to the next, its wait socket is watched again. */
   private handlerGone({ source, waitSocket, ranMs }: HandlerGone): void {
     if (source !== null) this.policy.release(source);
-    if (waitSocket !== null) this.waitRounds.over(waitSocket, ranMs);
+    if (waitSocket === null) this.rearmIdle();
+    else this.waitRounds.over(waitSocket, ranMs);
     this.startQueued();
     this.checkDrained();
   }
@@ -217,8 +268,16 @@ export class ServiceRuntime implements ListenerSink {
     this.checkDrained();
   }
 
+  /** A wait socket left unwatched while a handler the old image started ran, or while held: watched again. */
+  private rearmIdle(): void {
+    const socket = this.idleWaitSocket;
+    if (socket === null || this.retired || this.held || this.runningCount > 0) return;
+    this.idleWaitSocket = null;
+    socket.rearm();
+  }
+
   private startQueued(): void {
-    while (this.queue.length > 0 && this.runningCount < this.def.maxChildren) {
+    while (!this.held && this.queue.length > 0 && this.runningCount < this.def.maxChildren) {
       const next = this.queue.shift();
       if (next === undefined) break;
       // A client that reset while it waited is gone: nothing to hand over.

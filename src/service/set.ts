@@ -6,7 +6,9 @@ import { listenConflict } from '../config/overlap.js';
 import { inheritedSockets } from '../listen/inherited.js';
 import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
-import type { ServiceDefinition } from '../config/types.js';
+import { describeAddress, type ServiceDefinition } from '../config/types.js';
+import type { Connection } from '../listen/connection.js';
+import type { PassedConnection, PassedHandler, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
 import { ServiceRuntime } from './runtime.js';
@@ -22,6 +24,10 @@ export class ServiceSet {
   /** Totals per service name, kept across reloads and new sockets (SPEC §6). */
   private readonly stats = new Map<string, ServiceStats>();
   private readonly logger: Logger;
+  /** What an upgrade passed (src/upgrade/), by service: the first runtime of that name takes it as it is made. */
+  private readonly passed = new Map<string, Passed>();
+  /** Handlers an upgrade passed whose service is gone (upgrade/orphans.ts): ended with the others at shutdown. */
+  private orphans: Orphans | null = null;
 
   constructor(private readonly context: RuntimeContext) {
     this.logger = context.logger;
@@ -41,6 +47,63 @@ export class ServiceSet {
     const current = new Map<string, ServiceDefinition>();
     for (const [name, rt] of this.services) current.set(name, rt.definition);
     return current;
+  }
+
+  /** Before the first load: the figures, handlers and queued connections an upgrade passed on. */
+  restore(stats: Record<string, ServiceStats>, handlers: readonly PassedHandler[], queued: readonly ({ service: string } & PassedConnectionOf)[]): void {
+    for (const [name, figures] of Object.entries(stats)) this.stats.set(name, figures);
+    const of = (service: string): Passed => {
+      let p = this.passed.get(service);
+      if (p === undefined) this.passed.set(service, (p = { handlers: [], queued: [] }));
+      return p;
+    };
+    // A retired runtime's handlers hold no slot of the service now running under that name.
+    for (const h of handlers) of(h.retired ? '' : h.service).handlers.push(h);
+    for (const q of queued) of(q.service).queued.push({ conn: q.conn, header: q.header });
+  }
+
+  /** After the first load: what no runtime took (its service is gone), and where orphaned handlers are counted from now on. */
+  unclaimed(orphans: Orphans): Passed {
+    this.orphans = orphans;
+    const left: Passed = { handlers: [], queued: [] };
+    for (const p of this.passed.values()) {
+      left.handlers.push(...p.handlers);
+      left.queued.push(...p.queued);
+    }
+    this.passed.clear();
+    return left;
+  }
+
+  /** An upgrade is being prepared: nothing starts; admitted connections wait. */
+  hold(): void {
+    for (const rt of this.all()) rt.hold(true);
+  }
+
+  /** The upgrade did not happen. */
+  release(): void {
+    for (const rt of this.all()) rt.hold(false);
+  }
+
+  /** Handlers being started anywhere (their pids not known yet). */
+  starting(): number {
+    return this.all().reduce((n, rt) => n + rt.startingCount, 0);
+  }
+
+  /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
+  handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; stats: Record<string, ServiceStats> } {
+    const active = new Set(this.services.values());
+    const listeners: PassedListener[] = [];
+    const parts = this.all().map((rt) => {
+      const part = rt.handedOver(!active.has(rt));
+      const { definition: def } = rt;
+      if (active.has(rt) && part.listener !== null) listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile });
+      return part;
+    });
+    return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), stats: Object.fromEntries(this.stats) };
+  }
+
+  private all(): ServiceRuntime[] {
+    return [...this.services.values(), ...this.draining];
   }
 
   /** Removed first, so a port handed from one service to another is free to bind. */
@@ -124,7 +187,13 @@ export class ServiceSet {
       stats = newStats();
       this.stats.set(def.name, stats);
     }
-    return new ServiceRuntime(def, this.context, stats);
+    const rt = new ServiceRuntime(def, this.context, stats);
+    const passed = this.passed.get(def.name);
+    this.passed.delete(def.name);
+    // Before its socket is watched: a wait service's old handler holds the socket.
+    for (const h of passed?.handlers ?? []) rt.takeOver(h);
+    for (const q of passed?.queued ?? []) rt.takeQueued(q.conn, q.header);
+    return rt;
   }
 
   private retire(rt: ServiceRuntime): void {
@@ -139,13 +208,14 @@ export class ServiceSet {
 
   /** Handlers, and what exited handlers left running in their process groups, of every runtime. */
   running(): number {
-    return countRunning([...this.services.values(), ...this.draining]);
+    return countRunning(this.all()) + (this.orphans?.count ?? 0);
   }
 
   /** Shutdown: stop accepting, give handlers the grace period, then end them; resolves once they are gone or killed. */
   async stop(graceSeconds: number): Promise<void> {
-    const all = [...this.services.values(), ...this.draining];
-    const running = (): number => countRunning(all);
+    const all = this.all();
+    const orphans = this.orphans;
+    const running = (): number => countRunning(all) + (orphans?.count ?? 0);
     for (const rt of all) {
       rt.retire();
       rt.dropQueue();
@@ -156,11 +226,31 @@ export class ServiceSet {
     await waitUntil(() => running() === 0, deadline);
     if (running() > 0) {
       for (const rt of all) rt.signalAll('SIGTERM');
+      orphans?.signalAll('SIGTERM');
       await waitUntil(() => running() === 0, Date.now() + KILL_AFTER_MS);
       for (const rt of all) rt.signalAll('SIGKILL');
+      orphans?.signalAll('SIGKILL');
       await waitUntil(() => running() === 0, Date.now() + 1000);
     }
   }
+}
+
+/** What an upgrade passed for one service. */
+export interface Passed {
+  handlers: PassedHandler[];
+  queued: PassedConnectionOf[];
+}
+
+/** A connection an upgrade passed: queued, or (header) still to have its PROXY header read. */
+export interface PassedConnectionOf {
+  conn: Connection;
+  header: boolean;
+}
+
+/** Handlers an upgrade passed whose service is gone: counted, and signalled at shutdown. */
+export interface Orphans {
+  readonly count: number;
+  signalAll(signal: NodeJS.Signals): void;
 }
 
 function countRunning(runtimes: ServiceRuntime[]): number {

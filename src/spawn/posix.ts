@@ -136,6 +136,14 @@ export class PosixSpawner implements Spawner {
     }
   }
 
+  adopt(pid: number, onExit: (status: ExitStatus) => void): void {
+    this.reaper.adopt(pid, onExit);
+  }
+
+  unparkStderr(): void {
+    this.beside?.stderr.handBackAll();
+  }
+
   private argvOf(argv: readonly string[]): (string | null)[] {
     let withNull = this.argvs.get(argv);
     if (withNull === undefined) {

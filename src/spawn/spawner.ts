@@ -31,6 +31,7 @@ import { loadSys } from '../sys/load.js';
 import { HANDLER_UMASK, HandlerLimits } from './limits.js';
 import { ChildProcessSpawner } from './child-process.js';
 import { PosixSpawner } from './posix.js';
+import { Reaper } from '../reap/reaper.js';
 import { handlersNeedSession } from './session.js';
 import { batchHelperThreads } from './sched.js';
 import { StderrPipes } from '../stderr/pipes.js';
@@ -80,6 +81,8 @@ export class HandlerSpawner implements Spawner {
   /** setpriv's argv for a service's argv and ids (null: superd's own), made once: the same array every connection (posix.ts keeps its NULL-terminated copy). */
   private readonly setprivArgv = new WeakMap<readonly string[], { uid: number; gid: number; argv: string[] }>();
   private inFlight = 0;
+  /** Reaps the handlers an upgrade passed on where posix_spawn's reaper is not there (child_process). */
+  private adoptedReaper: Reaper | null = null;
 
   private constructor(
     /** Handlers of another user where no setpriv can be trusted, and every handler where posix_spawn cannot be had. */
@@ -169,6 +172,19 @@ export class HandlerSpawner implements Spawner {
     const problem = this.executable.check(req.program, credentials.uid, credentials.gid);
     if (problem instanceof Promise) void problem.then((p) => this.switched(p, credentials, { req, onStarted, onExit }));
     else this.switched(problem, credentials, { req, onStarted, onExit });
+  }
+
+  /** A handler an upgrade passed on (src/upgrade/): reaped with posix_spawn's, or by a reaper of its own. */
+  adopt(pid: number, onExit: (status: ExitStatus) => void): void {
+    if (this.posix !== null) return this.posix.adopt(pid, onExit);
+    const sys = loadSys();
+    if (sys instanceof Error) return onExit({ code: null, signal: null });
+    this.adoptedReaper ??= new Reaper(sys, () => 0);
+    this.adoptedReaper.adopt(pid, onExit);
+  }
+
+  unparkStderr(): void {
+    this.posix?.unparkStderr();
   }
 
   private switched(problem: string | null, credentials: Credentials, w: Waiting): void {

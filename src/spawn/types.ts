@@ -46,6 +46,10 @@ export interface Spawner {
    * after the process has been reaped.
    */
   spawn(request: SpawnRequest, onStarted: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void;
+  /** An upgrade in place (src/upgrade/): a handler the old image started, reaped from now on; `onExit` once. */
+  adopt?(pid: number, onExit: (status: ExitStatus) => void): void;
+  /** Before an upgrade: every stderr pipe out of its parking (stderr/park.ts), so that its descriptor can be passed on. */
+  unparkStderr?(): void;
 }
 
 export function isSpawnError(r: SpawnResult): r is SuperdError {

@@ -185,6 +185,30 @@ export class PipeParking {
     this.idle(0);
   }
 
+  /**
+   * Every pipe taken out and handed back, quiet or not (an upgrade in place
+   * passes the pipes on, src/upgrade/): each to its onInput, or onGone when
+   * its message came without it. The parking is then idle.
+   */
+  handBackAll(): void {
+    const { lib } = this;
+    for (const bucket of [...this.buckets]) {
+      for (let got = lib.receiveFd(bucket.receive); got !== null; got = lib.receiveFd(bucket.receive)) {
+        const entry = this.parked.get(got.tag);
+        this.forget(got.tag, bucket);
+        if (got.fd < 0) entry?.onGone();
+        else if (entry === undefined || entry.closing) lib.close(got.fd);
+        else entry.onInput(got.fd);
+      }
+      for (const tag of [...bucket.tags]) {
+        const entry = this.parked.get(tag);
+        this.forget(tag, bucket);
+        entry?.onGone();
+      }
+    }
+    this.idle(0);
+  }
+
   /** The parking's epoll set, watched until it is closed: each report is one check(), then it is watched again. */
   private watchSet(epfd: number): void {
     this.epfd = epfd;

@@ -104,6 +104,12 @@ export class StderrPipe implements StderrReader {
     return this;
   }
 
+  /** Its descriptor now (an upgrade passes it on): null while parked (stderr/park.ts hands it back first) or once closed. */
+  descriptor(): number | null {
+    if (this.current === 'young' || this.current === 'held') return this.fd;
+    return this.current === 'reading' ? (this.reader?.descriptor?.() ?? null) : null;
+  }
+
   /** Its handler has lived WAKE_AFTER_MS: parked while it is quiet, else read from now on. */
   grow(): void {
     if (this.current !== 'young') return;

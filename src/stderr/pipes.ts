@@ -47,6 +47,11 @@ export class StderrPipes implements PipeOwner {
     return pipe;
   }
 
+  /** Every parked pipe read again (an upgrade passes the pipes on: src/upgrade/). */
+  handBackAll(): void {
+    this.parked?.handBackAll();
+  }
+
   /**
    * A posix_spawn has returned: its child has exec'd, and the pipes it held
    * with it are free. Each held pipe is looked at again, one poll(0) each.

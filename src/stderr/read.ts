@@ -18,6 +18,8 @@ export interface StderrReader {
   ondone: (() => void) | null;
   /** Its handler has been reaped: a pipe no one else holds and nothing was written to can be closed now. */
   handlerExited(): void;
+  /** The pipe's descriptor while superd holds it (an upgrade passes it on: src/upgrade/); null when it cannot be had. */
+  descriptor?(): number | null;
 }
 
 /**
@@ -63,6 +65,7 @@ function readPipeLines(fd: number, onLine: OnLine, flow: LogFlow | null): Stderr
     },
     ondone: null,
     handlerExited: ignoreExit,
+    descriptor: () => (finished ? null : fd),
   };
   pipe = readPipe(fd, (chunk) => lines.push(decoder.write(chunk)), finish);
   // Not readable at all (its descriptor closed already): done, with nothing to say.

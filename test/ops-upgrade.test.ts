@@ -1,0 +1,268 @@
+// Upgrade in place (issue 27, superd.8 UPGRADING): `superd upgrade` re-execs
+// the running daemon, same pid, without closing a listening socket. Proven
+// against the real daemon: clients connecting through an upgrade are every
+// one served; a handler started before it is reaped and logged by the new
+// image; a new image that cannot load leaves the old one serving; reload,
+// SIGHUP, status and a second upgrade work after it; no descriptor leaks and
+// no handler sees the state's variable or descriptor.
+import assert from 'node:assert/strict';
+import { closeSync, writeSync } from 'node:fs';
+import { cp, mkdir, readdir, readlink, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { exchange, freePorts, holdConnection, type HeldConnection } from './helpers/clients.js';
+import { ROOT, runSuperd, scratchDirs, serviceFile, startDaemon, startServices, daemonStatus, type CliResult, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
+import { SysError } from '../src/sys/errors.js';
+import { memfdCreate } from '../src/sys/reexec.js';
+import { bindInet } from '../src/sys/sockets.js';
+import { STATE_MEMFD_NAME } from '../src/upgrade/exec.js';
+import { STATE_VARIABLE } from '../src/upgrade/state.js';
+import { childrenOf, fdCount, processExists } from './helpers/proc.js';
+import { eventually } from './helpers/wait.js';
+
+const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
+const UPGRADE_MS = 90000;
+const scratch = scratchDirs('superd-upgrade-');
+
+function upgrade(d: DaemonHandle): Promise<CliResult> {
+  return runSuperd(['upgrade', '--control-socket', d.controlSocket], { timeoutMs: UPGRADE_MS });
+}
+
+function count(d: DaemonHandle, event: string): number {
+  return d.logs.filter((r) => r.event === event).length;
+}
+
+/** The kernel's start time of pid (field 22 of /proc/PID/stat): the same pid with the same value is the same process. */
+async function startTime(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+}
+
+test('clients connecting through an upgrade: every one served, none refused or reset, the same pid', { timeout: 180000 }, async () => {
+  const { d, port } = await startServices({ echo: CAT });
+  const p = port.echo ?? 0;
+  const born = await startTime(d.pid);
+  let stop = false;
+  let served = 0;
+  let servedAfter = 0;
+  const failures: string[] = [];
+  const client = async (id: number): Promise<void> => {
+    for (let i = 0; !stop; i++) {
+      const payload = `client ${id} round ${i}\n`;
+      const r = await exchange(p, payload, { timeoutMs: 30000 }).catch((e: Error) => ({ data: Buffer.alloc(0), how: e.message }));
+      if (r.data.toString() !== payload || r.how !== 'end') failures.push(`${payload.trim()}: got ${JSON.stringify(r.data.toString())} (${r.how})`);
+      else {
+        served += 1;
+        if (count(d, 'upgraded') > 0) servedAfter += 1;
+      }
+    }
+  };
+  const clients = Array.from({ length: 6 }, (_, i) => client(i));
+  let result: CliResult;
+  try {
+    // Clients are under way before the upgrade, and go on until some are served by the new image.
+    assert.ok(await eventually(() => served >= 12, 30000), 'clients served before the upgrade');
+    result = await upgrade(d);
+    assert.ok(await eventually(() => servedAfter >= 12 || failures.length > 0, 30000), 'clients served after the upgrade');
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+  }
+  try {
+    assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
+    assert.match(result.stdout, new RegExp(`^upgraded: pid ${d.pid}, superd \\S+ \\(was \\S+\\)\\n$`));
+    assert.deepEqual(failures, []);
+    const upgraded = await d.waitFor((r) => r.event === 'upgraded', 'upgraded');
+    assert.equal(upgraded.pid, d.pid);
+    assert.equal(await startTime(d.pid), born, 'the very same process');
+    // The socket was never bound again, nor reported as failing.
+    assert.equal(count(d, 'bind_failed'), 0);
+    assert.ok(d.logs.some((r) => r.event === 'listening' && r.service === 'echo' && r.from === 'upgrade'));
+    const st = await daemonStatus(d.controlSocket);
+    assert.equal(st.pid, d.pid);
+    assert.equal(st.services[0]?.accepted, served, 'figures go on across the upgrade');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a handler started before the upgrade is reaped and logged by the new image, its stderr still read, no zombie', { timeout: 120000 }, async () => {
+  const slow = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/sh', args: `-c 'read line; echo "late $line" >&2; echo "got $line"'` };
+  const { d, port } = await startServices({ slow });
+  try {
+    const held = await holdConnection(port.slow ?? 0);
+    const accepted = await d.waitFor((r) => r.event === 'accepted' && r.service === 'slow', 'accepted');
+    const pid = Number(accepted.pid);
+    const result = await upgrade(d);
+    assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
+    assert.ok(processExists(pid), 'the handler runs on through the upgrade');
+    held.send('hello\n');
+    await held.waitForData('got hello\n');
+    const exited = await d.waitFor((r) => r.event === 'exited' && r.pid === pid, 'the handler exited');
+    assert.equal(exited.code, 0);
+    const at = (r: LogRecord): number => d.logs.indexOf(r);
+    assert.ok(at(exited) > at(await d.waitFor((r) => r.event === 'upgraded', 'upgraded')), 'logged by the new image');
+    await d.waitFor((r) => r.event === 'stderr' && r.pid === pid && r.message === 'late hello', 'its stderr line, written after the upgrade');
+    assert.ok(await eventually(async () => !processExists(pid), 10000), 'reaped');
+    assert.deepEqual((await childrenOf(d.pid)).filter((c) => c.state === 'Z'), []);
+    held.destroy();
+  } finally {
+    await d.stop();
+  }
+});
+
+/** This checkout's runnable tree (bin/, dist/src, package.json, node_modules linked) copied to a scratch directory. */
+async function copyOfSuperd(): Promise<string> {
+  const copy = await scratch();
+  await cp(join(ROOT, 'bin'), join(copy, 'bin'), { recursive: true });
+  await mkdir(join(copy, 'dist'));
+  await cp(join(ROOT, 'dist', 'src'), join(copy, 'dist', 'src'), { recursive: true });
+  await cp(join(ROOT, 'package.json'), join(copy, 'package.json'));
+  await symlink(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+  return copy;
+}
+
+test('a broken new image: `superd upgrade` exits 1 naming the problem, the same superd serves on', { timeout: 120000 }, async () => {
+  const copy = await copyOfSuperd();
+  // The same pid as the copy's node (exec): the command line startDaemon builds, with the copy's bin/superd in place of ours.
+  const launcher = ['/bin/sh', '-c', `node=$1; shift 2; exec "$node" "${join(copy, 'bin', 'superd')}" "$@"`, 'sh'];
+  const { d, port } = await startServices({ echo: CAT }, { launcher });
+  try {
+    await writeFile(join(copy, 'dist', 'src', 'daemon.js'), 'export class Daemon {\n  this is not javascript\n}\n');
+    const result = await upgrade(d);
+    assert.equal(result.code, 1, `superd upgrade: ${result.stdout}`);
+    assert.match(result.stderr, /^superd upgrade: not upgraded: the new image failed to load \(exit status 1\): .*daemon\.js.*SyntaxError/s);
+    const failed = await d.waitFor((r) => r.event === 'upgrade_failed', 'upgrade_failed');
+    assert.match(String(failed.error), /daemon\.js/);
+    assert.equal(count(d, 'upgraded'), 0);
+    assert.equal((await daemonStatus(d.controlSocket)).pid, d.pid);
+    const r = await exchange(port.echo ?? 0, 'still here\n');
+    assert.equal(r.data.toString(), 'still here\n');
+    // A missing module fails the same way.
+    await writeFile(join(copy, 'dist', 'src', 'daemon.js'), "export { Daemon } from './no-such-module.js';\n");
+    const again = await upgrade(d);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /no-such-module/);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('after an upgrade: reload adds a service, status answers, SIGHUP reloads, a second upgrade works', { timeout: 180000 }, async () => {
+  const { d, port } = await startServices({ echo: CAT });
+  try {
+    assert.equal((await upgrade(d)).code, 0);
+    const ports = await import('./helpers/clients.js').then((c) => c.freePorts(1));
+    await d.writeService('more.conf', serviceFile('more', { ...CAT, port: ports[0] ?? 0 }));
+    const reload = await runSuperd(['reload', '--control-socket', d.controlSocket]);
+    assert.equal(reload.code, 0, reload.stderr);
+    assert.equal((await exchange(ports[0] ?? 0, 'more\n')).data.toString(), 'more\n');
+    const st = await daemonStatus(d.controlSocket);
+    assert.deepEqual(st.services.map((s) => s.name).sort(), ['echo', 'more']);
+    const summary = await d.reload();
+    assert.equal(summary.errors, 0);
+    const second = await upgrade(d);
+    assert.equal(second.code, 0, second.stderr);
+    await d.waitForCount((r) => r.event === 'upgraded', 2, 'the second upgraded');
+    assert.equal((await exchange(port.echo ?? 0, 'echo\n')).data.toString(), 'echo\n');
+    assert.equal((await exchange(ports[0] ?? 0, 'more\n')).data.toString(), 'more\n');
+  } finally {
+    await d.stop();
+  }
+});
+
+/** What superd holds, by kind: sockets by inode, memfds, everything. */
+async function descriptors(pid: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const fd of await readdir(`/proc/${pid}/fd`)) out.push(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => 'gone'));
+  return out;
+}
+
+test('no descriptor leaks through an upgrade; handlers never see the state variable or an extra descriptor', { timeout: 180000 }, async () => {
+  const probe = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/sh', args: `-c 'env | sort; ls -1 /proc/self/fd'`, pass_env: 'SUPERD_UPGRADE_STATE SUPERD_UPGRADE_TRIAL' };
+  const { d, port } = await startServices({ probe, echo: CAT });
+  try {
+    const seen = async (): Promise<string> => (await exchange(port.probe ?? 0, '')).data.toString();
+    const before = await seen();
+    const held = await descriptors(d.pid);
+    assert.equal((await upgrade(d)).code, 0);
+    const once = await fdCount(d.pid);
+    assert.equal((await upgrade(d)).code, 0);
+    assert.equal(await fdCount(d.pid), once, 'a second upgrade holds exactly as many descriptors as the first');
+    const after = await descriptors(d.pid);
+    assert.ok(after.length <= held.length, `${after.length} descriptors after, ${held.length} before`);
+    assert.deepEqual(after.filter((l) => l.startsWith('/memfd:')), [], 'no memfd left');
+    const sockets = after.filter((l) => l.startsWith('socket:'));
+    assert.equal(new Set(sockets).size, sockets.length, 'no socket held twice');
+    const now = await seen();
+    assert.doesNotMatch(now, /SUPERD_UPGRADE/);
+    // The same environment and the same descriptors (0, 1, 2, and ls's own) as before the upgrade.
+    const ports = /^(TCPREMOTEPORT|REMOTE_PORT)=.*$/gm;
+    assert.equal(now.replace(ports, ''), before.replace(ports, ''));
+  } finally {
+    await d.stop();
+  }
+});
+
+test('a state the new image cannot read: logged, and superd starts, serving on the sockets the old image left open', { timeout: 60000 }, async () => {
+  // What a broken old image might leave: a memfd of the right name with no state in it, and a listening socket.
+  const memfd = memfdCreate(STATE_MEMFD_NAME);
+  assert.ok(!(memfd instanceof SysError), String(memfd));
+  writeSync(memfd, '{"format": 1, "listeners": [');
+  const [port] = await freePorts(1);
+  const socket = bindInet({ type: 'stream', host: '127.0.0.1', port: port ?? 0, ipv6Only: false, backlog: 16 });
+  assert.ok(!(socket instanceof SysError), String(socket));
+  const d = await startDaemon({
+    services: { 'echo.conf': serviceFile('echo', { ...CAT, port: port ?? 0 }) },
+    passFds: [memfd, socket.fd],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', [STATE_VARIABLE]: '3' },
+  });
+  closeSync(memfd);
+  socket.close();
+  try {
+    const failed = await d.waitFor((r) => r.event === 'upgrade_state', 'upgrade_state');
+    assert.match(String(failed.message), /the upgrade state is not JSON/);
+    assert.ok(d.logs.some((r) => r.event === 'listening' && r.service === 'echo' && r.fd === 4), 'the socket left open is served');
+    assert.equal(d.logs.filter((r) => r.event === 'bind_failed').length, 0);
+    assert.equal((await exchange(port ?? 0, 'on\n')).data.toString(), 'on\n');
+  } finally {
+    await d.stop();
+  }
+});
+
+test('proxy_protocol through an upgrade: a queued connection keeps the client its header named, a header half sent is read whole by the new image', { timeout: 120000 }, async () => {
+  const proxied = {
+    protocol: 'tcp', bind: '127.0.0.1', proxy_protocol: 'v1', proxy_from: '127.0.0.1', max_children: 1,
+    server: '/bin/sh', args: `-c 'echo "client=$TCPREMOTEIP:$TCPREMOTEPORT balancer=$PROXYREMOTEIP"; exec cat'`,
+  };
+  const { d, port } = await startServices({ proxied });
+  const p = port.proxied ?? 0;
+  const held: HeldConnection[] = [];
+  try {
+    // One runs (the only slot), one waits in the queue, one has sent half its header.
+    const running = await holdConnection(p);
+    held.push(running);
+    running.send('PROXY TCP4 192.0.2.1 127.0.0.1 1111 80\r\n');
+    await running.waitForData('client=192.0.2.1:1111 balancer=127.0.0.1\n');
+    const queued = await holdConnection(p);
+    held.push(queued);
+    queued.send('PROXY TCP4 192.0.2.2 127.0.0.1 2222 80\r\nfirst\n');
+    await d.waitFor((r) => r.event === 'queued' && r.remote === '192.0.2.2', 'the second client queued');
+    const half = await holdConnection(p);
+    held.push(half);
+    half.send('PROXY TCP4 192.0');
+    const result = await upgrade(d);
+    assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
+    half.send('.2.3 127.0.0.1 3333 80\r\nthird\n');
+    // The slot frees: the queued client is served as the client its header named, then the third.
+    running.socket.end();
+    await queued.waitForData('client=192.0.2.2:2222 balancer=127.0.0.1\nfirst\n');
+    queued.socket.end();
+    await half.waitForData('client=192.0.2.3:3333 balancer=127.0.0.1\nthird\n');
+    half.socket.end();
+    assert.equal(d.logs.filter((r) => r.event === 'refused').length, 0, 'nothing refused');
+  } finally {
+    for (const h of held) h.destroy();
+    await d.stop();
+  }
+});
