@@ -62,15 +62,9 @@ export class ServiceRuntime implements ListenerSink {
     this.builtins = new BuiltinServing(current, ctx, stats, (conn) => this.builtinEnded(conn));
     this.waitRounds = new WaitRounds(def.name, ctx.logger, (address, fields, reason) => this.refuse(address, fields, reason));
     this.headers = new HeaderReader({
-      served: (conn) => {
-        this.admit(conn);
-        this.checkDrained();
-      },
-      refused: (conn, message) => {
-        conn.close();
-        this.refuse(sourceOf(conn), { ...remoteFields(conn), message }, 'proxy_header');
-        this.checkDrained();
-      },
+      served: (conn) => this.headerRead(() => this.admit(conn)),
+      refused: (conn, message) => this.headerRead(() => this.refuse(sourceOf(conn), { ...remoteFields(conn), message }, 'proxy_header')),
+      gone: (conn, reason) => this.headerRead(() => this.ctx.logger.log('info', 'dropped', { service: this.def.name, ...remoteFields(conn), reason })),
     });
   }
 
@@ -289,6 +283,12 @@ export class ServiceRuntime implements ListenerSink {
       }
       this.start(next);
     }
+  }
+
+  /** A connection's PROXY header is read (or it will never be): what follows, then a retired runtime may be drained. */
+  private headerRead(then: () => void): void {
+    then();
+    this.checkDrained();
   }
 
   private checkDrained(): void {
