@@ -27,7 +27,7 @@ const SERVICES: Record<string, Record<string, string | number>> = {
   only: { ...REPORT, protocol: 'tcp', bind: '127.0.0.1', proxy_protocol: 'v2', proxy_from: '127.0.0.1', only_from: '127.0.0.1' },
   health: {
     server: '/bin/sh',
-    args: `-c 'echo "seen $TCPREMOTEIP $TCPREMOTEPORT $PROXYREMOTEIP $PROXYREMOTEPORT" >&2'`,
+    args: `-c 'echo "seen $TCPREMOTEIP $TCPREMOTEPORT $PROXYREMOTEIP $PROXYREMOTEPORT" >&2; echo ok'`,
     protocol: 'tcp', bind: '127.0.0.1', proxy_protocol: 'v2', proxy_from: '127.0.0.1',
   },
   hand: { ...REPORT, ...ANY, proxy_timeout: 1 },
@@ -218,15 +218,13 @@ describe('serve: PROXY protocol', { skip }, () => {
       ['v1 bad address', v1('300.1.1.1', 1), /not an IPv4 address/],
       ['v2 bad signature', Buffer.from('\r\n\r\n\0\r\nQUIT!\x21\x11\0\x0c', 'latin1'), /signature/],
       ['v2 oversized', Buffer.concat([Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), Buffer.from([0x21, 0x11, 0x10, 0x00])]), /more than the 1024/],
-      ['closed half-way', Buffer.from('PROXY TCP4 1.2'), /closed by the peer before/],
       ['never completed', Buffer.from('PROXY TCP4 1.2'), /within proxy_timeout \(1 s\)/],
     ];
     for (const [i, [name, data, says]] of cases.entries()) {
       const from = `127.0.0.${20 + i}`;
       const c = await connectClient(port.hand as number, { localAddress: from });
       const started = Date.now();
-      if (name === 'closed half-way') c.end(data ?? undefined);
-      else if (data !== null) c.write(data);
+      if (data !== null) c.write(data);
       await d.waitFor(refusedWith(from, says), `${name}: refused proxy_header`, 15000);
       await c.waitClosed(15000);
       assert.equal(c.received().length, 0, `${name}: nothing was served`);
@@ -236,6 +234,28 @@ describe('serve: PROXY protocol', { skip }, () => {
     const ok = await connectClient(port.hand as number);
     ok.end(Buffer.concat([v1('192.0.2.5', 5), Buffer.from('still')]));
     assert.equal((await report(ok, 5)).rest.toString(), 'still');
+    assert.ok(await eventually(async () => (await fdCount(d.pid)) <= baseline, 20000), `superd's descriptors back to ${baseline}: ${await fdCount(d.pid)}`);
+  });
+
+  test('a client that leaves before its header is whole (closes, or resets as a health check does) is dropped, not refused; superd serves on', async () => {
+    const baseline = await fdCount(d.pid);
+    for (const [i, how] of (['client_closed', 'client_reset'] as const).entries()) {
+      const from = `127.0.0.${40 + i}`;
+      const c = await connectClient(port.split as number, { localAddress: from });
+      c.write('PROXY TCP4 1.2');
+      // Seen waiting first: the leaving is what it is dropped for.
+      await eventually(async () => (await fdCount(d.pid)) > baseline, 10000);
+      if (how === 'client_closed') c.end();
+      else c.reset();
+      const dropped = await d.waitFor((r) => r.event === 'dropped' && r.service === 'split' && r.remote === from, `${how}: dropped`, 15000);
+      assert.equal(dropped.reason, how);
+      assert.equal(dropped.level, 'info');
+      c.destroy();
+    }
+    assert.equal(d.logs.filter((r) => r.event === 'refused' && r.service === 'split').length, 0, 'nothing refused');
+    const ok = await connectClient(port.split as number);
+    ok.end(Buffer.concat([v1('192.0.2.6', 6), Buffer.from('after')]));
+    assert.equal((await report(ok, 5)).rest.toString(), 'after');
     assert.ok(await eventually(async () => (await fdCount(d.pid)) <= baseline, 20000), `superd's descriptors back to ${baseline}: ${await fdCount(d.pid)}`);
   });
 

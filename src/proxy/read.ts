@@ -29,10 +29,17 @@ import { maxHeaderLength, parseHeader, V2_MAX } from './header.js';
 /** Connections of one service waiting for their header at once; more are refused (superd.conf(5)). */
 export const MAX_WAITING = 128;
 
-/** Where read() reports: a connection to serve as the header says, or one to close and log as refused (reason proxy_header). */
+/**
+ * Where read() reports: a connection to serve as the header says, one to
+ * close and log as refused (reason proxy_header), or one whose client left
+ * before its header was whole (a balancer's health check often resets right
+ * after its header): nothing superd refused, so no warning and no refusal.
+ * A refused or gone connection is closed already when it is reported.
+ */
 export interface HeaderOutcome {
   served(conn: Connection): void;
   refused(conn: Connection, message: string): void;
+  gone(conn: Connection, reason: 'client_reset' | 'client_closed'): void;
 }
 
 interface Waiting {
@@ -59,15 +66,15 @@ export class HeaderReader {
   /** A connection accepted on a proxy_protocol service: served or refused, now or once its header is in. */
   read(conn: Connection, settings: ProxySettings): void {
     const why = this.untrusted(conn, settings);
-    if (why !== null) return this.outcome.refused(conn, why);
+    if (why !== null) return this.refuse(conn, why);
     const fd = conn.socketFd();
-    if (fd < 0) return this.outcome.refused(conn, 'the connection has no descriptor superd can read the PROXY header from');
+    if (fd < 0) return this.refuse(conn, 'the connection has no descriptor superd can read the PROXY header from');
     if (this.look(conn, fd, settings)) return;
     if (this.pending.size >= MAX_WAITING) {
-      return this.outcome.refused(conn, `${MAX_WAITING} connections of this service already wait for their PROXY header`);
+      return this.refuse(conn, `${MAX_WAITING} connections of this service already wait for their PROXY header`);
     }
     const watcher = readiness();
-    if (watcher instanceof SysError) return this.outcome.refused(conn, `cannot wait for the rest of the PROXY header: ${watcher.message}`);
+    if (watcher instanceof SysError) return this.refuse(conn, `cannot wait for the rest of the PROXY header: ${watcher.message}`);
     this.wait(conn, fd, settings, watcher);
   }
 
@@ -84,6 +91,18 @@ export class HeaderReader {
     }
   }
 
+  /** Closed, then reported: refused. */
+  private refuse(conn: Connection, message: string): void {
+    conn.close();
+    this.outcome.refused(conn, message);
+  }
+
+  /** Closed, then reported: its client left. */
+  private leave(conn: Connection, reason: 'client_reset' | 'client_closed'): void {
+    conn.close();
+    this.outcome.gone(conn, reason);
+  }
+
   private untrusted(conn: Connection, settings: ProxySettings): string | null {
     if (this.trusted?.from !== settings.from) this.trusted = { from: settings.from, rules: accessRules(settings.from, []) };
     if (this.trusted.rules?.check(conn.remoteAddress) === null) return null;
@@ -95,7 +114,7 @@ export class HeaderReader {
       const w = this.pending.get(conn);
       if (w === undefined) return;
       this.stopWaiting(w);
-      this.outcome.refused(conn, `no complete PROXY header within proxy_timeout (${settings.timeout} s)`);
+      this.refuse(conn, `no complete PROXY header within proxy_timeout (${settings.timeout} s)`);
     }, settings.timeout * 1000);
     const w: Waiting = { conn, fd, settings, timer };
     this.pending.set(conn, w);
@@ -121,31 +140,37 @@ export class HeaderReader {
   private look(conn: Connection, fd: number, settings: ProxySettings, settle: () => void = () => undefined): boolean {
     const peeked = receive(fd, scratch, maxHeaderLength(settings.version), true);
     if (peeked instanceof SysError && peeked.code === 'EAGAIN') return false;
+    if (peeked instanceof SysError && peeked.code === 'ECONNRESET') {
+      settle();
+      this.leave(conn, 'client_reset');
+      return true;
+    }
     if (peeked instanceof SysError || peeked === 0) {
       settle();
-      const why = peeked instanceof SysError ? `the connection failed (${peeked.message})` : 'closed by the peer';
-      this.outcome.refused(conn, `${why} before its PROXY header was complete`);
+      if (peeked === 0) this.leave(conn, 'client_closed');
+      else this.refuse(conn, `the connection failed (${peeked.message}) before its PROXY header was complete`);
       return true;
     }
     const header = parseHeader(scratch.subarray(0, peeked), settings.version);
     if (header.kind === 'incomplete') {
-      // A peer that sent part of a header and closed: the part stays readable
-      // ahead of its FIN, so the look sees bytes, never the end; the state says it.
-      if (!peerClosed(fd)) return false;
+      // A peer that sent part of a header and left: the part stays readable
+      // ahead of its FIN (or reset), so the look sees bytes, never the end; the state says it.
+      const left = peerLeft(fd);
+      if (left === null) return false;
       settle();
-      this.outcome.refused(conn, 'closed by the peer before its PROXY header was complete');
+      this.leave(conn, left);
       return true;
     }
     settle();
     if (header.kind === 'error') {
-      this.outcome.refused(conn, header.message);
+      this.refuse(conn, header.message);
       return true;
     }
     // Exactly the header: it has all arrived (it was just seen), so this takes it whole.
     const taken = receive(fd, scratch, header.length, false);
     if (taken !== header.length) {
       const why = taken instanceof SysError ? taken.message : `${taken} of its ${header.length} bytes`;
-      this.outcome.refused(conn, `could not remove the PROXY header: ${why}`);
+      this.refuse(conn, `could not remove the PROXY header: ${why}`);
       return true;
     }
     this.outcome.served(proxiedConnection(conn, header.kind === 'proxied' ? header.source : null));
@@ -154,7 +179,9 @@ export class HeaderReader {
 }
 
 /** Has the peer closed its side, or reset? */
-function peerClosed(fd: number): boolean {
+/** How the peer left, by the connection's state: a FIN leaves it in CLOSE_WAIT, a reset in CLOSE; null while it is there. */
+function peerLeft(fd: number): 'client_closed' | 'client_reset' | null {
   const state = tcpState(fd);
-  return state === TCP_CLOSE_WAIT || state === TCP_CLOSE;
+  if (state === TCP_CLOSE_WAIT) return 'client_closed';
+  return state === TCP_CLOSE ? 'client_reset' : null;
 }

@@ -17,6 +17,8 @@ export interface ArrivalOutcome {
   /** Through every step: judged for a slot now. */
   admit(conn: Connection): void;
   refuse(address: string, fields: LogFields, reason: string): void;
+  /** Its client left before its PROXY header was whole (a balancer's health check, often): not a refusal. */
+  dropped(conn: Connection, reason: 'client_reset' | 'client_closed'): void;
   /** A connection left a step (served or refused): the runtime may be drained now. */
   settled(): void;
 }
@@ -33,7 +35,11 @@ export class Arrivals {
     private readonly policy: ServicePolicy,
     private readonly out: ArrivalOutcome,
   ) {
-    this.headers = new HeaderReader({ served: (conn) => this.passed(() => this.secure(conn)), refused: (conn, message) => this.refused(conn, 'proxy_header', message) });
+    this.headers = new HeaderReader({
+      served: (conn) => this.passed(() => this.secure(conn)),
+      refused: (conn, message) => this.refused(conn, 'proxy_header', message),
+      gone: (conn, reason) => this.passed(() => out.dropped(conn, reason)),
+    });
     this.handshakes = new Handshakes({ served: (conn) => this.passed(() => out.admit(conn)), refused: (conn, message) => this.refused(conn, 'tls', message) });
   }
 

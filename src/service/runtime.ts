@@ -63,7 +63,8 @@ export class ServiceRuntime implements ListenerSink {
     this.builtins = new BuiltinServing(current, ctx, stats, (conn) => this.builtinEnded(conn));
     this.waitRounds = new WaitRounds(def.name, ctx.logger, (address, fields, reason) => this.refuse(address, fields, reason));
     const settled = (): void => this.checkDrained();
-    this.arrivals = new Arrivals(current, this.policy, { admit: (conn) => this.admit(conn), refuse: (address, fields, reason) => this.refuse(address, fields, reason), settled });
+    const dropped = (conn: Connection, reason: string): void => this.ctx.logger.log('info', 'dropped', { service: this.def.name, ...remoteFields(conn), reason });
+    this.arrivals = new Arrivals(current, this.policy, { admit: (conn) => this.admit(conn), refuse: (address, fields, reason) => this.refuse(address, fields, reason), dropped, settled });
   }
 
   get definition(): ServiceDefinition {

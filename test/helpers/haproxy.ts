@@ -19,7 +19,7 @@ export interface HaproxyOptions {
   /** superd's service. */
   backendPort: number;
   send: 'v1' | 'v2';
-  /** Health checks every 200 ms, each with a PROXY header (check-send-proxy: LOCAL in version 2). */
+  /** Health checks every 200 ms, each with a PROXY header (check-send-proxy: LOCAL in version 2), passed when the handler answers `ok`. */
   check?: boolean;
 }
 
@@ -46,6 +46,10 @@ function config(o: HaproxyOptions): string {
     `  bind ${bind}:${o.frontendPort}`,
     '  default_backend superd',
     'backend superd',
+    // HAProxy ends a plain connect check with a reset as soon as it connects,
+    // often before the backend has accepted it: a check that waits for an
+    // answer is one superd is seen to serve, every time.
+    ...(o.check === true ? ['  option tcp-check', '  tcp-check connect default', '  tcp-check expect string ok'] : []),
     `  server s 127.0.0.1:${o.backendPort} ${send}${check}`,
     '',
   ].join('\n');
