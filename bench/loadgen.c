@@ -30,7 +30,13 @@
  * and -0 do not apply; the echo is always verified. RLIMIT_NOFILE is raised
  * to N + 64 (the hard limit too, when allowed), or it exits with status 2.
  *
- * Build: cc -O2 -Wall -o loadgen loadgen.c
+ * TLS mode (-S; built with -DLOADGEN_TLS and -lssl -lcrypto): after the
+ * connect, a full TLS handshake (no session resumption, no certificate
+ * verification: what is measured is the server's side), "hello\n" over TLS,
+ * with -s a close_notify and shutdown(SHUT_WR), then read until the
+ * server's close_notify or EOF (-E). The hold mode does not take it.
+ *
+ * Build: cc -O2 -Wall -o loadgen loadgen.c [-DLOADGEN_TLS -lssl -lcrypto]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -49,6 +55,10 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #define MSG "hello\n"
 #define MSG_LEN 6
@@ -61,7 +71,7 @@ static const char *kind_name[K_COUNT] = {
 	"refused", "reset", "timeout", "short", "mismatch", "other", "abandoned"
 };
 
-enum state { S_FREE, S_CONNECTING, S_READING, S_HELD };
+enum state { S_FREE, S_CONNECTING, S_HANDSHAKE, S_READING, S_HELD };
 
 struct conn {
 	int fd;
@@ -70,6 +80,9 @@ struct conn {
 	size_t got;         /* bytes received (may exceed BUF_CAP; only BUF_CAP kept) */
 	char buf[BUF_CAP];
 	struct conn *prev, *next;   /* in-flight list, oldest first */
+#ifdef LOADGEN_TLS
+	SSL *ssl;           /* -S: the session, NULL otherwise */
+#endif
 };
 
 /* options */
@@ -86,6 +99,10 @@ static char proxy_hdr[128];
 static size_t proxy_len = 0;
 static int opt_shut = 0, opt_eof = 0, opt_verify = 0, opt_zero = 0, opt_quiet = 0, opt_json = 0;
 static long opt_hold = 0;          /* -H: connections to open and keep open */
+static int opt_tls = 0;            /* -S: TLS */
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx;
+#endif
 
 /* target */
 static struct sockaddr_storage target;
@@ -123,6 +140,7 @@ static void usage(void)
 		"  -V  verify that exactly \"hello\\n\" came back\n"
 		"  -0  connect and close only (no data)\n"
 		"  -P  1 or 2: send a PROXY header of that version before \"hello\\n\" (same write)\n"
+		"  -S  TLS: a full handshake, then \"hello\\n\" over TLS (-s: close_notify, then SHUT_WR)\n"
 		"  -q  no human-readable summary on stderr\n"
 		"  -J  print the result as JSON instead of key=value\n"
 		"  -H  hold mode: open N connections, check that each echoes \"hello\\n\" (its handler\n"
@@ -195,6 +213,12 @@ static void list_append(struct conn *c)
 /* Close the connection and return its slot; kind < 0 means success. */
 static void finish(struct conn *c, int kind)
 {
+#ifdef LOADGEN_TLS
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+#endif
 	if (c->fd >= 0)
 		close(c->fd);   /* also removes it from the epoll set */
 	c->fd = -1;
@@ -210,13 +234,87 @@ static void finish(struct conn *c, int kind)
 	inflight--;
 }
 
-static void connected(struct conn *c, int registered)
+static void reading(struct conn *c, int registered);
+
+#ifdef LOADGEN_TLS
+/* What an SSL call's failure means: -1 to wait (epoll_ctl done), else the error kind. */
+static int tls_wait(struct conn *c, int r)
 {
 	struct epoll_event ev;
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		ev.events = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+		ev.data.ptr = c;
+		if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+			return classify(errno);
+		return -1;
+	}
+	ERR_clear_error();
+	if (e == SSL_ERROR_SYSCALL && errno != 0)
+		return classify(errno);
+	return e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL ? K_RESET : K_OTHER;
+}
+
+/* The handshake's next step; once done, "hello\n" (and -s: close_notify, SHUT_WR). */
+static void tls_step(struct conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	if (r != 1) {
+		int k = tls_wait(c, r);
+		if (k >= 0)
+			finish(c, k);
+		return;
+	}
+	/* 6 bytes into an empty socket buffer: all written at once, or a failure */
+	r = SSL_write(c->ssl, MSG, MSG_LEN);
+	if (r != MSG_LEN) {
+		int k = r <= 0 ? tls_wait(c, r) : K_OTHER;
+		finish(c, k < 0 ? K_OTHER : k);
+		return;
+	}
+	if (opt_shut) {
+		SSL_shutdown(c->ssl);   /* sends close_notify; the server's comes with EOF */
+		if (shutdown(c->fd, SHUT_WR) < 0) {
+			finish(c, classify(errno));
+			return;
+		}
+	}
+	reading(c, 1);
+}
+
+static void tls_start(struct conn *c, int registered)
+{
+	struct epoll_event ev;
+	c->ssl = SSL_new(tls_ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+		finish(c, K_OTHER);
+		return;
+	}
+	SSL_set_tlsext_host_name(c->ssl, "localhost");
+	SSL_set_connect_state(c->ssl);
+	c->st = S_HANDSHAKE;
+	ev.events = EPOLLOUT;
+	ev.data.ptr = c;
+	if (!registered && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		finish(c, classify(errno));
+		return;
+	}
+	tls_step(c);
+}
+#endif
+
+static void connected(struct conn *c, int registered)
+{
 	if (opt_zero) {
 		finish(c, -1);
 		return;
 	}
+#ifdef LOADGEN_TLS
+	if (opt_tls) {
+		tls_start(c, registered);
+		return;
+	}
+#endif
 	char out[sizeof proxy_hdr + MSG_LEN];
 	memcpy(out, proxy_hdr, proxy_len);
 	memcpy(out + proxy_len, MSG, MSG_LEN);
@@ -229,6 +327,12 @@ static void connected(struct conn *c, int registered)
 		finish(c, classify(errno));
 		return;
 	}
+	reading(c, registered);
+}
+
+static void reading(struct conn *c, int registered)
+{
+	struct epoll_event ev;
 	c->st = S_READING;
 	ev.events = EPOLLIN;
 	ev.data.ptr = c;
@@ -297,7 +401,28 @@ static void on_readable(struct conn *c)
 {
 	for (;;) {
 		char tmp[512];
-		ssize_t r = recv(c->fd, tmp, sizeof tmp, 0);
+		ssize_t r;
+#ifdef LOADGEN_TLS
+		if (c->ssl) {
+			int n = SSL_read(c->ssl, tmp, sizeof tmp);
+			if (n <= 0) {
+				int e = SSL_get_error(c->ssl, n);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+					return;
+				/* the server's close_notify, or its EOF without one: the end */
+				if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && errno == 0)) {
+					ERR_clear_error();
+					verdict(c);
+					return;
+				}
+				ERR_clear_error();
+				finish(c, e == SSL_ERROR_SYSCALL ? classify(errno) : K_OTHER);
+				return;
+			}
+			r = n;
+		} else
+#endif
+		r = recv(c->fd, tmp, sizeof tmp, 0);
 		if (r > 0) {
 			if (c->got < BUF_CAP) {
 				size_t k = (size_t)r;
@@ -374,6 +499,10 @@ static void on_event(struct conn *c, uint32_t events)
 			return;
 		}
 		connected(c, 1);
+#ifdef LOADGEN_TLS
+	} else if (c->st == S_HANDSHAKE) {
+		tls_step(c);
+#endif
 	} else if (c->st == S_READING) {
 		on_readable(c);
 	} else if (c->st == S_HELD) {
@@ -577,7 +706,7 @@ int main(int argc, char **argv)
 {
 	int o;
 	long proxy_version = 0;
-	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0P:qJH:")) != -1) {
+	while ((o = getopt(argc, argv, "h:p:c:n:t:T:sEV0P:qJH:S")) != -1) {
 		switch (o) {
 		case 'h': opt_host = optarg; break;
 		case 'p': opt_port = (int)parse_long(optarg, 1, 65535, "port"); break;
@@ -593,6 +722,7 @@ int main(int argc, char **argv)
 		case 'q': opt_quiet = 1; break;
 		case 'J': opt_json = 1; break;
 		case 'H': opt_hold = parse_long(optarg, 1, MAX_C, "connections to hold"); break;
+		case 'S': opt_tls = 1; break;
 		default: usage();
 		}
 	}
@@ -614,6 +744,26 @@ int main(int argc, char **argv)
 		unsigned char body[12] = { 192, 0, 2, 1, 127, 0, 0, 1, 40000 >> 8, 40000 & 0xff, (unsigned char)(opt_port >> 8), (unsigned char)(opt_port & 0xff) };
 		memcpy(h + 16, body, 12);
 		proxy_len = 28;
+	}
+	if (opt_tls && (opt_hold || opt_zero || proxy_version)) {
+		fprintf(stderr, "loadgen: -S does not go with -H, -0 or -P\n");
+		return 2;
+	}
+	if (opt_tls) {
+#ifdef LOADGEN_TLS
+		tls_ctx = SSL_CTX_new(TLS_client_method());
+		if (!tls_ctx) {
+			fprintf(stderr, "loadgen: SSL_CTX_new failed\n");
+			return 1;
+		}
+		SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+		/* every connection a full handshake, as a new client's */
+		SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+		SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET);
+#else
+		fprintf(stderr, "loadgen: -S: this loadgen was built without TLS (no OpenSSL headers: apt-get install libssl-dev)\n");
+		return 2;
+#endif
 	}
 	signal(SIGPIPE, SIG_IGN);
 	long slots;

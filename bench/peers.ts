@@ -12,6 +12,7 @@ import { dpkgVersion, missingLibs, NOBODY_GROUP, NOBODY_UID, NOBODY_USER, staleB
 import { HELD, PEERS_ROOT, USER } from './options.js';
 import { ROOT } from './paths.js';
 import type { ServiceName } from './services.js';
+import { detectStunnel, stunnelTls, superdTls } from './tls.js';
 
 export interface ConfigArgs { dir: string; port: number; det: Detected }
 export interface HeldConfigArgs extends ConfigArgs { holdPort: number }
@@ -61,6 +62,7 @@ const superd: Peer = {
     echo: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-echo]\nport = ${port}\nbind = 127.0.0.1\nbuiltin = echo\n`),
     proxyv1: ({ dir, port, det }) => serviceFileSuperd(dir, det, proxyCat('v1', port)),
     proxyv2: ({ dir, port, det }) => serviceFileSuperd(dir, det, proxyCat('v2', port)),
+    tls: superdTls,
   },
   // `hold` raises max_children (default 256) so that HELD handlers run at once; the measured
   // `cat` keeps every default.
@@ -153,5 +155,8 @@ const openbsdInetd: Peer = {
   held: ({ dir, port, holdPort, det }) => inetdCfg(dir, det, [[port, USER], [holdPort, USER]]),
 };
 
-export const PEERS: Peer[] = [superd, tcpserver, xinetd, openbsdInetd];
+// The TLS rows' peer: stunnel terminating TLS for /bin/cat per connection (bench/tls.ts).
+const stunnel: Peer = { name: 'stunnel', detect: detectStunnel, services: { tls: stunnelTls } };
+
+export const PEERS: Peer[] = [superd, tcpserver, xinetd, openbsdInetd, stunnel];
 export const PEER_NAMES = PEERS.map((p) => p.name);

@@ -85,6 +85,17 @@ function proxyTarget(svc: ServiceName, rows: Row[]): string[] {
   return [`${svc} at C=8: superd with / without the PROXY header conn/s **${r.toFixed(2)}×** (${Math.round(p)} vs cat ${Math.round(c)}; target ≥ 0.90×: ${r >= 0.9 ? 'met' : 'NOT met'})${cpu}.`, ''];
 }
 
+/** The TLS rows (issue 28): superd terminating TLS at least as fast as stunnel at C=8, and both daemons' CPU per connection. */
+function tlsTarget(med: Med): string[] {
+  if (!CONCS.includes(8)) return [`tls: the target is at C=8, which this run did not measure (CONCS="${CONCS.join(' ')}").`, ''];
+  const s = med('superd', 8, 'conn_per_s'), t = med('stunnel', 8, 'conn_per_s');
+  if (s === null || t === null || t <= 0) return ['tls: the target is against stunnel, which this run did not measure at C=8.', ''];
+  const sd = med('superd', 8, 'daemon_cpu_us_per_conn'), td = med('stunnel', 8, 'daemon_cpu_us_per_conn');
+  const cpu = sd !== null && td !== null ? `; daemon CPU µs/conn ${Math.round(sd)} vs ${Math.round(td)}` : '';
+  const r = s / t;
+  return [`tls at C=8: superd / stunnel conn/s **${r.toFixed(2)}×** (${Math.round(s)} vs ${Math.round(t)}; target ≥ 1.0×: ${r >= 1 ? 'met' : 'NOT met'})${cpu}.`, ''];
+}
+
 /** The lines under service svc's table (rows: its plain, not superseded runs). */
 export function comparisons(svc: ServiceName, rows: Row[], states: InstanceState[], peersRun: string[]): string[] {
   const med: Med = (peer, c, k) => median(rows.filter((r) => r.service === svc && r.peer === peer && r.conc === c).map((r) => r[k]));
@@ -94,6 +105,7 @@ export function comparisons(svc: ServiceName, rows: Row[], states: InstanceState
     const out = [bestPeerLine(med, others), '', ...latencyAndCpuLines(med)];
     if (svc === 'catnobody') out.push(...catnobodyTarget(svc, med));
     if (svc === 'echo') out.push(...echoTarget(med));
+    if (svc === 'tls') out.push(...tlsTarget(med));
     return out;
   }
   if (superdRan) return svc === 'proxyv1' || svc === 'proxyv2' ? proxyTarget(svc, rows) : [];

@@ -27,6 +27,8 @@ export interface FileResult {
 export interface LoadedFile extends FileResult {
   /** Where each service's `server =` is, for an error about its program. */
   serverLines: Map<ServiceDefinition, number>;
+  /** Each service's key lines, for an error about a file a key names (tls-files.ts). */
+  keyLines: Map<ServiceDefinition, ReadonlyMap<string, number>>;
 }
 
 export function loadFile(file: string, text: string, ctx: ValidateContext, claims: Claims): LoadedFile {
@@ -37,7 +39,7 @@ export function loadFile(file: string, text: string, ctx: ValidateContext, claim
     const message =
       `this is an ${foreign.syntax === 'xinetd' ? 'xinetd' : 'inetd.conf'} file, not a superd service file: move it out of ` +
       `the services dir and convert it with 'superd convert ${file} -o DIR' (see MIGRATION in superd(8))`;
-    return { file, services: [], errors: [configError('foreign_syntax', file, foreign.line, null, message)], warnings: [], serverLines: new Map() };
+    return { file, services: [], errors: [configError('foreign_syntax', file, foreign.line, null, message)], warnings: [], serverLines: new Map(), keyLines: new Map() };
   }
   // A file of junk has an error on every line: only the first few are kept,
   // and no work is spent on the hints of those that will not be shown.
@@ -46,6 +48,7 @@ export function loadFile(file: string, text: string, ctx: ValidateContext, claim
   const scanned = scanIni(file, text, errors);
   const services: ServiceDefinition[] = [];
   const serverLines = new Map<ServiceDefinition, number>();
+  const keyLines = new Map<ServiceDefinition, ReadonlyMap<string, number>>();
   for (const section of scanned.sections) {
     const nameClash = claims.claimName(section.name, file, section.line);
     if (nameClash !== null) {
@@ -74,8 +77,9 @@ export function loadFile(file: string, text: string, ctx: ValidateContext, claim
       }
     }
     services.push(def);
+    keyLines.set(def, result.keyLines);
     const serverLine = result.keyLines.get('server');
     if (serverLine !== undefined) serverLines.set(def, serverLine);
   }
-  return { file, services, errors: errors.list(), warnings: warnings.list(), serverLines };
+  return { file, services, errors: errors.list(), warnings: warnings.list(), serverLines, keyLines };
 }

@@ -13,6 +13,7 @@ import { configError, type ConfigError } from '../errors.js';
 import { Claims } from './claims.js';
 import { loadFile, type FileResult } from './file.js';
 import { ProgramChecks } from './program.js';
+import { TlsFiles } from './tls-files.js';
 import { errnoText, readServiceFile, unsafeReason } from './read.js';
 import { loadPortDb, userIndex, type PortDb, type UserDb } from './systemdb.js';
 import { usersNamedIn } from './users.js';
@@ -77,12 +78,13 @@ async function loadFiles(paths: string[], opts: LoadOptions): Promise<FileResult
   const files: FileResult[] = [];
   const claims = new Claims();
   const programs = new ProgramChecks();
+  const tlsFiles = new TlsFiles(selfUid === 0);
   for (const { file, text } of read) {
     if (typeof text !== 'string') {
       files.push({ file, services: [], errors: [text], warnings: [] });
       continue;
     }
-    files.push(await programs.judge(loadFile(file, text, ctx, claims)));
+    files.push(await programs.judge(await tlsFiles.judge(loadFile(file, text, ctx, claims))));
   }
   return files;
 }

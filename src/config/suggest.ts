@@ -7,6 +7,7 @@ export const KEYS = [
   'user', 'group', 'max_children', 'queue', 'max_per_source', 'rate', 'rate_per_source',
   'only_from', 'no_access', 'env', 'pass_env', 'timeout', 'stderr', 'disabled',
   'proxy_protocol', 'proxy_from', 'proxy_timeout',
+  'tls_cert', 'tls_key', 'tls_client_ca', 'tls_min_version', 'tls_timeout',
 ] as const;
 export type Key = (typeof KEYS)[number];
 
@@ -51,6 +52,14 @@ const SYNONYMS: ReadonlyMap<string, { key: Key | null; note?: string }> = new Ma
   ['standarderror', { key: 'stderr' }],
   ['accept_proxy', { key: 'proxy_protocol', note: "HAProxy's bind option; the balancer's addresses go in proxy_from" }],
   ['set_real_ip_from', { key: 'proxy_from', note: 'with proxy_protocol = v1, v2 or any' }],
+  ['cert', { key: 'tls_cert' }],
+  ['certificate', { key: 'tls_cert' }],
+  ['sslcertificate', { key: 'tls_cert' }],
+  ['sslcertificatekeyfile', { key: 'tls_key' }],
+  ['key', { key: 'tls_key' }],
+  ['cafile', { key: 'tls_client_ca', note: 'client certificates are then required' }],
+  ['verify', { key: 'tls_client_ca', note: 'client certificates are then required' }],
+  ['sslversionmin', { key: 'tls_min_version' }],
   ['log_on_success', { key: null, note: 'superd logs every accepted connection and every exit' }],
   ['log_on_failure', { key: null, note: 'superd logs every refused connection with its reason' }],
   ['log_type', { key: null, note: 'use the --log-file and --log-format options' }],

@@ -17,6 +17,35 @@ export interface ProxySettings {
   timeout: number;
 }
 
+/** The oldest TLS version a service accepts (`tls_min_version`). */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** `tls_cert`, `tls_key`, `tls_client_ca`, `tls_min_version`, `tls_timeout` (SPEC §2): tcp nowait only. */
+export interface TlsSettings {
+  /** PEM file paths as written (absolute). */
+  cert: string;
+  key: string;
+  /** Client certificates are required and verified against it; null: none asked for. */
+  clientCa: string | null;
+  minVersion: TlsVersion;
+  /** Seconds the whole handshake may take. */
+  timeout: number;
+  /** What the files held at this load (config/tls-files.ts); null until they are read. */
+  loaded: LoadedTls | null;
+}
+
+/**
+ * The files of a TLS service as one load read them. `digest` (SHA-256 of
+ * their contents) makes a renewed certificate a changed definition, which a
+ * reload updates and never rebinds; `context` is what a handshake uses: an
+ * object with no enumerable state of its own, so comparing definitions
+ * (config/plan.ts) compares digests, and nothing prints a key.
+ */
+export interface LoadedTls {
+  digest: string;
+  context: { readonly secureContext: import('node:tls').SecureContext };
+}
+
 /** Where a definition came from: the file and the line of its `[section]`. */
 export interface Origin {
   file: string;
@@ -67,6 +96,8 @@ export interface ServiceDefinition {
   disabled: boolean;
   /** null = no PROXY header: the connection's peer is the client. */
   proxy: ProxySettings | null;
+  /** Absent: no TLS. */
+  tls?: TlsSettings;
 }
 
 /**

@@ -17,6 +17,7 @@ import { resolveCredentials } from './credentials.js';
 import { readHandler } from './handler-keys.js';
 import { readListen, type Listen } from './listen-keys.js';
 import { readProxy } from './proxy-keys.js';
+import { readTls } from './tls-keys.js';
 import type { ScannedSection } from './scan.js';
 import { readSection, type Reader } from './section-reader.js';
 import { nearest, type Suggest } from './suggest.js';
@@ -66,6 +67,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
   }
   checkPolicyFits(r, listen.transport, wait && handler?.kind === 'server');
   const proxy = readProxy(r, listen.protocol, wait, handler);
+  const tls = readTls(r, listen.protocol, wait, handler);
   const credentials = resolveCredentials(r, ctx, suggest);
   const rest = {
     maxChildren: r.field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
@@ -96,6 +98,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     credentials,
     ...rest,
     proxy,
+    ...(tls === null ? {} : { tls }),
   };
   return { definition, errors, warnings, keyLines };
 }

@@ -5,6 +5,7 @@
 // for all of them alike.
 import type { Duplex } from 'node:stream';
 import type { DatagramContext } from '../policy/datagram.js';
+import type { TlsFacts } from '../tls/facts.js';
 
 export type Proto = 'TCP' | 'UDP' | 'UNIX';
 
@@ -24,6 +25,8 @@ export interface Connection {
    * remoteAddress and remotePort are then the client it named (proxy/).
    */
   readonly balancer?: { readonly address: string; readonly port: number };
+  /** With tls_cert: the TLS session superd terminates; the handler gets a plain stream (tls/). */
+  readonly tls?: TlsFacts;
   /** The descriptor as it is (non-blocking, superd's until close()), to read a PROXY header off it first; -1 when there is none. */
   socketFd(): number;
   /** Has the client reset it since (while it was queued)? A half-closed one is not reset. */

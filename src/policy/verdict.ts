@@ -77,6 +77,11 @@ export class ServicePolicy {
     return admission;
   }
 
+  /** only_from and no_access alone: a client they refuse costs no TLS handshake (tls/handshake.ts). */
+  accessRefusal(address: string): RefusalReason | null {
+    return this.access?.check(address) ?? null;
+  }
+
   /** The connection admitted for `address` is gone (handler exited, or dropped from the queue). */
   release(address: string): void {
     if (address !== '') this.counts.remove(sourceKey(address));

@@ -7,14 +7,15 @@
 // same counts, limits, timers and logs apply to each. Its parts: the socket
 // (listener.ts), the handler processes (handlers.ts), builtins served
 // in-process (builtin.ts), a wait service's rounds (wait.ts), refusals
-// counted and logged (refused.ts).
+// counted and logged (refused.ts), a connection's PROXY header and TLS
+// handshake before it is judged (arrival.ts).
 import type { ServiceDefinition } from '../config/types.js';
 import type { Connection, Datagram, Listener, ListenerSink, PortHandOver, WaitSocket } from '../listen/connection.js';
 import type { LogFields } from '../log/types.js';
 import { datagramRefusal } from '../policy/datagram.js';
 import { ServicePolicy } from '../policy/verdict.js';
-import { HeaderReader } from '../proxy/read.js';
 import { baseEnvironment, localEnvironment, tcpBase, tcpEnvironment } from '../spawn/env.js';
+import { Arrivals } from './arrival.js';
 import { BuiltinServing } from './builtin.js';
 import { fdErrorName } from './fdpressure.js';
 import { HandlerProcesses, type HandlerGone } from './handlers.js';
@@ -37,8 +38,8 @@ export class ServiceRuntime implements ListenerSink {
   private readonly policy: ServicePolicy;
   /** Every refusal counted; a flood logged as a summary (refused.ts). */
   private readonly refusals: RefusalReporter;
-  /** proxy_protocol: connections whose PROXY header is being read, before they are judged (proxy/read.ts). */
-  private readonly headers: HeaderReader;
+  /** Before they are judged: a PROXY header read, a TLS handshake (arrival.ts). */
+  private readonly arrivals: Arrivals;
   /** An upgrade is being prepared (src/upgrade/): what is admitted waits in the queue, nothing starts. */
   private held = false;
   /** A wait socket found readable while a handler ran or while held: watched again once that is over. */
@@ -61,11 +62,9 @@ export class ServiceRuntime implements ListenerSink {
     this.handlers = new HandlerProcesses(current, ctx, stats, (gone) => this.handlerGone(gone), () => this.checkDrained());
     this.builtins = new BuiltinServing(current, ctx, stats, (conn) => this.builtinEnded(conn));
     this.waitRounds = new WaitRounds(def.name, ctx.logger, (address, fields, reason) => this.refuse(address, fields, reason));
-    this.headers = new HeaderReader({
-      served: (conn) => this.headerRead(() => this.admit(conn)),
-      refused: (conn, message) => this.headerRead(() => this.refuse(sourceOf(conn), { ...remoteFields(conn), message }, 'proxy_header')),
-      gone: (conn, reason) => this.headerRead(() => this.ctx.logger.log('info', 'dropped', { service: this.def.name, ...remoteFields(conn), reason })),
-    });
+    const settled = (): void => this.checkDrained();
+    const dropped = (conn: Connection, reason: string): void => this.ctx.logger.log('info', 'dropped', { service: this.def.name, ...remoteFields(conn), reason });
+    this.arrivals = new Arrivals(current, this.policy, { admit: (conn) => this.admit(conn), refuse: (address, fields, reason) => this.refuse(address, fields, reason), dropped, settled });
   }
 
   get definition(): ServiceDefinition {
@@ -106,7 +105,7 @@ export class ServiceRuntime implements ListenerSink {
   /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor, running handlers, queued connections' descriptors. */
   handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; handlers: PassedHandler[]; queued: PassedConnection[] } {
     const service = this.def.name;
-    return { listener: this.socket.passable, handlers: this.handlers.list(service, retired), queued: [...this.queue.map((c) => passedConnection(service, c)), ...this.headers.waiting().map((c) => awaitingHeader(service, c))] };
+    return { listener: this.socket.passable, handlers: this.handlers.list(service, retired), queued: [...this.queue.filter((c) => c.tls === undefined).map((c) => passedConnection(service, c)), ...this.arrivals.waitingForHeader().map((c) => awaitingHeader(service, c))] };
   }
 
   /** A handler the old image started (an upgrade): counted, reaped and logged here from now on. */
@@ -162,7 +161,7 @@ export class ServiceRuntime implements ListenerSink {
 
   /** Shutdown: connections that never got a handler are closed. */
   dropQueue(): void {
-    this.headers.closeAll();
+    this.arrivals.closeAll();
     for (const conn of this.queue.splice(0)) this.drop(conn);
     this.checkDrained();
   }
@@ -175,10 +174,8 @@ export class ServiceRuntime implements ListenerSink {
 
   /** A stream connection (nowait tcp or unix): handed on, then whether a descriptor is left for the next (service/fdpressure.ts). */
   connection(conn: Connection): void {
-    const { proxy } = this.def;
-    // With proxy_protocol, judged once its header says who the client is.
-    if (proxy === null || conn.gone) this.admit(conn);
-    else this.headers.read(conn, proxy);
+    // Through a PROXY header and a TLS handshake first, where the service has them (arrival.ts).
+    this.arrivals.arrive(conn);
     this.ctx.fdPressure.accepted(this.def.name);
   }
 
@@ -285,13 +282,7 @@ export class ServiceRuntime implements ListenerSink {
     }
   }
 
-  /** A connection's PROXY header is read (or it will never be): what follows, then a retired runtime may be drained. */
-  private headerRead(then: () => void): void {
-    then();
-    this.checkDrained();
-  }
-
   private checkDrained(): void {
-    if (this.retired && this.runningCount === 0 && this.queue.length === 0 && this.headers.count === 0 && this.handlers.leftoverCount === 0) this.onDrained?.();
+    if (this.retired && this.runningCount === 0 && this.queue.length === 0 && this.arrivals.count === 0 && this.handlers.leftoverCount === 0) this.onDrained?.();
   }
 }

@@ -2,6 +2,7 @@
 // tradition of tcpserver: nothing of superd's own environment leaks but PATH
 // and what the service asks for.
 import type { ServiceDefinition } from '../config/types.js';
+import type { TlsFacts } from '../tls/facts.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -30,10 +31,12 @@ export interface Peer {
   localPort: number;
   /** With proxy_protocol: the balancer that sent the header (remote* is the client it named). */
   balancer?: { address: string; port: number };
+  /** With tls_cert: the TLS session superd terminates (tls/facts.ts). */
+  tls?: TlsFacts;
 }
 
 /** What superd sets per connection or socket: a service's own `env` cannot fake them. */
-const CONNECTION_NAME = /^(PROTO|(TCP|UDP|UNIX|PROXY)(LOCAL|REMOTE)[A-Z]*|REMOTE_ADDR|REMOTE_PORT)$/;
+const CONNECTION_NAME = /^(PROTO|(TCP|UDP|UNIX|PROXY)(LOCAL|REMOTE)[A-Z]*|REMOTE_ADDR|REMOTE_PORT|SSL_(PROTOCOL|CIPHER|TLS_SNI_SERVERNAME|PEER_CERT_SUBJECT|PEER_CERT_HASH))$/;
 
 /** The base as NAME=value strings, less what the per-connection builders set: computed once per definition. */
 export function tcpBase(base: ReadonlyMap<string, string>): string[] {
@@ -56,6 +59,15 @@ export function tcpEnvironment(base: readonly string[], peer: Peer): string[] {
     `REMOTE_PORT=${remotePort}`,
   ];
   if (peer.balancer !== undefined) env.push(`PROXYREMOTEIP=${peer.balancer.address}`, `PROXYREMOTEPORT=${peer.balancer.port}`);
+  if (peer.tls !== undefined) env.push(...tlsEnvironment(peer.tls));
+  return env;
+}
+
+/** As s6-tlsserver sets them (SPEC §3); the server name and the peer's only when there is one. */
+function tlsEnvironment(tls: TlsFacts): string[] {
+  const env = [`SSL_PROTOCOL=${tls.protocol}`, `SSL_CIPHER=${tls.cipher}`];
+  if (tls.serverName !== null) env.push(`SSL_TLS_SNI_SERVERNAME=${tls.serverName}`);
+  if (tls.peer !== null) env.push(`SSL_PEER_CERT_SUBJECT=${tls.peer.subject}`, `SSL_PEER_CERT_HASH=${tls.peer.hash}`);
   return env;
 }
 

@@ -18,6 +18,8 @@ export interface SocketCalls {
   listen(fd: number, backlog: number): number;
   /** SO_ATTACH_FILTER: a classic BPF program (`count` struct sock_filter of 8 bytes each) on the socket: 0, or -1. */
   attachFilter(fd: number, program: Buffer, count: number): number;
+  /** socketpair(2) of stream sockets: 0 with both descriptors in `fds`, or -1. */
+  streamSocketPair(domain: number, type: number, protocol: number, fds: Int32Array): number;
   /** accept4(2) taking no address: the new descriptor, or -1. */
   accept(fd: number, flags: number): number;
   /** `length` holds the room in addr (a socklen_t), and then the length of the address. */
@@ -42,6 +44,7 @@ export function bindSocket(): SocketCalls {
   const setsockopt = libcFunction('int setsockopt(int fd, int level, int name, const void *value, uint32_t length)');
   const bind = libcFunction('int bind(int fd, const void *addr, uint32_t length)');
   const listen = libcFunction('int listen(int fd, int backlog)');
+  const socketpair = libcFunction('int socketpair(int domain, int type, int protocol, _Out_ int *fds)');
   const accept4 = libcFunction('int accept4(int fd, void *addr, void *length, int flags)');
   // koffi builds the struct sock_fprog for the call from an object, the program's Buffer as its pointer.
   const fprog = k.struct('sock_fprog', { len: 'uint16_t', filter: 'void *' });
@@ -68,6 +71,7 @@ export function bindSocket(): SocketCalls {
     setsockopt: (fd, level, name, value, length) => setsockopt(fd, level, name, value, length) as number,
     bind: (fd, addr, length) => bind(fd, addr, length) as number,
     listen: (fd, backlog) => listen(fd, backlog) as number,
+    streamSocketPair: (domain, type, protocol, fds) => socketpair(domain, type, protocol, fds) as number,
     accept: (fd, flags) => accept4(fd, null, null, flags) as number,
     attachFilter: (fd, program, count) => setFilter(fd, SOL_SOCKET, SO_ATTACH_FILTER, { len: count, filter: program }, k.sizeof(fprog)) as number,
     getsockname: (fd, addr, length) => getsockname(fd, addr, length) as number,

@@ -169,6 +169,19 @@ export function tcpState(fd: number): number | null {
   return sys instanceof SysError ? null : sys.tcpState(fd);
 }
 
+/**
+ * A connected pair of unix stream sockets, both close-on-exec and blocking
+ * (tls/: one end is a handler's fd 0 and 1, as an accepted connection is; the
+ * other end superd's, which libuv makes non-blocking when Node opens it).
+ */
+export function streamPair(): [number, number] | SysError {
+  const sys = loadSys();
+  if (sys instanceof SysError) return sys;
+  const fds = new Int32Array(2);
+  if (sys.streamSocketPair(AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0, fds) !== 0) return errnoError(sys.errno());
+  return [fds[0] ?? -1, fds[1] ?? -1];
+}
+
 /** Closes a socket descriptor superd holds bare: one made or accepted here that Node would not take, or one systemd passed. */
 export function closeDescriptor(fd: number): void {
   const sys = loadSys();
