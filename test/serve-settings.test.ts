@@ -102,12 +102,12 @@ for (const spawner of ['posix_spawn', 'child_process'] as const) {
       assert.deepEqual(got.groups, await groupsOf('nobody'));
     });
 
-    test('a service without settings keeps the defaults: superd\'s nice, umask 022, soft nofile 1024, privileges not fixed', async () => {
+    // Not its soft nofile: superd lowers that to 1024 after the start (superd(8), CAVEATS), and the shell may read it first.
+    test('a service without settings keeps the defaults: superd\'s nice, umask 022, privileges not fixed', async () => {
       const got = await report(s.port.plain ?? 0);
       assert.equal(got.nice, parseNice(await readFile('/proc/self/stat', 'utf8')));
       assert.equal(got.umask, '0022');
       assert.equal(got.nnp, '0');
-      assert.equal(got.limits.nofile?.soft, 1024);
     });
   });
 }
