@@ -53,6 +53,9 @@ function detectSuperd(): Detected | { reason: string } {
 const proxyCat = (version: 'v1' | 'v2', port: number): string =>
   `[bench-proxy${version}]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\nproxy_protocol = ${version}\nproxy_from = 127.0.0.1\n`;
 
+/** The settings row: `cat` with five settings, so through nice(1), dash and setpriv (src/spawn/settings.ts). */
+const SETTINGS = 'nice = 0\numask = 027\nrlimit_nofile = 256\nrlimit_core = 0\nno_new_privileges = yes\n';
+
 const superd: Peer = {
   name: 'superd',
   detect: detectSuperd,
@@ -63,6 +66,7 @@ const superd: Peer = {
     proxyv1: ({ dir, port, det }) => serviceFileSuperd(dir, det, proxyCat('v1', port)),
     proxyv2: ({ dir, port, det }) => serviceFileSuperd(dir, det, proxyCat('v2', port)),
     tls: superdTls,
+    catsettings: ({ dir, port, det }) => serviceFileSuperd(dir, det, `[bench-catsettings]\nport = ${port}\nbind = 127.0.0.1\nserver = /bin/cat\n${SETTINGS}`),
   },
   // `hold` raises max_children (default 256) so that HELD handlers run at once; the measured
   // `cat` keeps every default.

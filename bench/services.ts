@@ -1,7 +1,7 @@
 // Service kinds: how loadgen talks to each, and which need root. Each peer has a config
 // generator per kind it can serve (peers.ts); a peer without one does not run that kind.
 
-export type ServiceName = 'cat' | 'catnobody' | 'echo' | 'proxyv1' | 'proxyv2' | 'tls';
+export type ServiceName = 'cat' | 'catnobody' | 'echo' | 'proxyv1' | 'proxyv2' | 'tls' | 'catsettings';
 
 export interface ServiceKind {
   title: string;
@@ -19,8 +19,10 @@ export const SERVICES: Record<ServiceName, ServiceKind> = {
   proxyv2: { title: 'exec /bin/cat per connection, PROXY header version 2 (proxy_protocol = v2)', loadgenArgs: ['-s', '-E', '-V', '-P', '2'] },
   // The TLS rows (issue 28): `cat` behind TLS the daemon terminates (superd's tls_cert, stunnel's exec).
   tls: { title: 'exec /bin/cat per connection over TLS (a full handshake each, ECDSA P-256)', loadgenArgs: ['-S', '-s', '-E', '-V'] },
+  // The settings row: `cat` with five process settings (superd only: SETTINGS in peers.ts).
+  catsettings: { title: 'exec /bin/cat per connection with nice, umask, rlimit_nofile, rlimit_core, no_new_privileges', loadgenArgs: ['-s', '-E', '-V'] },
 };
-export const DEFAULT_SERVICES = 'cat catnobody echo proxyv1 proxyv2 tls';
+export const DEFAULT_SERVICES = 'cat catnobody echo proxyv1 proxyv2 tls catsettings';
 // the held scenario's instances, in the instance table and latest-state.tsv
 export const HELD_SERVICE = 'cat+hold';
 export const DEFAULT_HELD_PEERS = 'superd';

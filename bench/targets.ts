@@ -73,16 +73,28 @@ function echoTarget(med: Med): string[] {
   return ['builtin echo at C=8: superd has no figure (see its row above); target ≥ 2.0× xinetd: NOT met.', ''];
 }
 
-/** The PROXY row (issue 27): reading the header may cost `cat` at most 10 % of its conn/s at C=8, and what it adds to the daemon's CPU. */
-function proxyTarget(svc: ServiceName, rows: Row[]): string[] {
+/** svc against `cat` at C=8 in the same run (superd's medians), or the lines saying why there is no comparison. */
+function againstCat(svc: ServiceName, rows: Row[], what: string): { ratio: number; p: number; c: number; cpu: string } | string[] {
   const med = (service: ServiceName, k: NumKey): number | null => median(rows.filter((r) => r.service === service && r.peer === 'superd' && r.conc === 8).map((r) => r[k]));
   const p = med(svc, 'conn_per_s'), c = med('cat', 'conn_per_s');
-  if (!CONCS.includes(8)) return [`${svc}: the target is at C=8, which this run did not measure (CONCS="${CONCS.join(' ')}").`, ''];
-  if (p === null || c === null || c <= 0) return [`${svc}: the target compares it with cat at C=8; ${p === null ? svc : 'cat'} has no figure in this run (SERVICES="cat ${svc}").`, ''];
-  const r = p / c;
+  if (!CONCS.includes(8)) return [`${svc}: the ${what} is at C=8, which this run did not measure (CONCS="${CONCS.join(' ')}").`, ''];
+  if (p === null || c === null || c <= 0) return [`${svc}: the ${what} compares it with cat at C=8; ${p === null ? svc : 'cat'} has no figure in this run (SERVICES="cat ${svc}").`, ''];
   const pd = med(svc, 'daemon_cpu_us_per_conn'), cd = med('cat', 'daemon_cpu_us_per_conn');
-  const cpu = pd !== null && cd !== null ? `; daemon CPU µs/conn ${Math.round(pd)} vs ${Math.round(cd)}` : '';
-  return [`${svc} at C=8: superd with / without the PROXY header conn/s **${r.toFixed(2)}×** (${Math.round(p)} vs cat ${Math.round(c)}; target ≥ 0.90×: ${r >= 0.9 ? 'met' : 'NOT met'})${cpu}.`, ''];
+  return { ratio: p / c, p, c, cpu: pd !== null && cd !== null ? `; daemon CPU µs/conn ${Math.round(pd)} vs ${Math.round(cd)}` : '' };
+}
+
+/** The PROXY row (issue 27): reading the header may cost `cat` at most 10 % of its conn/s at C=8, and what it adds to the daemon's CPU. */
+function proxyTarget(svc: ServiceName, rows: Row[]): string[] {
+  const v = againstCat(svc, rows, 'target');
+  if (Array.isArray(v)) return v;
+  return [`${svc} at C=8: superd with / without the PROXY header conn/s **${v.ratio.toFixed(2)}×** (${Math.round(v.p)} vs cat ${Math.round(v.c)}; target ≥ 0.90×: ${v.ratio >= 0.9 ? 'met' : 'NOT met'})${v.cpu}.`, ''];
+}
+
+/** The settings row (issue 28): what five process settings (three trampolines) cost `cat` at C=8; a figure, no target. */
+function settingsCost(rows: Row[]): string[] {
+  const v = againstCat('catsettings', rows, 'comparison');
+  if (Array.isArray(v)) return v;
+  return [`catsettings at C=8: superd with / without five settings conn/s **${v.ratio.toFixed(2)}×** (${Math.round(v.p)} vs cat ${Math.round(v.c)})${v.cpu}.`, ''];
 }
 
 /** The TLS rows (issue 28): superd terminating TLS at least as fast as stunnel at C=8, and both daemons' CPU per connection. */
@@ -108,7 +120,7 @@ export function comparisons(svc: ServiceName, rows: Row[], states: InstanceState
     if (svc === 'tls') out.push(...tlsTarget(med));
     return out;
   }
-  if (superdRan) return svc === 'proxyv1' || svc === 'proxyv2' ? proxyTarget(svc, rows) : [];
+  if (superdRan) return svc === 'proxyv1' || svc === 'proxyv2' ? proxyTarget(svc, rows) : svc === 'catsettings' ? settingsCost(rows) : [];
   const out = ['superd: not measured in this run.', ''];
   // the target line stays in the summary, so a failed superd instance reads as a missed target
   const why = distinct(states.filter((s) => s.service === svc && s.peer === 'superd').map((s) => s.smoke));

@@ -164,13 +164,14 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     assert.equal(k.get('no_access'), '10.1.2.3');
     assert.equal(k.get('env'), 'GIT_PROTOCOL_FROM_USER=0 HOME=/nonexistent');
     assert.equal(k.get('pass_env'), 'LANG PATH', 'defaults, then +=');
+    assert.equal(k.get('nice'), '10');
+    assert.equal(k.get('rlimit_as'), '64M');
+    assert.equal(k.get('umask'), '002', 'from the defaults');
     assert.equal(k.has('disabled'), false);
     for (const c of [
       /^# xinetd: only_from … trusted\.example\.org — superd has no equivalent: superd does not resolve names/,
       /^# xinetd: log_on_success \+= HOST DURATION — superd has no equivalent: /,
       /^# xinetd: banner = \/etc\/issue\.net — superd has no equivalent: /,
-      /^# xinetd: nice = 10 — superd has no equivalent: /,
-      /^# xinetd: rlimit_as = 64M — superd has no equivalent: /,
       /^# xinetd: flags = NODELAY — superd has no equivalent: /,
       /^# xinetd: flags = REUSE — superd sets SO_REUSEADDR on every listener$/,
       /^# from the xinetd defaults at .*xinetd\.conf:3$/,
@@ -181,7 +182,7 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     const { text } = await fixture();
     const head = text.split('\n\n')[0] ?? '';
     assert.match(head, /^# xinetd: log_type = SYSLOG daemon info \(defaults at .*\) — superd has no equivalent: /m);
-    assert.match(head, /^# xinetd: umask = 002 \(defaults at .*\) — superd has no equivalent: /m);
+    assert.doesNotMatch(head, /umask/, 'umask from the defaults is set in each service that runs a program');
     assert.match(head, /^# xinetd: cps = 25 30 — rate counts per minute, so 25 a second is 1500\. .*superd never turns it off/m);
   });
 
@@ -298,5 +299,59 @@ describe('a hand-written xinetd setup', { timeout: 120000 }, () => {
     assert.equal(rsync.keys.get('only_from'), '192.168.1.0/24 2001:db8::/32');
     hasComment(rsync, /hosts\.allow\/hosts\.deny for rsync \(.*hosts\.allow:1, .*hosts\.deny:1\) — applied here/, 'rsync');
     assert.match(r.value.combined, /^# Rules of .*hosts\.allow and .*hosts\.deny, which tcpd and xinetd's libwrap applied,$/m);
+  });
+});
+
+describe('xinetd process attributes -> nice, umask, groups, rlimit_*', { timeout: 120000 }, () => {
+  const PROGRAM = '\tsocket_type = stream\n\tprotocol = tcp\n\twait = no\n\tuser = nobody\n\tserver = /bin/cat\n\ttype = UNLISTED\n';
+  const XINETD = `service proc
+{
+${PROGRAM}\tport        = 7101
+\tnice        = 25
+\tumask       = 27
+\tgroups      = yes
+\trlimit_as   = 1000000
+\trlimit_cpu  = 30
+\trlimit_data = 8m
+\trlimit_stack = UNLIMITED
+\trlimit_files = 256
+\trlimit_rss  = 10M
+}
+
+service proc2
+{
+${PROGRAM}\tport        = 7102
+\tgroups      = no
+\trlimit_files = UNLIMITED
+}
+`;
+  const converted = once(async (): Promise<string> => {
+    const file = join(await freshDir(), 'proc');
+    await writeFile(file, XINETD);
+    const r = await convertCli(file);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  });
+
+  test('each attribute becomes its key, with a comment where the value changed', async () => {
+    const all = sections(await converted());
+    const proc = section(all, 'proc');
+    const settings = (s: Section): Record<string, string> => Object.fromEntries([...s.keys].filter(([key]) => /^(nice|umask|groups|rlimit_\w+)$/.test(key)));
+    // rlimit_files is rlimit_nofile; rlimit_rss has no key.
+    assert.deepEqual(settings(proc), {
+      nice: '19', umask: '027', groups: 'yes', rlimit_as: '976K', rlimit_cpu: '30', rlimit_data: '8M', rlimit_stack: 'unlimited', rlimit_nofile: '256',
+    });
+    hasComment(proc, /^# xinetd: nice = 25 — nice values run from -20 to 19, and the kernel made it 19$/, 'proc');
+    hasComment(proc, /^# xinetd: rlimit_as = 1000000 — superd sets this limit in whole KiB: rounded down to 976K$/, 'proc');
+    hasComment(proc, /^# xinetd: rlimit_rss = 10M — superd has no equivalent: Linux has not enforced RLIMIT_RSS since 2\.6/, 'proc');
+    const proc2 = section(all, 'proc2');
+    assert.deepEqual(settings(proc2), {}, 'groups = no is the default; no unlimited rlimit_nofile');
+    hasComment(proc2, /^# xinetd: rlimit_files = UNLIMITED — superd has no equivalent: no process may have an unlimited number of open files/, 'proc2');
+  });
+
+  test('superd check takes the output as it is', { skip: CHECK_SKIP }, async () => {
+    const text = await converted();
+    const checked = await checkFiles({ 'proc.conf': text });
+    assert.equal(checked.code, 0, `superd check failed:\n${checked.stderr}\n--- converted:\n${text}`);
   });
 });

@@ -9,7 +9,8 @@ import { parseEnum, parseProgram, parseWordList } from './values.js';
 
 const BUILTINS: readonly BuiltinName[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
 /** Keys about the handler process, meaningless when superd serves the service itself. */
-const PROCESS_KEYS: readonly Key[] = ['args', 'user', 'group', 'env', 'pass_env', 'stderr'];
+const PROCESS_KEYS: readonly Key[] = ['args', 'user', 'group', 'env', 'pass_env', 'stderr',
+  'nice', 'umask', 'rlimit_as', 'rlimit_cpu', 'rlimit_core', 'rlimit_data', 'rlimit_fsize', 'rlimit_nofile', 'rlimit_nproc', 'rlimit_stack', 'groups', 'no_new_privileges'];
 
 export function readHandler(r: Reader, protocol: Protocol | null): Handler | null {
   if (r.has('server') && r.has('builtin')) {

@@ -16,6 +16,7 @@ import { ProgramChecks } from './program.js';
 import { TlsFiles } from './tls-files.js';
 import { errnoText, readServiceFile, unsafeReason } from './read.js';
 import { loadPortDb, userIndex, type PortDb, type UserDb } from './systemdb.js';
+import { readProcessFacts, type ProcessFacts } from './process-facts.js';
 import { usersNamedIn } from './users.js';
 import type { ValidateContext } from './validate.js';
 
@@ -33,6 +34,8 @@ export interface LoadOptions {
   passwd?: UserDb;
   /** Default: read from /etc/services. */
   ports?: PortDb;
+  /** Default: read from /proc and the file system (process-facts.ts). */
+  facts?: ProcessFacts;
 }
 
 export async function loadServicesDir(dir: string, opts: LoadOptions = {}): Promise<LoadResult> {
@@ -107,8 +110,8 @@ const selfUidOf = (opts: LoadOptions): number => opts.selfUid ?? process.getuid?
  */
 async function validateContext(opts: LoadOptions, texts: readonly string[]): Promise<ValidateContext> {
   const selfUid = selfUidOf(opts);
-  const [passwd, ports] = await Promise.all([opts.passwd ?? usersNamedIn(texts, selfUid), opts.ports ?? loadPortDb()]);
-  return { passwd, ports, selfUid, selfGid: opts.selfGid ?? defaultGid(selfUid, passwd) };
+  const [passwd, ports, facts] = await Promise.all([opts.passwd ?? usersNamedIn(texts, selfUid), opts.ports ?? loadPortDb(), opts.facts ?? readProcessFacts()]);
+  return { passwd, ports, selfUid, selfGid: opts.selfGid ?? defaultGid(selfUid, passwd), facts };
 }
 
 function defaultGid(selfUid: number, passwd: UserDb): number {

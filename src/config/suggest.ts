@@ -8,6 +8,7 @@ export const KEYS = [
   'only_from', 'no_access', 'env', 'pass_env', 'timeout', 'stderr', 'disabled',
   'proxy_protocol', 'proxy_from', 'proxy_timeout',
   'tls_cert', 'tls_key', 'tls_client_ca', 'tls_min_version', 'tls_timeout',
+  'nice', 'umask', 'rlimit_as', 'rlimit_cpu', 'rlimit_core', 'rlimit_data', 'rlimit_fsize', 'rlimit_nofile', 'rlimit_nproc', 'rlimit_stack', 'groups', 'no_new_privileges',
 ] as const;
 export type Key = (typeof KEYS)[number];
 
@@ -67,8 +68,16 @@ const SYNONYMS: ReadonlyMap<string, { key: Key | null; note?: string }> = new Ma
   ['redirect', { key: null }],
   ['flags', { key: null }],
   ['id', { key: null, note: 'the section name is the service name' }],
-  ['nice', { key: null }],
-  ['umask', { key: null }],
+  ['rlimit_files', { key: 'rlimit_nofile' }],
+  ['rlimit_rss', { key: null, note: 'Linux does not enforce RLIMIT_RSS: use rlimit_as or rlimit_data' }],
+  ['limitnofile', { key: 'rlimit_nofile' }],
+  ['limitas', { key: 'rlimit_as' }],
+  ['limitcpu', { key: 'rlimit_cpu' }],
+  ['limitcore', { key: 'rlimit_core' }],
+  ['limitnproc', { key: 'rlimit_nproc' }],
+  ['nonewprivileges', { key: 'no_new_privileges' }],
+  ['nnp', { key: 'no_new_privileges' }],
+  ['supplementarygroups', { key: 'groups', note: "groups = yes gives the handler its user's supplementary groups" }],
   ['access_times', { key: null }],
 ]);
 

@@ -46,6 +46,23 @@ export interface LoadedTls {
   context: { readonly secureContext: import('node:tls').SecureContext };
 }
 
+/** The resource limits a service may set (`rlimit_NAME`), in the order they are applied. */
+export const RLIMIT_NAMES = ['as', 'cpu', 'core', 'data', 'fsize', 'nofile', 'nproc', 'stack'] as const;
+export type RlimitName = (typeof RLIMIT_NAMES)[number];
+
+/** nice, umask, rlimit_*, groups, no_new_privileges (SPEC §2): applied before the handler's first instruction (spawn/settings.ts). */
+export interface ProcessSettings {
+  /** −20..19; null = superd's own. */
+  nice: number | null;
+  /** null = superd's (022). */
+  umask: number | null;
+  /** Soft and hard alike: bytes (seconds for cpu, a count for nofile and nproc), or 'unlimited'. In RLIMIT_NAMES order. */
+  rlimits: { name: RlimitName; value: number | 'unlimited' }[];
+  /** The user's supplementary groups (initgroups), not none. */
+  groups: boolean;
+  noNewPrivileges: boolean;
+}
+
 /** Where a definition came from: the file and the line of its `[section]`. */
 export interface Origin {
   file: string;
@@ -98,6 +115,8 @@ export interface ServiceDefinition {
   proxy: ProxySettings | null;
   /** Absent: no TLS. */
   tls?: TlsSettings;
+  /** Absent when the service sets none of them. */
+  settings?: ProcessSettings;
 }
 
 /**

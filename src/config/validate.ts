@@ -18,6 +18,8 @@ import { readHandler } from './handler-keys.js';
 import { readListen, type Listen } from './listen-keys.js';
 import { readProxy } from './proxy-keys.js';
 import { readTls } from './tls-keys.js';
+import { readProcessSettings } from './process-keys.js';
+import type { ProcessFacts } from './process-facts.js';
 import type { ScannedSection } from './scan.js';
 import { readSection, type Reader } from './section-reader.js';
 import { nearest, type Suggest } from './suggest.js';
@@ -39,6 +41,8 @@ export interface ValidateContext {
   /** superd's own uid and gid: a handler may only differ from them when superd is root. */
   selfUid: number;
   selfGid: number;
+  /** What superd may do to a handler's process (process-facts.ts): settings it cannot apply are errors. */
+  facts?: ProcessFacts;
   /** "did you mean": default `nearest`; `noSuggestion` where the message will not be shown. */
   suggest?: Suggest;
 }
@@ -69,6 +73,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
   const proxy = readProxy(r, listen.protocol, wait, handler);
   const tls = readTls(r, listen.protocol, wait, handler);
   const credentials = resolveCredentials(r, ctx, suggest);
+  const settings = readProcessSettings(r, handler, credentials, ctx);
   const rest = {
     maxChildren: r.field('max_children', 256, (v) => parseInteger('max_children', v, 1)),
     queue: r.field('queue', 128, (v) => parseInteger('queue', v, 0)),
@@ -99,6 +104,7 @@ export function parseSection(file: string, section: ScannedSection, ctx: Validat
     ...rest,
     proxy,
     ...(tls === null ? {} : { tls }),
+    ...(settings === null ? {} : { settings }),
   };
   return { definition, errors, warnings, keyLines };
 }

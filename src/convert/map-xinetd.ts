@@ -16,6 +16,7 @@ import { cannotServe, newDraft, setKey, type ConvertError, type Draft } from './
 import type { XAttr, XBlock } from './xinetd.js';
 import { cpsRate, mapLimitsAndAccess } from './map-xinetd-access.js';
 import { mapSocket } from './map-xinetd-socket.js';
+import { mapProcessSettings } from './map-xinetd-process.js';
 import { first, isYes, type Get, type Missing } from './xinetd-attrs.js';
 import { defaultLists, resolve, setting, type Resolved, type XDefaults } from './xinetd-resolve.js';
 import { ATTRIBUTE_WHY, FLAG_WHY, FLAGS_SAME, PROCESS_ATTRS, TYPES_SAME } from './xinetd-notes.js';
@@ -49,6 +50,7 @@ function build(b: XBlock, r: Resolved, defaults: XDefaults | null, ctx: MapConte
   if (!flags.has('NOLIBWRAP')) for (const name of libwrapName(b, r, types)) if (!d.wrappedAs.includes(name)) d.wrappedAs.push(name);
   mapLimitsAndAccess(d, r, { transport, waitProgram: builtin === null && wait === true, fromDefaults });
   if (builtin === null) mapEnvironment(d, r, fromDefaults);
+  if (builtin === null && d.unservable === null) mapProcessSettings(d, r, fromDefaults);
   mapDisabled(d, r, id, defaults);
   mapNotes(d, r, flags, types, builtin !== null);
   // A reason that is already the one the section is not converted for is said once.
@@ -165,7 +167,6 @@ function mapNotes(d: Draft, r: Resolved, flags: Set<string>, types: Set<string>,
     const a = r.single.get(name);
     // What comes from defaults is said once, above the first service; a set's own lines are the service's.
     if (a !== undefined && !r.fromDefaults.has(name)) {
-      if (name === 'groups' && first(a).toLowerCase() === 'no') continue; // superd does the same
       d.notes.push(noEquivalent('xinetd', setting(a), why));
       if (name === 'access_times') d.disabled.push('access_times: superd would serve it at all hours');
     }
@@ -198,7 +199,6 @@ export function defaultsNotes(defaults: XDefaults | null): Result<string[], Conv
     if (a.name === 'cps') out.push(`${cpsRate(a).note} (defaults at ${defaults.where})`);
     const why = ATTRIBUTE_WHY.get(a.name);
     if (why === undefined) continue;
-    if (a.name === 'groups' && a.values[0]?.toLowerCase() === 'no') continue;
     out.push(noEquivalent('xinetd', `${setting(a)} (defaults at ${defaults.where})`, why));
   }
   return ok(out);

@@ -131,7 +131,7 @@ export class HandlerProcesses {
     let pid = 0;
     this.starting += 1;
     ctx.spawner.spawn(
-      { program: def.handler.program, argv: def.handler.argv, env, fd, stderr: def.stderr, credentials: def.credentials },
+      { program: def.handler.program, argv: def.handler.argv, env, fd, stderr: def.stderr, credentials: def.credentials, settings: def.settings },
       (result) => {
         this.starting -= 1;
         // The handler has its own copy now (or there is none): superd keeps no connection.

@@ -26,13 +26,18 @@ const CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv', '/s
  * and writable by nobody else, nor are the directories above it.
  */
 export async function findSetpriv(candidates: readonly string[] = CANDIDATES): Promise<string | Error> {
+  return findTrusted('setpriv (util-linux)', candidates);
+}
+
+/** The first of `candidates` superd may run as root (as findSetpriv says), or why none. */
+export async function findTrusted(what: string, candidates: readonly string[]): Promise<string | Error> {
   const reasons: string[] = [];
   for (const path of candidates) {
     const problem = await untrusted(path);
     if (problem === null) return path;
     if (problem !== 'missing') reasons.push(`${path}: ${problem}`);
   }
-  return new Error(reasons.length > 0 ? reasons.join('; ') : `no setpriv (util-linux) in ${candidates.join(', ')}`);
+  return new Error(reasons.length > 0 ? reasons.join('; ') : `no ${what} in ${candidates.join(', ')}`);
 }
 
 async function untrusted(path: string): Promise<string | null> {

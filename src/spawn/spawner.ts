@@ -22,8 +22,12 @@
 // not preempt the event loop (sched.ts).
 //
 // Whatever starts it, a handler gets umask 022 and a soft RLIMIT_NOFILE of
-// min(1024, hard), as systemd gives its services; see HandlerLimits.
-import type { Credentials } from '../config/types.js';
+// min(1024, hard), as systemd gives its services; see HandlerLimits. A
+// service that sets its own (umask, rlimit_*, nice…) goes through the
+// trampolines of settings.ts, whichever mechanism starts it.
+import { readFile } from 'node:fs/promises';
+import { parseNice } from '../config/process-facts.js';
+import type { Credentials, ProcessSettings } from '../config/types.js';
 import { ownCapabilities, passedOnByExec } from './capabilities.js';
 import { ExecutableCheck } from './executable.js';
 import { hold, release } from './fd-holds.js';
@@ -36,6 +40,8 @@ import { handlersNeedSession } from './session.js';
 import { batchHelperThreads } from './sched.js';
 import { StderrPipes } from '../stderr/pipes.js';
 import { CLEAR_CAPABILITIES, findSetpriv, probeSetpriv, switchesUser, throughSetpriv, type Setpriv } from './setpriv.js';
+import { throughTrampolines, type Trampolines } from './settings.js';
+import { findTools } from './trampolines.js';
 import { isSpawnError, type ExitStatus, type SpawnResult, type Spawner, type SpawnRequest } from './types.js';
 
 const MAX_IN_FLIGHT = 64;
@@ -80,6 +86,8 @@ export class HandlerSpawner implements Spawner {
   private readonly executable = new ExecutableCheck();
   /** setpriv's argv for a service's argv and ids (null: superd's own), made once: the same array every connection (posix.ts keeps its NULL-terminated copy). */
   private readonly setprivArgv = new WeakMap<readonly string[], { uid: number; gid: number; argv: string[] }>();
+  /** The same for a service's settings: its trampolines' request (or why none), made once. */
+  private readonly settingsArgv = new WeakMap<ProcessSettings, { argv: readonly string[]; through: SpawnRequest | string }>();
   private inFlight = 0;
   /** Reaps the handlers an upgrade passed on where posix_spawn's reaper is not there (child_process). */
   private adoptedReaper: Reaper | null = null;
@@ -95,6 +103,7 @@ export class HandlerSpawner implements Spawner {
     private readonly self: { uid: number; gid: number },
     notes: Notes,
     private readonly limits: HandlerLimits | null,
+    private readonly trampolines: Trampolines,
   ) {
     const base = posix?.name ?? (notes.noPosixSpawn === null ? this.childProcess.name : `${this.childProcess.name} (posix_spawn unavailable: ${notes.noPosixSpawn})`);
     this.name = notes.capabilities === null ? base : `${base} ${notes.capabilities}`;
@@ -112,9 +121,18 @@ export class HandlerSpawner implements Spawner {
     const loaded = loadSys();
     const limits = HandlerLimits.create(loaded instanceof Error ? null : loaded);
     const childProcess = new ChildProcessSpawner();
-    // Asked for (benchmarks): every handler by child_process, as it is, and no setpriv.
+    const tools = await findTools();
+    const ownNice = parseNice(await readFile('/proc/self/stat', 'utf8').catch(() => '')) ?? 0;
+    const trampolines = (setpriv: Setpriv | null): Trampolines => ({
+      nice: typeof tools.nice === 'string' ? tools.nice : null,
+      shell: typeof tools.shell === 'string' ? tools.shell : null,
+      // Where superd did not look for one (it needs none for itself), the settings' own: it has nothing to clear.
+      setpriv: setpriv ?? (typeof tools.setpriv === 'string' ? { path: tools.setpriv, clears: [] } : null),
+      ownNice,
+    });
+    // Asked for (benchmarks): every handler by child_process, as it is, and no setpriv but for the settings.
     if (!choice.usePosixSpawn) {
-      return new HandlerSpawner(childProcess, null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits);
+      return new HandlerSpawner(childProcess, null, null, false, choice.self, { capabilities: null, setprivRefused: null, fallbackReason: 'disabled by --spawner node', noPosixSpawn: null }, limits, trampolines(null));
     }
     const posix = loaded instanceof Error ? loaded : PosixSpawner.create(loaded, { ownSession: handlersNeedSession(), resetScheduler: await batchHelperThreads(loaded) }, { stderr: new StderrPipes(loaded) });
     const root = choice.self.uid === 0;
@@ -133,7 +151,7 @@ export class HandlerSpawner implements Spawner {
       fallbackReason: posix instanceof Error ? posix.message : root && found instanceof Error ? `no trusted setpriv for user switches: ${found.message}` : null,
       noPosixSpawn: posix instanceof Error ? posix.message : null,
     };
-    return new HandlerSpawner(childProcess, posix instanceof Error ? null : posix, setpriv, clearOwn, choice.self, notes, limits);
+    return new HandlerSpawner(childProcess, posix instanceof Error ? null : posix, setpriv, clearOwn, choice.self, notes, limits, trampolines(setpriv));
   }
 
   spawn(req: SpawnRequest, reported: (result: SpawnResult) => void, onExit: (status: ExitStatus) => void): void {
@@ -152,20 +170,22 @@ export class HandlerSpawner implements Spawner {
       }
     };
     const { limits } = this;
-    const { credentials } = req;
+    const { credentials, settings } = req;
     const switched = switchesUser(credentials, this.self);
     // A switched handler superd cannot reach keeps superd's limit, as the
     // `started` line says: no prlimit that fails (or, racing setpriv, sometimes not).
+    // One whose service sets rlimit_nofile has it from its trampoline.
     const onStarted =
-      limits === null || (switched && !limits.reachesOthers)
+      limits === null || (switched && !limits.reachesOthers) || settings?.rlimits.some((l) => l.name === 'nofile') === true
         ? started
         : (result: SpawnResult): void => {
             if (!isSpawnError(result)) limits.apply(result.pid);
             started(result);
           };
     if (!switched) {
-      const own = this.clearOwn && this.setpriv !== null ? this.setprivRequest(this.setpriv, req, null) : req;
-      this.start({ req: own, onStarted, onExit });
+      const own = settings !== undefined ? this.settingsRequest(req, settings, null) : this.clearOwn && this.setpriv !== null ? this.setprivRequest(this.setpriv, req, null) : req;
+      if (typeof own === 'string') onStarted({ code: 'spawn_failed', message: `cannot execute ${req.program}: ${own}` });
+      else this.start({ req: own, onStarted, onExit });
       return;
     }
     // Whatever starts it, the handler is held to its user's permissions here.
@@ -192,6 +212,12 @@ export class HandlerSpawner implements Spawner {
       w.onStarted({ code: 'spawn_failed', message: `cannot execute ${w.req.program}: ${problem}` });
       return;
     }
+    if (w.req.settings !== undefined) {
+      const through = this.settingsRequest(w.req, w.req.settings, credentials);
+      if (typeof through === 'string') w.onStarted({ code: 'spawn_failed', message: `cannot execute ${w.req.program}: ${through}` });
+      else this.start({ ...w, req: through });
+      return;
+    }
     // Without setpriv, child_process switches the ids itself (the inheritable set stays: see man/superd.8).
     if (this.setpriv === null) this.childProcess.spawn(w.req, w.onStarted, w.onExit);
     else this.start({ ...w, req: this.setprivRequest(this.setpriv, w.req, credentials) });
@@ -205,6 +231,14 @@ export class HandlerSpawner implements Spawner {
     const through = throughSetpriv(setpriv, req, credentials);
     this.setprivArgv.set(req.argv, { uid, gid, argv: through.argv });
     return through;
+  }
+
+  /** Through the trampolines that apply the service's settings (settings.ts); `switched`: the user setpriv switches to. */
+  private settingsRequest(req: SpawnRequest, s: ProcessSettings, switched: Credentials | null): SpawnRequest | string {
+    const known = this.settingsArgv.get(s);
+    const through = known !== undefined && known.argv === req.argv ? known.through : throughTrampolines(this.trampolines, req, s, switched, this.self, this.clearOwn);
+    if (known === undefined || known.argv !== req.argv) this.settingsArgv.set(s, { argv: req.argv, through });
+    return typeof through === 'string' ? through : { ...req, program: through.program, argv: through.argv, credentials: through.credentials };
   }
 
   /** posix_spawn on a pool thread, or child_process where the native layer cannot load. */

@@ -1,7 +1,7 @@
 // One interface for starting a handler, whatever does the starting: see
 // spawner.ts for which implementation serves which request, and why.
 import type { Readable } from 'node:stream';
-import type { Credentials, StderrMode } from '../config/types.js';
+import type { Credentials, ProcessSettings, StderrMode } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import type { StderrPipe } from '../stderr/pipe.js';
 
@@ -15,6 +15,8 @@ export interface SpawnRequest {
   fd: number;
   stderr: StderrMode;
   credentials: Credentials | null;
+  /** The service's nice, umask, limits…: absent when it sets none (settings.ts). */
+  settings?: ProcessSettings | undefined;
 }
 
 export interface ExitStatus {
