@@ -339,10 +339,10 @@ ${PROGRAM}\tport        = 7102
     const settings = (s: Section): Record<string, string> => Object.fromEntries([...s.keys].filter(([key]) => /^(nice|umask|groups|rlimit_\w+)$/.test(key)));
     // rlimit_files is rlimit_nofile; rlimit_rss has no key.
     assert.deepEqual(settings(proc), {
-      nice: '19', umask: '027', groups: 'yes', rlimit_as: '976K', rlimit_cpu: '30', rlimit_data: '8M', rlimit_stack: 'unlimited', rlimit_nofile: '256',
+      nice: '19', umask: '027', groups: 'yes', rlimit_as: '1000000', rlimit_cpu: '30', rlimit_data: '8M', rlimit_stack: 'unlimited', rlimit_nofile: '256',
     });
     hasComment(proc, /^# xinetd: nice = 25 — nice values run from -20 to 19, and the kernel made it 19$/, 'proc');
-    hasComment(proc, /^# xinetd: rlimit_as = 1000000 — superd sets this limit in whole KiB: rounded down to 976K$/, 'proc');
+    assert.ok(!proc.comments.some((c) => /^# xinetd: rlimit_as/.test(c)), 'rlimit_as is taken to the byte, without a comment');
     hasComment(proc, /^# xinetd: rlimit_rss = 10M — superd has no equivalent: Linux has not enforced RLIMIT_RSS since 2\.6/, 'proc');
     const proc2 = section(all, 'proc2');
     assert.deepEqual(settings(proc2), {}, 'groups = no is the default; no unlimited rlimit_nofile');

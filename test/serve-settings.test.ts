@@ -80,6 +80,8 @@ for (const spawner of ['posix_spawn', 'child_process'] as const) {
     const defs: Record<string, Record<string, string>> = {
       own: { bind: '127.0.0.1', ...REPORT, ...SETTINGS, ...(ROOT ? { groups: 'yes' } : {}) },
       plain: { bind: '127.0.0.1', ...REPORT },
+      // Sizes dash's ulimit cannot set exactly (no whole KiB, no whole 512-byte block): prlimit(1) sets them.
+      odd: { bind: '127.0.0.1', ...REPORT, umask: '077', rlimit_as: '100000001', rlimit_fsize: '1000', rlimit_nofile: '50', ...(ROOT ? { user: 'nobody' } : {}) },
     };
     if (ROOT) defs.nobody = { bind: '127.0.0.1', ...REPORT, ...NOBODY };
     const s = servicesForSuite(defs, spawner === 'child_process' ? { args: ['--spawner', 'node'] } : {});
@@ -100,6 +102,12 @@ for (const spawner of ['posix_spawn', 'child_process'] as const) {
       assert.equal(got.nnp, '1');
       assertLimits(got, { ...EXPECTED_LIMITS, nofile: NOBODY_NOFILE });
       assert.deepEqual(got.groups, await groupsOf('nobody'));
+    });
+
+    test(`a size that is no whole KiB is set to the byte, with the others${ROOT ? ', as nobody' : ''}`, async () => {
+      const got = await report(s.port.odd ?? 0);
+      assert.equal(got.umask, '0077');
+      assertLimits(got, { as: 100000001, fsize: 1000, nofile: 50 });
     });
 
     // Not its soft nofile: superd lowers that to 1024 after the start (superd(8), CAVEATS), and the shell may read it first.

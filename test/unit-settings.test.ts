@@ -10,11 +10,11 @@ import { scanIni } from '../src/config/scan.js';
 import { parseSection, type ValidateContext } from '../src/config/validate.js';
 import { parseLimits, parseNice, processFacts, type ProcessFacts } from '../src/config/process-facts.js';
 import type { Credentials, ProcessSettings } from '../src/config/types.js';
-import { shellScript, throughTrampolines, type Trampolines } from '../src/spawn/settings.js';
+import { prlimitOptions, shellScript, throughTrampolines, type Trampolines } from '../src/spawn/settings.js';
 import type { SpawnRequest } from '../src/spawn/types.js';
 import { systemDatabases } from './helpers/config.js';
 
-const TOOLS = { nice: '/usr/bin/nice', shell: '/usr/bin/dash', setpriv: '/usr/bin/setpriv' };
+const TOOLS = { nice: '/usr/bin/nice', shell: '/usr/bin/dash', prlimit: '/usr/bin/prlimit', setpriv: '/usr/bin/setpriv' };
 
 /** A root superd with every capability, hard limits as a typical host has them. */
 const ROOT_FACTS: ProcessFacts = {
@@ -68,6 +68,9 @@ describe('process settings: values', () => {
       ],
     });
   });
+  test('a size need not be a whole KiB: bytes are bytes', () => {
+    assert.deepEqual(settingsOf(['rlimit_as = 100000000', 'rlimit_fsize = 1000'])?.rlimits, [{ name: 'as', value: 100000000 }, { name: 'fsize', value: 1000 }]);
+  });
   test('bad values are refused at their line, saying what is right', () => {
     refused(['nice = 20'], 4, 'bad_value', /nice must be a whole number from -20 \(highest priority\) to 19 \(lowest\), got '20'/);
     refused(['nice = -21'], 4, 'bad_value', /from -20/);
@@ -75,8 +78,6 @@ describe('process settings: values', () => {
     refused(['umask = 1000'], 4, 'bad_value', /at most 0777/);
     refused(['rlimit_as = 10T'], 4, 'bad_value', /rlimit_as must be a number of bytes, with an optional K, M or G suffix \(1024-based\), or unlimited, got '10T'/);
     refused(['rlimit_nofile = -1'], 4, 'bad_value', /rlimit_nofile must be a number of open files/);
-    refused(['rlimit_as = 100000000'], 4, 'bad_value', /rlimit_as must be a whole number of KiB \(1024 bytes\), the unit the limit is set in: write it with a K suffix, like 97656K/);
-    refused(['rlimit_fsize = 1000'], 4, 'bad_value', /rlimit_fsize must be a whole number of 512-byte blocks/);
     refused(['groups = maybe'], 4, 'bad_value', /groups must be yes or no/);
     refused(['rlimit_files = 10'], 4, 'unknown_key', /did you mean 'rlimit_nofile'/);
   });
@@ -119,11 +120,17 @@ describe('process settings: what superd can apply', () => {
     assert.deepEqual(settingsOf(['no_new_privileges = yes'], ctx(USER_FACTS, 1000))?.noNewPrivileges, true);
   });
   test('a trampoline superd does not trust or cannot find: every key that needs it is an error', () => {
-    const missing = { ...ROOT_FACTS, tools: { nice: new Error('no nice (coreutils) in /usr/bin/nice'), shell: new Error('/usr/bin/dash: not owned by root'), setpriv: new Error('no setpriv') } };
-    const r = section(['nice = 1', 'umask = 077', 'rlimit_core = 0', 'no_new_privileges = yes', 'groups = yes'], ctx(missing));
-    assert.deepEqual(r.errors.map((e) => [e.line, e.code]), [[4, 'cannot_apply'], [5, 'cannot_apply'], [6, 'cannot_apply'], [7, 'cannot_apply'], [8, 'cannot_apply']]);
+    const missing = {
+      ...ROOT_FACTS,
+      tools: { nice: new Error('no nice (coreutils) in /usr/bin/nice'), shell: new Error('/usr/bin/dash: not owned by root'), prlimit: new Error('no prlimit'), setpriv: new Error('no setpriv') },
+    };
+    const r = section(['nice = 1', 'umask = 077', 'rlimit_core = 0', 'no_new_privileges = yes', 'groups = yes', 'rlimit_as = 1000'], ctx(missing));
+    assert.deepEqual(r.errors.map((e) => [e.line, e.code]).sort((a, b) => Number(a[0]) - Number(b[0])), [[4, 'cannot_apply'], [5, 'cannot_apply'], [6, 'cannot_apply'], [7, 'cannot_apply'], [8, 'cannot_apply'], [9, 'cannot_apply']]);
     assert.match(r.errors[0]?.message ?? '', /^nice needs nice\(1\) \(coreutils\), which superd runs before the handler to apply it: no nice/);
     assert.match(r.errors[1]?.message ?? '', /^umask needs dash \(its umask and ulimit builtins\), which superd runs .*not owned by root/);
+    assert.match(r.errors.find((e) => e.line === 9)?.message ?? '', /^rlimit_as needs prlimit \(util-linux\), as 1000 is no whole number of the units dash's ulimit sets, .*no prlimit/);
+    // A whole number of dash's units needs no prlimit.
+    assert.ok(settingsOf(['rlimit_as = 1M', 'rlimit_fsize = 1024'], ctx({ ...ROOT_FACTS, tools: { ...TOOLS, prlimit: new Error('no prlimit') } })));
     // A user switch after the settings needs setpriv even where child_process could switch alone.
     const noSetpriv = { ...ROOT_FACTS, tools: { ...TOOLS, setpriv: new Error('no setpriv') } };
     refused(['user = nobody', 'umask = 077'], 5, 'cannot_apply', /umask needs setpriv \(util-linux\) to switch to the user after it is applied/, ctx(noSetpriv));
@@ -166,7 +173,7 @@ describe('process facts from /proc', () => {
 });
 
 describe('the trampoline chain', () => {
-  const T: Trampolines = { nice: '/usr/bin/nice', shell: '/usr/bin/dash', setpriv: { path: '/usr/bin/setpriv', clears: ['--inh-caps=-all'] }, ownNice: 2 };
+  const T: Trampolines = { nice: '/usr/bin/nice', shell: '/usr/bin/dash', prlimit: '/usr/bin/prlimit', setpriv: { path: '/usr/bin/setpriv', clears: ['--inh-caps=-all'] }, ownNice: 2 };
   const SELF = { uid: 0, gid: 0 };
   const NOBODY: Credentials = { uid: 65534, gid: 65534, label: 'nobody(65534)' };
   const none: ProcessSettings = { nice: null, umask: null, rlimits: [], groups: false, noNewPrivileges: false };
@@ -183,6 +190,17 @@ describe('the trampoline chain', () => {
     assert.equal(shellScript({ ...none, nice: 3 }), null);
     assert.equal(shellScript({ ...none, umask: 0o7, rlimits: [{ name: 'as', value: 100 * 1024 ** 2 }, { name: 'core', value: 1024 }, { name: 'cpu', value: 2 }, { name: 'nproc', value: 'unlimited' }] }),
       'set -e; umask 007; ulimit -v 102400; ulimit -c 2; ulimit -t 2; ulimit -p unlimited; exec "$0" "$@"');
+  });
+  test('a size dash would round goes to prlimit, to the byte, soft and hard; the rest stay with dash', () => {
+    const s: ProcessSettings = { ...none, rlimits: [{ name: 'as', value: 100000000 }, { name: 'nofile', value: 64 }, { name: 'fsize', value: 1000 }, { name: 'core', value: 1024 }] };
+    assert.equal(shellScript(s), 'set -e; ulimit -n 64; ulimit -c 2; exec "$0" "$@"');
+    assert.deepEqual(prlimitOptions(s), ['--as=100000000:100000000', '--fsize=1000:1000']);
+    assert.deepEqual(argvOf(throughTrampolines(T, req(NOBODY), s, NOBODY, SELF, false)), ['/usr/bin/dash', 'dash', '-c', 'set -e; ulimit -n 64; ulimit -c 2; exec "$0" "$@"',
+      '/usr/bin/prlimit', '--as=100000000:100000000', '--fsize=1000:1000', '--',
+      '/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--', '/usr/sbin/in.x', '-a', '$(reboot)', "it's"]);
+    assert.deepEqual(argvOf(throughTrampolines(T, req(), { ...none, rlimits: [{ name: 'data', value: 1 }] }, null, SELF, false)),
+      ['/usr/bin/prlimit', 'prlimit', '--data=1:1', '--', '/usr/sbin/in.x', '-a', '$(reboot)', "it's"]);
+    assert.match(String(throughTrampolines({ ...T, prlimit: null }, req(), s, null, SELF, false)), /no trusted prlimit/);
   });
   test('only umask and limits, superd\'s own user: one exec of dash, the arguments as arguments', () => {
     const s = { ...none, umask: 0o27, rlimits: [{ name: 'nofile' as const, value: 64 }] };

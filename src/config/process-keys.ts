@@ -8,6 +8,7 @@
 // error at its key's line, for `check` and the daemon alike: the handler
 // would otherwise start without it.
 import { fail, ok } from '../errors.js';
+import { inShellUnits } from '../spawn/settings.js';
 import { clip } from './clip.js';
 import type { ProcessFacts, Tool } from './process-facts.js';
 import type { Reader } from './section-reader.js';
@@ -29,13 +30,6 @@ export type RlimitValue = number | 'unlimited';
 
 const SUFFIX: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
-/**
- * The unit the trampoline shell's `ulimit` counts in (dash: KiB for the
- * sizes, 512-byte blocks for fsize and core): a value must be a whole number
- * of them, or the handler would get another limit than the one written.
- */
-export const ULIMIT_UNIT: Readonly<Record<RlimitName, number>> = { as: 1024, cpu: 1, core: 512, data: 1024, fsize: 512, nofile: 1, nproc: 1, stack: 1024 };
-
 const WHAT: Readonly<Record<RlimitName, string>> = {
   as: 'bytes', cpu: 'seconds of CPU time', core: 'bytes', data: 'bytes', fsize: 'bytes', nofile: 'open files', nproc: 'processes of its user', stack: 'bytes',
 };
@@ -47,10 +41,7 @@ export function parseRlimit(name: RlimitName, v: string): Parsed<RlimitValue> {
   if (v.toLowerCase() === 'unlimited') return ok('unlimited');
   const m = /^(\d+)([kKmMgG]?)$/.exec(v);
   const n = m === null ? NaN : Number(m[1]) * (SUFFIX[(m[2] ?? '').toLowerCase()] ?? NaN);
-  if (!Number.isSafeInteger(n)) return fail(`${key} must be a number of ${WHAT[name]}, with an optional K, M or G suffix (1024-based), or unlimited${got(v)}`);
-  const unit = ULIMIT_UNIT[name];
-  if (n % unit !== 0) return fail(`${key} must be a whole number of ${unit === 1024 ? 'KiB (1024 bytes)' : `${unit}-byte blocks`}, the unit the limit is set in: write it with a K suffix, like ${Math.max(1, Math.round(n / 1024))}K${got(v)}`);
-  return ok(n);
+  return Number.isSafeInteger(n) ? ok(n) : fail(`${key} must be a number of ${WHAT[name]}, with an optional K, M or G suffix (1024-based), or unlimited${got(v)}`);
 }
 
 export function parseNice(v: string): Parsed<number> {
@@ -97,9 +88,11 @@ function checkApplicable(r: Reader, s: ProcessSettings, credentials: Credentials
     }
   }
   if (s.umask !== null) needs('umask', facts.tools.shell, 'dash (its umask and ulimit builtins)');
-  for (const { name, value } of s.rlimits) {
+  for (const limit of s.rlimits) {
+    const { name, value } = limit;
     const key = rlimitKey(name);
-    needs(key, facts.tools.shell, 'dash (its umask and ulimit builtins)');
+    if (inShellUnits(limit)) needs(key, facts.tools.shell, 'dash (its umask and ulimit builtins)');
+    else needs(key, facts.tools.prlimit, `prlimit (util-linux), as ${String(value)} is no whole number of the units dash's ulimit sets`);
     const problem = rlimitProblem(name, value, facts);
     if (problem !== null) r.report('cannot_apply', key, `${key} = ${value}: ${problem}`);
   }

@@ -49,6 +49,7 @@ export interface LoadedTls {
 /** The resource limits a service may set (`rlimit_NAME`), in the order they are applied. */
 export const RLIMIT_NAMES = ['as', 'cpu', 'core', 'data', 'fsize', 'nofile', 'nproc', 'stack'] as const;
 export type RlimitName = (typeof RLIMIT_NAMES)[number];
+export interface RlimitSetting { name: RlimitName; value: number | 'unlimited' }
 
 /** nice, umask, rlimit_*, groups, no_new_privileges (SPEC §2): applied before the handler's first instruction (spawn/settings.ts). */
 export interface ProcessSettings {
@@ -57,7 +58,7 @@ export interface ProcessSettings {
   /** null = superd's (022). */
   umask: number | null;
   /** Soft and hard alike: bytes (seconds for cpu, a count for nofile and nproc), or 'unlimited'. In RLIMIT_NAMES order. */
-  rlimits: { name: RlimitName; value: number | 'unlimited' }[];
+  rlimits: RlimitSetting[];
   /** The user's supplementary groups (initgroups), not none. */
   groups: boolean;
   noNewPrivileges: boolean;

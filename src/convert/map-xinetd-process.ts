@@ -1,9 +1,8 @@
 // An xinetd service's process attributes -> superd's nice, umask, groups and
 // rlimit_* (SPEC §2). xinetd set each limit's soft and hard value alike, as
 // superd does; rlimit_files is rlimit_nofile. What superd cannot take as it
-// is (a value out of range, a size that is no whole KiB, RLIMIT_RSS, which
+// is (a value out of range, RLIMIT_RSS, which
 // Linux does not enforce) is said in a comment.
-import { ULIMIT_UNIT } from '../config/process-keys.js';
 import type { RlimitName } from '../config/types.js';
 import { mappedAs, noEquivalent } from './map-common.js';
 import { setKey, type Draft } from './types.js';
@@ -27,23 +26,18 @@ export function mapProcessSettings(d: Draft, r: Resolved, fromDefaults: (name: s
   for (const [attr, name] of LIMITS) {
     const a = get(attr);
     if (a === undefined) continue;
-    const value = limitValue(first(a), name);
-    if (name === 'nofile' && value.value === 'unlimited') {
+    const value = limitValue(first(a));
+    if (name === 'nofile' && value === 'unlimited') {
       d.notes.push(noEquivalent('xinetd', setting(a), 'no process may have an unlimited number of open files (the kernel caps it at fs.nr_open): superd gives handlers min(1024, its hard limit); set rlimit_nofile to a number'));
       continue;
     }
-    setKey(d, `rlimit_${name}`, value.value, ...(value.note === null ? [] : [mappedAs('xinetd', setting(a), value.note)]));
+    setKey(d, `rlimit_${name}`, value);
   }
   const rss = get('rlimit_rss');
   if (rss !== undefined) d.notes.push(noEquivalent('xinetd', setting(rss), 'Linux has not enforced RLIMIT_RSS since 2.6: rlimit_as or rlimit_data limit memory'));
 }
 
-/** xinetd's value (a number, K or M, or UNLIMITED) as superd writes it; a size that is no whole unit is rounded down, with why. */
-function limitValue(v: string, name: RlimitName): { value: string; note: string | null } {
-  if (v.toUpperCase() === 'UNLIMITED') return { value: 'unlimited', note: null };
-  const m = /^(\d+)([kKmM]?)$/.exec(v);
-  const unit = ULIMIT_UNIT[name];
-  if (m === null || m[2] !== '' || Number(m[1]) % unit === 0) return { value: v.toUpperCase(), note: null };
-  const k = Math.floor(Number(m[1]) / 1024);
-  return { value: `${k}K`, note: `superd sets this limit in whole KiB: rounded down to ${k}K` };
+/** xinetd's value (a number, K or M, or UNLIMITED) as superd writes it: the same, to the byte (superd(8) sets odd sizes with prlimit). */
+function limitValue(v: string): string {
+  return v.toUpperCase() === 'UNLIMITED' ? 'unlimited' : v.toUpperCase();
 }

@@ -126,6 +126,7 @@ export class HandlerSpawner implements Spawner {
     const trampolines = (setpriv: Setpriv | null): Trampolines => ({
       nice: typeof tools.nice === 'string' ? tools.nice : null,
       shell: typeof tools.shell === 'string' ? tools.shell : null,
+      prlimit: typeof tools.prlimit === 'string' ? tools.prlimit : null,
       // Where superd did not look for one (it needs none for itself), the settings' own: it has nothing to clear.
       setpriv: setpriv ?? (typeof tools.setpriv === 'string' ? { path: tools.setpriv, clears: [] } : null),
       ownNice,

@@ -13,15 +13,18 @@ export interface Tools {
   nice: Tool;
   /** dash: umask and the limits, with its builtins. Its ulimit's options and units are dash's (settings.ts), so not whatever /bin/sh is. */
   shell: Tool;
+  /** util-linux prlimit(1): a limit that is no whole number of dash's units, set to the byte. */
+  prlimit: Tool;
   /** util-linux setpriv: user, groups, no_new_privileges. */
   setpriv: Tool;
 }
 
 export async function findTools(): Promise<Tools> {
-  const [nice, shell, setpriv] = await Promise.all([
+  const [nice, shell, prlimit, setpriv] = await Promise.all([
     findTrusted('nice (coreutils)', ['/usr/bin/nice', '/bin/nice']),
     findTrusted('dash (apt-get install dash)', ['/usr/bin/dash', '/bin/dash']),
+    findTrusted('prlimit (util-linux)', ['/usr/bin/prlimit', '/bin/prlimit']),
     findSetpriv(),
   ]);
-  return { nice, shell, setpriv };
+  return { nice, shell, prlimit, setpriv };
 }
