@@ -158,3 +158,26 @@ test('a handler that exits before its spawn reports back is reaped at its watch(
   assert.deepEqual(exits, [5]);
   assert.equal(children.has(400), false);
 });
+
+test('a pid that hid the others once and comes back with a later spawn (pids are reused) is reaped at its watch()', () => {
+  const { libc, children } = fakeLibc();
+  let inFlight = 1;
+  const reaper = new Reaper(libc, () => inFlight);
+  const exits: [number, number | null][] = [];
+  // A spawn exits before it reports back: the first time, taken for a spawn in flight, and reaped at its watch().
+  children.set(500, 3);
+  reaper.reap();
+  inFlight = 0;
+  reaper.watch(500, (s) => exits.push([500, s.code]));
+  assert.deepEqual(exits, [[500, 3]]);
+  // The pids wrap: a later spawn gets 500 again, and exits before it reports back, twice (its SIGCHLD, then another's).
+  inFlight = 1;
+  children.set(500, 4);
+  reaper.reap();
+  reaper.reap();
+  assert.equal(children.get(500), 4, 'left for the watch');
+  inFlight = 0;
+  reaper.watch(500, (s) => exits.push([500, s.code]));
+  assert.deepEqual(exits, [[500, 3], [500, 4]], 'reaped at its watch, not left a zombie until the sweep');
+  assert.equal(children.has(500), false);
+});

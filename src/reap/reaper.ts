@@ -55,6 +55,12 @@ export class Reaper {
 
   watch(pid: number, onExit: (status: ExitStatus) => void): void {
     this.waiting.set(pid, onExit);
+    // The pid that last hid the others was ours after all. Pids are reused
+    // (pid_max is 32768 on many hosts): a later spawn with this pid that
+    // exits before it is watched must be taken for a spawn again, not for a
+    // stranger, or its zombie waits for the next SIGCHLD or the sweep.
+    const hid = pid === this.hider;
+    if (hid) this.hider = 0;
     if (this.waiting.size >= MANY) {
       this.recent.push(pid);
       if (this.recent.length > RECENT) this.recent.shift();
@@ -66,7 +72,7 @@ export class Reaper {
       this.sweepTimer.unref();
     }
     // Its SIGCHLD may have come and gone before its pid was known.
-    if (this.unknownExited) this.reap();
+    if (this.unknownExited || hid) this.reap();
   }
 
   /**
