@@ -4,13 +4,15 @@
 // one served; a handler started before it is reaped and logged by the new
 // image; a new image that cannot load leaves the old one serving; reload,
 // SIGHUP, status and a second upgrade work after it; no descriptor leaks and
-// no handler sees the state's variable or descriptor.
+// no handler sees the state's variable or descriptor; a move still waiting
+// to bind keeps its old socket serving.
 import assert from 'node:assert/strict';
 import { closeSync, writeSync } from 'node:fs';
 import { cp, mkdir, readdir, readlink, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { exchange, freePorts, holdConnection, type HeldConnection } from './helpers/clients.js';
+import { exchange, freePorts, holdConnection, tryConnect, type HeldConnection } from './helpers/clients.js';
 import { ROOT, runSuperd, scratchDirs, serviceFile, startDaemon, startServices, daemonStatus, type CliResult, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { SysError } from '../src/sys/errors.js';
 import { memfdCreate } from '../src/sys/reexec.js';
@@ -266,3 +268,46 @@ test('proxy_protocol through an upgrade: a queued connection keeps the client it
     await d.stop();
   }
 });
+
+/** A plain Node listener holding 127.0.0.1:port, as another program would. */
+async function occupy(port: number): Promise<Server> {
+  const busy = createServer((s) => s.end('squatter\n'));
+  await new Promise<void>((resolve, reject) => {
+    busy.once('error', reject);
+    busy.listen(port, '127.0.0.1', () => resolve());
+  });
+  return busy;
+}
+
+test('a move still waiting to bind at the upgrade: the new image serves the old socket until the new address binds', { timeout: 120000 }, async () => {
+  const { d, port } = await startServices({ mover: CAT });
+  const oldPort = port.mover ?? 0;
+  const [newPort = 0] = await freePorts(1);
+  let busy: Server | null = await occupy(newPort);
+  try {
+    await d.writeService('mover.conf', serviceFile('mover', { ...CAT, port: newPort }));
+    await d.reload();
+    await d.waitFor((r) => r.event === 'bind_failed' && r.service === 'mover', 'bind_failed in the old image');
+    const result = await upgrade(d);
+    assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
+    await d.waitFor((r) => r.event === 'upgraded', 'upgraded');
+    const begun = d.logs.findIndex((r) => r.event === 'upgrade');
+    const inNewImage = (r: LogRecord): boolean => d.logs.indexOf(r) > begun;
+    const kept = d.logs.find((r) => inNewImage(r) && r.event === 'listening' && r.service === 'mover');
+    assert.equal(kept?.address, `127.0.0.1:${oldPort}/tcp`, 'the new image serves the old socket');
+    assert.equal(kept?.from, 'upgrade', 'the very socket the old image served, not bound again');
+    assert.ok(d.logs.some((r) => inNewImage(r) && r.event === 'bind_failed' && r.service === 'mover'), 'the new image tries the new address');
+    assert.equal((await exchange(oldPort, 'old port\n')).data.toString(), 'old port\n', 'the old port serves after the upgrade');
+    await new Promise<void>((resolve) => busy?.close(() => resolve()));
+    busy = null;
+    // The next try, at most 30 s after the new image's first.
+    await d.waitFor((r) => inNewImage(r) && r.event === 'listening' && r.address === `127.0.0.1:${newPort}/tcp`, 'the new address bound', 40000);
+    assert.equal((await exchange(newPort, 'new port\n')).data.toString(), 'new port\n');
+    assert.ok(await eventually(async () => (await tryConnect(oldPort)) === 'ECONNREFUSED', 15000), 'the old socket closed once the new one serves');
+    assert.equal(count(d, 'socket_unused'), 0);
+  } finally {
+    busy?.close();
+    await d.stop();
+  }
+});
+

@@ -1,12 +1,14 @@
 // The pure parts of an upgrade in place (src/upgrade/): the state's encoding
 // and every check a state must pass before a descriptor it names is believed,
 // the variable taken out of the environment whatever it says, and which
-// service a socket the upgrade passed goes to (listen/inherited-match.ts).
+// service a socket the upgrade passed goes to (listen/inherited-match.ts),
+// and how a move still under way is served on (upgrade/interim.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeAddress, type ServiceDefinition } from '../src/config/types.js';
 import { assignAtStart, socketFor, type InheritedFacts } from '../src/listen/inherited-match.js';
 import { decodeState, encodeState, STATE_FORMAT, STATE_VARIABLE, stateDescriptors, type UpgradeState } from '../src/upgrade/state.js';
+import { interimDefinition, interimOf } from '../src/upgrade/interim.js';
 import { takeUpgradeState } from '../src/upgrade/resume.js';
 import { definition } from './helpers/config.js';
 
@@ -100,4 +102,25 @@ test('a socket an upgrade passed goes to its service only, and only at the same 
   const assigned = assignAtStart([service('other'), echo], [socket], true);
   assert.equal(assigned.get(socket), 'echo');
   assert.equal(assignAtStart([service('echo', { port: 7001 })], [socket], true).size, 0);
+});
+
+test('a move under way: the old socket is served by the service as it is now, at the old address, if it is still that kind of service', () => {
+  const was = service('mover');
+  const moved = service('mover', { port: 7001, maxChildren: 3 });
+  const interim = interimOf(was, moved);
+  assert.deepEqual(interim, { to: '127.0.0.1:7001/tcp', protocol: 'tcp', bind: '127.0.0.1', port: 7000, path: null, socketMode: was.socketMode, kind: 'nowait' });
+  const s = state({ listeners: [{ service: 'mover', address: describeAddress(was), fd: 7, ownFile: null, interim }] });
+  assert.deepEqual(decodeState(encodeState(s)), s);
+  const malformed = decodeState(JSON.stringify({ ...s, listeners: [{ ...s.listeners[0], interim: { ...interim, protocol: 'sctp' } }] }));
+  assert.ok(malformed instanceof Error && /listeners is malformed/.test(malformed.message));
+  const serving = interimDefinition(moved, interim);
+  assert.equal(serving === null ? null : describeAddress(serving), '127.0.0.1:7000/tcp');
+  assert.equal(serving?.maxChildren, 3, "the service's settings as they are now");
+  // Moved back meanwhile: the service takes its socket as at any upgrade.
+  assert.equal(interimDefinition(was, interim), null);
+  // Another kind of service, or another transport: the old socket is not for it.
+  assert.equal(interimDefinition(service('mover', { port: 7001, wait: true }), interim), null);
+  assert.equal(interimDefinition(service('mover', { port: 7001, handler: { kind: 'builtin', name: 'echo' } }), interim), null);
+  assert.equal(interimDefinition(service('mover', { protocol: 'udp', port: 7001, wait: true }), { ...interim, kind: 'wait' }), null);
+  assert.notEqual(interimDefinition(service('mover', { protocol: 'tcp6', bind: '::1' }), interim), null);
 });

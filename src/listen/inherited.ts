@@ -18,7 +18,8 @@ import type { Logger } from '../log/types.js';
 import { SysError } from '../sys/errors.js';
 import { closeDescriptor } from '../sys/sockets.js';
 import { removeOwnSocket } from './unixpath.js';
-import type { PassedInherited, PassedListener } from '../upgrade/state.js';
+import { interimDefinition } from '../upgrade/interim.js';
+import type { PassedInherited, PassedInterim, PassedListener } from '../upgrade/state.js';
 import { describeSocket, duplicate, setCloseOnExec } from '../sys/described.js';
 import { assignAtStart, socketFor, type InheritedFacts } from './inherited-match.js';
 
@@ -36,6 +37,8 @@ export interface InheritedSocket extends InheritedFacts {
   readonly address: string;
   /** Passed by an upgrade: the unix socket file superd placed, removed when the socket closes. */
   readonly ownFile?: { dev: number; ino: number } | null;
+  /** Passed by an upgrade while its service waited to bind the address a reload moved it to (upgrade/interim.ts). */
+  readonly interim?: PassedInterim;
 }
 
 /** The descriptors passed to this process, and their names; null when none were (or not to us). */
@@ -148,7 +151,7 @@ export class InheritedPool {
     };
     for (const l of listeners) {
       const socket = take(l.fd, l.service);
-      if (socket !== null) this.sockets.push({ ...socket, boundFor: l.address, ownFile: l.ownFile });
+      if (socket !== null) this.sockets.push({ ...socket, boundFor: l.address, ownFile: l.ownFile, ...(l.interim === undefined ? {} : { interim: l.interim }) });
     }
     for (const i of inherited) {
       const socket = take(i.fd, i.name);
@@ -166,9 +169,15 @@ export class InheritedPool {
   /**
    * The first load: each socket goes to the service it matches; one that
    * matches none is logged and closed (SPEC §4). Those an upgrade passed with
-   * their service from start stay, as they did before it.
+   * their service from start stay, as they did before it; so does the old
+   * socket of a move still under way, while its service is there to serve it
+   * (interimFor).
    */
   async keepFor(defs: readonly ServiceDefinition[], logger: Logger): Promise<void> {
+    for (const s of this.sockets) {
+      const def = s.interim === undefined ? undefined : defs.find((d) => d.name === s.name);
+      if (def !== undefined && s.interim !== undefined && interimDefinition(def, s.interim) !== null) this.assigned.set(s, s.name);
+    }
     const fresh = this.sockets.filter((s) => !this.assigned.has(s));
     const assigned = assignAtStart(defs, fresh, this.ipv6);
     const unused: Promise<void>[] = [];
@@ -199,6 +208,16 @@ export class InheritedPool {
   /** The socket among `sockets` that def adopts, or null: the one it had at start if that still matches it. */
   private find(def: ServiceDefinition, sockets: readonly InheritedSocket[]): InheritedSocket | null {
     return socketFor(def, sockets, this.ipv6, (s) => this.assigned.get(s));
+  }
+
+  /**
+   * The definition def's old socket is served with while def waits to bind
+   * its own address (upgrade/interim.ts), or null: no such socket was passed
+   * for def. Its listener then claims the socket as any passed by an upgrade.
+   */
+  interimFor(def: ServiceDefinition): ServiceDefinition | null {
+    const socket = this.sockets.find((s) => s.interim !== undefined && s.name === def.name && this.assigned.get(s) === def.name);
+    return socket?.interim === undefined ? null : interimDefinition(def, socket.interim);
   }
 
   /** Whether two definitions would adopt the same socket (a reload's replacement takes its predecessor's). */

@@ -8,6 +8,7 @@ import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
+import { interimOf } from '../upgrade/interim.js';
 import type { PassedConnection, PassedHandler, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
@@ -92,14 +93,36 @@ export class ServiceSet {
   /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
   handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; stats: Record<string, ServiceStats> } {
     const active = new Set(this.services.values());
+    const interims = this.interims();
     const listeners: PassedListener[] = [];
     const parts = this.all().map((rt) => {
-      const part = rt.handedOver(!active.has(rt));
+      const next = interims.get(rt);
+      // An old socket serving until its service's new one binds goes on with its handlers: they are not retired.
+      const part = rt.handedOver(!active.has(rt) && next === undefined);
       const { definition: def } = rt;
-      if (active.has(rt) && part.listener !== null) listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile });
+      if ((active.has(rt) || next !== undefined) && part.listener !== null) {
+        const interim = next === undefined ? {} : { interim: interimOf(def, next.definition) };
+        listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile, ...interim });
+      }
       return part;
     });
     return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), stats: Object.fromEntries(this.stats) };
+  }
+
+  /**
+   * The old runtimes whose socket serves while an active one waits to bind
+   * (a busy address, retried), each with that active one. A service moved
+   * twice before either new socket bound has its oldest socket serving.
+   */
+  private interims(): Map<ServiceRuntime, ServiceRuntime> {
+    const serving = new Map<ServiceRuntime, ServiceRuntime>();
+    for (const next of this.services.values()) {
+      if (next.listening !== null) continue;
+      let old = this.predecessors.get(next);
+      while (old !== undefined && old.listening === null) old = this.predecessors.get(old);
+      if (old !== undefined) serving.set(old, next);
+    }
+    return serving;
   }
 
   private all(): ServiceRuntime[] {
@@ -131,11 +154,29 @@ export class ServiceSet {
       binds.push(this.rebind(old, to));
     }
     for (const def of plan.add) {
+      const interim = inheritedSockets.interimFor(def);
+      if (interim !== null) {
+        binds.push(this.resumeMove(interim, def));
+        continue;
+      }
       const rt = this.createRuntime(def);
       this.services.set(def.name, rt);
       binds.push(rt.listen());
     }
     await Promise.all(binds);
+  }
+
+  /**
+   * After an upgrade, a move the old image had under way (upgrade/interim.ts):
+   * the old socket the upgrade passed serves, with what the old runtime had
+   * (its handlers, its queue), until def's own address binds, as after the
+   * reload that moved it.
+   */
+  private async resumeMove(interim: ServiceDefinition, def: ServiceDefinition): Promise<boolean> {
+    const old = this.createRuntime(interim);
+    this.services.set(def.name, old);
+    await old.listen();
+    return this.rebind(old, def);
   }
 
   /**

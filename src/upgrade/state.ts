@@ -3,6 +3,7 @@
 // as JSON in a memfd whose number is in SUPERD_UPGRADE_STATE. Pure: encode
 // and decode, and the checks a state must pass before any descriptor it
 // names is believed (exec.ts writes it, resume.ts reads it).
+import type { Protocol } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
 import type { ServiceStats } from '../service/types.js';
 
@@ -18,6 +19,25 @@ export interface PassedListener {
   fd: number;
   /** A unix socket's file superd placed (and removes when the socket closes): its identity; null for inet sockets. */
   ownFile: { dev: number; ino: number } | null;
+  /**
+   * Present when a reload moved the service elsewhere and its new socket was
+   * still waiting to bind (bind_failed, retried): this old socket serves until
+   * the new one binds, in the new image as in the old (upgrade/interim.ts).
+   */
+  interim?: PassedInterim;
+}
+
+/** The old socket's side of a move still under way: where it listens, and the address its service waits to bind. */
+export interface PassedInterim {
+  /** describeAddress of the address the service moved to. */
+  to: string;
+  protocol: Protocol;
+  bind: string | null;
+  port: number | null;
+  path: string | null;
+  socketMode: number;
+  /** What the socket was serving: a program per connection, a wait program, a builtin. */
+  kind: 'nowait' | 'wait' | 'builtin';
 }
 
 /** A socket of the inherited pool (socket activation): systemd's, kept for the daemon's life. */
@@ -119,6 +139,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const str: Check = (v) => typeof v === 'string';
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 const bool: Check = (v) => typeof v === 'boolean';
+const oneOf =
+  (...values: readonly unknown[]): Check =>
+  (v) =>
+    values.includes(v);
 /** 0..2 are the standard descriptors, never one superd passes. */
 const fd: Check = (v) => Number.isInteger(v) && (v as number) >= 3;
 const pid: Check = (v) => Number.isInteger(v) && (v as number) > 1;
@@ -126,6 +150,11 @@ const orNull =
   (c: Check): Check =>
   (v) =>
     v === null || c(v);
+/** A field an older superd does not write: absent, or as c says. */
+const optional =
+  (c: Check): Check =>
+  (v) =>
+    v === undefined || c(v);
 const shape =
   (fields: Record<string, Check>): Check =>
   (v) =>
@@ -136,6 +165,8 @@ const list =
     Array.isArray(v) && v.every(c);
 
 const identity = shape({ dev: num, ino: num });
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'tcp4', 'tcp6', 'udp', 'udp4', 'udp6', 'unix'];
+const interim = shape({ to: str, protocol: oneOf(...PROTOCOLS), bind: orNull(str), port: orNull(num), path: orNull(str), socketMode: num, kind: oneOf('nowait', 'wait', 'builtin') });
 const CHECKS: Record<keyof UpgradeState, Check> = {
   format: (v) => v === STATE_FORMAT,
   version: str,
@@ -143,7 +174,7 @@ const CHECKS: Record<keyof UpgradeState, Check> = {
   lastReload: orNull(shape({ time: str, errors: num })),
   control: orNull(shape({ fd, path: str, ownFile: orNull(identity) })),
   client: orNull(fd),
-  listeners: list(shape({ service: str, address: str, fd, ownFile: orNull(identity) })),
+  listeners: list(shape({ service: str, address: str, fd, ownFile: orNull(identity), interim: optional(interim) })),
   inherited: list(shape({ fd, name: str, assigned: orNull(str) })),
   handlers: list(
     shape({ service: str, pid, ranMs: num, source: orNull(str), timeoutInMs: orNull(num), stderr: orNull(fd), wait: bool, retired: bool }),
