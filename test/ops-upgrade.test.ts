@@ -6,7 +6,8 @@
 // SIGHUP, status and a second upgrade work after it; no descriptor leaks and
 // no handler sees the state's variable or descriptor; a move still waiting
 // to bind keeps its old socket serving; a kept socket is handed over when a
-// reload moves it to an overlapping address.
+// reload moves it to an overlapping address; a builtin's connection is served
+// on by the new image.
 import assert from 'node:assert/strict';
 import { closeSync, writeSync } from 'node:fs';
 import { cp, mkdir, readdir, readlink, readFile, symlink, writeFile } from 'node:fs/promises';
@@ -370,6 +371,33 @@ test('after an upgrade, a reload to an overlapping address hands the kept socket
       `0.0.0.0:${p}/tcp bound`,
     ]);
   } finally {
+    await d.stop();
+  }
+});
+
+test('a connection a builtin serves goes on through an upgrade: echoed before and after, one accepted and one exited line', { timeout: 120000 }, async () => {
+  const { d, port } = await startServices({ echo: { protocol: 'tcp', bind: '127.0.0.1', builtin: 'echo', timeout: 600 } });
+  const held = await holdConnection(port.echo ?? 0);
+  try {
+    held.send('before\n');
+    await held.waitForData('before\n');
+    const result = await upgrade(d);
+    assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
+    held.send('after\n');
+    await held.waitForData('before\nafter\n');
+    assert.equal(held.received().toString(), 'before\nafter\n', 'every byte echoed once');
+    const st = await daemonStatus(d.controlSocket);
+    assert.equal(st.services[0]?.running, 1, 'the new image counts it');
+    held.socket.end();
+    assert.equal(await held.closed, 'end', 'the new image ends it as the client ends');
+    const upgraded = await d.waitFor((r) => r.event === 'upgraded', 'upgraded');
+    const exited = await d.waitFor((r) => r.event === 'exited' && r.service === 'echo', 'its exited line');
+    assert.ok(d.logs.indexOf(exited) > d.logs.indexOf(upgraded), 'written by the new image');
+    assert.equal(exited.builtin, 'echo');
+    assert.equal(count(d, 'accepted'), 1, 'accepted once, by the old image');
+    assert.equal((await daemonStatus(d.controlSocket)).services[0]?.accepted, 1);
+  } finally {
+    held.destroy();
     await d.stop();
   }
 });

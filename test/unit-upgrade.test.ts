@@ -27,6 +27,7 @@ function state(more: Partial<UpgradeState> = {}): UpgradeState {
     inherited: [{ fd: 3, name: 'web', assigned: 'web' }],
     handlers: [{ service: 'echo', pid: 4242, ranMs: 1500, source: '127.0.0.1', timeoutInMs: 800, stderr: 9, wait: false, retired: false }],
     queued: [{ service: 'echo', fd: 10, proto: 'TCP', remoteAddress: '127.0.0.1', remotePort: 50000, local: '127.0.0.1', balancer: null, header: false }],
+    builtins: [{ service: 'chargen', fd: 11, proto: 'TCP', remoteAddress: '127.0.0.1', remotePort: 50001, local: '127.0.0.1', balancer: null, builtin: 'chargen', ranMs: 20, timeoutInMs: null }],
     stats: { echo: { accepted: 12, failed: 1, refused: { rate: 2 }, lastError: { time: 't', kind: 'spawn', message: 'm' } } },
     ...more,
   };
@@ -35,8 +36,11 @@ function state(more: Partial<UpgradeState> = {}): UpgradeState {
 test('a state decodes to what was encoded, and names each of its descriptors', () => {
   const s = state();
   assert.deepEqual(decodeState(encodeState(s)), s);
-  assert.deepEqual(stateDescriptors(s).sort((a, b) => a - b), [3, 5, 6, 7, 8, 9, 10]);
-  assert.deepEqual(stateDescriptors(state({ control: null, client: null, handlers: [], queued: [] })).sort(), [3, 7, 8]);
+  assert.deepEqual(stateDescriptors(s).sort((a, b) => a - b), [3, 5, 6, 7, 8, 9, 10, 11]);
+  assert.deepEqual(stateDescriptors(state({ control: null, client: null, handlers: [], queued: [], builtins: [] })).sort(), [3, 7, 8]);
+  // The state of a superd that closed builtin connections at an upgrade: read as passing none.
+  const { builtins: _, ...older } = s;
+  assert.deepEqual(decodeState(JSON.stringify(older)), { ...s, builtins: [] });
 });
 
 test('a state that is not one is refused, saying what is wrong, before any descriptor is believed', () => {
@@ -55,6 +59,8 @@ test('a state that is not one is refused, saying what is wrong, before any descr
   bad(with_({ handlers: [{ ...state().handlers[0], pid: 1 }] }), /handlers is malformed/);
   bad(with_({ handlers: [{ ...state().handlers[0], stderr: '9' }] }), /handlers is malformed/);
   bad(with_({ queued: [{ ...state().queued[0], proto: 'UDP' }] }), /queued is malformed/);
+  bad(with_({ builtins: [{ ...state().builtins[0], builtin: 'qotd' }] }), /builtins is malformed/);
+  bad(with_({ builtins: [{ ...state().builtins[0], fd: 10 }] }), /names a descriptor twice/);
   bad(with_({ stats: { echo: { accepted: 'many' } } }), /stats is malformed/);
   bad(with_({ control: { fd: 7, path: '/x', ownFile: null } }), /names a descriptor twice/);
   const { version: _, ...noVersion } = state();

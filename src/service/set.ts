@@ -9,7 +9,7 @@ import type { ReloadPlan } from '../config/plan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
 import { interimOf } from '../upgrade/interim.js';
-import type { PassedConnection, PassedHandler, PassedListener } from '../upgrade/state.js';
+import type { PassedBuiltin, PassedConnection, PassedHandler, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
 import { ServiceRuntime } from './runtime.js';
@@ -50,26 +50,28 @@ export class ServiceSet {
     return current;
   }
 
-  /** Before the first load: the figures, handlers and queued connections an upgrade passed on. */
-  restore(stats: Record<string, ServiceStats>, handlers: readonly PassedHandler[], queued: readonly ({ service: string } & PassedConnectionOf)[]): void {
+  /** Before the first load: the figures, handlers, queued and builtin connections an upgrade passed on. */
+  restore(stats: Record<string, ServiceStats>, handlers: readonly PassedHandler[], queued: readonly ({ service: string } & PassedConnectionOf)[], builtins: readonly PassedBuiltinOf[]): void {
     for (const [name, figures] of Object.entries(stats)) this.stats.set(name, figures);
     const of = (service: string): Passed => {
       let p = this.passed.get(service);
-      if (p === undefined) this.passed.set(service, (p = { handlers: [], queued: [] }));
+      if (p === undefined) this.passed.set(service, (p = { handlers: [], queued: [], builtins: [] }));
       return p;
     };
     // A retired runtime's handlers hold no slot of the service now running under that name.
     for (const h of handlers) of(h.retired ? '' : h.service).handlers.push(h);
     for (const q of queued) of(q.service).queued.push({ conn: q.conn, header: q.header });
+    for (const b of builtins) of(b.passed.service).builtins.push(b);
   }
 
   /** After the first load: what no runtime took (its service is gone), and where orphaned handlers are counted from now on. */
   unclaimed(orphans: Orphans): Passed {
     this.orphans = orphans;
-    const left: Passed = { handlers: [], queued: [] };
+    const left: Passed = { handlers: [], queued: [], builtins: [] };
     for (const p of this.passed.values()) {
       left.handlers.push(...p.handlers);
       left.queued.push(...p.queued);
+      left.builtins.push(...p.builtins);
     }
     this.passed.clear();
     return left;
@@ -91,7 +93,7 @@ export class ServiceSet {
   }
 
   /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
-  handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; stats: Record<string, ServiceStats> } {
+  handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[]; stats: Record<string, ServiceStats> } {
     const active = new Set(this.services.values());
     const interims = this.interims();
     const listeners: PassedListener[] = [];
@@ -106,7 +108,8 @@ export class ServiceSet {
       }
       return part;
     });
-    return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), stats: Object.fromEntries(this.stats) };
+    const builtins = parts.flatMap((p) => p.builtins);
+    return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), builtins, stats: Object.fromEntries(this.stats) };
   }
 
   /**
@@ -234,6 +237,7 @@ export class ServiceSet {
     // Before its socket is watched: a wait service's old handler holds the socket.
     for (const h of passed?.handlers ?? []) rt.takeOver(h);
     for (const q of passed?.queued ?? []) rt.takeQueued(q.conn, q.header);
+    for (const b of passed?.builtins ?? []) rt.takeBuiltin(b.conn, b.passed);
     return rt;
   }
 
@@ -280,6 +284,13 @@ export class ServiceSet {
 export interface Passed {
   handlers: PassedHandler[];
   queued: PassedConnectionOf[];
+  builtins: PassedBuiltinOf[];
+}
+
+/** A connection a builtin was serving at an upgrade, and what the state said of it. */
+export interface PassedBuiltinOf {
+  conn: Connection;
+  passed: PassedBuiltin;
 }
 
 /** A connection an upgrade passed: queued, or (header) still to have its PROXY header read. */

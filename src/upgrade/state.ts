@@ -3,7 +3,7 @@
 // as JSON in a memfd whose number is in SUPERD_UPGRADE_STATE. Pure: encode
 // and decode, and the checks a state must pass before any descriptor it
 // names is believed (exec.ts writes it, resume.ts reads it).
-import type { Protocol } from '../config/types.js';
+import type { BuiltinName, Protocol } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
 import type { ServiceStats } from '../service/types.js';
 
@@ -85,11 +85,26 @@ export interface PassedConnection {
   header: boolean;
 }
 
+/** A connection a built-in service was serving: the new image goes on serving it (service/builtin.ts). */
+export interface PassedBuiltin extends Omit<PassedConnection, 'header'> {
+  builtin: BuiltinName;
+  /** How long it had been served (ms) at the upgrade. */
+  ranMs: number;
+  /** When its `timeout` ends it, in ms from the upgrade; null: none. */
+  timeoutInMs: number | null;
+}
+
+/** A builtin's connection as the state carries it: its descriptor as it is (the new image reads and writes it again). */
+export function passedBuiltin(service: string, conn: Connection, fd: number, served: Pick<PassedBuiltin, 'builtin' | 'ranMs' | 'timeoutInMs'>): PassedBuiltin {
+  const { header: _, ...fields } = passedConnection(service, conn, fd);
+  return { ...fields, ...served };
+}
+
 /** A queued connection as the state carries it; its descriptor is made blocking, as a handler gets it. */
-export function passedConnection(service: string, conn: Connection): PassedConnection {
+export function passedConnection(service: string, conn: Connection, fd = conn.descriptor()): PassedConnection {
   const proto = conn.proto === 'UNIX' ? 'UNIX' : 'TCP';
   const balancer = conn.balancer === undefined ? null : { address: conn.balancer.address, port: conn.balancer.port };
-  return { service, fd: conn.descriptor(), proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress, balancer, header: false };
+  return { service, fd, proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress, balancer, header: false };
 }
 
 /** A connection waiting for its PROXY header: its descriptor as it is (non-blocking: the new image peeks at it again). */
@@ -110,6 +125,8 @@ export interface UpgradeState {
   inherited: PassedInherited[];
   handlers: PassedHandler[];
   queued: PassedConnection[];
+  /** Absent from the state of a superd that closed them (decodeState makes it empty). */
+  builtins: PassedBuiltin[];
   stats: Record<string, ServiceStats>;
 }
 
@@ -126,6 +143,7 @@ function named(s: UpgradeState): number[] {
     ...s.inherited.map((i) => i.fd),
     ...s.handlers.flatMap((h) => (h.stderr === null ? [] : [h.stderr])),
     ...s.queued.map((q) => q.fd),
+    ...s.builtins.map((b) => b.fd),
   ];
 }
 
@@ -165,6 +183,8 @@ const list =
     Array.isArray(v) && v.every(c);
 
 const identity = shape({ dev: num, ino: num });
+const CONNECTION = { service: str, fd, proto: oneOf('TCP', 'UNIX'), remoteAddress: str, remotePort: num, local: str, balancer: orNull(shape({ address: str, port: num })) };
+const BUILTINS: readonly BuiltinName[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
 const PROTOCOLS: readonly Protocol[] = ['tcp', 'tcp4', 'tcp6', 'udp', 'udp4', 'udp6', 'unix'];
 const interim = shape({ to: str, protocol: oneOf(...PROTOCOLS), bind: orNull(str), port: orNull(num), path: orNull(str), socketMode: num, kind: oneOf('nowait', 'wait', 'builtin') });
 const CHECKS: Record<keyof UpgradeState, Check> = {
@@ -179,7 +199,8 @@ const CHECKS: Record<keyof UpgradeState, Check> = {
   handlers: list(
     shape({ service: str, pid, ranMs: num, source: orNull(str), timeoutInMs: orNull(num), stderr: orNull(fd), wait: bool, retired: bool }),
   ),
-  queued: list(shape({ service: str, fd, proto: (v) => v === 'TCP' || v === 'UNIX', remoteAddress: str, remotePort: num, local: str, balancer: orNull(shape({ address: str, port: num })), header: bool })),
+  queued: list(shape({ ...CONNECTION, header: bool })),
+  builtins: optional(list(shape({ ...CONNECTION, builtin: oneOf(...BUILTINS), ranMs: num, timeoutInMs: orNull(num) }))),
   stats: (v) => isObject(v) && Object.values(v).every(shape({ accepted: num, failed: num, refused: isObject, lastError: orNull(isObject) })),
 };
 
@@ -196,6 +217,7 @@ export function decodeState(text: string): UpgradeState | Error {
   for (const [key, check] of Object.entries(CHECKS)) {
     if (!check(value[key])) return new Error(`the upgrade state's ${key} is malformed`);
   }
+  value.builtins ??= [];
   const state = value as unknown as UpgradeState;
   const fds = named(state);
   if (new Set(fds).size !== fds.length) return new Error('the upgrade state names a descriptor twice');
