@@ -282,34 +282,53 @@ async function occupy(port: number): Promise<Server> {
   return busy;
 }
 
-test('a move still waiting to bind at the upgrade: the new image serves the old socket until the new address binds', { timeout: 120000 }, async () => {
-  const { d, port } = await startServices({ mover: CAT });
-  const oldPort = port.mover ?? 0;
-  const [newPort = 0] = await freePorts(1);
-  let busy: Server | null = await occupy(newPort);
+test('a move still waiting to bind at the upgrade: the new image serves the old socket (its own, or systemd\'s) until the new address binds', { timeout: 120000 }, async () => {
+  // mover's socket superd binds; sdmover's a service manager passed (socket activation).
+  const [oldPort = 0, newPort = 0, sdNewPort = 0] = await freePorts(3);
+  const sd = bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false });
+  if (sd instanceof SysError) return assert.fail(sd.message);
+  const sdPort = sd.localPort;
+  const at = (name: string, port: number): string => serviceFile(name, { ...CAT, port });
+  let d: DaemonHandle;
   try {
-    await d.writeService('mover.conf', serviceFile('mover', { ...CAT, port: newPort }));
+    d = await startDaemon({
+      services: { 'mover.conf': at('mover', oldPort), 'sdmover.conf': at('sdmover', sdPort) },
+      passFds: [sd.fd],
+      // Adopted by its address: one named after its service would go to the service wherever it moved.
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LISTEN_FDS: '1', LISTEN_FDNAMES: 'unknown' },
+      launcher: ['/bin/sh', '-c', 'export LISTEN_PID=$$; exec "$@"', 'sh'],
+    });
+  } finally {
+    sd.close();
+  }
+  let busy: Server[] = [await occupy(newPort), await occupy(sdNewPort)];
+  try {
+    await d.writeService('mover.conf', at('mover', newPort));
+    await d.writeService('sdmover.conf', at('sdmover', sdNewPort));
     await d.reload();
-    await d.waitFor((r) => r.event === 'bind_failed' && r.service === 'mover', 'bind_failed in the old image');
+    await d.waitForCount((r) => r.event === 'bind_failed', 2, 'bind_failed for both in the old image');
     const result = await upgrade(d);
     assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
     await d.waitFor((r) => r.event === 'upgraded', 'upgraded');
     const begun = d.logs.findIndex((r) => r.event === 'upgrade');
     const inNewImage = (r: LogRecord): boolean => d.logs.indexOf(r) > begun;
-    const kept = d.logs.find((r) => inNewImage(r) && r.event === 'listening' && r.service === 'mover');
-    assert.equal(kept?.address, `127.0.0.1:${oldPort}/tcp`, 'the new image serves the old socket');
-    assert.equal(kept?.from, 'upgrade', 'the very socket the old image served, not bound again');
-    assert.ok(d.logs.some((r) => inNewImage(r) && r.event === 'bind_failed' && r.service === 'mover'), 'the new image tries the new address');
+    const kept = (service: string): LogRecord | undefined => d.logs.find((r) => inNewImage(r) && r.event === 'listening' && r.service === service);
+    assert.deepEqual([kept('mover')?.address, kept('mover')?.from], [`127.0.0.1:${oldPort}/tcp`, 'upgrade'], 'the very socket the old image served, not bound again');
+    assert.deepEqual([kept('sdmover')?.address, kept('sdmover')?.from], [`127.0.0.1:${sdPort}/tcp`, 'systemd']);
+    assert.equal(d.logs.filter((r) => inNewImage(r) && r.event === 'bind_failed').length, 2, 'the new image tries both new addresses');
     assert.equal((await exchange(oldPort, 'old port\n')).data.toString(), 'old port\n', 'the old port serves after the upgrade');
-    await new Promise<void>((resolve) => busy?.close(() => resolve()));
-    busy = null;
+    assert.equal((await exchange(sdPort, 'systemd port\n')).data.toString(), 'systemd port\n');
+    await Promise.all(busy.map((b) => new Promise<void>((resolve) => b.close(() => resolve()))));
+    busy = [];
     // The next try, at most 30 s after the new image's first.
-    await d.waitFor((r) => inNewImage(r) && r.event === 'listening' && r.address === `127.0.0.1:${newPort}/tcp`, 'the new address bound', 40000);
-    assert.equal((await exchange(newPort, 'new port\n')).data.toString(), 'new port\n');
+    for (const port of [newPort, sdNewPort]) {
+      await d.waitFor((r) => inNewImage(r) && r.event === 'listening' && r.address === `127.0.0.1:${port}/tcp`, `127.0.0.1:${port} bound`, 40000);
+      assert.equal((await exchange(port, 'new port\n')).data.toString(), 'new port\n');
+    }
     assert.ok(await eventually(async () => (await tryConnect(oldPort)) === 'ECONNREFUSED', 15000), 'the old socket closed once the new one serves');
     assert.equal(count(d, 'socket_unused'), 0);
   } finally {
-    busy?.close();
+    for (const b of busy) b.close();
     await d.stop();
   }
 });

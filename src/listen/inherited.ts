@@ -110,6 +110,8 @@ export class InheritedPool {
   /** The service each socket went to at start: it gets that one back first. */
   private readonly assigned = new Map<InheritedSocket, string>();
   private hostHasIPv6: boolean | undefined;
+  /** The first load's moves still under way: by the definition of each service, the one its old socket is served with. */
+  private readonly interims = new Map<ServiceDefinition, ServiceDefinition>();
 
   constructor(hostHasIPv6?: boolean) {
     this.hostHasIPv6 = hostHasIPv6;
@@ -154,16 +156,26 @@ export class InheritedPool {
       if (socket !== null) this.sockets.push({ ...socket, boundFor: l.address, ownFile: l.ownFile, ...(l.interim === undefined ? {} : { interim: l.interim }) });
     }
     for (const i of inherited) {
-      const socket = take(i.fd, i.name);
-      if (socket === null) continue;
+      const taken = take(i.fd, i.name);
+      if (taken === null) continue;
+      const socket = i.interim === undefined ? taken : { ...taken, interim: i.interim };
       this.sockets.push(socket);
       if (i.assigned !== null) this.assigned.set(socket, i.assigned);
     }
   }
 
-  /** The pool's own sockets (not those an upgrade passed for a listener), for the next upgrade's state. */
-  passable(): PassedInherited[] {
-    return this.sockets.filter((s) => s.boundFor === undefined).map((s) => ({ fd: s.fd, name: s.name, assigned: this.assigned.get(s) ?? null }));
+  /**
+   * The pool's own sockets (not those an upgrade passed for a listener), for
+   * the next upgrade's state; `interims`: by descriptor, those serving while
+   * their service waits to bind its new address.
+   */
+  passable(interims: ReadonlyMap<number, PassedInterim> = new Map()): PassedInherited[] {
+    return this.sockets
+      .filter((s) => s.boundFor === undefined)
+      .map((s) => {
+        const interim = interims.get(s.fd);
+        return { fd: s.fd, name: s.name, assigned: this.assigned.get(s) ?? null, ...(interim === undefined ? {} : { interim }) };
+      });
   }
 
   /**
@@ -175,8 +187,14 @@ export class InheritedPool {
    */
   async keepFor(defs: readonly ServiceDefinition[], logger: Logger): Promise<void> {
     for (const s of this.sockets) {
-      const def = s.interim === undefined ? undefined : defs.find((d) => d.name === s.name);
-      if (def !== undefined && s.interim !== undefined && interimDefinition(def, s.interim) !== null) this.assigned.set(s, s.name);
+      if (s.interim === undefined) continue;
+      // A socket systemd passed went to its service at start; one superd made is named after it.
+      const name = this.assigned.get(s) ?? s.name;
+      const def = defs.find((d) => d.name === name);
+      const serving = def === undefined ? null : interimDefinition(def, s.interim);
+      if (def === undefined || serving === null) continue;
+      this.assigned.set(s, name);
+      this.interims.set(def, serving);
     }
     const fresh = this.sockets.filter((s) => !this.assigned.has(s));
     const assigned = assignAtStart(defs, fresh, this.ipv6);
@@ -213,11 +231,14 @@ export class InheritedPool {
   /**
    * The definition def's old socket is served with while def waits to bind
    * its own address (upgrade/interim.ts), or null: no such socket was passed
-   * for def. Its listener then claims the socket as any passed by an upgrade.
+   * for def (or def is not the first load's). Its listener then claims the
+   * socket as it claims any in the pool.
    */
   interimFor(def: ServiceDefinition): ServiceDefinition | null {
-    const socket = this.sockets.find((s) => s.interim !== undefined && s.name === def.name && this.assigned.get(s) === def.name);
-    return socket?.interim === undefined ? null : interimDefinition(def, socket.interim);
+    const serving = this.interims.get(def) ?? null;
+    // Once only: a later reload's definitions start afresh.
+    this.interims.delete(def);
+    return serving;
   }
 
   /** Whether two definitions would adopt the same socket (a reload's replacement takes its predecessor's). */

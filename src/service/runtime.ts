@@ -102,11 +102,11 @@ export class ServiceRuntime implements ListenerSink {
     this.startQueued();
   }
 
-  /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor, running handlers, queued connections' and builtin connections' descriptors. */
-  handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[] } {
+  /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor (the pool's, for systemd's), running handlers, queued connections' and builtin connections' descriptors. */
+  handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; pooled: number | null; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[] } {
     const service = this.def.name;
     const queued = [...this.queue.filter((c) => c.tls === undefined).map((c) => passedConnection(service, c)), ...this.arrivals.waitingForHeader().map((c) => awaitingHeader(service, c))];
-    return { listener: this.socket.passable, handlers: this.handlers.list(service, retired), queued, builtins: this.builtins.handedOver(service) };
+    return { listener: this.socket.passable, pooled: this.socket.pooled, handlers: this.handlers.list(service, retired), queued, builtins: this.builtins.handedOver(service) };
   }
 
   /** A connection a builtin of the old image was serving: served on here, its slot and its source held. */

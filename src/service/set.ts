@@ -9,7 +9,7 @@ import type { ReloadPlan } from '../config/plan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
 import { interimOf } from '../upgrade/interim.js';
-import type { PassedBuiltin, PassedConnection, PassedHandler, PassedListener } from '../upgrade/state.js';
+import type { PassedBuiltin, PassedConnection, PassedHandler, PassedInterim, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
 import { ServiceRuntime } from './runtime.js';
@@ -93,10 +93,12 @@ export class ServiceSet {
   }
 
   /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
-  handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[]; stats: Record<string, ServiceStats> } {
+  handedOver(): { listeners: PassedListener[]; pooledInterims: Map<number, PassedInterim>; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[]; stats: Record<string, ServiceStats> } {
     const active = new Set(this.services.values());
     const interims = this.interims();
     const listeners: PassedListener[] = [];
+    // A socket systemd passed stays in the pool (listen/inherited.ts): its move goes with its entry there.
+    const pooledInterims = new Map<number, PassedInterim>();
     const parts = this.all().map((rt) => {
       const next = interims.get(rt);
       // An old socket serving until its service's new one binds goes on with its handlers: they are not retired.
@@ -106,10 +108,11 @@ export class ServiceSet {
         const interim = next === undefined ? {} : { interim: interimOf(def, next.definition) };
         listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile, ...interim });
       }
+      if (next !== undefined && part.pooled !== null) pooledInterims.set(part.pooled, interimOf(def, next.definition));
       return part;
     });
     const builtins = parts.flatMap((p) => p.builtins);
-    return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), builtins, stats: Object.fromEntries(this.stats) };
+    return { listeners, pooledInterims, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), builtins, stats: Object.fromEntries(this.stats) };
   }
 
   /**

@@ -47,6 +47,8 @@ export interface PassedInherited {
   name: string;
   /** The service it went to at start, if any. */
   assigned: string | null;
+  /** Its service's move still under way, as PassedListener's: it serves until the new address binds. */
+  interim?: PassedInterim;
 }
 
 /** A handler running at the upgrade: the new image watches its pid and logs its exit. */
@@ -195,7 +197,7 @@ const CHECKS: Record<keyof UpgradeState, Check> = {
   control: orNull(shape({ fd, path: str, ownFile: orNull(identity) })),
   client: orNull(fd),
   listeners: list(shape({ service: str, address: str, fd, ownFile: orNull(identity), interim: optional(interim) })),
-  inherited: list(shape({ fd, name: str, assigned: orNull(str) })),
+  inherited: list(shape({ fd, name: str, assigned: orNull(str), interim: optional(interim) })),
   handlers: list(
     shape({ service: str, pid, ranMs: num, source: orNull(str), timeoutInMs: orNull(num), stderr: orNull(fd), wait: bool, retired: bool }),
   ),
