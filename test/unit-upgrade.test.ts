@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describeAddress, type ServiceDefinition } from '../src/config/types.js';
 import { assignAtStart, socketFor, type InheritedFacts } from '../src/listen/inherited-match.js';
 import { decodeState, encodeState, STATE_FORMAT, STATE_VARIABLE, stateDescriptors, type UpgradeState } from '../src/upgrade/state.js';
-import { interimDefinition, interimOf } from '../src/upgrade/interim.js';
+import { interimDefinition, interimOf, servingOld } from '../src/upgrade/interim.js';
 import { takeUpgradeState } from '../src/upgrade/resume.js';
 import { definition } from './helpers/config.js';
 
@@ -129,4 +129,12 @@ test('a move under way: the old socket is served by the service as it is now, at
   assert.equal(interimDefinition(service('mover', { port: 7001, handler: { kind: 'builtin', name: 'echo' } }), interim), null);
   assert.equal(interimDefinition(service('mover', { protocol: 'udp', port: 7001, wait: true }), { ...interim, kind: 'wait' }), null);
   assert.notEqual(interimDefinition(service('mover', { protocol: 'tcp6', bind: '::1' }), interim), null);
+});
+
+test('the old socket that serves while its service waits to bind: the nearest one still bound, through moves that never bound', () => {
+  const rt = (name: string, listening: string | null): { name: string; listening: string | null } => ({ name, listening });
+  const [a, b, c, d, e] = [rt('a', '127.0.0.1:1'), rt('b', null), rt('c', null), rt('d', '127.0.0.1:4'), rt('e', null)];
+  // c (moved twice: a, then b, neither new socket bound) is served by a; d is bound; e has no predecessor.
+  const serving = servingOld([c, d, e], new Map([[c, b], [b, a]]));
+  assert.deepEqual([...serving].map(([old, next]) => [old.name, next.name]), [['a', 'c']]);
 });

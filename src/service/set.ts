@@ -8,7 +8,7 @@ import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
-import { interimOf } from '../upgrade/interim.js';
+import { interimOf, servingOld } from '../upgrade/interim.js';
 import type { PassedBuiltin, PassedConnection, PassedHandler, PassedInterim, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
@@ -92,10 +92,10 @@ export class ServiceSet {
     return this.all().reduce((n, rt) => n + rt.startingCount, 0);
   }
 
-  /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
+  /** What an upgrade passes on: each active service's socket (or the old one serving while it waits to bind), every handler, queued and builtin connection. */
   handedOver(): { listeners: PassedListener[]; pooledInterims: Map<number, PassedInterim>; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[]; stats: Record<string, ServiceStats> } {
     const active = new Set(this.services.values());
-    const interims = this.interims();
+    const interims = servingOld(this.services.values(), this.predecessors);
     const listeners: PassedListener[] = [];
     // A socket systemd passed stays in the pool (listen/inherited.ts): its move goes with its entry there.
     const pooledInterims = new Map<number, PassedInterim>();
@@ -113,22 +113,6 @@ export class ServiceSet {
     });
     const builtins = parts.flatMap((p) => p.builtins);
     return { listeners, pooledInterims, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), builtins, stats: Object.fromEntries(this.stats) };
-  }
-
-  /**
-   * The old runtimes whose socket serves while an active one waits to bind
-   * (a busy address, retried), each with that active one. A service moved
-   * twice before either new socket bound has its oldest socket serving.
-   */
-  private interims(): Map<ServiceRuntime, ServiceRuntime> {
-    const serving = new Map<ServiceRuntime, ServiceRuntime>();
-    for (const next of this.services.values()) {
-      if (next.listening !== null) continue;
-      let old = this.predecessors.get(next);
-      while (old !== undefined && old.listening === null) old = this.predecessors.get(old);
-      if (old !== undefined) serving.set(old, next);
-    }
-    return serving;
   }
 
   private all(): ServiceRuntime[] {

@@ -4,8 +4,8 @@
 // The new image has the service's new definition only; it serves the old
 // socket with that definition at the old address, which is what the old
 // image did save for settings the same reload changed, and goes on trying
-// the new address. Pure: what the state carries, and the definition the new
-// image serves the old socket with.
+// the new address. Pure: which old sockets serve so, what the state carries
+// of each, and the definition the new image serves it with.
 import { describeAddress, type Protocol, type ServiceDefinition } from '../config/types.js';
 import type { PassedInterim } from './state.js';
 
@@ -17,6 +17,22 @@ function kindOf(def: ServiceDefinition): Kind {
 
 function transport(protocol: Protocol): 'unix' | 'stream' | 'dgram' {
   return protocol === 'unix' ? 'unix' : protocol.startsWith('udp') ? 'dgram' : 'stream';
+}
+
+/**
+ * The old runtimes whose socket serves while an active one waits to bind
+ * (service/set.ts: `predecessors`), each with that active one. A service
+ * moved twice before either new socket bound has its oldest socket serving.
+ */
+export function servingOld<T extends { readonly listening: string | null }>(active: Iterable<T>, predecessors: ReadonlyMap<T, T>): Map<T, T> {
+  const serving = new Map<T, T>();
+  for (const next of active) {
+    if (next.listening !== null) continue;
+    let old = predecessors.get(next);
+    while (old !== undefined && old.listening === null) old = predecessors.get(old);
+    if (old !== undefined) serving.set(old, next);
+  }
+  return serving;
 }
 
 /** What the state says of `serving`'s socket while its service waits to bind `next`'s address. */
