@@ -80,6 +80,9 @@ export const chargen: Builtin = {
     };
     pump();
   },
+  resumeStream(socket, done) {
+    chargen.serveStream(socket, done);
+  },
   answerDatagram() {
     return chargenDatagram();
   },

@@ -1,6 +1,6 @@
 // RFC 867: the date and time as one human-readable line, then close.
 import type { Builtin } from './types.js';
-import { replyAndEnd } from './reply.js';
+import { linger, replyAndEnd } from './reply.js';
 
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const MONTHS = [
@@ -25,6 +25,9 @@ export function daytimeLine(date: Date): string {
 export const daytime: Builtin = {
   serveStream(socket, done, now = () => new Date()) {
     replyAndEnd(socket, done, Buffer.from(daytimeLine(now()), 'latin1'));
+  },
+  resumeStream(socket, done) {
+    linger(socket, done);
   },
   answerDatagram(_request, now = new Date()) {
     return Buffer.from(daytimeLine(now), 'latin1');

@@ -11,11 +11,21 @@ export const LINGER_MS = 10_000;
  * reset the connection and throw away the reply before it is sent.
  */
 export function replyAndEnd(socket: Duplex, done: () => void, reply: Buffer): void {
-  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  lingerAfter(socket, done, reply);
+}
+
+/** After an upgrade (Builtin.resumeStream): the reply went out before it; only the lingering is left. */
+export function linger(socket: Duplex, done: () => void): void {
+  lingerAfter(socket, done, null);
+}
+
+function lingerAfter(socket: Duplex, done: () => void, reply: Buffer | null): void {
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
   whenOver(socket, () => {
-    clearTimeout(linger);
+    clearTimeout(timer);
     done();
   });
   socket.resume();
-  socket.end(reply);
+  if (reply === null) socket.end();
+  else socket.end(reply);
 }

@@ -1,6 +1,6 @@
 // RFC 868: the time as 32-bit big-endian seconds since 1900-01-01T00:00:00Z.
 import type { Builtin } from './types.js';
-import { replyAndEnd } from './reply.js';
+import { linger, replyAndEnd } from './reply.js';
 
 /** Seconds from 1900-01-01 to 1970-01-01, the Unix epoch. */
 const FROM_1900_TO_1970 = 2_208_988_800;
@@ -22,6 +22,9 @@ export function rfc868Bytes(date: Date): Buffer {
 export const time: Builtin = {
   serveStream(socket, done, now = () => new Date()) {
     replyAndEnd(socket, done, rfc868Bytes(now()));
+  },
+  resumeStream(socket, done) {
+    linger(socket, done);
   },
   answerDatagram(_request, now = new Date()) {
     return rfc868Bytes(now);

@@ -18,7 +18,8 @@ import type { Logger } from '../log/types.js';
 import { SysError } from '../sys/errors.js';
 import { closeDescriptor } from '../sys/sockets.js';
 import { removeOwnSocket } from './unixpath.js';
-import type { PassedInherited, PassedListener } from '../upgrade/state.js';
+import { interimDefinition } from '../upgrade/interim.js';
+import type { PassedInherited, PassedInterim, PassedListener } from '../upgrade/state.js';
 import { describeSocket, duplicate, setCloseOnExec } from '../sys/described.js';
 import { assignAtStart, socketFor, type InheritedFacts } from './inherited-match.js';
 
@@ -36,6 +37,8 @@ export interface InheritedSocket extends InheritedFacts {
   readonly address: string;
   /** Passed by an upgrade: the unix socket file superd placed, removed when the socket closes. */
   readonly ownFile?: { dev: number; ino: number } | null;
+  /** Passed by an upgrade while its service waited to bind the address a reload moved it to (upgrade/interim.ts). */
+  readonly interim?: PassedInterim;
 }
 
 /** The descriptors passed to this process, and their names; null when none were (or not to us). */
@@ -107,6 +110,8 @@ export class InheritedPool {
   /** The service each socket went to at start: it gets that one back first. */
   private readonly assigned = new Map<InheritedSocket, string>();
   private hostHasIPv6: boolean | undefined;
+  /** The first load's moves still under way: by the definition of each service, the one its old socket is served with. */
+  private readonly interims = new Map<ServiceDefinition, ServiceDefinition>();
 
   constructor(hostHasIPv6?: boolean) {
     this.hostHasIPv6 = hostHasIPv6;
@@ -148,27 +153,49 @@ export class InheritedPool {
     };
     for (const l of listeners) {
       const socket = take(l.fd, l.service);
-      if (socket !== null) this.sockets.push({ ...socket, boundFor: l.address, ownFile: l.ownFile });
+      if (socket !== null) this.sockets.push({ ...socket, boundFor: l.address, ownFile: l.ownFile, ...(l.interim === undefined ? {} : { interim: l.interim }) });
     }
     for (const i of inherited) {
-      const socket = take(i.fd, i.name);
-      if (socket === null) continue;
+      const taken = take(i.fd, i.name);
+      if (taken === null) continue;
+      const socket = i.interim === undefined ? taken : { ...taken, interim: i.interim };
       this.sockets.push(socket);
       if (i.assigned !== null) this.assigned.set(socket, i.assigned);
     }
   }
 
-  /** The pool's own sockets (not those an upgrade passed for a listener), for the next upgrade's state. */
-  passable(): PassedInherited[] {
-    return this.sockets.filter((s) => s.boundFor === undefined).map((s) => ({ fd: s.fd, name: s.name, assigned: this.assigned.get(s) ?? null }));
+  /**
+   * The pool's own sockets (not those an upgrade passed for a listener), for
+   * the next upgrade's state; `interims`: by descriptor, those serving while
+   * their service waits to bind its new address.
+   */
+  passable(interims: ReadonlyMap<number, PassedInterim> = new Map()): PassedInherited[] {
+    return this.sockets
+      .filter((s) => s.boundFor === undefined)
+      .map((s) => {
+        const interim = interims.get(s.fd);
+        return { fd: s.fd, name: s.name, assigned: this.assigned.get(s) ?? null, ...(interim === undefined ? {} : { interim }) };
+      });
   }
 
   /**
    * The first load: each socket goes to the service it matches; one that
    * matches none is logged and closed (SPEC §4). Those an upgrade passed with
-   * their service from start stay, as they did before it.
+   * their service from start stay, as they did before it; so does the old
+   * socket of a move still under way, while its service is there to serve it
+   * (interimFor).
    */
   async keepFor(defs: readonly ServiceDefinition[], logger: Logger): Promise<void> {
+    for (const s of this.sockets) {
+      if (s.interim === undefined) continue;
+      // A socket systemd passed went to its service at start; one superd made is named after it.
+      const name = this.assigned.get(s) ?? s.name;
+      const def = defs.find((d) => d.name === name);
+      const serving = def === undefined ? null : interimDefinition(def, s.interim);
+      if (def === undefined || serving === null) continue;
+      this.assigned.set(s, name);
+      this.interims.set(def, serving);
+    }
     const fresh = this.sockets.filter((s) => !this.assigned.has(s));
     const assigned = assignAtStart(defs, fresh, this.ipv6);
     const unused: Promise<void>[] = [];
@@ -199,6 +226,19 @@ export class InheritedPool {
   /** The socket among `sockets` that def adopts, or null: the one it had at start if that still matches it. */
   private find(def: ServiceDefinition, sockets: readonly InheritedSocket[]): InheritedSocket | null {
     return socketFor(def, sockets, this.ipv6, (s) => this.assigned.get(s));
+  }
+
+  /**
+   * The definition def's old socket is served with while def waits to bind
+   * its own address (upgrade/interim.ts), or null: no such socket was passed
+   * for def (or def is not the first load's). Its listener then claims the
+   * socket as it claims any in the pool.
+   */
+  interimFor(def: ServiceDefinition): ServiceDefinition | null {
+    const serving = this.interims.get(def) ?? null;
+    // Once only: a later reload's definitions start afresh.
+    this.interims.delete(def);
+    return serving;
   }
 
   /** Whether two definitions would adopt the same socket (a reload's replacement takes its predecessor's). */

@@ -9,10 +9,10 @@ import { createServer, isIPv4, type Server } from 'node:net';
 import type { ServiceDefinition } from '../config/types.js';
 import type { SuperdError } from '../errors.js';
 import { SysError } from '../sys/errors.js';
-import { acceptWaiting, dropNewHandshakes } from '../sys/socket-handover.js';
+import { acceptWaiting, dropNewHandshakes, type BoundInet } from '../sys/socket-handover.js';
 import { bindInet, closeDescriptor } from '../sys/sockets.js';
 import { fromAcceptedFd, onAccepted, tcpAddresses } from './accepted.js';
-import type { Connection, Listener } from './connection.js';
+import type { Connection, Listener, PortHandOver } from './connection.js';
 import { bindFirst, sharedPort, type InetTarget } from './inet.js';
 import type { Adopted } from './inherited.js';
 
@@ -93,8 +93,14 @@ export async function listenTcp(
     server.close();
   };
   if (fd === null) return { address: bound.address, note: bound.note, close };
-  const handOver = sharedPort(fd, { type: 'stream', host: target.host, port: def.port ?? 0, ipv6Only: target.ipv6Only }, () => open, {
-    turnAway: () => (open && dropNewHandshakes(fd) === null ? new Promise((resolve) => setTimeout(resolve, HANDSHAKE_SETTLE_MS)) : null),
+  const handOver = tcpHandOver(fd, { type: 'stream', host: target.host, port: def.port ?? 0, ipv6Only: target.ipv6Only }, () => open, onConnection);
+  return { address: bound.address, note: bound.note, close, handOver, passable: { fd, ownFile: null } };
+}
+
+/** The hand-over of a nowait tcp socket superd made (here, or before an upgrade): shared, then turning clients away, then drained. */
+function tcpHandOver(fd: number, bound: BoundInet, isOpen: () => boolean, onConnection: (conn: Connection) => void): PortHandOver {
+  return sharedPort(fd, bound, isOpen, {
+    turnAway: () => (isOpen() && dropNewHandshakes(fd) === null ? new Promise((resolve) => setTimeout(resolve, HANDSHAKE_SETTLE_MS)) : null),
     // Accepted and reported in one synchronous step, right before close()
     // (service/set.ts). What is left: a handshake that ends in the moment
     // between the last accept and the close, or is still under way then (its
@@ -103,25 +109,34 @@ export async function listenTcp(
     // HANDSHAKE_SETTLE_MS (they retry, and find the new socket), so only a
     // handshake slower than that is reset.
     drain: () => {
-      if (!open) return;
+      if (!isOpen()) return;
       for (const conn of acceptWaiting(fd)) {
         const taken = fromAcceptedFd(conn, closeDescriptor);
         if (taken !== null) onConnection(taken);
       }
     },
   });
-  return { address: bound.address, note: bound.note, close, handOver, passable: { fd, ownFile: null } };
 }
 
 /**
  * Nowait tcp on a socket systemd bound (inherited.ts): Node listens on the
  * listener's duplicate and closes it with the server; the socket itself
  * stays open in the pool. No hand-over: a replacement adopts the same socket.
+ * A socket superd made and an upgrade passed on is the listener's own, and
+ * is handed over on reload as the image that made it would have.
  */
 export async function adoptTcp(adopted: Adopted, onConnection: (conn: Connection) => void, onAcceptFailed: (status: number) => void): Promise<Listener | SuperdError> {
   const server = await serve({ fd: adopted.fd });
-  if (!('listen' in server)) return { code: 'bind_failed', message: `cannot listen on the inherited socket ${adopted.socket.address}: ${server.message}` };
-  const known = fixedLocalEnd(adopted.socket.host, adopted.socket.port);
+  const { socket } = adopted;
+  if (!('listen' in server)) return { code: 'bind_failed', message: `cannot listen on the inherited socket ${socket.address}: ${server.message}` };
+  const known = fixedLocalEnd(socket.host, socket.port);
   onAccepted(server, 'TCP', (handle) => tcpAddresses(handle, known), null, onConnection, onAcceptFailed);
-  return { address: adopted.socket.address, note: null, close: () => void server.close() };
+  let open = true;
+  const close = (): void => {
+    open = false;
+    server.close();
+  };
+  if (socket.boundFor === undefined) return { address: socket.address, note: null, close };
+  const handOver = tcpHandOver(adopted.fd, { type: 'stream', host: socket.host, port: socket.port, ipv6Only: socket.ipv6Only }, () => open, onConnection);
+  return { address: socket.address, note: null, close, handOver };
 }

@@ -75,14 +75,15 @@ export async function listenUdp(def: ServiceDefinition, onDatagram: (d: Datagram
 /**
  * On a socket systemd bound (inherited.ts): Node owns the listener's
  * duplicate; the socket itself stays open in the pool. No hand-over: a
- * replacement adopts the same socket.
+ * replacement adopts the same socket. One superd made, passed on by an
+ * upgrade, is the listener's own and is handed over as any superd binds.
  */
 export async function adoptUdp(adopted: Adopted, onDatagram: (d: Datagram) => void): Promise<Listener | SuperdError> {
   await hostFacts.refresh();
   const { host, port, ipv6Only, address } = adopted.socket;
   const made = await nodeSocket({ host, ipv6Only }, port, adopted.fd);
   if (!isBound(made)) return { code: 'bind_failed', message: `cannot serve on the inherited socket ${address}: ${made.message}` };
-  return serveDatagrams({ value: made, address, note: null }, onDatagram, false);
+  return serveDatagrams({ value: made, address, note: null }, onDatagram, adopted.socket.boundFor !== undefined);
 }
 
 /** What arrives on a bound socket goes to onDatagram; `ownSocket`: superd bound it, so a reload can hand its port over. */

@@ -40,7 +40,8 @@ interface BoundWait {
  * A socket systemd bound (inherited.ts): the listener's duplicate, made
  * blocking again (a tcp or udp nowait listener before it may have given the
  * same socket to Node, which sets O_NONBLOCK). No hand-over: a replacement
- * adopts the same socket.
+ * adopts the same socket. An inet socket superd made, passed on by an
+ * upgrade, is handed over as one bound here (its target).
  */
 function adoptedWaitSocket(adopted: Adopted): BoundWait | SuperdError {
   const { fd, socket } = adopted;
@@ -62,7 +63,8 @@ function adoptedWaitSocket(adopted: Adopted): BoundWait | SuperdError {
   // One an upgrade passed (inherited.ts) is superd's: its file goes with it.
   const ownFile = socket.ownFile ?? null;
   const close = ownFile === null ? async () => undefined : () => removeOwnSocket(socket.host, ownFile);
-  return { socket: own, address: socket.address, note: null, close, target: null, ownFile: null };
+  const target = socket.boundFor === undefined || socket.family === 'unix' ? null : { host: socket.host, ipv6Only: socket.ipv6Only };
+  return { socket: own, address: socket.address, note: null, close, target, ownFile: null };
 }
 
 async function bindWaitSocket(def: ServiceDefinition, reusePort: boolean): Promise<BoundWait | SuperdError> {

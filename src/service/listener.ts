@@ -39,6 +39,12 @@ export class ServiceListener {
     return this.listener?.passable ?? null;
   }
 
+  /** The pool's descriptor of a socket systemd passed that it serves on (listen/inherited.ts), or null. */
+  get pooled(): number | null {
+    const inherited = this.listener?.inherited;
+    return inherited?.from === 'systemd' ? inherited.fd : null;
+  }
+
   /** Resolves once the socket is closed (and a unix socket's file removed) after close(). */
   get closed(): Promise<void> {
     return this.closing;

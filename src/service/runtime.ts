@@ -24,7 +24,7 @@ import { RefusalReporter } from './refused.js';
 import { remoteFields, sourceOf } from './remote.js';
 import { newStats, type RuntimeContext, type ServiceStats } from './types.js';
 import { WaitRounds } from './wait.js';
-import { awaitingHeader, passedConnection, type PassedConnection, type PassedHandler } from '../upgrade/state.js';
+import { awaitingHeader, passedConnection, type PassedBuiltin, type PassedConnection, type PassedHandler } from '../upgrade/state.js';
 
 export class ServiceRuntime implements ListenerSink {
   private baseEnv: string[];
@@ -102,10 +102,17 @@ export class ServiceRuntime implements ListenerSink {
     this.startQueued();
   }
 
-  /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor, running handlers, queued connections' descriptors. */
-  handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; handlers: PassedHandler[]; queued: PassedConnection[] } {
+  /** What an upgrade passes on (upgrade/state.ts): the socket's descriptor (the pool's, for systemd's), running handlers, queued connections' and builtin connections' descriptors. */
+  handedOver(retired: boolean): { listener: NonNullable<Listener['passable']> | null; pooled: number | null; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[] } {
     const service = this.def.name;
-    return { listener: this.socket.passable, handlers: this.handlers.list(service, retired), queued: [...this.queue.filter((c) => c.tls === undefined).map((c) => passedConnection(service, c)), ...this.arrivals.waitingForHeader().map((c) => awaitingHeader(service, c))] };
+    const queued = [...this.queue.filter((c) => c.tls === undefined).map((c) => passedConnection(service, c)), ...this.arrivals.waitingForHeader().map((c) => awaitingHeader(service, c))];
+    return { listener: this.socket.passable, pooled: this.socket.pooled, handlers: this.handlers.list(service, retired), queued, builtins: this.builtins.handedOver(service) };
+  }
+
+  /** A connection a builtin of the old image was serving: served on here, its slot and its source held. */
+  takeBuiltin(conn: Connection, passed: PassedBuiltin): void {
+    this.policy.holds(sourceOf(conn));
+    this.builtins.resume(conn, passed);
   }
 
   /** A handler the old image started (an upgrade): counted, reaped and logged here from now on. */

@@ -8,7 +8,8 @@ import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
-import type { PassedConnection, PassedHandler, PassedListener } from '../upgrade/state.js';
+import { interimOf, servingOld } from '../upgrade/interim.js';
+import type { PassedBuiltin, PassedConnection, PassedHandler, PassedInterim, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
 import { ServiceRuntime } from './runtime.js';
@@ -49,26 +50,28 @@ export class ServiceSet {
     return current;
   }
 
-  /** Before the first load: the figures, handlers and queued connections an upgrade passed on. */
-  restore(stats: Record<string, ServiceStats>, handlers: readonly PassedHandler[], queued: readonly ({ service: string } & PassedConnectionOf)[]): void {
+  /** Before the first load: the figures, handlers, queued and builtin connections an upgrade passed on. */
+  restore(stats: Record<string, ServiceStats>, handlers: readonly PassedHandler[], queued: readonly ({ service: string } & PassedConnectionOf)[], builtins: readonly PassedBuiltinOf[]): void {
     for (const [name, figures] of Object.entries(stats)) this.stats.set(name, figures);
     const of = (service: string): Passed => {
       let p = this.passed.get(service);
-      if (p === undefined) this.passed.set(service, (p = { handlers: [], queued: [] }));
+      if (p === undefined) this.passed.set(service, (p = { handlers: [], queued: [], builtins: [] }));
       return p;
     };
     // A retired runtime's handlers hold no slot of the service now running under that name.
     for (const h of handlers) of(h.retired ? '' : h.service).handlers.push(h);
     for (const q of queued) of(q.service).queued.push({ conn: q.conn, header: q.header });
+    for (const b of builtins) of(b.passed.service).builtins.push(b);
   }
 
   /** After the first load: what no runtime took (its service is gone), and where orphaned handlers are counted from now on. */
   unclaimed(orphans: Orphans): Passed {
     this.orphans = orphans;
-    const left: Passed = { handlers: [], queued: [] };
+    const left: Passed = { handlers: [], queued: [], builtins: [] };
     for (const p of this.passed.values()) {
       left.handlers.push(...p.handlers);
       left.queued.push(...p.queued);
+      left.builtins.push(...p.builtins);
     }
     this.passed.clear();
     return left;
@@ -89,17 +92,27 @@ export class ServiceSet {
     return this.all().reduce((n, rt) => n + rt.startingCount, 0);
   }
 
-  /** What an upgrade passes on: each active service's socket, and every handler and queued connection. */
-  handedOver(): { listeners: PassedListener[]; handlers: PassedHandler[]; queued: PassedConnection[]; stats: Record<string, ServiceStats> } {
+  /** What an upgrade passes on: each active service's socket (or the old one serving while it waits to bind), every handler, queued and builtin connection. */
+  handedOver(): { listeners: PassedListener[]; pooledInterims: Map<number, PassedInterim>; handlers: PassedHandler[]; queued: PassedConnection[]; builtins: PassedBuiltin[]; stats: Record<string, ServiceStats> } {
     const active = new Set(this.services.values());
+    const interims = servingOld(this.services.values(), this.predecessors);
     const listeners: PassedListener[] = [];
+    // A socket systemd passed stays in the pool (listen/inherited.ts): its move goes with its entry there.
+    const pooledInterims = new Map<number, PassedInterim>();
     const parts = this.all().map((rt) => {
-      const part = rt.handedOver(!active.has(rt));
+      const next = interims.get(rt);
+      // An old socket serving until its service's new one binds goes on with its handlers: they are not retired.
+      const part = rt.handedOver(!active.has(rt) && next === undefined);
       const { definition: def } = rt;
-      if (active.has(rt) && part.listener !== null) listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile });
+      if ((active.has(rt) || next !== undefined) && part.listener !== null) {
+        const interim = next === undefined ? {} : { interim: interimOf(def, next.definition) };
+        listeners.push({ service: def.name, address: describeAddress(def), fd: part.listener.fd, ownFile: part.listener.ownFile, ...interim });
+      }
+      if (next !== undefined && part.pooled !== null) pooledInterims.set(part.pooled, interimOf(def, next.definition));
       return part;
     });
-    return { listeners, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), stats: Object.fromEntries(this.stats) };
+    const builtins = parts.flatMap((p) => p.builtins);
+    return { listeners, pooledInterims, handlers: parts.flatMap((p) => p.handlers), queued: parts.flatMap((p) => p.queued), builtins, stats: Object.fromEntries(this.stats) };
   }
 
   private all(): ServiceRuntime[] {
@@ -131,11 +144,29 @@ export class ServiceSet {
       binds.push(this.rebind(old, to));
     }
     for (const def of plan.add) {
+      const interim = inheritedSockets.interimFor(def);
+      if (interim !== null) {
+        binds.push(this.resumeMove(interim, def));
+        continue;
+      }
       const rt = this.createRuntime(def);
       this.services.set(def.name, rt);
       binds.push(rt.listen());
     }
     await Promise.all(binds);
+  }
+
+  /**
+   * After an upgrade, a move the old image had under way (upgrade/interim.ts):
+   * the old socket the upgrade passed serves, with what the old runtime had
+   * (its handlers, its queue), until def's own address binds, as after the
+   * reload that moved it.
+   */
+  private async resumeMove(interim: ServiceDefinition, def: ServiceDefinition): Promise<boolean> {
+    const old = this.createRuntime(interim);
+    this.services.set(def.name, old);
+    await old.listen();
+    return this.rebind(old, def);
   }
 
   /**
@@ -193,6 +224,7 @@ export class ServiceSet {
     // Before its socket is watched: a wait service's old handler holds the socket.
     for (const h of passed?.handlers ?? []) rt.takeOver(h);
     for (const q of passed?.queued ?? []) rt.takeQueued(q.conn, q.header);
+    for (const b of passed?.builtins ?? []) rt.takeBuiltin(b.conn, b.passed);
     return rt;
   }
 
@@ -239,6 +271,13 @@ export class ServiceSet {
 export interface Passed {
   handlers: PassedHandler[];
   queued: PassedConnectionOf[];
+  builtins: PassedBuiltinOf[];
+}
+
+/** A connection a builtin was serving at an upgrade, and what the state said of it. */
+export interface PassedBuiltinOf {
+  conn: Connection;
+  passed: PassedBuiltin;
 }
 
 /** A connection an upgrade passed: queued, or (header) still to have its PROXY header read. */

@@ -5,9 +5,9 @@
 // named after their services (listen/inherited.ts: nothing passed is bound
 // again), the control socket is served as it was, the old handlers are
 // counted, reaped and logged by their services (or as orphans), queued
-// connections wait for a slot, and the figures go on. Then the `superd
-// upgrade` client is answered. A state that cannot be read is logged, and
-// superd starts from scratch with what it has.
+// connections wait for a slot, builtins go on serving theirs, and the
+// figures go on. Then the `superd upgrade` client is answered. A state that
+// cannot be read is logged, and superd starts from scratch with what it has.
 import { closeSync, fstatSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { adoptControl, answerPassedClient, type ControlError, type ControlHandlers } from '../control/server.js';
@@ -17,13 +17,13 @@ import { proxiedConnection } from '../proxy/connection.js';
 import type { Connection } from '../listen/connection.js';
 import { inheritedSockets, type Passed } from '../listen/inherited.js';
 import type { LogFields, Logger } from '../log/types.js';
-import type { ServiceSet } from '../service/set.js';
+import type { PassedBuiltinOf, ServiceSet } from '../service/set.js';
 import { unguardedMs } from '../signals.js';
 import type { Spawner } from '../spawn/types.js';
 import { closeDescriptor } from '../sys/sockets.js';
 import { STATE_MEMFD_NAME } from './exec.js';
 import { OrphanHandlers } from './orphans.js';
-import { decodeState, STATE_VARIABLE, type UpgradeState } from './state.js';
+import { decodeState, STATE_VARIABLE, type PassedConnection, type UpgradeState } from './state.js';
 import { superdVersion } from './version.js';
 
 /** Far more than any state: a memfd holding more is not ours. */
@@ -84,18 +84,27 @@ export function salvage(): Passed {
   return { fds, names: fds.map(() => 'unknown') };
 }
 
-/** Before the first load: the sockets into the inherited pool, the figures, handlers and queued connections to the services. */
+/** Before the first load: the sockets into the inherited pool, the figures, handlers, queued and builtin connections to the services. */
 export function takeOver(state: UpgradeState, services: ServiceSet, logger: Logger): void {
   inheritedSockets.adoptUpgrade(state.listeners, state.inherited, logger);
   const queued: { service: string; conn: Connection; header: boolean }[] = [];
   for (const q of state.queued) {
-    const conn = fromAcceptedFd(q.fd, closeDescriptor, q.proto, q.proto === 'UNIX' ? q.local : null);
-    if (conn === null) continue;
-    // Its peer is the balancer; the client is the one its header named.
-    const served = q.balancer === null ? conn : proxiedConnection(conn, { address: q.remoteAddress, port: q.remotePort });
-    queued.push({ service: q.service, conn: served, header: q.header });
+    const conn = connection(q);
+    if (conn !== null) queued.push({ service: q.service, conn, header: q.header });
   }
-  services.restore(state.stats, state.handlers, queued);
+  const builtins: PassedBuiltinOf[] = [];
+  for (const passed of state.builtins) {
+    const conn = connection(passed);
+    if (conn !== null) builtins.push({ conn, passed });
+  }
+  services.restore(state.stats, state.handlers, queued, builtins);
+}
+
+/** A connection the state names, as the old image saw it; null when Node will not take its descriptor (then closed). */
+function connection(c: Omit<PassedConnection, 'header'>): Connection | null {
+  const conn = fromAcceptedFd(c.fd, closeDescriptor, c.proto, c.proto === 'UNIX' ? c.local : null);
+  // Its peer is the balancer; the client is the one its header named.
+  return conn === null || c.balancer === null ? conn : proxiedConnection(conn, { address: c.remoteAddress, port: c.remotePort });
 }
 
 /** The control socket as the old image served it; null when it passed none (the caller places one as at any start). */
@@ -111,6 +120,8 @@ export function settle(services: ServiceSet, spawner: Spawner, logger: Logger): 
   for (const h of left.handlers) orphans.adopt(h);
   // A queued connection whose service is gone is closed, as a reload that removes a service closes its queue.
   for (const q of left.queued) q.conn.close();
+  // So is a builtin's connection: no runtime of its service is there to serve it, count it and log its end.
+  for (const b of left.builtins) b.conn.close();
 }
 
 /** What the `upgraded` line says besides what `started` would. */

@@ -3,6 +3,7 @@
 // as JSON in a memfd whose number is in SUPERD_UPGRADE_STATE. Pure: encode
 // and decode, and the checks a state must pass before any descriptor it
 // names is believed (exec.ts writes it, resume.ts reads it).
+import type { BuiltinName, Protocol } from '../config/types.js';
 import type { Connection } from '../listen/connection.js';
 import type { ServiceStats } from '../service/types.js';
 
@@ -18,6 +19,25 @@ export interface PassedListener {
   fd: number;
   /** A unix socket's file superd placed (and removes when the socket closes): its identity; null for inet sockets. */
   ownFile: { dev: number; ino: number } | null;
+  /**
+   * Present when a reload moved the service elsewhere and its new socket was
+   * still waiting to bind (bind_failed, retried): this old socket serves until
+   * the new one binds, in the new image as in the old (upgrade/interim.ts).
+   */
+  interim?: PassedInterim;
+}
+
+/** The old socket's side of a move still under way: where it listens, and the address its service waits to bind. */
+export interface PassedInterim {
+  /** describeAddress of the address the service moved to. */
+  to: string;
+  protocol: Protocol;
+  bind: string | null;
+  port: number | null;
+  path: string | null;
+  socketMode: number;
+  /** What the socket was serving: a program per connection, a wait program, a builtin. */
+  kind: 'nowait' | 'wait' | 'builtin';
 }
 
 /** A socket of the inherited pool (socket activation): systemd's, kept for the daemon's life. */
@@ -27,6 +47,8 @@ export interface PassedInherited {
   name: string;
   /** The service it went to at start, if any. */
   assigned: string | null;
+  /** Its service's move still under way, as PassedListener's: it serves until the new address binds. */
+  interim?: PassedInterim;
 }
 
 /** A handler running at the upgrade: the new image watches its pid and logs its exit. */
@@ -65,11 +87,26 @@ export interface PassedConnection {
   header: boolean;
 }
 
+/** A connection a built-in service was serving: the new image goes on serving it (service/builtin.ts). */
+export interface PassedBuiltin extends Omit<PassedConnection, 'header'> {
+  builtin: BuiltinName;
+  /** How long it had been served (ms) at the upgrade. */
+  ranMs: number;
+  /** When its `timeout` ends it, in ms from the upgrade; null: none. */
+  timeoutInMs: number | null;
+}
+
+/** A builtin's connection as the state carries it: its descriptor as it is (the new image reads and writes it again). */
+export function passedBuiltin(service: string, conn: Connection, fd: number, served: Pick<PassedBuiltin, 'builtin' | 'ranMs' | 'timeoutInMs'>): PassedBuiltin {
+  const { header: _, ...fields } = passedConnection(service, conn, fd);
+  return { ...fields, ...served };
+}
+
 /** A queued connection as the state carries it; its descriptor is made blocking, as a handler gets it. */
-export function passedConnection(service: string, conn: Connection): PassedConnection {
+export function passedConnection(service: string, conn: Connection, fd = conn.descriptor()): PassedConnection {
   const proto = conn.proto === 'UNIX' ? 'UNIX' : 'TCP';
   const balancer = conn.balancer === undefined ? null : { address: conn.balancer.address, port: conn.balancer.port };
-  return { service, fd: conn.descriptor(), proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress, balancer, header: false };
+  return { service, fd, proto, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, local: conn.localAddress, balancer, header: false };
 }
 
 /** A connection waiting for its PROXY header: its descriptor as it is (non-blocking: the new image peeks at it again). */
@@ -90,6 +127,8 @@ export interface UpgradeState {
   inherited: PassedInherited[];
   handlers: PassedHandler[];
   queued: PassedConnection[];
+  /** Absent from the state of a superd that closed them (decodeState makes it empty). */
+  builtins: PassedBuiltin[];
   stats: Record<string, ServiceStats>;
 }
 
@@ -106,6 +145,7 @@ function named(s: UpgradeState): number[] {
     ...s.inherited.map((i) => i.fd),
     ...s.handlers.flatMap((h) => (h.stderr === null ? [] : [h.stderr])),
     ...s.queued.map((q) => q.fd),
+    ...s.builtins.map((b) => b.fd),
   ];
 }
 
@@ -119,6 +159,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const str: Check = (v) => typeof v === 'string';
 const num: Check = (v) => typeof v === 'number' && Number.isFinite(v);
 const bool: Check = (v) => typeof v === 'boolean';
+const oneOf =
+  (...values: readonly unknown[]): Check =>
+  (v) =>
+    values.includes(v);
 /** 0..2 are the standard descriptors, never one superd passes. */
 const fd: Check = (v) => Number.isInteger(v) && (v as number) >= 3;
 const pid: Check = (v) => Number.isInteger(v) && (v as number) > 1;
@@ -126,6 +170,11 @@ const orNull =
   (c: Check): Check =>
   (v) =>
     v === null || c(v);
+/** A field an older superd does not write: absent, or as c says. */
+const optional =
+  (c: Check): Check =>
+  (v) =>
+    v === undefined || c(v);
 const shape =
   (fields: Record<string, Check>): Check =>
   (v) =>
@@ -136,6 +185,10 @@ const list =
     Array.isArray(v) && v.every(c);
 
 const identity = shape({ dev: num, ino: num });
+const CONNECTION = { service: str, fd, proto: oneOf('TCP', 'UNIX'), remoteAddress: str, remotePort: num, local: str, balancer: orNull(shape({ address: str, port: num })) };
+const BUILTINS: readonly BuiltinName[] = ['echo', 'discard', 'chargen', 'daytime', 'time'];
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'tcp4', 'tcp6', 'udp', 'udp4', 'udp6', 'unix'];
+const interim = shape({ to: str, protocol: oneOf(...PROTOCOLS), bind: orNull(str), port: orNull(num), path: orNull(str), socketMode: num, kind: oneOf('nowait', 'wait', 'builtin') });
 const CHECKS: Record<keyof UpgradeState, Check> = {
   format: (v) => v === STATE_FORMAT,
   version: str,
@@ -143,12 +196,13 @@ const CHECKS: Record<keyof UpgradeState, Check> = {
   lastReload: orNull(shape({ time: str, errors: num })),
   control: orNull(shape({ fd, path: str, ownFile: orNull(identity) })),
   client: orNull(fd),
-  listeners: list(shape({ service: str, address: str, fd, ownFile: orNull(identity) })),
-  inherited: list(shape({ fd, name: str, assigned: orNull(str) })),
+  listeners: list(shape({ service: str, address: str, fd, ownFile: orNull(identity), interim: optional(interim) })),
+  inherited: list(shape({ fd, name: str, assigned: orNull(str), interim: optional(interim) })),
   handlers: list(
     shape({ service: str, pid, ranMs: num, source: orNull(str), timeoutInMs: orNull(num), stderr: orNull(fd), wait: bool, retired: bool }),
   ),
-  queued: list(shape({ service: str, fd, proto: (v) => v === 'TCP' || v === 'UNIX', remoteAddress: str, remotePort: num, local: str, balancer: orNull(shape({ address: str, port: num })), header: bool })),
+  queued: list(shape({ ...CONNECTION, header: bool })),
+  builtins: optional(list(shape({ ...CONNECTION, builtin: oneOf(...BUILTINS), ranMs: num, timeoutInMs: orNull(num) }))),
   stats: (v) => isObject(v) && Object.values(v).every(shape({ accepted: num, failed: num, refused: isObject, lastError: orNull(isObject) })),
 };
 
@@ -165,6 +219,7 @@ export function decodeState(text: string): UpgradeState | Error {
   for (const [key, check] of Object.entries(CHECKS)) {
     if (!check(value[key])) return new Error(`the upgrade state's ${key} is malformed`);
   }
+  value.builtins ??= [];
   const state = value as unknown as UpgradeState;
   const fds = named(state);
   if (new Set(fds).size !== fds.length) return new Error('the upgrade state names a descriptor twice');

@@ -79,6 +79,7 @@ export class Upgrader {
     const { services, startedAt, lastReload } = daemon.forUpgrade;
     const server = this.parts.control();
     const control = server === null ? null : controlPassable(server);
+    const { pooledInterims, ...passed } = services.handedOver();
     return {
       format: STATE_FORMAT,
       version: superdVersion(),
@@ -86,8 +87,8 @@ export class Upgrader {
       lastReload,
       control: control === null ? null : { ...control, path: controlPath },
       client: socketFd(client),
-      inherited: inheritedSockets.passable(),
-      ...services.handedOver(),
+      inherited: inheritedSockets.passable(pooledInterims),
+      ...passed,
     };
   }
 }
