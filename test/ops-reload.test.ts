@@ -9,24 +9,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { connectClient, exchange, freePorts, type Client } from './helpers/clients.js';
 import { serviceFile, startDaemon, startServices } from './helpers/daemon.js';
+import { clientLoop } from './helpers/loop.js';
 
 const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
 
 test('clients connecting through 20 reloads (SIGHUP, --watch edits, write-temp-and-rename): every one served with its bytes', { timeout: 120000 }, async () => {
   const { d, port } = await startServices({ steady: CAT, other: CAT }, { args: ['--watch'] });
   const p = port.steady ?? 0;
-  let stop = false;
-  let served = 0;
-  const failures: string[] = [];
-  const client = async (id: number): Promise<void> => {
-    for (let i = 0; !stop; i++) {
-      const payload = `client ${id} round ${i}\n`;
-      const r = await exchange(p, payload, { timeoutMs: 5000 }).catch((e: Error) => ({ data: Buffer.alloc(0), how: e.message }));
-      if (r.data.toString() !== payload || r.how !== 'end') failures.push(`${payload.trim()}: got ${JSON.stringify(r.data.toString())} (${r.how})`);
-      else served += 1;
-    }
-  };
-  const clients = Array.from({ length: 4 }, (_, i) => client(i));
+  const loop = clientLoop(p, 4, { timeoutMs: 5000 });
   try {
     for (let round = 0; round < 20; round++) {
       const before = d.logs.filter((r) => r.event === 'reload').length;
@@ -44,12 +34,11 @@ test('clients connecting through 20 reloads (SIGHUP, --watch edits, write-temp-a
       await d.waitForCount((r) => r.event === 'reload', before + 1, `reload ${round}`, 10000);
     }
   } finally {
-    stop = true;
-    await Promise.all(clients);
+    await loop.stop();
     await d.stop();
   }
-  assert.deepEqual(failures, []);
-  assert.ok(served >= 40, `${served} connections served during the reloads`);
+  assert.deepEqual(loop.failures, []);
+  assert.ok(loop.served() >= 40, `${loop.served()} connections served during the reloads`);
   assert.equal(d.logs.filter((r) => r.event === 'reload' && Number(r.errors) > 0).length, 0);
 });
 

@@ -18,11 +18,11 @@ import { exchange, freePorts, holdConnection, tryConnect, type HeldConnection } 
 import { ROOT, runSuperd, scratchDirs, serviceFile, startDaemon, startServices, daemonStatus, type CliResult, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { SysError } from '../src/sys/errors.js';
 import { memfdCreate } from '../src/sys/reexec.js';
-import { dropNewHandshakes } from '../src/sys/socket-handover.js';
 import { bindInet } from '../src/sys/sockets.js';
 import { STATE_MEMFD_NAME } from '../src/upgrade/exec.js';
 import { STATE_VARIABLE } from '../src/upgrade/state.js';
 import { childrenOf, fdCount, processExists } from './helpers/proc.js';
+import { clientLoop, socketFiltersAllowed } from './helpers/loop.js';
 import { eventually } from './helpers/wait.js';
 
 const CAT = { protocol: 'tcp', bind: '127.0.0.1', server: '/bin/cat' };
@@ -47,31 +47,22 @@ test('clients connecting through an upgrade: every one served, none refused or r
   const { d, port } = await startServices({ echo: CAT });
   const p = port.echo ?? 0;
   const born = await startTime(d.pid);
-  let stop = false;
-  let served = 0;
   let servedAfter = 0;
-  const failures: string[] = [];
-  const client = async (id: number): Promise<void> => {
-    for (let i = 0; !stop; i++) {
-      const payload = `client ${id} round ${i}\n`;
-      const r = await exchange(p, payload, { timeoutMs: 30000 }).catch((e: Error) => ({ data: Buffer.alloc(0), how: e.message }));
-      if (r.data.toString() !== payload || r.how !== 'end') failures.push(`${payload.trim()}: got ${JSON.stringify(r.data.toString())} (${r.how})`);
-      else {
-        served += 1;
-        if (count(d, 'upgraded') > 0) servedAfter += 1;
-      }
-    }
-  };
-  const clients = Array.from({ length: 6 }, (_, i) => client(i));
+  const loop = clientLoop(p, 6, {
+    timeoutMs: 30000,
+    onServed: () => {
+      if (count(d, 'upgraded') > 0) servedAfter += 1;
+    },
+  });
+  const { failures } = loop;
   let result: CliResult;
   try {
     // Clients are under way before the upgrade, and go on until some are served by the new image.
-    assert.ok(await eventually(() => served >= 12, 30000), 'clients served before the upgrade');
+    assert.ok(await eventually(() => loop.served() >= 12, 30000), 'clients served before the upgrade');
     result = await upgrade(d);
     assert.ok(await eventually(() => servedAfter >= 12 || failures.length > 0, 30000), 'clients served after the upgrade');
   } finally {
-    stop = true;
-    await Promise.all(clients);
+    await loop.stop();
   }
   try {
     assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
@@ -85,7 +76,7 @@ test('clients connecting through an upgrade: every one served, none refused or r
     assert.ok(d.logs.some((r) => r.event === 'listening' && r.service === 'echo' && r.from === 'upgrade'));
     const st = await daemonStatus(d.controlSocket);
     assert.equal(st.pid, d.pid);
-    assert.equal(st.services[0]?.accepted, served, 'figures go on across the upgrade');
+    assert.equal(st.services[0]?.accepted, loop.served(), 'figures go on across the upgrade');
   } finally {
     await d.stop();
   }
@@ -333,51 +324,31 @@ test('a move still waiting to bind at the upgrade: the new image serves the old 
   }
 });
 
-/** Whether this user may attach a socket filter (reload-handover.test.ts says why it matters): without one, a handshake under way at the old socket's close may be reset, never refused. */
-function socketFiltersAllowed(): boolean {
-  const probe = bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false, backlog: 1 });
-  if (probe instanceof SysError) assert.fail(`bind 127.0.0.1:0: ${probe.message}`);
-  const refused = dropNewHandshakes(probe.fd);
-  probe.close();
-  return refused?.code !== 'EPERM';
-}
-
 test('after an upgrade, a reload to an overlapping address hands the kept socket over: no client refused', { timeout: 180000 }, async () => {
   const [p = 0] = await freePorts(1, '0.0.0.0');
   const at = (bind: string): string => serviceFile('c', { ...CAT, bind, port: p });
   const d = await startDaemon({ services: { 'c.conf': at('127.0.0.1') }, args: ['--shutdown-grace', '1'] });
-  let stop = false;
-  let served = 0;
-  const failures: string[] = [];
-  const client = async (id: number): Promise<void> => {
-    for (let i = 0; !stop; i++) {
-      const payload = `client ${id} round ${i}\n`;
-      const r = await exchange(p, payload, { timeoutMs: 10000 }).catch((e: Error) => ({ data: Buffer.alloc(0), how: e.message }));
-      if (r.how === 'end' && r.data.toString() === payload) served += 1;
-      else failures.push(`${payload.trim()}: ${r.how} ${JSON.stringify(r.data.toString())}`);
-    }
-  };
-  const clients = Array.from({ length: 6 }, (_, i) => client(i));
+  const loop = clientLoop(p, 6, { timeoutMs: 10000 });
+  const { failures } = loop;
   try {
     // Each round: the socket the upgrade kept is moved, 127.0.0.1:P → 0.0.0.0:P and back, while clients connect.
     for (const [round, bind] of ['0.0.0.0', '127.0.0.1', '0.0.0.0'].entries()) {
       const result = await upgrade(d);
       assert.equal(result.code, 0, `superd upgrade: ${result.stderr}`);
       await d.waitForCount((r) => r.event === 'upgraded', round + 1, 'upgraded');
-      const mark = served;
-      assert.ok(await eventually(() => served >= mark + 12, 30000), 'clients served by the new image');
+      const mark = loop.served();
+      assert.ok(await eventually(() => loop.served() >= mark + 12, 30000), 'clients served by the new image');
       await d.writeService('c.conf', at(bind));
       assert.equal((await d.reload()).changed, 1, 'the service moved');
-      const moved = served;
-      assert.ok(await eventually(() => served >= moved + 12, 30000), 'clients served on the new socket');
+      const moved = loop.served();
+      assert.ok(await eventually(() => loop.served() >= moved + 12, 30000), 'clients served on the new socket');
     }
   } finally {
-    stop = true;
-    await Promise.all(clients);
+    await loop.stop();
   }
   try {
     const unexpected = socketFiltersAllowed() ? failures : failures.filter((f) => !f.includes('ECONNRESET'));
-    assert.deepEqual(unexpected, [], `every client served across 3 hand-overs of a kept socket (${served} served)`);
+    assert.deepEqual(unexpected, [], `every client served across 3 hand-overs of a kept socket (${loop.served()} served)`);
     assert.equal(count(d, 'bind_failed'), 0, 'each new socket bound beside the kept one');
     const moves = d.logs.filter((r) => r.event === 'listening' && r.service === 'c').map((r) => `${String(r.address)} ${String(r.from ?? 'bound')}`);
     assert.deepEqual(moves, [

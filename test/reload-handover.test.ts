@@ -16,6 +16,7 @@ import { bindInet, type SysSocket } from '../src/sys/sockets.js';
 import { connectClient, exchange, freePorts, tryConnect } from './helpers/clients.js';
 import { perTest, serviceFile, type DaemonHandle, type LogRecord } from './helpers/daemon.js';
 import { udpClient, udpExchange } from './helpers/udp.js';
+import { socketFiltersAllowed } from './helpers/loop.js';
 import { eventually } from './helpers/wait.js';
 
 const { daemon } = perTest({ stopSignal: 'SIGTERM', args: ['--shutdown-grace', '1'] });
@@ -66,26 +67,12 @@ const CLIENTS = 6;
 /** Reloads back and forth: each one a hand-over. */
 const FLIPS = 7;
 
+const FILTERS = socketFiltersAllowed();
+
 /**
  * Moves the service `from` → `to` and back, FLIPS times, while CLIENTS clients
  * connect one after the other each; checks what SPEC §4 promises. Ends on `to` (FLIPS is odd).
  */
-/**
- * Whether this kernel lets this user attach a socket filter: some refuse an
- * ordinary user even a classic one (kernel.unprivileged_bpf_disabled=2 here),
- * and superd's hand-over then only drains the old socket's backlog before it
- * closes: a handshake under way at that moment is reset (man/superd.8, RELOAD).
- * Nothing is refused either way: that is what SPEC §4 asks.
- */
-function socketFiltersAllowed(): boolean {
-  const probe = bindInet({ type: 'stream', host: '127.0.0.1', port: 0, ipv6Only: false, backlog: 1 });
-  if (probe instanceof SysError) assert.fail(`bind 127.0.0.1:0: ${probe.message}`);
-  const refused = dropNewHandshakes(probe.fd);
-  probe.close();
-  return refused?.code !== 'EPERM';
-}
-const FILTERS = socketFiltersAllowed();
-
 async function handOverUnderLoad(from: Record<string, string | number>, to: Record<string, string | number>, port: number): Promise<DaemonHandle> {
   const d = await daemon({ services: { 'c.conf': serviceFile('c', { port, server: '/bin/cat', ...from }) } });
   let total = 0;
