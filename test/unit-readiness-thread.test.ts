@@ -85,4 +85,25 @@ describe('the readiness thread runs only while something is watched', { timeout:
       }
     }
   });
+
+  test('keepFor: started with nothing watched, kept past IDLE_STOP_MS until its time is up, then ended', async () => {
+    const r = theReadiness();
+    assert.ok(await eventually(() => !r.threadRunning, 10000, 1), 'idle first');
+    r.keepFor(IDLE_STOP_MS * 3);
+    // At once, or once the one being stopped has ended.
+    assert.ok(await eventually(() => r.threadRunning, 5000, 1), 'started');
+    // A watch that comes and goes meanwhile does not shorten it.
+    const p = pipe();
+    try {
+      const done = fired(r, p.read);
+      writeSync(p.write, 'x');
+      await within(done, 5000, 'the watch fires');
+    } finally {
+      closeSync(p.read);
+      closeSync(p.write);
+    }
+    await sleep(IDLE_STOP_MS * 1.5); // the span measured, not a wait for anything
+    assert.equal(r.threadRunning, true, 'still kept after IDLE_STOP_MS with nothing watched');
+    assert.ok(await eventually(() => !r.threadRunning, 10000), 'ended once its time was up');
+  });
 });

@@ -21,9 +21,10 @@
 // connection until then.
 //
 // The thread runs only while something is watched, and for IDLE_STOP_MS
-// after: a Worker is a JavaScript engine of its own (about 10 MB, a few
-// descriptors), which a superd with no wait service and no parked pipe has no
-// use for. The first watch() starts it; IDLE_STOP_MS after the last unwatch
+// after (or as long as keepFor asks): a Worker is a JavaScript engine of its
+// own (about 10 MB, a few descriptors, some 100 ms to start), which a superd
+// with no wait service, no parked pipe and no PROXY header to wait for has
+// no use for. The first watch() starts it; IDLE_STOP_MS after the last unwatch
 // it is stopped through an eventfd of its own in the set, and its memory and
 // descriptors are the system's again. A wait service is watched again as
 // soon as its handler has exited, so a busy one keeps the thread running.
@@ -63,6 +64,14 @@ export interface Readiness {
    * closed fd (POLLNVAL) is not readable.
    */
   isReadable(fd: number): boolean;
+  /**
+   * Starts the thread now if it is not running, and keeps it at least ms
+   * after this call even with nothing watched: for a caller that will soon
+   * need a watch answered without delay. Starting the thread (a Worker)
+   * takes about 100 ms, which a connection waiting for the rest of its PROXY
+   * header would otherwise wait (proxy/read.ts).
+   */
+  keepFor(ms: number): void;
   /** Whether the thread runs (or is starting): for tests and status. */
   readonly threadRunning: boolean;
 }
@@ -102,6 +111,8 @@ class EpollReadiness implements Readiness {
   private exiting = false;
   private restart: NodeJS.Timeout | null = null;
   private idle: NodeJS.Timeout | null = null;
+  /** keepFor(): the thread is not stopped for want of watches before this (performance.now()). */
+  private warmUntil = 0;
 
   constructor(
     private readonly lib: Sys,
@@ -153,6 +164,14 @@ class EpollReadiness implements Readiness {
     this.ensureThread();
   }
 
+  keepFor(ms: number): void {
+    const until = performance.now() + ms;
+    if (until <= this.warmUntil + 1000) return; // kept already: one call a second at most does the rest
+    this.warmUntil = until;
+    this.ensureThread();
+    if (this.byTag.size === 0) this.stopWhenIdle();
+  }
+
   unwatch(fd: number): void {
     const entry = this.byFd.get(fd);
     if (entry === undefined) return;
@@ -182,10 +201,14 @@ class EpollReadiness implements Readiness {
     // Out of the set before the fd is closed or handed on: the registration
     // would outlive superd's descriptor as long as a handler holds the file.
     this.ctl(EPOLL_CTL_DEL, entry.fd, 0, 0);
-    if (this.byTag.size === 0 && this.idle === null) {
-      this.idle = setTimeout(() => this.stopIfIdle(), IDLE_STOP_MS);
-      this.idle.unref();
-    }
+    if (this.byTag.size === 0) this.stopWhenIdle();
+  }
+
+  /** Nothing is watched: the thread is stopped IDLE_STOP_MS from now, or once keepFor's time is up if later. */
+  private stopWhenIdle(): void {
+    if (this.idle !== null) clearTimeout(this.idle);
+    this.idle = setTimeout(() => this.stopIfIdle(), Math.max(IDLE_STOP_MS, this.warmUntil - performance.now()));
+    this.idle.unref();
   }
 
   private ctl(op: number, fd: number, events: number, tag: number): number {
@@ -197,6 +220,7 @@ class EpollReadiness implements Readiness {
     this.idle = null;
     const { thread } = this;
     if (this.byTag.size > 0 || thread === null || thread.stopping) return;
+    if (performance.now() < this.warmUntil) return this.stopWhenIdle();
     thread.stopping = true;
     this.lib.eventfdAdd(thread.stopFd, 1);
   }
@@ -256,17 +280,22 @@ class EpollReadiness implements Readiness {
     if (this.exiting) return;
     this.ctl(EPOLL_CTL_DEL, thread.stopFd, 0, 0);
     this.lib.close(thread.stopFd);
-    if (this.byTag.size === 0) return;
+    if (!this.wanted()) return;
     // Asked to stop while a watch came: at once. Ended unasked: after a pause, so a thread that cannot run does not spin.
     if (thread.stopping) this.ensureThread();
     else this.restartLater();
+  }
+
+  /** Something is watched, or keepFor's time is not up. */
+  private wanted(): boolean {
+    return this.byTag.size > 0 || performance.now() < this.warmUntil;
   }
 
   private restartLater(): void {
     if (this.restart !== null) return;
     this.restart = setTimeout(() => {
       this.restart = null;
-      if (this.byTag.size > 0) this.ensureThread();
+      if (this.wanted()) this.ensureThread();
     }, RESTART_MS);
     this.restart.unref();
   }

@@ -28,6 +28,13 @@ import { maxHeaderLength, parseHeader, V2_MAX } from './header.js';
 
 /** Connections of one service waiting for their header at once; more are refused (superd.conf(5)). */
 export const MAX_WAITING = 128;
+/**
+ * How long the readiness thread is kept after a connection on a
+ * proxy_protocol service: starting it takes some 100 ms, which every header
+ * that arrives after its connection is accepted would otherwise wait while
+ * connections come less than a second apart.
+ */
+export const KEEP_THREAD_MS = 60_000;
 
 /**
  * Where read() reports: a connection to serve as the header says, one to
@@ -69,11 +76,12 @@ export class HeaderReader {
     if (why !== null) return this.refuse(conn, why);
     const fd = conn.socketFd();
     if (fd < 0) return this.refuse(conn, 'the connection has no descriptor superd can read the PROXY header from');
+    const watcher = readiness();
+    if (!(watcher instanceof SysError)) watcher.keepFor(KEEP_THREAD_MS);
     if (this.look(conn, fd, settings)) return;
     if (this.pending.size >= MAX_WAITING) {
       return this.refuse(conn, `${MAX_WAITING} connections of this service already wait for their PROXY header`);
     }
-    const watcher = readiness();
     if (watcher instanceof SysError) return this.refuse(conn, `cannot wait for the rest of the PROXY header: ${watcher.message}`);
     this.wait(conn, fd, settings, watcher);
   }
