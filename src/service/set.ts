@@ -7,8 +7,8 @@ import { inheritedSockets } from '../listen/inherited.js';
 import { canTakeOver } from '../listen/open.js';
 import type { ReloadPlan } from '../config/plan.js';
 import { describeAddress, type ServiceDefinition } from '../config/types.js';
-import type { Connection } from '../listen/connection.js';
 import { interimOf, servingOld } from '../upgrade/interim.js';
+import type { Orphans, Passed, PassedBuiltinOf, PassedConnectionOf } from '../upgrade/passed.js';
 import type { PassedBuiltin, PassedConnection, PassedHandler, PassedInterim, PassedListener } from '../upgrade/state.js';
 import type { Logger } from '../log/types.js';
 import { KILL_AFTER_MS } from './handlers.js';
@@ -265,31 +265,6 @@ export class ServiceSet {
       await waitUntil(() => running() === 0, Date.now() + 1000);
     }
   }
-}
-
-/** What an upgrade passed for one service. */
-export interface Passed {
-  handlers: PassedHandler[];
-  queued: PassedConnectionOf[];
-  builtins: PassedBuiltinOf[];
-}
-
-/** A connection a builtin was serving at an upgrade, and what the state said of it. */
-export interface PassedBuiltinOf {
-  conn: Connection;
-  passed: PassedBuiltin;
-}
-
-/** A connection an upgrade passed: queued, or (header) still to have its PROXY header read. */
-export interface PassedConnectionOf {
-  conn: Connection;
-  header: boolean;
-}
-
-/** Handlers an upgrade passed whose service is gone: counted, and signalled at shutdown. */
-export interface Orphans {
-  readonly count: number;
-  signalAll(signal: NodeJS.Signals): void;
 }
 
 function countRunning(runtimes: ServiceRuntime[]): number {

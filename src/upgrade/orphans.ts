@@ -5,7 +5,7 @@
 // (service/set.ts counts them). They hold no service's slot.
 import type { Logger } from '../log/types.js';
 import { killGroup } from '../reap/leftovers.js';
-import type { Orphans } from '../service/set.js';
+import type { Orphans } from './passed.js';
 import type { Spawner } from '../spawn/types.js';
 import { logHandlerStderr } from '../stderr/read.js';
 import type { PassedHandler } from './state.js';
