@@ -132,6 +132,8 @@ describe('serve: wait services', () => {
         assert.ok((await readFile(dest)).equals(await readFile(join(tftpRoot, name))), `${name} arrived byte-exact`);
       }
       // in.tftpd serves later requests itself until idle: at least one handler, never one per datagram.
+      // Its `accepted` line may reach the log after the transfers it served are over: waited for.
+      await d.waitFor((r) => r.event === 'accepted' && r.service === 'tftp', 'in.tftpd accepted', 10000);
       const starts = acceptedOf('tftp').length;
       assert.ok(starts >= 1 && starts <= 3, `${starts} in.tftpd started`);
       await d.waitFor((r) => r.event === 'exited' && r.service === 'tftp', 'in.tftpd exits after its idle timeout', 10000);
