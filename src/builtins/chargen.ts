@@ -80,9 +80,6 @@ export const chargen: Builtin = {
     };
     pump();
   },
-  resumeStream(socket, done) {
-    chargen.serveStream(socket, done);
-  },
   answerDatagram() {
     return chargenDatagram();
   },

@@ -26,9 +26,7 @@ export const daytime: Builtin = {
   serveStream(socket, done, now = () => new Date()) {
     replyAndEnd(socket, done, Buffer.from(daytimeLine(now()), 'latin1'));
   },
-  resumeStream(socket, done) {
-    linger(socket, done);
-  },
+  resumeStream: linger,
   answerDatagram(_request, now = new Date()) {
     return Buffer.from(daytimeLine(now), 'latin1');
   },

@@ -9,9 +9,6 @@ export const discard: Builtin = {
     socket.on('end', () => socket.end());
     socket.resume();
   },
-  resumeStream(socket, done) {
-    discard.serveStream(socket, done);
-  },
   answerDatagram() {
     return null;
   },

@@ -16,9 +16,6 @@ export const echo: Builtin = {
     socket.on('end', () => socket.end());
     socket.resume();
   },
-  resumeStream(socket, done) {
-    echo.serveStream(socket, done);
-  },
   answerDatagram(request) {
     return Buffer.from(request);
   },

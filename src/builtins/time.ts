@@ -23,9 +23,7 @@ export const time: Builtin = {
   serveStream(socket, done, now = () => new Date()) {
     replyAndEnd(socket, done, rfc868Bytes(now()));
   },
-  resumeStream(socket, done) {
-    linger(socket, done);
-  },
+  resumeStream: linger,
   answerDatagram(_request, now = new Date()) {
     return rfc868Bytes(now);
   },

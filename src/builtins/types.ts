@@ -5,11 +5,11 @@ export interface Builtin {
   serveStream(socket: Duplex, done: () => void, now?: () => Date): void;
   /**
    * Goes on serving a stream the old image served before an upgrade
-   * (upgrade/): what it had said is said, so daytime and time only linger;
-   * echo, discard and chargen serve as from the start. Calls done() as
-   * serveStream does.
+   * (upgrade/): what it had said is said, so daytime and time only linger.
+   * Absent (echo, discard, chargen): serveStream serves it as from the
+   * start. Calls done() as serveStream does.
    */
-  resumeStream(socket: Duplex, done: () => void): void;
+  resumeStream?(socket: Duplex, done: () => void): void;
   /** The reply to one datagram (udp), or null for none. One 74-byte line for chargen, whatever the request; echo returns a copy of the request (never longer than the request). */
   answerDatagram(request: Buffer, now?: Date): Buffer | null;
 }

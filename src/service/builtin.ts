@@ -93,8 +93,9 @@ export class BuiltinServing {
       ctx.logger.log('info', 'exited', { ...fields, code: 0, signal: null, duration_ms: Math.round(performance.now() - startedAt) });
       this.ended(conn);
     };
-    if (resumed) builtin(name).resumeStream(socket, done);
-    else builtin(name).serveStream(socket, done);
+    const b = builtin(name);
+    if (resumed && b.resumeStream !== undefined) b.resumeStream(socket, done);
+    else b.serveStream(socket, done);
   }
 
   /** A udp request, admitted: its answer (if the builtin has one) and its `answered` line. */
